@@ -1,0 +1,134 @@
+"""What screening returns: the action on the ladder, obligations beside it, and every hit."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JsonScalar = bool | int | str | None
+
+
+class Action(str, Enum):
+    """The action ladder, lowest first. The highest action among the hits wins."""
+
+    PROCEED = "proceed"
+    NOTICE = "notice"  # hand over the anti-fraud notice
+    INQUIRE = "inquire"  # run the questionnaire
+    REVIEW = "review"  # operations supervisor reviews
+    HOLD = "hold"  # delay, verify, contact family
+    INTERCEPT = "intercept"  # refuse and dissuade
+    REPORT = "report"  # call 110 / the paired police station / 96110
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    # str's own comparisons would order by spelling; the ladder orders by rank.
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return _RANK[self] < _RANK[other]
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return _RANK[self] <= _RANK[other]
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return _RANK[self] > _RANK[other]
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return _RANK[self] >= _RANK[other]
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+_RANK = {action: index for index, action in enumerate(Action)}
+
+TITLES_ZH: dict[Action, str] = {
+    Action.PROCEED: "正常办理",
+    Action.NOTICE: "风险提示",
+    Action.INQUIRE: "四问一告知",
+    Action.REVIEW: "主管复核",
+    Action.HOLD: "暂缓办理",
+    Action.INTERCEPT: "拦截劝阻",
+    Action.REPORT: "报警",
+}
+
+
+class Obligation(str, Enum):
+    """Regulatory duties that run regardless of fraud; a set beside the action."""
+
+    LARGE_VALUE_REPORT = "large_value_report"
+    SUSPICIOUS_TRANSACTION_REPORT = "suspicious_transaction_report"
+    CASH_PURPOSE_REGISTRATION = "cash_purpose_registration"
+    ADVANCE_BOOKING = "advance_booking"
+    DUAL_RECORDING = "dual_recording"
+    SIGNED_RISK_NOTICE = "signed_risk_notice"
+    IDENTITY_REVERIFICATION = "identity_reverification"
+    FAMILY_CONTACT = "family_contact"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Evidence(_Frozen):
+    """One value a condition looked at: ``customer.age = 72``, or a lexicon term and where it was."""
+
+    feature: str
+    value: JsonScalar
+    detail: str = ""
+
+
+class Hit(_Frozen):
+    rule_id: str
+    title_zh: str
+    title_en: str
+    action: Action
+    obligations: tuple[Obligation, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    source: str = ""
+    notice_zh: str = ""
+    notice_en: str = ""
+    tags: tuple[str, ...] = ()
+
+
+class PackRef(_Frozen):
+    name: str
+    version: str
+    content_hash: str
+
+
+class Failure(_Frozen):
+    """Something went wrong inside screening; the decision was raised to at least ``review``."""
+
+    stage: str
+    error_type: str
+    message: str
+
+
+class Decision(_Frozen):
+    event_id: str
+    action: Action
+    obligations: tuple[Obligation, ...] = ()
+    hits: tuple[Hit, ...] = ()
+    pack: PackRef
+    backend: str
+    failures: tuple[Failure, ...] = ()
+    elapsed_us: Annotated[int, Field(ge=0)] = 0
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(hit.rule_id for hit in self.hits)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures)

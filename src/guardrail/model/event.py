@@ -1,0 +1,233 @@
+"""What the teller software sends: the customer, the account, the request, what the teller saw
+and what the customer answered. Strict, immutable, and JSON round-trips exactly."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from guardrail.model.money import Money
+
+MAX_TEXT = 2000  # free text (purpose, notes); longer input is refused, never truncated silently
+
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
+]
+RegionCode = Annotated[
+    str, StringConstraints(min_length=2, max_length=32, pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,8}){0,3}$")
+]
+FreeText = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+AccountNumber = Annotated[str, StringConstraints(min_length=4, max_length=40, pattern=r"^[0-9A-Za-z\-]+$")]
+PhoneNumber = Annotated[str, StringConstraints(min_length=3, max_length=24, pattern=r"^\+?[0-9\- ]+$")]
+IdNumber = Annotated[str, StringConstraints(min_length=4, max_length=32, pattern=r"^[0-9A-Za-z]+$")]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a time zone offset, e.g. 2025-03-01T10:15:00+08:00")
+    return value
+
+
+AwareDatetime = Annotated[dt.datetime, Field(strict=False), AfterValidator(_aware)]
+LaxDate = Annotated[dt.date, Field(strict=False)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid", use_enum_values=False)
+
+
+class TransactionKind(str, Enum):
+    CASH_WITHDRAWAL = "cash_withdrawal"
+    CASH_DEPOSIT = "cash_deposit"
+    TRANSFER = "transfer"
+    REMITTANCE = "remittance"
+    TERM_DEPOSIT_EARLY_WITHDRAWAL = "term_deposit_early_withdrawal"
+    WEALTH_REDEMPTION = "wealth_redemption"
+    INSURANCE_SURRENDER = "insurance_surrender"
+    ACCOUNT_OPENING = "account_opening"
+    LIMIT_CHANGE = "limit_change"
+
+
+class Direction(str, Enum):
+    """Which way money moves for the customer."""
+
+    OUT = "out"
+    IN = "in"
+    NONE = "none"
+
+
+DIRECTION_OF_KIND: dict[TransactionKind, Direction] = {
+    TransactionKind.CASH_WITHDRAWAL: Direction.OUT,
+    TransactionKind.CASH_DEPOSIT: Direction.IN,
+    TransactionKind.TRANSFER: Direction.OUT,
+    TransactionKind.REMITTANCE: Direction.OUT,
+    TransactionKind.TERM_DEPOSIT_EARLY_WITHDRAWAL: Direction.OUT,
+    TransactionKind.WEALTH_REDEMPTION: Direction.OUT,
+    TransactionKind.INSURANCE_SURRENDER: Direction.OUT,
+    TransactionKind.ACCOUNT_OPENING: Direction.NONE,
+    TransactionKind.LIMIT_CHANGE: Direction.NONE,
+}
+
+
+class Channel(str, Enum):
+    COUNTER = "counter"
+    ATM = "atm"
+    MOBILE = "mobile"
+    ONLINE = "online"
+    SELF_SERVICE = "self_service"
+
+
+class PartyType(str, Enum):
+    NATURAL_PERSON = "natural_person"
+    NON_NATURAL_PERSON = "non_natural_person"
+
+
+class Segment(str, Enum):
+    MASS = "mass"
+    AFFLUENT = "affluent"
+    PRIVATE = "private"
+    BUSINESS = "business"
+
+
+class AccountClass(str, Enum):
+    """PBOC personal account classes (2016): Class I full, II and III restricted."""
+
+    I = "I"  # noqa: E741 - the regulation's own name
+    II = "II"
+    III = "III"
+    CORPORATE = "corporate"
+
+
+class PurposeCode(str, Enum):
+    LIVING_EXPENSES = "living_expenses"
+    MEDICAL = "medical"
+    EDUCATION = "education"
+    HOUSE_PURCHASE = "house_purchase"
+    CAR_PURCHASE = "car_purchase"
+    INVESTMENT = "investment"
+    LOAN_REPAYMENT = "loan_repayment"
+    BUSINESS = "business"
+    FAMILY_SUPPORT = "family_support"
+    GIFT = "gift"
+    TRAVEL = "travel"
+    PENSION = "pension"
+    SALARY = "salary"
+    DEPOSIT_TAKINGS = "deposit_takings"
+    INSURANCE = "insurance"
+    OTHER = "other"
+
+
+class Relationship(str, Enum):
+    SELF = "self"
+    FAMILY = "family"
+    FRIEND = "friend"
+    BUSINESS = "business"
+    MET_ONLINE = "met_online"
+    OFFICIAL = "official"  # claims to be police, prosecutor, bank or regulator staff
+    UNKNOWN = "unknown"
+
+
+class Branch(_Frozen):
+    id: Identifier
+    region: RegionCode = Field(description="e.g. CN-ZJ (Zhejiang), CN-HE (Hebei), CN-GD-SZ (Shenzhen)")
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Asia/Shanghai"
+
+
+class Customer(_Frozen):
+    id: Identifier
+    party_type: PartyType = PartyType.NATURAL_PERSON
+    birth_date: LaxDate | None = None
+    segment: Segment = Segment.MASS
+    region: RegionCode | None = None
+    name: PersonName | None = None
+    id_number: IdNumber | None = None
+    phone: PhoneNumber | None = None
+
+
+class Account(_Frozen):
+    id: AccountNumber
+    account_class: AccountClass = AccountClass.I
+    opened_on: LaxDate
+    last_activity_on: LaxDate | None = None
+
+
+class Counterparty(_Frozen):
+    account: AccountNumber | None = None
+    name: PersonName | None = None
+    bank: Annotated[str, StringConstraints(max_length=100)] | None = None
+    region: RegionCode | None = None
+    same_name: bool | None = Field(default=None, description="payee name equals the customer's")
+    party_type: PartyType = PartyType.NATURAL_PERSON
+    phone: PhoneNumber | None = None
+
+
+class Purpose(_Frozen):
+    code: PurposeCode
+    text: FreeText = ""
+
+
+class Observations(_Frozen):
+    """What the teller or lobby manager saw. Unobserved means false."""
+
+    on_phone: bool = False
+    earpiece: bool = False
+    reading_from_phone: bool = False
+    companion_answers: bool = False
+    nervous: bool = False
+    hurried: bool = False
+    evasive: bool = False
+    screen_sharing: bool = False
+    demands_instant_arrival: bool = False
+    purpose_changed: bool = False
+    refuses_family_contact: bool = False
+    third_party_agent_present: bool = False
+    payee_only_takes_cash: bool = False
+    group_with_same_purpose: bool = False
+
+
+class Answers(_Frozen):
+    """Answers to the counter questionnaire. ``None`` means not (yet) asked."""
+
+    stated_purpose: PurposeCode | None = None
+    purpose_detail: FreeText | None = None
+    knows_payee: bool | None = None
+    payee_relationship: Relationship | None = None
+    met_payee_in_person: bool | None = None
+    instructed_by_other: bool | None = None
+    told_to_keep_secret: bool | None = None
+    family_aware: bool | None = None
+    promised_return_pct: Annotated[int, Field(ge=0, le=10000)] | None = None
+
+
+class Event(_Frozen):
+    """One request at the counter, as the teller software sends it for screening."""
+
+    event_id: Identifier
+    kind: TransactionKind
+    amount: Money
+    channel: Channel = Channel.COUNTER
+    timestamp: AwareDatetime
+    branch: Branch
+    teller_id: Identifier
+    customer: Customer
+    account: Account | None = None
+    counterparty: Counterparty | None = None
+    purpose: Purpose | None = None
+    cross_border: bool = False
+    new_daily_limit: Money | None = None
+    observations: Observations = Observations()
+    answers: Answers = Answers()
+    notes: FreeText = ""
+
+    @property
+    def direction(self) -> Direction:
+        return DIRECTION_OF_KIND[self.kind]
+
+
+def event_json_schema() -> dict[str, object]:
+    """The JSON Schema that ``guardrail schema`` prints."""
+    return Event.model_json_schema(mode="validation")
