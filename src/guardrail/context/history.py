@@ -1,0 +1,416 @@
+"""Executed-transaction history behind one interface: in memory (default) or SQLite (persistent).
+
+Only executed transactions belong here: the caller records an event after the counter has
+actually paid out or transferred, never a refused one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import threading
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from heapq import heappop, heappush
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from guardrail.lang.declarations import WindowSpec
+from guardrail.model.event import Channel, Direction, Event, TransactionKind
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+# The longest derived feature looks back 24 hours (or one local day, 25 hours across a DST
+# change); the margin also absorbs small clock skew between tellers' terminals.
+_MIN_LOOKBACK = timedelta(hours=24)
+_RETENTION_MARGIN = timedelta(hours=2)
+
+
+def utc_micros(ts: datetime) -> int:
+    """An aware datetime as integer microseconds since the Unix epoch (UTC)."""
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"history needs aware timestamps, got naive {ts.isoformat()}")
+    return (ts - _EPOCH) // _MICROSECOND
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One executed transaction as the windows need it; amounts in integer fen."""
+
+    event_id: str
+    customer_id: str
+    account_id: str | None
+    kind: TransactionKind
+    direction: Direction
+    channel: Channel
+    amount_fen: int
+    timestamp: datetime
+    counterparty_account: str | None
+
+    @classmethod
+    def from_event(cls, event: Event) -> HistoryRecord:
+        """The record of ``event`` once it has been executed."""
+        account = event.account.id if event.account is not None else None
+        payee = event.counterparty.account if event.counterparty is not None else None
+        # Interned: a million records share a few thousand customer and account strings.
+        return cls(
+            event_id=event.event_id,
+            customer_id=sys.intern(event.customer.id),
+            account_id=None if account is None else sys.intern(account),
+            kind=event.kind,
+            direction=event.direction,
+            channel=event.channel,
+            amount_fen=event.amount.fen,
+            timestamp=event.timestamp,
+            counterparty_account=None if payee is None else sys.intern(payee),
+        )
+
+
+@runtime_checkable
+class HistoryStore(Protocol):
+    """Executed history keyed by customer and by account, read as of any instant."""
+
+    def record(self, rec: HistoryRecord) -> None:
+        """Store ``rec``; recording the same event_id again changes nothing."""
+        ...
+
+    def for_customer(self, customer_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        """The customer's records with timestamp >= ``since`` (all if None), oldest first."""
+        ...
+
+    def for_account(self, account_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        """The account's records with timestamp >= ``since`` (all if None), oldest first."""
+        ...
+
+    def evict_before(self, cutoff: datetime) -> int:
+        """Drop records older than ``cutoff``; returns how many were dropped."""
+        ...
+
+    def close(self) -> None:
+        """Release resources; a persistent store flushes to disk."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
+def retention_for(windows: Sequence[WindowSpec]) -> timedelta | None:
+    """How much history the given windows (plus the built-in 24h features) can ever need.
+
+    None means unbounded (a ``since_account_opened`` window); otherwise the longest lookback,
+    at least 24 hours, plus a margin for a local day across DST and for clock skew.
+    """
+    longest = _MIN_LOOKBACK
+    for spec in windows:
+        hours = spec.lookback_hours
+        if hours is None:
+            return None
+        longest = max(longest, timedelta(hours=hours))
+    return longest + _RETENTION_MARGIN
+
+
+class _Series:
+    """Records of one customer or account, sorted by (instant, event_id)."""
+
+    __slots__ = ("keys", "records")
+
+    def __init__(self) -> None:
+        self.keys: list[int] = []
+        self.records: list[HistoryRecord] = []
+
+    def insert(self, key: int, rec: HistoryRecord) -> None:
+        keys = self.keys
+        if not keys or key > keys[-1]:  # the usual case: history arrives in time order
+            keys.append(key)
+            self.records.append(rec)
+            return
+        lo, hi = bisect_left(keys, key), bisect_right(keys, key)
+        while lo < hi and self.records[lo].event_id < rec.event_id:
+            lo += 1
+        keys.insert(lo, key)
+        self.records.insert(lo, rec)
+
+    def remove(self, key: int, event_id: str) -> None:
+        index = bisect_left(self.keys, key)
+        while self.records[index].event_id != event_id:
+            index += 1
+        del self.keys[index]
+        del self.records[index]
+
+    def since(self, key: int | None) -> list[HistoryRecord]:
+        if key is None:
+            return list(self.records)
+        return self.records[bisect_left(self.keys, key) :]
+
+
+class InMemoryHistoryStore:
+    """History in process memory; with ``retention``, memory stays bounded.
+
+    When retention is set, records older than (newest timestamp seen − retention) are evicted as
+    new records arrive, and a record already older than that is not stored at all.
+    """
+
+    def __init__(self, retention: timedelta | None = None) -> None:
+        if retention is not None and retention <= timedelta(0):
+            raise ValueError("retention must be positive")
+        self._retention_us = None if retention is None else retention // _MICROSECOND
+        self._lock = threading.Lock()
+        self._by_id: dict[str, tuple[int, HistoryRecord]] = {}
+        self._by_customer: dict[str, _Series] = {}
+        self._by_account: dict[str, _Series] = {}
+        # Oldest-first heap of (instant, event_id) for eviction; kept only with a retention.
+        self._ages: list[tuple[int, str]] = []
+        self._newest: int | None = None
+
+    def record(self, rec: HistoryRecord) -> None:
+        key = utc_micros(rec.timestamp)
+        with self._lock:
+            if rec.event_id in self._by_id:
+                return
+            if self._retention_us is not None:
+                if self._newest is None or key > self._newest:
+                    self._newest = key
+                cutoff = self._newest - self._retention_us
+                if key < cutoff:
+                    return
+            self._insert(key, rec)
+            if self._retention_us is not None:
+                heappush(self._ages, (key, rec.event_id))
+                self._evict_locked(cutoff)
+
+    def record_many(self, recs: Iterable[HistoryRecord]) -> None:
+        """Record several records (bulk load)."""
+        for rec in recs:
+            self.record(rec)
+
+    def _insert(self, key: int, rec: HistoryRecord) -> None:
+        self._by_id[rec.event_id] = (key, rec)
+        series = self._by_customer.get(rec.customer_id)
+        if series is None:
+            series = self._by_customer[rec.customer_id] = _Series()
+        series.insert(key, rec)
+        if rec.account_id is not None:
+            series = self._by_account.get(rec.account_id)
+            if series is None:
+                series = self._by_account[rec.account_id] = _Series()
+            series.insert(key, rec)
+
+    def _remove(self, key: int, rec: HistoryRecord) -> None:
+        del self._by_id[rec.event_id]
+        self._drop_from(self._by_customer, rec.customer_id, key, rec.event_id)
+        if rec.account_id is not None:
+            self._drop_from(self._by_account, rec.account_id, key, rec.event_id)
+
+    @staticmethod
+    def _drop_from(index: dict[str, _Series], name: str, key: int, event_id: str) -> None:
+        series = index[name]
+        series.remove(key, event_id)
+        if not series.keys:
+            del index[name]
+
+    def _evict_locked(self, cutoff: int) -> int:
+        evicted = 0
+        ages = self._ages
+        while ages and ages[0][0] < cutoff:
+            _, event_id = heappop(ages)
+            entry = self._by_id.get(event_id)
+            if entry is not None:  # may already be gone through evict_before
+                self._remove(*entry)
+                evicted += 1
+        return evicted
+
+    def for_customer(self, customer_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        key = None if since is None else utc_micros(since)
+        with self._lock:
+            series = self._by_customer.get(customer_id)
+            return [] if series is None else series.since(key)
+
+    def for_account(self, account_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        key = None if since is None else utc_micros(since)
+        with self._lock:
+            series = self._by_account.get(account_id)
+            return [] if series is None else series.since(key)
+
+    def evict_before(self, cutoff: datetime) -> int:
+        limit = utc_micros(cutoff)
+        with self._lock:
+            if self._retention_us is not None:
+                return self._evict_locked(limit)
+            old = [entry for entry in self._by_id.values() if entry[0] < limit]
+            for entry in old:
+                self._remove(*entry)
+            return len(old)
+
+    def close(self) -> None:
+        """Nothing to release; the records stay readable."""
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS history (
+    event_id TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL,
+    account_id TEXT,
+    kind TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    ts_us INTEGER NOT NULL,
+    ts_iso TEXT NOT NULL,
+    counterparty_account TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS history_customer_ts ON history (customer_id, ts_us);
+CREATE INDEX IF NOT EXISTS history_account_ts ON history (account_id, ts_us);
+CREATE INDEX IF NOT EXISTS history_ts ON history (ts_us);
+"""
+
+_COLUMNS = (
+    "event_id, customer_id, account_id, kind, direction, channel, amount_fen, ts_iso, "
+    "counterparty_account"
+)
+_INSERT = (
+    "INSERT OR IGNORE INTO history (event_id, customer_id, account_id, kind, direction, channel,"
+    " amount_fen, ts_us, ts_iso, counterparty_account) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_KINDS = {kind.value: kind for kind in TransactionKind}
+_DIRECTIONS = {direction.value: direction for direction in Direction}
+_CHANNELS = {channel.value: channel for channel in Channel}
+
+_Row = tuple[str, str, str | None, str, str, str, int, str, str | None]
+
+
+class SQLiteHistoryStore:
+    """History in an embedded SQLite file (WAL mode); survives a restart of the process.
+
+    Instants are stored as UTC microseconds for ordering and range scans, beside the original
+    ISO text so each timestamp comes back with the offset it was recorded with.
+    ``path=":memory:"`` gives a private, non-persistent database (useful in tests).
+    """
+
+    def __init__(self, path: str | Path, retention: timedelta | None = None) -> None:
+        if retention is not None and retention <= timedelta(0):
+            raise ValueError("retention must be positive")
+        self._retention_us = None if retention is None else retention // _MICROSECOND
+        self._path = str(path)
+        self._lock = threading.Lock()
+        # One connection shared under a lock: sqlite3 objects are not safe for unguarded
+        # concurrent use, and a counter's write rate is far below what one connection serves.
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            self._path, check_same_thread=False, isolation_level=None
+        )
+        conn = self._conn
+        conn.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL survives a process crash; only a power loss may drop the last commits.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        newest = conn.execute("SELECT MAX(ts_us) FROM history").fetchone()[0]
+        self._newest: int | None = newest
+        self._evicted_to: int | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"history store {self._path} is closed")
+        return self._conn
+
+    @staticmethod
+    def _row(key: int, rec: HistoryRecord) -> tuple[object, ...]:
+        return (
+            rec.event_id,
+            rec.customer_id,
+            rec.account_id,
+            rec.kind.value,
+            rec.direction.value,
+            rec.channel.value,
+            rec.amount_fen,
+            key,
+            rec.timestamp.isoformat(),
+            rec.counterparty_account,
+        )
+
+    def record(self, rec: HistoryRecord) -> None:
+        self.record_many((rec,))
+
+    def record_many(self, recs: Iterable[HistoryRecord]) -> None:
+        """Record several records in one transaction (bulk load)."""
+        keyed = [(utc_micros(rec.timestamp), rec) for rec in recs]
+        if not keyed:
+            return
+        with self._lock:
+            conn = self._connection()
+            newest = max(key for key, _ in keyed)
+            if self._newest is None or newest > self._newest:
+                self._newest = newest
+            cutoff: int | None = None
+            if self._retention_us is not None:
+                cutoff = self._newest - self._retention_us
+                keyed = [(key, rec) for key, rec in keyed if key >= cutoff]
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_INSERT, [self._row(key, rec) for key, rec in keyed])
+                if cutoff is not None and (self._evicted_to is None or cutoff > self._evicted_to):
+                    conn.execute("DELETE FROM history WHERE ts_us < ?", (cutoff,))
+                    self._evicted_to = cutoff
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def _decode(row: _Row) -> HistoryRecord:
+        event_id, customer, account, kind, direction, channel, amount, ts_iso, payee = row
+        return HistoryRecord(
+            event_id=event_id,
+            customer_id=customer,
+            account_id=account,
+            kind=_KINDS[kind],
+            direction=_DIRECTIONS[direction],
+            channel=_CHANNELS[channel],
+            amount_fen=amount,
+            timestamp=datetime.fromisoformat(ts_iso),
+            counterparty_account=payee,
+        )
+
+    def _select(self, column: str, value: str, since: datetime | None) -> list[HistoryRecord]:
+        sql = f"SELECT {_COLUMNS} FROM history WHERE {column} = ?"
+        params: tuple[object, ...] = (value,)
+        if since is not None:
+            sql += " AND ts_us >= ?"
+            params = (value, utc_micros(since))
+        sql += " ORDER BY ts_us, event_id"
+        with self._lock:
+            rows = self._connection().execute(sql, params).fetchall()
+        return [self._decode(row) for row in rows]
+
+    def for_customer(self, customer_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        return self._select("customer_id", customer_id, since)
+
+    def for_account(self, account_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        return self._select("account_id", account_id, since)
+
+    def evict_before(self, cutoff: datetime) -> int:
+        with self._lock:
+            cursor = self._connection().execute(
+                "DELETE FROM history WHERE ts_us < ?", (utc_micros(cutoff),)
+            )
+            return cursor.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __len__(self) -> int:
+        with self._lock:
+            count: int = self._connection().execute("SELECT COUNT(*) FROM history").fetchone()[0]
+        return count
+
+    def __enter__(self) -> SQLiteHistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,202 @@
+"""Windowed aggregates and derived features, computed as of the event's own timestamp.
+
+Everything here reads history up to and including the event's instant and nothing later, so
+replaying recorded history gives exactly the answers live screening gave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from guardrail.context.history import HistoryRecord, HistoryStore
+from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
+from guardrail.model.event import Direction, Event
+
+ELDERLY_AGE = 60  # Law on the Protection of the Rights of the Elderly, art. 2
+_DAY = timedelta(hours=24)
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``; a clear ValueError when it does not exist."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ValueError(
+            f"unknown time zone {name!r} (expected an IANA name like 'Asia/Shanghai')"
+        ) from exc
+
+
+def local_time(event: Event) -> datetime:
+    """The event's timestamp on the branch's wall clock."""
+    return event.timestamp.astimezone(zone(event.branch.timezone))
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant of ``day`` in ``tz``."""
+    return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def _window_start(spec: WindowSpec, event: Event) -> datetime | None:
+    if spec.span is Span.SAME_DAY:
+        tz = zone(event.branch.timezone)
+        return local_midnight(event.timestamp.astimezone(tz).date(), tz)
+    if spec.span is Span.HOURS:
+        return event.timestamp - timedelta(hours=spec.length or 0)
+    if spec.span is Span.DAYS:
+        return event.timestamp - (spec.length or 0) * _DAY
+    # since_account_opened: from the branch-local midnight of the opening day; without an
+    # account there is no opening date and the whole retained history counts.
+    if event.account is None:
+        return None
+    return local_midnight(event.account.opened_on, zone(event.branch.timezone))
+
+
+def _candidates(spec: WindowSpec, event: Event, store: HistoryStore) -> Sequence[HistoryRecord]:
+    since = _window_start(spec, event)
+    if spec.key is WindowKey.ACCOUNT and event.account is not None:
+        return store.for_account(event.account.id, since)
+    # key customer, counterparty (filtered below), or account when the event has none
+    return store.for_customer(event.customer.id, since)
+
+
+def compute_window(spec: WindowSpec, event: Event, store: HistoryStore) -> int:
+    """The value of ``spec`` for ``event``: fen for sum/max, a count otherwise.
+
+    Counts executed records in [window start, event timestamp], filtered by kinds, direction
+    and channels; ``include_current`` adds the event itself exactly once whether or not it has
+    already been recorded, and without it the event's own record never counts. A counterparty
+    window of an event without a payee account is 0.
+    """
+    if spec.key is WindowKey.COUNTERPARTY:
+        payee = event.counterparty.account if event.counterparty is not None else None
+        if payee is None:
+            return 0
+    else:
+        payee = None
+    end = event.timestamp
+    kinds = frozenset(spec.kinds)
+    channels = frozenset(spec.channels)
+    direction = spec.direction
+    selected: list[HistoryRecord] = [
+        rec
+        for rec in _candidates(spec, event, store)
+        if rec.timestamp <= end
+        and rec.event_id != event.event_id
+        and (payee is None or rec.counterparty_account == payee)
+        and (not kinds or rec.kind in kinds)
+        and (direction is None or rec.direction is direction)
+        and (not channels or rec.channel in channels)
+    ]
+    if spec.include_current:
+        current = HistoryRecord.from_event(event)
+        if (
+            (not kinds or current.kind in kinds)
+            and (direction is None or current.direction is direction)
+            and (not channels or current.channel in channels)
+        ):
+            selected.append(current)
+    return _aggregate(spec, selected)
+
+
+def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
+    if spec.aggregate is Aggregate.SUM:
+        return sum(rec.amount_fen for rec in records)
+    if spec.aggregate is Aggregate.MAX:
+        return max((rec.amount_fen for rec in records), default=0)
+    if spec.aggregate is Aggregate.COUNT_DISTINCT:
+        return len({rec.counterparty_account for rec in records} - {None})
+    if spec.measure is Measure.COUNTERPARTY:  # count of records that have a payee account
+        return sum(1 for rec in records if rec.counterparty_account is not None)
+    return sum(1 for _ in records)
+
+
+def derived_history_features(event: Event, store: HistoryStore) -> dict[str, bool | int | None]:
+    """History features every pack can use, as of the event and excluding the event itself.
+
+    ``counterparty.first_seen`` looks back as far as the store retains history.
+    """
+    end = event.timestamp
+    payee = event.counterparty.account if event.counterparty is not None else None
+    # One read covers the local day and the last 24 hours; first_seen needs the full history.
+    local_day_start = local_midnight(local_time(event).date(), zone(event.branch.timezone))
+    day_ago = end - _DAY
+    since = min(day_ago, local_day_start)
+    history = (
+        store.for_customer(event.customer.id, None)
+        if payee is not None
+        else store.for_customer(event.customer.id, since)
+    )
+    past = [rec for rec in history if rec.timestamp <= end and rec.event_id != event.event_id]
+    recent = [rec for rec in past if rec.timestamp >= since]
+
+    if event.account is not None:
+        account_id = event.account.id
+        inbound_pool: Iterable[HistoryRecord] = [
+            rec
+            for rec in store.for_account(account_id, day_ago)
+            if rec.timestamp <= end and rec.event_id != event.event_id
+        ]
+    else:
+        inbound_pool = recent
+    inbound = sum(
+        rec.amount_fen
+        for rec in inbound_pool
+        if rec.direction is Direction.IN and rec.timestamp >= day_ago
+    )
+    amount = event.amount.fen
+    return {
+        "counterparty.first_seen": (
+            None if payee is None else all(rec.counterparty_account != payee for rec in past)
+        ),
+        "history.inbound_24h": inbound,
+        "history.inbound_24h_pct": None if amount == 0 else inbound * 100 // amount,
+        "history.outbound_count_24h": sum(
+            1 for rec in recent if rec.direction is Direction.OUT and rec.timestamp >= day_ago
+        ),
+        "history.same_payee_count_today": (
+            0
+            if payee is None
+            else sum(
+                1
+                for rec in recent
+                if rec.counterparty_account == payee and rec.timestamp >= local_day_start
+            )
+        ),
+    }
+
+
+def _whole_years(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _province(region: str) -> str:
+    return "-".join(region.split("-")[:2])
+
+
+def static_derived_features(event: Event) -> dict[str, int | bool | None]:
+    """Features of the event alone (no history), on the branch's local calendar."""
+    local = local_time(event)
+    today = local.date()
+    birth = event.customer.birth_date
+    age = None if birth is None else _whole_years(birth, today)
+    account = event.account
+    last_activity = None if account is None else account.last_activity_on
+    payee_region = event.counterparty.region if event.counterparty is not None else None
+    return {
+        "customer.age": age,
+        "customer.is_elderly": None if age is None else age >= ELDERLY_AGE,
+        "account.age_days": None if account is None else (today - account.opened_on).days,
+        "account.days_since_last_activity": (
+            None if last_activity is None else (today - last_activity).days
+        ),
+        "counterparty.other_region": (
+            None
+            if payee_region is None
+            else _province(payee_region) != _province(event.branch.region)
+        ),
+        "event.local_hour": local.hour,
+    }
