@@ -89,8 +89,6 @@ def test_concurrent_use(matcher: LexiconMatcher) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(prefix=st.text(max_size=50), suffix=st.text(max_size=50))
-def test_term_embedded_anywhere_is_found(
-    matcher: LexiconMatcher, prefix: str, suffix: str
-) -> None:
+def test_term_embedded_anywhere_is_found(matcher: LexiconMatcher, prefix: str, suffix: str) -> None:
     hits = matcher.find(prefix + "安全帳戶" + suffix, field="notes")
     assert any(hit.lexicon == "safe_account" for hit in hits)

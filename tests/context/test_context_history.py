@@ -1,0 +1,212 @@
+"""History stores: same behaviour in memory and in SQLite; idempotence, eviction, reopen."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from context_factory import at, make_event, window
+
+from guardrail.context import (
+    HistoryRecord,
+    HistoryStore,
+    InMemoryHistoryStore,
+    SQLiteHistoryStore,
+    retention_for,
+)
+from guardrail.model.event import Channel, Direction, TransactionKind
+
+
+def rec(
+    event_id: str,
+    when: dt.datetime,
+    *,
+    customer: str = "C1",
+    account: str | None = "A1",
+    amount_fen: int = 100,
+    payee: str | None = None,
+) -> HistoryRecord:
+    return HistoryRecord(
+        event_id=event_id,
+        customer_id=customer,
+        account_id=account,
+        kind=TransactionKind.CASH_WITHDRAWAL,
+        direction=Direction.OUT,
+        channel=Channel.COUNTER,
+        amount_fen=amount_fen,
+        timestamp=when,
+        counterparty_account=payee,
+    )
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HistoryStore]:
+    made: HistoryStore = (
+        InMemoryHistoryStore()
+        if request.param == "memory"
+        else SQLiteHistoryStore(tmp_path / "history.db")
+    )
+    yield made
+    made.close()
+
+
+def test_from_event() -> None:
+    event = make_event("e1", at("2025-03-01 10:00"), "1234.56", payee="6222333344445555")
+    record = HistoryRecord.from_event(event)
+    assert record.amount_fen == 123456
+    assert record.direction is Direction.OUT
+    assert record.account_id == "6222000011112222"
+    assert record.counterparty_account == "6222333344445555"
+    assert record.timestamp == event.timestamp
+
+
+def test_both_stores_satisfy_the_protocol(store: HistoryStore) -> None:
+    assert isinstance(store, HistoryStore)
+
+
+def test_record_is_idempotent_and_queries_are_sorted(store: HistoryStore) -> None:
+    base = at("2025-03-01 09:00")
+    for i in [3, 1, 2, 1, 3]:
+        store.record(rec(f"e{i}", base + dt.timedelta(hours=i)))
+    store.record(rec("x", base, customer="C2", account="A2"))
+    assert len(store) == 4
+    assert [r.event_id for r in store.for_customer("C1", None)] == ["e1", "e2", "e3"]
+    assert [r.event_id for r in store.for_account("A1", base + dt.timedelta(hours=2))] == [
+        "e2",
+        "e3",
+    ]
+    assert store.for_customer("nobody", None) == []
+    assert [r.event_id for r in store.for_account("A2", None)] == ["x"]
+
+
+def test_since_is_inclusive_and_offsets_compare_as_instants(store: HistoryStore) -> None:
+    utc_noon = dt.datetime(2025, 3, 1, 4, 0, tzinfo=dt.UTC)  # 12:00 in Shanghai
+    store.record(rec("e1", utc_noon))
+    assert [r.event_id for r in store.for_customer("C1", at("2025-03-01 12:00"))] == ["e1"]
+    assert store.for_customer("C1", at("2025-03-01 12:00:00.000001")) == []
+
+
+def test_ties_ordered_by_event_id(store: HistoryStore) -> None:
+    when = at("2025-03-01 09:00")
+    for event_id in ["b", "c", "a"]:
+        store.record(rec(event_id, when))
+    assert [r.event_id for r in store.for_customer("C1", None)] == ["a", "b", "c"]
+
+
+def test_evict_before(store: HistoryStore) -> None:
+    base = at("2025-03-01 00:00")
+    for i in range(10):
+        store.record(rec(f"e{i}", base + dt.timedelta(hours=i)))
+    assert store.evict_before(base + dt.timedelta(hours=4)) == 4
+    assert len(store) == 6
+    assert store.for_customer("C1", None)[0].event_id == "e4"
+    assert store.for_account("A1", None)[0].event_id == "e4"
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_retention_bounds_the_store(kind: str, tmp_path: Path) -> None:
+    retention = dt.timedelta(hours=26)
+    store: InMemoryHistoryStore | SQLiteHistoryStore = (
+        InMemoryHistoryStore(retention)
+        if kind == "memory"
+        else SQLiteHistoryStore(tmp_path / "h.db", retention)
+    )
+    rng = random.Random(7)
+    base = at("2025-01-01 00:00")
+    newest = base
+    for i in range(3000):
+        # mostly forward in time, with some late arrivals up to 3 hours out of order
+        when = base + dt.timedelta(minutes=10 * i - rng.randrange(0, 180))
+        newest = max(newest, when)
+        store.record(rec(f"e{i}", when, customer=f"C{i % 50}", account=f"A{i % 70}"))
+        if i % 500 == 0:
+            cutoff = newest - retention
+            for c in range(50):
+                assert all(r.timestamp >= cutoff for r in store.for_customer(f"C{c}", None))
+    cutoff = newest - retention
+    kept = [r for c in range(50) for r in store.for_customer(f"C{c}", None)]
+    assert kept and all(r.timestamp >= cutoff for r in kept)
+    assert len(store) == len(kept) <= 26 * 6 + 18 + 1  # one record per 10 minutes, plus late
+    by_account = [r for a in range(70) for r in store.for_account(f"A{a}", None)]
+    assert sorted(r.event_id for r in by_account) == sorted(r.event_id for r in kept)
+    store.close()
+
+
+def test_retention_rejects_non_positive() -> None:
+    with pytest.raises(ValueError):
+        InMemoryHistoryStore(dt.timedelta(0))
+
+
+def test_sqlite_reopen_returns_the_same_records(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    first = SQLiteHistoryStore(path)
+    tz_pst = dt.timezone(dt.timedelta(hours=-8))
+    originals = [
+        rec("e1", at("2025-03-01 09:00:00.123456"), payee="P1"),
+        rec("e2", dt.datetime(2025, 3, 1, 2, 0, tzinfo=tz_pst), account=None),
+        rec("e3", at("2025-03-02 09:00"), amount_fen=5_000_000_00),
+    ]
+    for original in originals:
+        first.record(original)
+    first.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        first.for_customer("C1", None)
+
+    second = SQLiteHistoryStore(path)
+    again = list(second.for_customer("C1", None))
+    assert again == sorted(originals, key=lambda r: r.timestamp)
+    assert [r.timestamp.utcoffset() for r in again] == [
+        r.timestamp.utcoffset() for r in sorted(originals, key=lambda r: r.timestamp)
+    ]
+    second.record(originals[0])  # still idempotent after reopening
+    assert len(second) == 3
+    second.close()
+
+
+def test_sqlite_record_many_and_wal(tmp_path: Path) -> None:
+    with SQLiteHistoryStore(tmp_path / "h.db") as store:
+        store.record_many(
+            rec(f"e{i}", at("2025-03-01 09:00") + dt.timedelta(seconds=i)) for i in range(100)
+        )
+        store.record_many([])
+        assert len(store) == 100
+    assert (tmp_path / "h.db").exists()
+
+
+def test_concurrent_writers_and_readers(store: HistoryStore) -> None:
+    base = at("2025-03-01 00:00")
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(200):
+                store.record(rec(f"w{n}-{i}", base + dt.timedelta(seconds=i), customer=f"C{n}"))
+                store.for_customer(f"C{n}", base)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(store) == 1200
+    assert all(len(store.for_customer(f"C{n}", None)) == 200 for n in range(6))
+
+
+def test_retention_for() -> None:
+    margin = dt.timedelta(hours=2)
+    assert retention_for([]) == dt.timedelta(hours=24) + margin
+    same_day = window(aggregate="sum", span="same_day")
+    assert retention_for([same_day]) == dt.timedelta(hours=24) + margin
+    three_hours = window(aggregate="count", measure="event", span="hours", length=3)
+    assert retention_for([three_hours]) == dt.timedelta(hours=24) + margin
+    thirty_days = window(aggregate="sum", span="days", length=30)
+    assert retention_for([same_day, thirty_days]) == dt.timedelta(days=30) + margin
+    forever = window(aggregate="sum", span="since_account_opened")
+    assert retention_for([thirty_days, forever]) is None
