@@ -1,0 +1,312 @@
+"""The audit log facade: protect, chain, sign, store; verify; read back."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from guardrail.audit.capture import decision_record
+from guardrail.audit.chain import (
+    FORMAT_VERSION,
+    Sealer,
+    Unsealed,
+    VerifyReport,
+    meta_mac,
+    utc_timestamp,
+    verify_reader,
+)
+from guardrail.audit.keys import AuditKeys
+from guardrail.audit.masking import DEFAULT_POLICY, Masker, MaskingPolicy
+from guardrail.audit.records import (
+    AuditRecord,
+    DecisionRecord,
+    Outcome,
+    RecordKind,
+    SessionStepRecord,
+    StepKind,
+    decode_payload,
+    encode_payload,
+)
+from guardrail.audit.sqlite_store import SQLiteStore
+from guardrail.audit.store import AppendConflict, AuditStore, Head, LogMeta, StoredRecord
+from guardrail.model import Action, Answers, Decision, Event, Money
+
+Payload = DecisionRecord | SessionStepRecord
+DEFAULT_CHECKPOINT_EVERY = 1000
+_MAX_CONFLICT_RETRIES = 100
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def to_audit_record(row: StoredRecord) -> AuditRecord:
+    """Parse a stored row (its payload) into an :class:`AuditRecord`."""
+    return AuditRecord(
+        seq=row.seq,
+        recorded_at=row.recorded_at,
+        kind=RecordKind(row.kind),
+        case_id=row.case_id,
+        prev_hash=row.prev_hash,
+        record_hash=row.record_hash,
+        payload=decode_payload(row.payload),
+    )
+
+
+class AuditLog:
+    """Append-only, hash-chained, signed log of decisions and counter-session steps.
+
+    Thread-safe. Every ``log_*``/``append`` call returns only after its records are durably
+    committed (acknowledged); the returned seqs are their positions in the chain.
+    """
+
+    def __init__(
+        self,
+        store: AuditStore,
+        keys: AuditKeys,
+        *,
+        policy: MaskingPolicy = DEFAULT_POLICY,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        if checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be at least 1")
+        self.store = store
+        self.keys = keys
+        self.masker = Masker(keys.masking, policy)
+        self._clock = clock
+        self._lock = threading.Lock()
+        now = utc_timestamp(clock())
+        proposed = LogMeta(
+            log_id=uuid.uuid4().hex,
+            format_version=FORMAT_VERSION,
+            created_at=now,
+            signing_key_id=keys.signing_key_id,
+            masking_key_id=keys.masking_key_id,
+            checkpoint_every=checkpoint_every,
+            mac="",
+        )
+        proposed = dataclasses.replace(proposed, mac=meta_mac(keys.signing, proposed))
+        stored = store.meta()
+        if stored is None:
+            sealer = Sealer(keys.signing, proposed)
+            stored = store.initialize(proposed, sealer.empty_head(now))
+        if stored.signing_key_id != keys.signing_key_id:
+            raise ValueError(
+                f"this log was signed with key id {stored.signing_key_id}; the key given has id "
+                f"{keys.signing_key_id}: appending would break verification"
+            )
+        if stored.masking_key_id != keys.masking_key_id:
+            raise ValueError(
+                f"this log's personal data was hashed with key id {stored.masking_key_id}; the "
+                f"key given has id {keys.masking_key_id}: hashes would no longer correlate"
+            )
+        self.meta = stored
+        self._sealer = Sealer(keys.signing, stored)
+        self._head: Head | None = None
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        keys: AuditKeys | None = None,
+        policy: MaskingPolicy = DEFAULT_POLICY,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> AuditLog:
+        """Open (or create) a SQLite log. ``keys`` default to ``AuditKeys.from_env()``
+        (strict: ``GUARDRAIL_AUDIT_KEY`` must be set)."""
+        keys = AuditKeys.from_env() if keys is None else keys
+        store = SQLiteStore(path)
+        try:
+            return cls(store, keys, policy=policy, checkpoint_every=checkpoint_every, clock=clock)
+        except BaseException:
+            store.close()
+            raise
+
+    # -- writing ---------------------------------------------------------------------------
+    def decision_record(
+        self,
+        event: Event,
+        decision: Decision,
+        *,
+        case_id: str | None = None,
+        supervisor_id: str | None = None,
+    ) -> DecisionRecord:
+        """Build (without writing) the protected record of a decision, for batching."""
+        return decision_record(
+            event, decision, self.masker, case_id=case_id, supervisor_id=supervisor_id
+        )
+
+    def session_step_record(
+        self,
+        case_id: str,
+        step: StepKind | str,
+        *,
+        at: dt.datetime,
+        teller_id: str,
+        supervisor_id: str | None = None,
+        event_id: str | None = None,
+        outcome: Outcome | str | None = None,
+        confirmed_fraud: bool | None = None,
+        override_from: Action | str | None = None,
+        override_to: Action | str | None = None,
+        reason: str = "",
+        question_ids: Sequence[str] = (),
+        answers: Answers | None = None,
+        amount: Money | None = None,
+    ) -> SessionStepRecord:
+        """Build (without writing) a session-step record; free text is redacted."""
+        if answers is not None and answers.purpose_detail:
+            detail = self.masker.redact_text(answers.purpose_detail)
+            answers = answers.model_copy(update={"purpose_detail": detail})
+        return SessionStepRecord.model_validate(
+            {
+                "case_id": case_id,
+                "step": step,
+                "at": at,
+                "teller_id": teller_id,
+                "supervisor_id": supervisor_id,
+                "event_id": event_id,
+                "outcome": outcome,
+                "confirmed_fraud": confirmed_fraud,
+                "override_from": override_from,
+                "override_to": override_to,
+                "reason": self.masker.redact_text(reason) if reason else "",
+                "question_ids": tuple(question_ids),
+                "answers": answers,
+                "amount": amount,
+            }
+        )
+
+    def log_decision(
+        self,
+        event: Event,
+        decision: Decision,
+        *,
+        case_id: str | None = None,
+        supervisor_id: str | None = None,
+        recorded_at: dt.datetime | None = None,
+    ) -> int:
+        """Record one screening decision; returns its acknowledged seq."""
+        record = self.decision_record(event, decision, case_id=case_id, supervisor_id=supervisor_id)
+        return self.append([record], recorded_at=recorded_at)[0]
+
+    def log_session_step(
+        self,
+        case_id: str,
+        step: StepKind | str,
+        *,
+        at: dt.datetime,
+        teller_id: str,
+        supervisor_id: str | None = None,
+        event_id: str | None = None,
+        outcome: Outcome | str | None = None,
+        confirmed_fraud: bool | None = None,
+        override_from: Action | str | None = None,
+        override_to: Action | str | None = None,
+        reason: str = "",
+        question_ids: Sequence[str] = (),
+        answers: Answers | None = None,
+        amount: Money | None = None,
+        recorded_at: dt.datetime | None = None,
+    ) -> int:
+        """Record one counter-session step; returns its acknowledged seq."""
+        record = self.session_step_record(
+            case_id,
+            step,
+            at=at,
+            teller_id=teller_id,
+            supervisor_id=supervisor_id,
+            event_id=event_id,
+            outcome=outcome,
+            confirmed_fraud=confirmed_fraud,
+            override_from=override_from,
+            override_to=override_to,
+            reason=reason,
+            question_ids=question_ids,
+            answers=answers,
+            amount=amount,
+        )
+        return self.append([record], recorded_at=recorded_at)[0]
+
+    def append(
+        self, payloads: Sequence[Payload], *, recorded_at: dt.datetime | None = None
+    ) -> list[int]:
+        """Append a batch in one durable transaction: all acknowledged, or none written."""
+        if not payloads:
+            return []
+        for payload in payloads:
+            if not isinstance(payload, DecisionRecord | SessionStepRecord):
+                raise TypeError(
+                    f"payload: expected DecisionRecord or SessionStepRecord, got "
+                    f"{type(payload).__name__}"
+                )
+        encoded = [(p.type, p.case_id, encode_payload(p).decode("utf-8")) for p in payloads]
+        with self._lock:
+            for _ in range(_MAX_CONFLICT_RETRIES):
+                head = self._head if self._head is not None else self._read_head()
+                now = utc_timestamp(self._clock())
+                stamp = now if recorded_at is None else utc_timestamp(recorded_at)
+                batch = [Unsealed(kind, case, text, stamp) for kind, case, text in encoded]
+                sealed = self._sealer.seal(batch, head, now)
+                try:
+                    seqs = self.store.append(
+                        sealed.records,
+                        head=sealed.head,
+                        checkpoints=sealed.checkpoints,
+                        expected_seq=head.seq,
+                    )
+                except AppendConflict:
+                    self._head = None  # another writer moved the head: re-read and re-seal
+                    continue
+                self._head = sealed.head
+                return seqs
+        raise AppendConflict("gave up after repeated concurrent appends")
+
+    def _read_head(self) -> Head:
+        head = self.store.head()
+        if head is None:
+            raise ValueError("the log has no head: run verify, it may have been tampered with")
+        return head
+
+    # -- reading ---------------------------------------------------------------------------
+    def verify(self, *, anchors: Sequence[tuple[int, str]] = ()) -> VerifyReport:
+        """Check the whole chain, signatures, checkpoints and head (see ``chain``)."""
+        with self.store.snapshot() as reader:
+            return verify_reader(reader, self.keys.signing, anchors=anchors)
+
+    def records(self, from_seq: int = 1, to_seq: int | None = None) -> Iterator[AuditRecord]:
+        """Parsed records in seq order."""
+        for row in self.store.iterate(from_seq, to_seq):
+            yield to_audit_record(row)
+
+    def head(self) -> Head | None:
+        """The signed head: copy it off the machine to detect a rollback later."""
+        return self.store.head()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def iter_records(rows: Iterable[StoredRecord]) -> Iterator[AuditRecord]:
+    """Parse stored rows into records."""
+    for row in rows:
+        yield to_audit_record(row)

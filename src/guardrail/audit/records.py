@@ -1,0 +1,262 @@
+"""What the audit log stores: decision records, counter-session steps, and the envelope that
+chains them. Payloads hold personal data only in protected form (see ``masking``).
+
+The canonical encoding (:func:`canonical_json`) is JSON with sorted keys, no whitespace, UTF-8;
+record hashes are computed over exactly the stored bytes, so a later schema change never
+breaks verification of old records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from guardrail.model import (
+    AccountClass,
+    Action,
+    Answers,
+    Channel,
+    Failure,
+    Money,
+    Obligation,
+    Observations,
+    PackRef,
+    PartyType,
+    PurposeCode,
+    Segment,
+    TransactionKind,
+)
+from guardrail.model.event import Identifier
+
+JsonScalar = bool | int | str | None
+ShortText = Annotated[str, Field(max_length=4000)]
+Protected = Annotated[str, Field(max_length=200)]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a time zone offset")
+    return value
+
+
+AwareDatetime = Annotated[dt.datetime, AfterValidator(_aware)]
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no whitespace, UTF-8, no NaN: the one encoding that is hashed."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+class Outcome(StrEnum):
+    """How a counter case ended."""
+
+    EXECUTED = "executed"  # the transaction went ahead
+    WITHDRAWN_AFTER_DISSUASION = "withdrawn_after_dissuasion"
+    INTERCEPTED = "intercepted"
+    POLICE_NOTIFIED = "police_notified"
+    PROTECTIVE_STOP_PAYMENT = "protective_stop_payment"
+
+
+PREVENTED_OUTCOMES = frozenset(
+    {
+        Outcome.WITHDRAWN_AFTER_DISSUASION,
+        Outcome.INTERCEPTED,
+        Outcome.POLICE_NOTIFIED,
+        Outcome.PROTECTIVE_STOP_PAYMENT,
+    }
+)
+
+
+class StepKind(StrEnum):
+    """Steps of a counter session after screening."""
+
+    QUESTIONS_ASKED = "questions_asked"
+    ANSWERS_RECORDED = "answers_recorded"
+    NOTICE_DELIVERED = "notice_delivered"
+    ACKNOWLEDGED = "acknowledged"  # customer signed the risk acknowledgement
+    ESCALATED = "escalated"
+    SUPERVISOR_OVERRIDE = "supervisor_override"
+    OUTCOME_RECORDED = "outcome_recorded"
+    CLOSED = "closed"
+
+
+class RecordKind(StrEnum):
+    DECISION = "decision"
+    SESSION_STEP = "session_step"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ProtectedCustomer(_Record):
+    id: Protected | None
+    party_type: PartyType
+    birth_date: Protected | None = None
+    segment: Segment
+    region: str | None = None
+    name: Protected | None = None
+    id_number: Protected | None = None
+    phone: Protected | None = None
+
+
+class ProtectedAccount(_Record):
+    id: Protected | None
+    account_class: AccountClass
+    opened_on: dt.date
+    last_activity_on: dt.date | None = None
+
+
+class ProtectedCounterparty(_Record):
+    account: Protected | None = None
+    name: Protected | None = None
+    bank: str | None = None
+    region: str | None = None
+    same_name: bool | None = None
+    party_type: PartyType
+    phone: Protected | None = None
+
+
+class ProtectedEvent(_Record):
+    """The screened event with personal data protected. Only fields listed here are kept:
+    a field added to ``Event`` later is left out until it is classified here."""
+
+    event_id: Identifier
+    kind: TransactionKind
+    amount: Money
+    amount_fen: int
+    channel: Channel
+    timestamp: AwareDatetime
+    branch_id: Identifier
+    branch_region: str
+    teller_id: Identifier
+    customer: ProtectedCustomer
+    account: ProtectedAccount | None = None
+    counterparty: ProtectedCounterparty | None = None
+    purpose_code: PurposeCode | None = None
+    purpose_text: ShortText = ""
+    cross_border: bool = False
+    new_daily_limit: Money | None = None
+    observations: Observations = Observations()
+    answers: Answers = Answers()
+    notes: ShortText = ""
+
+
+class EvidenceRecord(_Record):
+    feature: str
+    value: JsonScalar
+    detail: ShortText = ""
+
+
+class HitRecord(_Record):
+    rule_id: str
+    title_en: str = ""
+    title_zh: str = ""
+    action: Action
+    obligations: tuple[Obligation, ...] = ()
+    evidence: tuple[EvidenceRecord, ...] = ()
+    source: str = ""
+    tags: tuple[str, ...] = ()
+
+
+class DecisionRecord(_Record):
+    """One screening decision: the protected event, the pack, every hit, the action."""
+
+    type: Literal["decision"] = "decision"
+    case_id: Identifier
+    event: ProtectedEvent
+    pack: PackRef
+    backend: str
+    action: Action
+    obligations: tuple[Obligation, ...] = ()
+    hits: tuple[HitRecord, ...] = ()
+    failures: tuple[Failure, ...] = ()
+    elapsed_us: int = Field(default=0, ge=0)
+    teller_id: Identifier
+    supervisor_id: Identifier | None = None
+
+    @property
+    def occurred_at(self) -> dt.datetime:
+        return self.event.timestamp
+
+
+_NEEDS_OUTCOME = {StepKind.OUTCOME_RECORDED}
+_MAY_HAVE_OUTCOME = {StepKind.OUTCOME_RECORDED, StepKind.CLOSED}
+
+
+class SessionStepRecord(_Record):
+    """One step of a counter session, linked to its case by ``case_id``."""
+
+    type: Literal["session_step"] = "session_step"
+    case_id: Identifier
+    step: StepKind
+    at: AwareDatetime
+    teller_id: Identifier
+    supervisor_id: Identifier | None = None
+    event_id: Identifier | None = None
+    outcome: Outcome | None = None
+    confirmed_fraud: bool | None = None
+    override_from: Action | None = None
+    override_to: Action | None = None
+    reason: ShortText = ""
+    question_ids: tuple[Annotated[str, Field(max_length=100)], ...] = ()
+    answers: Answers | None = None
+    amount: Money | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SessionStepRecord:
+        step = self.step
+        if step in _NEEDS_OUTCOME and self.outcome is None:
+            raise ValueError(f"outcome: required when step is {step.value}")
+        if step not in _MAY_HAVE_OUTCOME and self.outcome is not None:
+            raise ValueError(
+                f"outcome: only allowed on outcome_recorded or closed, not {step.value}"
+            )
+        if step not in _MAY_HAVE_OUTCOME and self.confirmed_fraud is not None:
+            raise ValueError(
+                f"confirmed_fraud: only allowed on outcome_recorded or closed, not {step.value}"
+            )
+        if step is StepKind.SUPERVISOR_OVERRIDE:
+            if self.supervisor_id is None:
+                raise ValueError("supervisor_id: required for a supervisor_override")
+            if self.override_to is None:
+                raise ValueError("override_to: required for a supervisor_override")
+        elif self.override_to is not None or self.override_from is not None:
+            raise ValueError("override_from/override_to: only allowed on supervisor_override")
+        return self
+
+    @property
+    def occurred_at(self) -> dt.datetime:
+        return self.at
+
+
+Payload = Annotated[DecisionRecord | SessionStepRecord, Field(discriminator="type")]
+PAYLOAD_ADAPTER: TypeAdapter[DecisionRecord | SessionStepRecord] = TypeAdapter(Payload)
+
+
+def encode_payload(payload: DecisionRecord | SessionStepRecord) -> bytes:
+    """The canonical bytes of a payload, as stored and hashed."""
+    return canonical_json(payload.model_dump(mode="json"))
+
+
+def decode_payload(data: str | bytes) -> DecisionRecord | SessionStepRecord:
+    """Parse stored payload bytes back into a record model."""
+    return PAYLOAD_ADAPTER.validate_json(data)
+
+
+class AuditRecord(_Record):
+    """A payload in its place in the chain."""
+
+    seq: int = Field(ge=1)
+    recorded_at: str
+    kind: RecordKind
+    case_id: str
+    prev_hash: str
+    record_hash: str
+    payload: Payload

@@ -1,0 +1,127 @@
+"""The storage interface of the audit log. SQLite is the default; a bank's central database
+(PostgreSQL, say) plugs in by implementing :class:`AuditStore`.
+
+A store is deliberately dumb: it keeps rows and never computes hashes. Chaining and signing
+happen in the log, and an append is a compare-and-swap on the head: the store writes the batch
+only if its head is still at ``expected_seq`` and raises :class:`AppendConflict` otherwise, so
+several processes can share one log. In PostgreSQL this is one transaction that locks the head
+row (``SELECT ... FOR UPDATE``), inserts the rows and updates the head; the primary key on
+``seq`` is the second line of defence. :meth:`AuditStore.snapshot` is a consistent read
+(``REPEATABLE READ`` in PostgreSQL, one read transaction in SQLite).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class AuditStoreError(Exception):
+    """The log cannot be opened or read: missing file, not an audit log, corrupt."""
+
+
+class AppendConflict(AuditStoreError):
+    """Someone else appended first; re-read the head, re-seal and try again."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """One row as stored. ``payload`` is the canonical JSON text that was hashed."""
+
+    seq: int
+    recorded_at: str
+    kind: str
+    case_id: str
+    prev_hash: str
+    record_hash: str
+    mac: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed statement: at ``seq`` the chain's hash was ``record_hash``."""
+
+    seq: int
+    record_hash: str
+    created_at: str
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The signed position of the last acknowledged record (seq 0 for an empty log)."""
+
+    seq: int
+    record_hash: str
+    updated_at: str
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogMeta:
+    """Identity of one log: its id seeds the chain; key ids say which keys it was written with."""
+
+    log_id: str
+    format_version: int
+    created_at: str
+    signing_key_id: str
+    masking_key_id: str
+    checkpoint_every: int
+    mac: str
+
+
+class AuditReader(Protocol):
+    """Read access; within one snapshot all answers are mutually consistent."""
+
+    def meta(self) -> LogMeta | None:
+        """The log's identity, ``None`` if the store was never initialised."""
+        ...
+
+    def head(self) -> Head | None:
+        """The signed head, ``None`` if missing."""
+        ...
+
+    def last(self) -> StoredRecord | None:
+        """The record with the highest seq."""
+        ...
+
+    def iterate(self, from_seq: int = 1, to_seq: int | None = None) -> Iterator[StoredRecord]:
+        """Records in ascending seq order, ``from_seq`` to ``to_seq`` inclusive."""
+        ...
+
+    def checkpoints(self) -> Sequence[Checkpoint]:
+        """All checkpoints in ascending seq order."""
+        ...
+
+
+class AuditStore(AuditReader, Protocol):
+    """Durable, append-only storage of chained records."""
+
+    def initialize(self, meta: LogMeta, head: Head) -> LogMeta:
+        """Create the log if empty and return the meta actually stored (the existing one if
+        the log was already initialised)."""
+        ...
+
+    def append(
+        self,
+        records: Sequence[StoredRecord],
+        *,
+        head: Head,
+        checkpoints: Sequence[Checkpoint],
+        expected_seq: int,
+    ) -> list[int]:
+        """Atomically and durably add ``records`` and ``checkpoints`` and set ``head``, only if
+        the stored head is at ``expected_seq``. Returns the acknowledged seqs: when this
+        returns, they survive a crash. Raises :class:`AppendConflict` on a lost race."""
+        ...
+
+    def snapshot(self) -> AbstractContextManager[AuditReader]:
+        """A consistent read view for verification and reports."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; further calls fail."""
+        ...
