@@ -85,6 +85,16 @@ class HistoryStore(Protocol):
         """The account's records with timestamp >= ``since`` (all if None), oldest first."""
         ...
 
+    def earliest_with_counterparty(
+        self, customer_id: str, counterparty_account: str
+    ) -> Sequence[tuple[datetime, str]]:
+        """(timestamp, event_id) of the customer's two earliest records with that counterparty.
+
+        Kept beyond retention and eviction, so "never seen before" means never; two entries
+        are enough to answer "seen before this event, other than in this event itself".
+        """
+        ...
+
     def evict_before(self, cutoff: datetime) -> int:
         """Drop records older than ``cutoff``; returns how many were dropped."""
         ...
@@ -160,6 +170,9 @@ class InMemoryHistoryStore:
         self._by_id: dict[str, tuple[int, HistoryRecord]] = {}
         self._by_customer: dict[str, _Series] = {}
         self._by_account: dict[str, _Series] = {}
+        # (customer, counterparty) -> two earliest (instant, event_id, timestamp); never evicted,
+        # it grows with distinct payees per customer, not with records.
+        self._earliest: dict[tuple[str, str], list[tuple[int, str, datetime]]] = {}
         # Oldest-first heap of (instant, event_id) for eviction; kept only with a retention.
         self._ages: list[tuple[int, str]] = []
         self._newest: int | None = None
@@ -169,6 +182,7 @@ class InMemoryHistoryStore:
         with self._lock:
             if rec.event_id in self._by_id:
                 return
+            self._note_counterparty(key, rec)
             if self._retention_us is not None:
                 if self._newest is None or key > self._newest:
                     self._newest = key
@@ -184,6 +198,16 @@ class InMemoryHistoryStore:
         """Record several records (bulk load)."""
         for rec in recs:
             self.record(rec)
+
+    def _note_counterparty(self, key: int, rec: HistoryRecord) -> None:
+        if rec.counterparty_account is None:
+            return
+        earliest = self._earliest.setdefault((rec.customer_id, rec.counterparty_account), [])
+        entry = (key, rec.event_id, rec.timestamp)
+        if entry not in earliest:
+            earliest.append(entry)
+            earliest.sort()
+            del earliest[2:]
 
     def _insert(self, key: int, rec: HistoryRecord) -> None:
         self._by_id[rec.event_id] = (key, rec)
@@ -233,6 +257,13 @@ class InMemoryHistoryStore:
             series = self._by_account.get(account_id)
             return [] if series is None else series.since(key)
 
+    def earliest_with_counterparty(
+        self, customer_id: str, counterparty_account: str
+    ) -> Sequence[tuple[datetime, str]]:
+        with self._lock:
+            earliest = self._earliest.get((customer_id, counterparty_account), ())
+            return [(timestamp, event_id) for _, event_id, timestamp in earliest]
+
     def evict_before(self, cutoff: datetime) -> int:
         limit = utc_micros(cutoff)
         with self._lock:
@@ -266,6 +297,14 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE INDEX IF NOT EXISTS history_customer_ts ON history (customer_id, ts_us);
 CREATE INDEX IF NOT EXISTS history_account_ts ON history (account_id, ts_us);
 CREATE INDEX IF NOT EXISTS history_ts ON history (ts_us);
+CREATE TABLE IF NOT EXISTS counterparty_earliest (
+    customer_id TEXT NOT NULL,
+    counterparty_account TEXT NOT NULL,
+    ts_us INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    ts_iso TEXT NOT NULL,
+    PRIMARY KEY (customer_id, counterparty_account, ts_us, event_id)
+) WITHOUT ROWID;
 """
 
 _COLUMNS = (
@@ -275,6 +314,13 @@ _COLUMNS = (
 _INSERT = (
     "INSERT OR IGNORE INTO history (event_id, customer_id, account_id, kind, direction, channel,"
     " amount_fen, ts_us, ts_iso, counterparty_account) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_NOTE_COUNTERPARTY = "INSERT OR IGNORE INTO counterparty_earliest VALUES (?, ?, ?, ?, ?)"
+_KEEP_TWO_EARLIEST = (
+    "DELETE FROM counterparty_earliest WHERE customer_id = ?1 AND counterparty_account = ?2"
+    " AND (ts_us, event_id) > (SELECT ts_us, event_id FROM counterparty_earliest"
+    " WHERE customer_id = ?1 AND counterparty_account = ?2"
+    " ORDER BY ts_us, event_id LIMIT 1 OFFSET 1)"
 )
 _KINDS = {kind.value: kind for kind in TransactionKind}
 _DIRECTIONS = {direction.value: direction for direction in Direction}
@@ -339,6 +385,17 @@ class SQLiteHistoryStore:
         keyed = [(utc_micros(rec.timestamp), rec) for rec in recs]
         if not keyed:
             return
+        payees = [
+            (
+                rec.customer_id,
+                rec.counterparty_account,
+                key,
+                rec.event_id,
+                rec.timestamp.isoformat(),
+            )
+            for key, rec in keyed
+            if rec.counterparty_account is not None
+        ]
         with self._lock:
             conn = self._connection()
             newest = max(key for key, _ in keyed)
@@ -351,6 +408,9 @@ class SQLiteHistoryStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.executemany(_INSERT, [self._row(key, rec) for key, rec in keyed])
+                # Noted even for records too old to keep: a late record still proves the payee.
+                conn.executemany(_NOTE_COUNTERPARTY, payees)
+                conn.executemany(_KEEP_TWO_EARLIEST, {(row[0], row[1]) for row in payees})
                 if cutoff is not None and (self._evicted_to is None or cutoff > self._evicted_to):
                     conn.execute("DELETE FROM history WHERE ts_us < ?", (cutoff,))
                     self._evicted_to = cutoff
@@ -390,6 +450,21 @@ class SQLiteHistoryStore:
 
     def for_account(self, account_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
         return self._select("account_id", account_id, since)
+
+    def earliest_with_counterparty(
+        self, customer_id: str, counterparty_account: str
+    ) -> Sequence[tuple[datetime, str]]:
+        with self._lock:
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT ts_iso, event_id FROM counterparty_earliest WHERE customer_id = ?"
+                    " AND counterparty_account = ? ORDER BY ts_us, event_id LIMIT 2",
+                    (customer_id, counterparty_account),
+                )
+                .fetchall()
+            )
+        return [(datetime.fromisoformat(ts_iso), event_id) for ts_iso, event_id in rows]
 
     def evict_before(self, cutoff: datetime) -> int:
         with self._lock:

@@ -115,23 +115,23 @@ def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
 
 
 def derived_history_features(event: Event, store: HistoryStore) -> dict[str, bool | int | None]:
-    """History features every pack can use, as of the event and excluding the event itself.
-
-    ``counterparty.first_seen`` looks back as far as the store retains history.
-    """
+    """History features every pack can use, as of the event and excluding the event itself."""
     end = event.timestamp
     payee = event.counterparty.account if event.counterparty is not None else None
-    # One read covers the local day and the last 24 hours; first_seen needs the full history.
     local_day_start = local_midnight(local_time(event).date(), zone(event.branch.timezone))
     day_ago = end - _DAY
-    since = min(day_ago, local_day_start)
-    history = (
-        store.for_customer(event.customer.id, None)
-        if payee is not None
-        else store.for_customer(event.customer.id, since)
-    )
-    past = [rec for rec in history if rec.timestamp <= end and rec.event_id != event.event_id]
-    recent = [rec for rec in past if rec.timestamp >= since]
+    since = min(day_ago, local_day_start)  # one read covers the local day and the last 24h
+    recent = [
+        rec
+        for rec in store.for_customer(event.customer.id, since)
+        if rec.timestamp <= end and rec.event_id != event.event_id
+    ]
+    first_seen: bool | None = None
+    if payee is not None:
+        first_seen = not any(
+            timestamp <= end and event_id != event.event_id
+            for timestamp, event_id in store.earliest_with_counterparty(event.customer.id, payee)
+        )
 
     if event.account is not None:
         account_id = event.account.id
@@ -149,9 +149,7 @@ def derived_history_features(event: Event, store: HistoryStore) -> dict[str, boo
     )
     amount = event.amount.fen
     return {
-        "counterparty.first_seen": (
-            None if payee is None else all(rec.counterparty_account != payee for rec in past)
-        ),
+        "counterparty.first_seen": first_seen,
         "history.inbound_24h": inbound,
         "history.inbound_24h_pct": None if amount == 0 else inbound * 100 // amount,
         "history.outbound_count_24h": sum(
