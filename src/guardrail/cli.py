@@ -1,0 +1,159 @@
+"""The ``guardrail`` command: thin; parses arguments, calls the library, prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from guardrail.lang.errors import PackError, Severity
+from guardrail.lang.pack import PACK_FILE, lint_pack
+from guardrail.model.decision import TITLES_ZH, Decision
+from guardrail.model.event import event_json_schema
+
+DEFAULT_PACK_ENV = "GUARDRAIL_PACK"
+DEFAULT_PACKS = ("rules/cn-baseline", "rules/starter")
+
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+def default_pack() -> Path:
+    """The pack used when ``--pack`` is not given: $GUARDRAIL_PACK, else the baseline in ./rules."""
+    configured = os.environ.get(DEFAULT_PACK_ENV)
+    if configured:
+        return Path(configured)
+    for candidate in DEFAULT_PACKS:
+        if (Path(candidate) / PACK_FILE).is_file():
+            return Path(candidate)
+    raise SystemExit(
+        f"guardrail: no rule pack given; pass --pack DIR or set {DEFAULT_PACK_ENV} "
+        f"(looked for {', '.join(DEFAULT_PACKS)} under {Path.cwd()})"
+    )
+
+
+def _cmd_screen(args: argparse.Namespace) -> int:
+    from guardrail.guard import EventError, Guard
+
+    guard = Guard.from_path(args.pack or default_pack(), backend=args.backend)
+    status = 0
+    for path in args.events:
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            print(f"{path}: cannot read: {error.strerror}", file=sys.stderr)
+            return 2
+        try:
+            decision = guard.screen_json(text)
+        except EventError as error:
+            print(f"{path}: {error}", file=sys.stderr)
+            status = 2
+            continue
+        if args.json:
+            print(decision.model_dump_json())
+        else:
+            print(render_decision(decision, path))
+    return status
+
+
+def render_decision(decision: Decision, label: str = "") -> str:
+    """A decision as a teller or reviewer reads it."""
+    action = decision.action
+    lines = [
+        f"{label + ': ' if label else ''}{action.value.upper()} ({TITLES_ZH[action]})  "
+        f"event {decision.event_id}  pack {decision.pack.name} {decision.pack.version} "
+        f"[{decision.pack.content_hash[:12]}]  backend {decision.backend}"
+    ]
+    if decision.obligations:
+        lines.append("  obligations: " + ", ".join(o.value for o in decision.obligations))
+    for failure in decision.failures:
+        lines.append(f"  FAILURE in {failure.stage}: {failure.error_type}: {failure.message}")
+    if not decision.hits:
+        lines.append("  no rule hit")
+    for hit in decision.hits:
+        lines.append(f"  - {hit.rule_id} → {hit.action.value}: {hit.title_zh} / {hit.title_en}")
+        for evidence in hit.evidence:
+            detail = f"  ({evidence.detail})" if evidence.detail else ""
+            lines.append(f"      because {evidence.feature} = {json.dumps(evidence.value, ensure_ascii=False)}{detail}")
+        if hit.notice_zh or hit.notice_en:
+            lines.append(f"      notice: {hit.notice_zh} {hit.notice_en}".rstrip())
+        lines.append(f"      source: {hit.source}")
+    return "\n".join(lines)
+
+
+def _cmd_lint(args: argparse.Namespace) -> int:
+    packs = _packs_under(Path(args.pack))
+    if not packs:
+        print(f"{args.pack}: no {PACK_FILE} found here or in its subfolders", file=sys.stderr)
+        return 2
+    errors = 0
+    for pack in packs:
+        diagnostics = lint_pack(pack)
+        for diagnostic in diagnostics:
+            print(diagnostic)
+        count = sum(d.severity is Severity.ERROR for d in diagnostics)
+        errors += count
+        warnings = len(diagnostics) - count
+        state = "ok" if count == 0 else f"{count} error(s)"
+        print(f"{pack}: {state}, {warnings} warning(s)", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _packs_under(root: Path) -> list[Path]:
+    if (root / PACK_FILE).is_file():
+        return [root]
+    if not root.is_dir():
+        return []
+    return sorted(p.parent for p in root.rglob(PACK_FILE) if "data" not in p.relative_to(root).parts)
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(event_json_schema(), ensure_ascii=False, indent=2))
+    return 0
+
+
+def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="guardrail", description="Counter-side anti-fraud screening.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    screen = commands.add_parser("screen", help="screen event JSON files and print the decisions")
+    screen.add_argument("events", nargs="+", help="event JSON files ('-' for standard input)")
+    screen.add_argument("--pack", help=f"rule pack folder (default: ${DEFAULT_PACK_ENV} or rules/cn-baseline)")
+    screen.add_argument("--backend", default="reference", choices=("reference", "durable_rules"))
+    screen.add_argument("--json", action="store_true", help="print one JSON decision per line")
+    screen.set_defaults(func=_cmd_screen)
+
+    lint = commands.add_parser("lint", help="check a rule pack (or every pack under a folder)")
+    lint.add_argument("pack")
+    lint.set_defaults(func=_cmd_lint)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of events")
+    schema.set_defaults(func=_cmd_schema)
+
+    for register in registrars:
+        register(commands)
+    return parser
+
+
+def _registrars() -> list[Registrar]:
+    """Subcommands owned by other parts of the library (imported late to keep start-up cheap)."""
+    return []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(_registrars())
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except PackError as error:
+        print(error, file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""What an engine backend is: compiled once per pack, then asked which rules a set of features hits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+FeatureValue = bool | int | str | None
+Features = Mapping[str, FeatureValue]
+
+
+class Backend(Protocol):
+    """Evaluates every rule of one pack against the features of one event.
+
+    ``evaluate`` returns the ids of every rule whose condition is true, in pack order.
+    Implementations are safe to call from many threads at once.
+    """
+
+    name: str
+
+    def evaluate(self, features: Features) -> list[str]: ...
+
+
+class EngineError(Exception):
+    """The engine could not evaluate; screening fails closed to at least ``review``."""

@@ -1,0 +1,174 @@
+"""The durable-rules backend: the pack's IR compiled to a durable-rules ruleset (Rete, C core).
+
+How the hazards of durable-rules 2.0.28 are avoided:
+
+- A posted event fires only the first matching rule. We assert a *fact* with a unique id,
+  collect every rule it activates, then retract it.
+- ``durable.engine.Host`` starts background threads that dispatch pending actions; they could
+  run our actions on another thread. We drive the C core directly and never create a Host.
+- Strings compare with numbers as text. The engine never sees a string: every string value is
+  replaced by an integer code (pack literals get fixed codes, other values per-fact codes),
+  and only validated booleans and integers (money in fen) reach it.
+- Crash shapes (absence-only rules, sequences referencing earlier events, huge regex ranges,
+  ``delete_state`` across many sids) cannot be emitted: the IR has no absence test, no
+  sequence, no regex, and one fixed sid is reused under a lock.
+- Rulesets live in a process-wide registry and are never freed, so each backend registers
+  under a name unique to its pack hash and instance; two Guards never share one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import durable_rules_engine as _engine
+
+from guardrail.engine.base import EngineError, Features
+from guardrail.lang.catalog import FieldType
+from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, walk
+from guardrail.lang.pack import CompiledRule
+
+_OPS = {Op.NE: "$neq", Op.LT: "$lt", Op.LE: "$lte", Op.GT: "$gt", Op.GE: "$gte"}
+_STRING_TYPES = (FieldType.ENUM, FieldType.STRING)
+_SID = "0"
+_RESULT_NOT_HANDLED = 1
+
+_instances = itertools.count()
+
+
+class _Encoder:
+    """Maps feature keys to short slot names and string values to integer codes."""
+
+    def __init__(self, rules: Sequence[CompiledRule]) -> None:
+        self.slots: dict[str, str] = {}
+        self.string_keys: set[str] = set()
+        self.codes: dict[str, int] = {}
+        for rule in rules:
+            for compare in walk(rule.guarded):
+                for ref in (compare.left, compare.right):
+                    if isinstance(ref, FieldRef):
+                        self.slot(ref.key)
+                        if ref.type in _STRING_TYPES:
+                            self.string_keys.add(ref.key)
+                    elif ref.type in _STRING_TYPES:
+                        self.code(str(ref.value))
+
+    def slot(self, key: str) -> str:
+        if key not in self.slots:
+            self.slots[key] = f"f{len(self.slots)}"
+        return self.slots[key]
+
+    def code(self, value: str) -> int:
+        if value not in self.codes:
+            self.codes[value] = len(self.codes)
+        return self.codes[value]
+
+    def fact(self, features: Features, fact_id: int) -> dict[str, Any]:
+        fact: dict[str, Any] = {"id": fact_id, "sid": _SID}
+        local_codes: dict[str, int] = {}
+        for key, slot in self.slots.items():
+            value = features.get(key)
+            if value is None:
+                continue  # unknown: the field is absent, and no comparison on it matches
+            if key in self.string_keys:
+                if not isinstance(value, str):
+                    raise EngineError(f"feature {key!r} should be a string, got {type(value).__name__}")
+                known = self.codes.get(value)
+                if known is None:
+                    # Values no rule names get negative codes, equal strings equal codes.
+                    known = local_codes.setdefault(value, -1 - len(local_codes))
+                fact[slot] = known
+            elif isinstance(value, bool | int):
+                fact[slot] = value
+            else:
+                raise EngineError(f"feature {key!r} has unsupported type {type(value).__name__}")
+        return fact
+
+
+class DurableRulesBackend:
+    """Evaluates a pack with durable-rules; collects every hit per event."""
+
+    name = "durable_rules"
+
+    def __init__(self, rules: Sequence[CompiledRule], pack_hash: str = "pack") -> None:
+        self._encoder = _Encoder(rules)
+        self._rule_names = {f"r{index}": rule.id for index, rule in enumerate(rules)}
+        self._order = {rule.id: index for index, rule in enumerate(rules)}
+        definition = {
+            name: {"all": [{"m": self._condition(rule.guarded)}]}
+            for name, rule in zip(self._rule_names, rules, strict=True)
+        }
+        self.ruleset_name = f"guardrail_{pack_hash[:16]}_{next(_instances)}"
+        self._lock = threading.Lock()
+        self._fact_ids = itertools.count(1)
+        self._handle = _engine.create_ruleset(self.ruleset_name, json.dumps(definition)) if definition else None
+
+    def _condition(self, condition: Condition) -> dict[str, Any]:
+        if isinstance(condition, Compare):
+            return self._compare(condition)
+        items = [self._condition(item) for item in condition.items]
+        if len(items) == 1:
+            return items[0]
+        return {"$and" if isinstance(condition, All) else "$or": items}
+
+    def _compare(self, compare: Compare) -> dict[str, Any]:
+        slot = self._encoder.slot(compare.left.key)
+        right = compare.right
+        operand: Any
+        if isinstance(right, FieldRef):
+            operand = {"$m": self._encoder.slot(right.key)}
+        elif right.type in _STRING_TYPES:
+            operand = self._encoder.code(str(right.value))
+        else:
+            operand = right.value
+        if compare.op is Op.EQ:
+            return {slot: operand}
+        return {_OPS[compare.op]: {slot: operand}}
+
+    def evaluate(self, features: Features) -> list[str]:
+        if self._handle is None:
+            return []
+        with self._lock:
+            fact = self._encoder.fact(features, next(self._fact_ids))
+            payload = json.dumps(fact)
+            fired: set[str] = set()
+            result = _engine.assert_fact(self._handle, payload)
+            try:
+                if result[0] != _RESULT_NOT_HANDLED:
+                    self._collect(result[1], fired)
+            finally:
+                _engine.retract_fact(self._handle, payload)
+                self._drain()
+        hits = [self._rule_names[name] for name in fired]
+        hits.sort(key=self._order.__getitem__)
+        return hits
+
+    def _collect(self, state_handle: int, fired: set[str]) -> None:
+        started = _engine.start_action_for_state(self._handle, state_handle)
+        if not started:
+            return
+        fired.update(_action_names(started[1]))
+        while True:
+            following = _engine.complete_and_start_action(self._handle, state_handle)
+            if not following:
+                return
+            fired.update(_action_names(following))
+
+    def _drain(self) -> None:
+        """Complete any action still queued (e.g. after an error) so no state leaks into the next call."""
+        while True:
+            pending = _engine.start_action(self._handle)
+            if not pending:
+                return
+            while _engine.complete_and_start_action(self._handle, pending[2]):
+                pass
+
+
+def _action_names(message: str) -> list[str]:
+    decoded = json.loads(message)
+    if not isinstance(decoded, dict):
+        raise EngineError("unexpected action message from durable-rules")
+    return list(decoded)

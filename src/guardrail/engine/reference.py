@@ -1,0 +1,115 @@
+"""The reference evaluator: plain Python over the IR. It is the oracle the durable-rules backend
+is tested against, and, being cheap per call, the default for screening and bulk replay."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+
+from guardrail.engine.base import Features
+from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, Op
+from guardrail.lang.pack import KIND_KEY, CompiledRule
+
+Predicate = Callable[[Features], bool]
+
+_OPERATORS: dict[Op, Callable[[object, object], bool]] = {
+    Op.EQ: operator.eq,
+    Op.NE: operator.ne,
+    Op.LT: operator.lt,
+    Op.LE: operator.le,
+    Op.GT: operator.gt,
+    Op.GE: operator.ge,
+}
+
+
+def compile_condition(condition: Condition) -> Predicate:
+    """Turn IR into a predicate. Unknown (missing) values make a comparison false."""
+    if isinstance(condition, Compare):
+        return _compare(condition)
+    parts = tuple(compile_condition(item) for item in condition.items)
+    if isinstance(condition, All):
+        return _all_of(parts)
+    assert isinstance(condition, AnyOf)
+    return _any_of(parts)
+
+
+# Small fixed arities get straight-line closures: this is the hot path of every screening.
+def _all_of(parts: tuple[Predicate, ...]) -> Predicate:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda features: first(features) and second(features)
+    if len(parts) == 3:
+        first, second, third = parts
+        return lambda features: first(features) and second(features) and third(features)
+
+    def all_of(features: Features) -> bool:
+        for part in parts:
+            if not part(features):
+                return False
+        return True
+
+    return all_of
+
+
+def _any_of(parts: tuple[Predicate, ...]) -> Predicate:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda features: first(features) or second(features)
+
+    def any_of(features: Features) -> bool:
+        for part in parts:
+            if part(features):
+                return True
+        return False
+
+    return any_of
+
+
+def _compare(compare: Compare) -> Predicate:
+    test = _OPERATORS[compare.op]
+    key = compare.left.key
+    right = compare.right
+    if isinstance(right, Const):
+        constant = right.value
+
+        def against_constant(features: Features) -> bool:
+            value = features.get(key)
+            return value is not None and test(value, constant)
+
+        return against_constant
+    other = right.key
+
+    def against_field(features: Features) -> bool:
+        value = features.get(key)
+        other_value = features.get(other)
+        return value is not None and other_value is not None and test(value, other_value)
+
+    return against_field
+
+
+class ReferenceBackend:
+    """Evaluates compiled rules with Python predicates, skipping rules for other event kinds."""
+
+    name = "reference"
+
+    def __init__(self, rules: Sequence[CompiledRule]) -> None:
+        self._rules = [(rule.id, compile_condition(rule.guarded), _kinds(rule)) for rule in rules]
+
+    def evaluate(self, features: Features) -> list[str]:
+        kind = features.get(KIND_KEY)
+        return [
+            rule_id
+            for rule_id, predicate, kinds in self._rules
+            if (kinds is None or kind in kinds) and predicate(features)
+        ]
+
+
+def _kinds(rule: CompiledRule) -> frozenset[str] | None:
+    # Only a shortcut: the kind test is also inside ``rule.guarded``.
+    if not rule.spec.applies_to:
+        return None
+    return frozenset(kind.value for kind in rule.spec.applies_to)

@@ -1,0 +1,132 @@
+"""YAML documents that remember where every value came from.
+
+PyYAML's composer gives nodes with marks; we turn them into plain Python values and a map from
+the value's path (``("rules", 3, "condition")``) to its location, so that any later error (a
+pydantic validation error, a type error in a condition) can be reported as ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from guardrail.lang.errors import Diagnostic, Location
+
+Path = tuple[str | int, ...]
+
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a rule file larger than this is refused, not parsed
+
+
+@dataclass
+class Source:
+    """One parsed YAML file: its data and the location of every value in it."""
+
+    file: str
+    text: str
+    data: Any
+    locations: dict[Path, Location] = field(default_factory=dict)
+    styles: dict[Path, str | None] = field(default_factory=dict)
+
+    def location(self, path: Path) -> Location:
+        """The location of ``path``, or of its nearest ancestor that has one."""
+        probe = tuple(path)
+        while probe:
+            found = self.locations.get(probe)
+            if found is not None:
+                return found
+            probe = probe[:-1]
+        return self.locations.get((), Location(self.file, 1, 1))
+
+    def text_location(self, path: Path, offset: int) -> Location:
+        """Location of character ``offset`` inside the string scalar at ``path``."""
+        start = self.location(path)
+        style = self.styles.get(tuple(path))
+        value = _lookup(self.data, path)
+        if not isinstance(value, str):
+            return start
+        before = value[:offset]
+        if style in ("|", ">"):
+            # Block scalar: the text begins on the next line, at the block's indentation.
+            lines = self.text.splitlines()
+            first_line_index = start.line  # 0-based index of the line after the indicator
+            indent = 0
+            if first_line_index < len(lines):
+                body = lines[first_line_index]
+                indent = len(body) - len(body.lstrip(" "))
+            line = start.line + 1 + before.count("\n")
+            col = indent + 1 + len(before.rsplit("\n", 1)[-1])
+            return Location(self.file, line, col)
+        quote = 1 if style in ("'", '"') else 0
+        if "\n" in before:
+            return Location(self.file, start.line + before.count("\n"), 1)
+        return Location(self.file, start.line, start.col + quote + len(before))
+
+
+def _lookup(data: Any, path: Path) -> Any:
+    current = data
+    for key in path:
+        try:
+            current = current[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return current
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, location: Location, first: Location) -> None:
+        self.key = key
+        self.location = location
+        self.first = first
+
+
+def parse_yaml(file: str, text: str) -> tuple[Source | None, list[Diagnostic]]:
+    """Parse one YAML document; bad YAML and duplicate keys come back as diagnostics."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_FILE_BYTES:
+        return None, [Diagnostic(Location(file, 1, 1), f"file larger than {MAX_FILE_BYTES} bytes")]
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        problem = error.problem or error.context or "invalid YAML"
+        return None, [Diagnostic(Location(file, line, col), f"YAML error: {problem}")]
+    except yaml.YAMLError as error:
+        return None, [Diagnostic(Location(file, 1, 1), f"YAML error: {error}")]
+    source = Source(file=file, text=text, data=None)
+    if node is None:
+        source.data = None
+        return source, []
+    try:
+        source.data = _convert(node, (), source, yaml.SafeLoader(""))
+    except _DuplicateKey as dup:
+        return None, [
+            Diagnostic(dup.location, f"duplicate key {dup.key!r} (first defined at line {dup.first.line})")
+        ]
+    except (ValueError, yaml.constructor.ConstructorError) as error:
+        return None, [Diagnostic(Location(file, node.start_mark.line + 1, 1), f"YAML error: {error}")]
+    return source, []
+
+
+def _convert(node: yaml.Node, path: Path, source: Source, loader: yaml.SafeLoader) -> Any:
+    source.locations[path] = Location(source.file, node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        seen: dict[str, Location] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node)
+            key_text = str(key)
+            key_loc = Location(source.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key_text in seen:
+                raise _DuplicateKey(key_text, key_loc, seen[key_text])
+            seen[key_text] = key_loc
+            result[key_text] = _convert(value_node, (*path, key_text), source, loader)
+            # Errors about a key (unknown field) point at the key, not at its value.
+            source.locations.setdefault((*path, key_text, "__key__"), key_loc)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*path, index), source, loader) for index, item in enumerate(node.value)]
+    assert isinstance(node, yaml.ScalarNode)
+    source.styles[path] = node.style
+    return loader.construct_object(node)
