@@ -210,3 +210,28 @@ def test_retention_for() -> None:
     assert retention_for([same_day, thirty_days]) == dt.timedelta(days=30) + margin
     forever = window(aggregate="sum", span="since_account_opened")
     assert retention_for([thirty_days, forever]) is None
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_earliest_counterparty_survives_eviction(kind: str, tmp_path: Path) -> None:
+    retention = dt.timedelta(hours=26)
+    store: InMemoryHistoryStore | SQLiteHistoryStore = (
+        InMemoryHistoryStore(retention)
+        if kind == "memory"
+        else SQLiteHistoryStore(tmp_path / "h.db", retention)
+    )
+    base = at("2025-01-01 09:00")
+    store.record(rec("late", base + dt.timedelta(days=3), payee="P1"))
+    store.record(rec("first", base, payee="P1"))  # too old to keep, still proves the payee
+    store.record(rec("second", base + dt.timedelta(days=1), payee="P1"))
+    store.record(rec("other", base + dt.timedelta(days=40), payee="P2"))
+    assert [r.event_id for r in store.for_customer("C1", None)] == ["other"]
+    assert store.earliest_with_counterparty("C1", "P1") == [
+        (base, "first"),
+        (base + dt.timedelta(days=1), "second"),
+    ]
+    store.record(rec("first", base, payee="P1"))  # idempotent
+    assert len(store.earliest_with_counterparty("C1", "P1")) == 2
+    assert store.earliest_with_counterparty("C1", "P3") == []
+    assert store.earliest_with_counterparty("C2", "P1") == []
+    store.close()
