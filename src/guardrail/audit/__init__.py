@@ -2,13 +2,14 @@
 hash-chained and signed; verification, reports and a pluggable store."""
 
 from guardrail.audit.chain import ProblemKind, VerifyProblem, VerifyReport
+from guardrail.audit.cli import add_audit_subcommands, report_main, verify_main
 from guardrail.audit.keys import (
     KEY_ENV_VAR,
     AuditKeyError,
     AuditKeys,
     InsecureAuditKeyWarning,
 )
-from guardrail.audit.log import AuditLog
+from guardrail.audit.log import AuditLog, read_records, verify_log
 from guardrail.audit.masking import (
     DEFAULT_POLICY,
     FieldClass,
@@ -24,6 +25,7 @@ from guardrail.audit.records import (
     SessionStepRecord,
     StepKind,
 )
+from guardrail.audit.report import AuditReport, GroupBy, GroupReport, RuleStats, Tally, build_report
 from guardrail.audit.sqlite_store import SQLiteStore
 from guardrail.audit.store import (
     AppendConflict,
@@ -46,11 +48,14 @@ __all__ = [
     "AuditLog",
     "AuditReader",
     "AuditRecord",
+    "AuditReport",
     "AuditStore",
     "AuditStoreError",
     "Checkpoint",
     "DecisionRecord",
     "FieldClass",
+    "GroupBy",
+    "GroupReport",
     "Head",
     "InsecureAuditKeyWarning",
     "LogMeta",
@@ -59,10 +64,18 @@ __all__ = [
     "Outcome",
     "ProblemKind",
     "Protection",
+    "RuleStats",
     "SQLiteStore",
     "SessionStepRecord",
     "StepKind",
     "StoredRecord",
+    "Tally",
     "VerifyProblem",
     "VerifyReport",
+    "add_audit_subcommands",
+    "build_report",
+    "read_records",
+    "report_main",
+    "verify_log",
+    "verify_main",
 ]

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -306,7 +306,31 @@ class AuditLog:
         self.close()
 
 
-def iter_records(rows: Iterable[StoredRecord]) -> Iterator[AuditRecord]:
-    """Parse stored rows into records."""
-    for row in rows:
-        yield to_audit_record(row)
+def verify_log(
+    path: str | Path,
+    signing_key: bytes | None,
+    *,
+    anchors: Sequence[tuple[int, str]] = (),
+) -> VerifyReport:
+    """Verify the SQLite log at ``path`` without opening it for writing. ``signing_key=None``
+    checks only the hash chain. Raises ``AuditStoreError`` if the file is missing or not a log.
+    """
+    store = SQLiteStore(path, create=False)
+    try:
+        with store.snapshot() as reader:
+            return verify_reader(reader, signing_key, anchors=anchors)
+    finally:
+        store.close()
+
+
+def read_records(
+    path: str | Path, from_seq: int = 1, to_seq: int | None = None
+) -> Iterator[AuditRecord]:
+    """Parsed records of the SQLite log at ``path`` (read only, no key needed)."""
+    store = SQLiteStore(path, create=False)
+    try:
+        with store.snapshot() as reader:
+            for row in reader.iterate(from_seq, to_seq):
+                yield to_audit_record(row)
+    finally:
+        store.close()

@@ -1,0 +1,255 @@
+"""``guardrail audit verify|report``: argument parsing and printing only.
+
+The main ``guardrail`` CLI calls :func:`add_audit_subcommands`; :func:`verify_main` and
+:func:`report_main` run the same commands stand-alone (``python -m guardrail.audit ...``).
+Exit codes: 0 fine, 1 verification found a problem, 2 could not run (bad arguments, missing
+or unreadable log, missing key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from guardrail.audit.chain import VerifyReport
+from guardrail.audit.keys import KEY_ENV_VAR, AuditKeyError, AuditKeys, InsecureAuditKeyWarning
+from guardrail.audit.log import read_records, verify_log
+from guardrail.audit.report import GroupBy, build_report
+from guardrail.audit.store import AuditStoreError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_ERROR = 2
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _anchor(text: str) -> tuple[int, str]:
+    seq, sep, hash_ = text.partition(":")
+    if not sep or not seq.isdigit() or len(hash_) != 64:
+        raise argparse.ArgumentTypeError(f"expected SEQ:HASH (64 hex digits), got {text!r}")
+    return int(seq), hash_.lower()
+
+
+def configure_verify_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the ``verify`` arguments to ``parser``."""
+    parser.add_argument("log", type=Path, metavar="LOG", help="the audit log (SQLite file)")
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--key-env",
+        default=KEY_ENV_VAR,
+        metavar="VAR",
+        help=f"environment variable holding the audit key (default {KEY_ENV_VAR})",
+    )
+    keys.add_argument(
+        "--no-key",
+        action="store_true",
+        help="check only the hash chain (no signatures, no truncation check)",
+    )
+    keys.add_argument(
+        "--insecure-dev-key",
+        action="store_true",
+        help="verify with the public development key (development logs only)",
+    )
+    parser.add_argument(
+        "--anchor",
+        action="append",
+        type=_anchor,
+        default=[],
+        metavar="SEQ:HASH",
+        help="an externally kept (seq, record hash) the log must still contain; repeatable",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def configure_report_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the ``report`` arguments to ``parser``."""
+    parser.add_argument("log", type=Path, metavar="LOG", help="the audit log (SQLite file)")
+    parser.add_argument(
+        "--from",
+        dest="start",
+        metavar="WHEN",
+        help="first day or instant included (YYYY-MM-DD or ISO 8601)",
+    )
+    parser.add_argument(
+        "--to",
+        dest="end",
+        metavar="WHEN",
+        help="last day included (YYYY-MM-DD) or instant excluded (ISO 8601)",
+    )
+    parser.add_argument(
+        "--by", choices=[g.value for g in GroupBy], default=GroupBy.ALL.value, help="grouping"
+    )
+    parser.add_argument(
+        "--tz",
+        default="Asia/Shanghai",
+        help="time zone for dates without an offset (default Asia/Shanghai)",
+    )
+    parser.add_argument("--format", choices=["text", "json", "csv"], default="text")
+    parser.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help=f"verify the log first (needs {KEY_ENV_VAR}); refuse to report on a bad log",
+    )
+
+
+def _parse_when(text: str | None, zone: dt.tzinfo, *, end: bool) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            moment = dt.datetime.combine(day, dt.time(), tzinfo=zone)
+            return moment + dt.timedelta(days=1) if end else moment
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        flag = "--to" if end else "--from"
+        raise _UsageError(f"{flag}: not a date or ISO 8601 time: {text!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def _signing_key(args: argparse.Namespace) -> bytes | None:
+    if getattr(args, "no_key", False):
+        return None
+    if getattr(args, "insecure_dev_key", False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InsecureAuditKeyWarning)
+            return AuditKeys.insecure_development_keys().signing
+    var = getattr(args, "key_env", KEY_ENV_VAR)
+    return AuditKeys.from_env(var=var, strict=True).signing
+
+
+def _print_verify(report: VerifyReport, log: Path, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        out.write(json.dumps({"log": str(log), **report.to_dict()}, indent=2) + "\n")
+        return
+    for warning in report.warnings:
+        out.write(f"warning: {warning}\n")
+    if report.ok:
+        out.write(
+            f"{log}: OK, {report.records} records, head at seq {report.head_seq}, "
+            f"{report.checkpoints} checkpoints checked\n"
+        )
+    else:
+        problem = report.problem
+        assert problem is not None
+        where = "" if problem.seq is None else f" at seq {problem.seq}"
+        out.write(f"{log}: FAILED{where}: {problem.kind.value}: {problem.message}\n")
+
+
+def run_verify(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Run ``verify`` on parsed arguments; returns the exit code."""
+    out = sys.stdout if out is None else out
+    try:
+        key = _signing_key(args)
+        report = verify_log(args.log, key, anchors=args.anchor)
+    except (AuditKeyError, AuditStoreError) as exc:
+        sys.stderr.write(f"guardrail audit verify: {exc}\n")
+        return EXIT_ERROR
+    _print_verify(report, args.log, args.json, out)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Run ``report`` on parsed arguments; returns the exit code."""
+    out = sys.stdout if out is None else out
+    try:
+        zone: dt.tzinfo = ZoneInfo(args.tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        sys.stderr.write(f"guardrail audit report: unknown time zone {args.tz!r}\n")
+        return EXIT_ERROR
+    try:
+        start = _parse_when(args.start, zone, end=False)
+        end = _parse_when(args.end, zone, end=True)
+        if args.verify:
+            verdict = verify_log(args.log, _signing_key(args))
+            if not verdict.ok:
+                problem = verdict.problem
+                assert problem is not None
+                sys.stderr.write(
+                    f"guardrail audit report: the log failed verification at seq {problem.seq}:"
+                    f" {problem.message}\n"
+                )
+                return EXIT_FAILED
+        report = build_report(read_records(args.log), by=args.by, start=start, end=end)
+    except _UsageError as exc:
+        sys.stderr.write(f"guardrail audit report: {exc}\n")
+        return EXIT_ERROR
+    except (AuditKeyError, AuditStoreError) as exc:
+        sys.stderr.write(f"guardrail audit report: {exc}\n")
+        return EXIT_ERROR
+    if args.format == "json":
+        text = report.to_json()
+    elif args.format == "csv":
+        text = report.to_csv()
+    else:
+        text = report.to_text()
+    if args.output is not None:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        out.write(text)
+    return EXIT_OK
+
+
+def add_audit_subcommands(subparsers: Any) -> None:
+    """Register ``audit verify`` and ``audit report`` on the main CLI's subparsers; each
+    sets ``func`` which takes the parsed args and returns an exit code."""
+    audit = subparsers.add_parser("audit", help="verify and report on the audit log")
+    commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    verify = commands.add_parser("verify", help="detect tampering; exit 1 if any")
+    configure_verify_parser(verify)
+    verify.set_defaults(func=run_verify)
+    report = commands.add_parser("report", help="counts and amounts by action and outcome")
+    configure_report_parser(report)
+    report.set_defaults(func=run_report)
+
+
+def verify_main(argv: Sequence[str] | None = None) -> int:
+    """``guardrail audit verify LOG``: 0 if the log verifies, 1 if not, 2 on errors."""
+    parser = argparse.ArgumentParser(
+        prog="guardrail audit verify", description="Verify an audit log."
+    )
+    configure_verify_parser(parser)
+    return _run(parser, run_verify, argv)
+
+
+def report_main(argv: Sequence[str] | None = None) -> int:
+    """``guardrail audit report LOG [--from] [--to] [--by] [--format]``."""
+    parser = argparse.ArgumentParser(
+        prog="guardrail audit report", description="Report on an audit log."
+    )
+    configure_report_parser(parser)
+    return _run(parser, run_report, argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m guardrail.audit verify|report ...``."""
+    parser = argparse.ArgumentParser(prog="python -m guardrail.audit")
+    sub = parser.add_subparsers(dest="command", required=True)
+    verify = sub.add_parser("verify")
+    configure_verify_parser(verify)
+    verify.set_defaults(func=run_verify)
+    report = sub.add_parser("report")
+    configure_report_parser(report)
+    report.set_defaults(func=run_report)
+    return _run(parser, None, argv)
+
+
+def _run(parser: argparse.ArgumentParser, func: Any, argv: Sequence[str] | None) -> int:
+    try:
+        args = parser.parse_args(None if argv is None else list(argv))
+    except SystemExit as exc:  # argparse exits 2 on bad arguments, 0 on --help
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_ERROR
+    runner = func if func is not None else args.func
+    result: int = runner(args)
+    return result
