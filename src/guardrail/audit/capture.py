@@ -71,6 +71,15 @@ class _Protector:
         return self.text(value)
 
 
+def redact_for_event(text: str, event: Event | None, masker: Masker) -> str:
+    """Redact free text against ``event``'s personal values (if given) and long digit runs."""
+    if not text:
+        return text
+    if event is None:
+        return masker.redact_text(text)
+    return _Protector(masker, event).text(text)
+
+
 def protect_event(event: Event, masker: Masker) -> ProtectedEvent:
     """The event with every personal field protected by ``masker``'s policy."""
     p = _Protector(masker, event)

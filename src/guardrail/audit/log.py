@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from guardrail.audit.capture import decision_record
+from guardrail.audit.capture import decision_record, redact_for_event
 from guardrail.audit.chain import (
     FORMAT_VERSION,
     Sealer,
@@ -161,10 +161,12 @@ class AuditLog:
         question_ids: Sequence[str] = (),
         answers: Answers | None = None,
         amount: Money | None = None,
+        event: Event | None = None,
     ) -> SessionStepRecord:
-        """Build (without writing) a session-step record; free text is redacted."""
+        """Build (without writing) a session-step record. Free text is redacted; pass the
+        case's ``event`` so its customer's names and numbers are recognised in that text."""
         if answers is not None and answers.purpose_detail:
-            detail = self.masker.redact_text(answers.purpose_detail)
+            detail = redact_for_event(answers.purpose_detail, event, self.masker)
             answers = answers.model_copy(update={"purpose_detail": detail})
         return SessionStepRecord.model_validate(
             {
@@ -178,7 +180,7 @@ class AuditLog:
                 "confirmed_fraud": confirmed_fraud,
                 "override_from": override_from,
                 "override_to": override_to,
-                "reason": self.masker.redact_text(reason) if reason else "",
+                "reason": redact_for_event(reason, event, self.masker),
                 "question_ids": tuple(question_ids),
                 "answers": answers,
                 "amount": amount,
@@ -215,9 +217,11 @@ class AuditLog:
         question_ids: Sequence[str] = (),
         answers: Answers | None = None,
         amount: Money | None = None,
+        event: Event | None = None,
         recorded_at: dt.datetime | None = None,
     ) -> int:
-        """Record one counter-session step; returns its acknowledged seq."""
+        """Record one counter-session step; returns its acknowledged seq. Pass the case's
+        ``event`` so personal values in free text are recognised."""
         record = self.session_step_record(
             case_id,
             step,
@@ -233,6 +237,7 @@ class AuditLog:
             question_ids=question_ids,
             answers=answers,
             amount=amount,
+            event=event,
         )
         return self.append([record], recorded_at=recorded_at)[0]
 
