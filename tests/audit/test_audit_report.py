@@ -1,0 +1,341 @@
+"""Reports over a simulated stream reproduce totals computed independently from the plan."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from audit_factory import SECRET, T0, make_decision, make_event
+
+from guardrail.audit import AuditKeys, AuditLog, GroupBy, build_report, read_records
+from guardrail.audit.cli import report_main
+from guardrail.audit.records import Outcome
+from guardrail.model import Action
+
+BRANCHES = ("B001", "B002", "B003")
+TELLERS = ("T01", "T02", "T03", "T04")
+KINDS = ("cash_withdrawal", "transfer", "term_deposit_early_withdrawal")
+RULES = ("R_ELDERLY", "R_SAFE_ACCOUNT", "R_NEW_PAYEE", "R_LARGE_CASH")
+PREVENTED = {
+    "withdrawn_after_dissuasion",
+    "intercepted",
+    "police_notified",
+    "protective_stop_payment",
+}
+
+
+@dataclass
+class PlannedCase:
+    case_id: str
+    branch: str
+    teller: str
+    kind: str
+    fen: int
+    when: dt.datetime
+    decisions: list[tuple[Action, tuple[str, ...], dt.datetime]] = field(default_factory=list)
+    outcome: str | None = None
+    verdict: bool | None = None
+    overrides: int = 0
+    escalations: int = 0
+
+
+def plan(seed: int, n: int) -> list[PlannedCase]:
+    rng = random.Random(seed)
+    cases = []
+    for i in range(n):
+        when = T0 + dt.timedelta(hours=rng.randrange(0, 24 * 30), minutes=rng.randrange(60))
+        case = PlannedCase(
+            case_id=f"E{i:06d}",
+            branch=rng.choice(BRANCHES),
+            teller=rng.choice(TELLERS),
+            kind=rng.choice(KINDS),
+            fen=rng.randrange(1, 5_000_000) * 100 + rng.randrange(100),
+            when=when,
+        )
+        for k in range(rng.choice((1, 1, 1, 2))):
+            action = rng.choice(list(Action))
+            rules = (
+                tuple(sorted(rng.sample(RULES, rng.randrange(0, 3))))
+                if action > Action.PROCEED
+                else ()
+            )
+            case.decisions.append((action, rules, when + dt.timedelta(minutes=5 * k)))
+        case.escalations = rng.choice((0, 0, 1))
+        case.overrides = rng.choice((0, 0, 0, 1))
+        if rng.random() < 0.8:
+            case.outcome = rng.choice([o.value for o in Outcome])
+            case.verdict = rng.choice((True, False, None))
+        cases.append(case)
+    return cases
+
+
+def write(log: AuditLog, cases: list[PlannedCase]) -> None:
+    batch = []
+    for case in cases:
+        amount = str(Decimal(case.fen) / 100)
+        for k, (action, rules, when) in enumerate(case.decisions):
+            event = make_event(
+                0, kind=case.kind, amount=amount, branch=case.branch, teller=case.teller, when=when
+            ).model_copy(update={"event_id": case.case_id if k == 0 else f"{case.case_id}-{k}"})
+            batch.append(
+                log.decision_record(
+                    event, make_decision(event, action, rules), case_id=case.case_id
+                )
+            )
+        at = case.when + dt.timedelta(minutes=30)
+        for _ in range(case.escalations):
+            batch.append(
+                log.session_step_record(
+                    case.case_id, "escalated", at=at, teller_id=case.teller, supervisor_id="S1"
+                )
+            )
+        for _ in range(case.overrides):
+            batch.append(
+                log.session_step_record(
+                    case.case_id,
+                    "supervisor_override",
+                    at=at,
+                    teller_id=case.teller,
+                    supervisor_id="S1",
+                    override_from="hold",
+                    override_to="proceed",
+                )
+            )
+        if case.outcome is not None:
+            batch.append(
+                log.session_step_record(
+                    case.case_id,
+                    "outcome_recorded",
+                    at=at,
+                    teller_id=case.teller,
+                    outcome=case.outcome,
+                    confirmed_fraud=case.verdict,
+                )
+            )
+        batch.append(log.session_step_record(case.case_id, "closed", at=at, teller_id=case.teller))
+        if len(batch) >= 100:
+            log.append(batch)
+            batch = []
+    log.append(batch)
+
+
+def expected_totals(
+    cases: list[PlannedCase], start: dt.datetime | None, end: dt.datetime | None
+) -> dict[str, object]:
+    def inside(moment: dt.datetime) -> bool:
+        return (start is None or moment >= start) and (end is None or moment < end)
+
+    by_action: Counter[str] = Counter()
+    by_action_fen: Counter[str] = Counter()
+    by_outcome: Counter[str] = Counter()
+    by_outcome_fen: Counter[str] = Counter()
+    rule_hits: Counter[str] = Counter()
+    rule_verdicts: Counter[str] = Counter()
+    rule_confirmed: Counter[str] = Counter()
+    figures: Counter[str] = Counter()
+    branch_cases: Counter[str] = Counter()
+    intercepted_cash = [0, 0]
+    for case in cases:
+        for action, rules, when in case.decisions:
+            if inside(when):
+                by_action[action.value] += 1
+                by_action_fen[action.value] += case.fen
+                figures["decisions"] += 1
+                for rule in rules:
+                    rule_hits[rule] += 1
+                    if case.verdict is not None:
+                        rule_verdicts[rule] += 1
+                        rule_confirmed[rule] += case.verdict
+        if not inside(case.decisions[0][2]):
+            continue
+        figures["cases"] += 1
+        branch_cases[case.branch] += 1
+        key = case.outcome or "open"
+        by_outcome[key] += 1
+        by_outcome_fen[key] += case.fen
+        if case.outcome in PREVENTED:
+            figures["prevented"] += 1
+            figures["prevented_fen"] += case.fen
+            if case.verdict:
+                figures["prevented_fraud"] += 1
+                figures["prevented_fraud_fen"] += case.fen
+        if case.outcome == "intercepted" and case.kind == "cash_withdrawal":
+            intercepted_cash[0] += 1
+            intercepted_cash[1] += case.fen
+        if case.outcome == "police_notified":
+            figures["police"] += 1
+        if case.verdict is False and max(a for a, _, _ in case.decisions) >= Action.INQUIRE:
+            figures["legit_questioned"] += 1
+        figures["overrides"] += case.overrides
+        figures["escalations"] += case.escalations
+    return {
+        "by_action": by_action,
+        "by_action_fen": by_action_fen,
+        "by_outcome": by_outcome,
+        "by_outcome_fen": by_outcome_fen,
+        "rule_hits": rule_hits,
+        "rule_verdicts": rule_verdicts,
+        "rule_confirmed": rule_confirmed,
+        "figures": figures,
+        "branch_cases": branch_cases,
+        "intercepted_cash": intercepted_cash,
+    }
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[PlannedCase]]:
+    path = tmp_path_factory.mktemp("report") / "audit.db"
+    cases = plan(seed=20250301, n=400)
+    with AuditLog.open(path, keys=AuditKeys.from_secret(SECRET), checkpoint_every=50) as log:
+        write(log, cases)
+        assert log.verify().ok
+    return path, cases
+
+
+WINDOWS = [
+    (None, None),
+    (T0 + dt.timedelta(days=7), T0 + dt.timedelta(days=21)),
+    (T0 + dt.timedelta(days=29), None),
+]
+
+
+@pytest.mark.parametrize(("start", "end"), WINDOWS)
+def test_totals_match_an_independent_computation(
+    stream: tuple[Path, list[PlannedCase]], start: dt.datetime | None, end: dt.datetime | None
+) -> None:
+    path, cases = stream
+    want = expected_totals(cases, start, end)
+    report = build_report(read_records(path), by=GroupBy.BRANCH, start=start, end=end)
+    total = report.total
+    figures = want["figures"]
+    assert isinstance(figures, Counter)
+    assert total.decisions.count == figures["decisions"]
+    for action in Action:
+        tally = total.by_action[action.value]
+        assert tally.count == want["by_action"][action.value]  # type: ignore[index]
+        assert tally.amount_fen() == want["by_action_fen"][action.value]  # type: ignore[index]
+    assert total.cases.count == figures["cases"]
+    for key in [o.value for o in Outcome] + ["open"]:
+        assert total.by_outcome[key].count == want["by_outcome"][key]  # type: ignore[index]
+        assert total.by_outcome[key].amount_fen() == want["by_outcome_fen"][key]  # type: ignore[index]
+    assert total.prevented.count == figures["prevented"]
+    assert total.prevented.amount_fen() == figures["prevented_fen"]
+    assert total.prevented_confirmed_fraud.count == figures["prevented_fraud"]
+    assert total.prevented_confirmed_fraud.amount_fen() == figures["prevented_fraud_fen"]
+    assert total.by_outcome["police_notified"].count == figures["police"]
+    assert total.legitimate_questioned.count == figures["legit_questioned"]
+    assert total.overrides == figures["overrides"]
+    assert total.escalations == figures["escalations"]
+    for branch in BRANCHES:
+        got = report.groups[branch].cases.count if branch in report.groups else 0
+        assert got == want["branch_cases"][branch]  # type: ignore[index]
+    for rule in RULES:
+        stats = report.rules.get(rule)
+        hits = want["rule_hits"][rule]  # type: ignore[index]
+        assert (stats.hits.count if stats else 0) == hits
+        if stats is not None:
+            assert stats.hits_with_verdict == want["rule_verdicts"][rule]  # type: ignore[index]
+            assert stats.hits_confirmed_fraud == want["rule_confirmed"][rule]  # type: ignore[index]
+            if stats.hits_with_verdict:
+                assert stats.precision == pytest.approx(
+                    stats.hits_confirmed_fraud / stats.hits_with_verdict
+                )
+    # "intercepted cash withdrawals and their total"
+    by_kind = build_report(read_records(path), by="kind", start=start, end=end)
+    cash = by_kind.groups.get("cash_withdrawal")
+    count, fen = want["intercepted_cash"]  # type: ignore[misc]
+    got = cash.by_outcome["intercepted"] if cash else None
+    assert (got.count if got else 0) == count
+    assert (got.amount_fen() if got else 0) == fen
+
+
+def test_groups_add_up_to_the_total(stream: tuple[Path, list[PlannedCase]]) -> None:
+    path, _ = stream
+    for by in ("branch", "teller", "kind"):
+        report = build_report(read_records(path), by=by)
+        assert sum(g.cases.count for g in report.groups.values()) == report.total.cases.count
+        assert (
+            sum(g.decisions.amount_fen() for g in report.groups.values())
+            == report.total.decisions.amount_fen()
+        )
+
+
+def test_json_and_csv_exports(stream: tuple[Path, list[PlannedCase]]) -> None:
+    path, cases = stream
+    report = build_report(read_records(path), by="rule")
+    data = json.loads(report.to_json())
+    assert data["total"]["cases"]["count"] == len(cases)
+    assert {g["group"] for g in data["groups"]} <= {*RULES, "(no hit)"}
+    rows = list(csv.DictReader(io.StringIO(report.to_csv())))
+    total_cases = [r for r in rows if r["section"] == "total" and r["measure"] == "cases"]
+    assert sum(int(r["count"]) for r in total_cases) == len(cases)
+    prevented = [r for r in rows if r["section"] == "total" and r["measure"] == "prevented"]
+    assert Decimal(prevented[0]["amount"]) == report.total.prevented.amount()
+    precision = [r for r in rows if r["section"] == "rule" and r["measure"] == "precision"]
+    assert {r["group"] for r in precision} == set(report.rules)
+
+
+def test_report_cli(
+    stream: tuple[Path, list[PlannedCase]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, cases = stream
+    start, end = WINDOWS[1]
+    assert start is not None and end is not None
+    last_day = (end - dt.timedelta(days=1)).date().isoformat()
+    out = tmp_path / "r.json"
+    argv = [
+        str(path),
+        "--from",
+        start.date().isoformat(),
+        "--to",
+        last_day,
+        "--by",
+        "teller",
+        "--format",
+        "json",
+        "-o",
+        str(out),
+    ]
+    assert report_main(argv) == 0
+    data = json.loads(out.read_text())
+    # dates mean whole days in Asia/Shanghai: from midnight of --from to midnight after --to
+    tz = start.tzinfo
+    day_start = dt.datetime.combine(start.date(), dt.time(), tzinfo=tz)
+    day_end = dt.datetime.combine(end.date(), dt.time(), tzinfo=tz)
+    want = expected_totals(cases, day_start, day_end)
+    assert data["total"]["cases"]["count"] == want["figures"]["cases"]  # type: ignore[index]
+    assert data["total"]["decisions"]["count"] == want["figures"]["decisions"]  # type: ignore[index]
+    assert report_main([str(path), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("section,group,measure")
+    assert report_main([str(path)]) == 0
+    assert "legitimate customers questioned" in capsys.readouterr().out
+    assert report_main([str(path), "--from", "yesterday"]) == 2
+    assert report_main([str(tmp_path / "missing.db")]) == 2
+
+
+def test_step_validation_names_the_field(tmp_path: Path) -> None:
+    with AuditLog.open(tmp_path / "v.db", keys=AuditKeys.from_secret(SECRET)) as log:
+        at = T0
+        with pytest.raises(ValueError, match="outcome: required"):
+            log.log_session_step("E1", "outcome_recorded", at=at, teller_id="T01")
+        with pytest.raises(ValueError, match="supervisor_id: required"):
+            log.log_session_step(
+                "E1", "supervisor_override", at=at, teller_id="T01", override_to="proceed"
+            )
+        with pytest.raises(ValueError, match="step"):
+            log.log_session_step("E1", "danced", at=at, teller_id="T01")
+        with pytest.raises(ValueError, match="time zone"):
+            log.log_session_step("E1", "closed", at=dt.datetime(2025, 1, 1), teller_id="T01")
+        event = make_event(1)
+        other = make_event(2)
+        with pytest.raises(ValueError, match=r"decision\.event_id"):
+            log.log_decision(event, make_decision(other, Action.PROCEED))
+        assert log.verify().records == 0
