@@ -54,7 +54,14 @@ class _Protector:
                 (FieldClass.NAME, counterparty.name),
                 (FieldClass.PHONE, counterparty.phone),
             ]
-        self.known: Mapping[str, str] = masker.known_values(values)
+        self._values = values
+        self._known: Mapping[str, str] | None = None
+
+    @property
+    def known(self) -> Mapping[str, str]:
+        if self._known is None:  # built only when some free text needs it
+            self._known = self.masker.known_values(self._values)
+        return self._known
 
     def text(self, value: str) -> str:
         return self.masker.redact_text(value, self.known) if value else value

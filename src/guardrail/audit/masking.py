@@ -66,6 +66,8 @@ DEFAULT_POLICY = MaskingPolicy()
 
 _DIGITS_IN_TEXT = re.compile(r"\+?\d[\d \-]*\d[Xx]?")
 _SEPARATORS = re.compile(r"[\s\-]")
+_PARK_OPEN = "\ue000"  # private-use code points: never in real input text
+_PARK_BASE = 0xE100
 
 
 def normalise(field_class: FieldClass, value: str) -> str:
@@ -97,13 +99,15 @@ class Masker:
     def __init__(self, key: bytes, policy: MaskingPolicy = DEFAULT_POLICY) -> None:
         if len(key) < 16:
             raise ValueError("the masking key must be at least 16 bytes")
-        self._key = key
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)  # copied per value: no re-keying
         self.policy = policy
 
     def keyed_hash(self, field_class: FieldClass, value: str) -> str:
         """``h:<hex>``: HMAC-SHA256 of the normalised value, truncated."""
         message = f"{field_class.value}\x00{normalise(field_class, value)}".encode()
-        digest = hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        mac = self._mac.copy()
+        mac.update(message)
+        digest = mac.hexdigest()
         return "h:" + digest[: self.policy.hash_hex_chars]
 
     def mask(self, field_class: FieldClass, value: str) -> str:
@@ -163,19 +167,23 @@ class Masker:
             return text
         if protection is Protection.DROP:
             return ""
-        result = unicodedata.normalize("NFKC", text)
-        known = known or {}
-        alternatives = [re.escape(raw) for raw in sorted(known, key=len, reverse=True)]
-        alternatives.append(_DIGITS_IN_TEXT.pattern)
-        pattern = re.compile("|".join(alternatives))
+        result = unicodedata.normalize("NFKC", text).replace(_PARK_OPEN, "")
+        # Known values first, parked behind private-use placeholders so that the digit scan
+        # below never rescans them or the hex of their replacements.
+        parked: list[str] = []
+        if known:
+            for raw in sorted(known, key=len, reverse=True):
+                if raw in result:
+                    result = result.replace(raw, _PARK_OPEN + chr(_PARK_BASE + len(parked)))
+                    parked.append(known[raw])
 
         def _replace(match: re.Match[str]) -> str:
             token = match.group(0)
-            if token in known:
-                return "[" + known[token] + "]"
             if sum(ch.isdigit() for ch in token) < self.policy.min_digit_run:
                 return token
             return "[" + self.keyed_hash(FieldClass.FREE_TEXT, _SEPARATORS.sub("", token)) + "]"
 
-        # One pass, so the hex of a replacement is never itself rescanned.
-        return pattern.sub(_replace, result)
+        result = _DIGITS_IN_TEXT.sub(_replace, result)
+        for index, replacement in enumerate(parked):
+            result = result.replace(_PARK_OPEN + chr(_PARK_BASE + index), "[" + replacement + "]")
+        return result
