@@ -1,0 +1,17 @@
+"""The one error a counter session raises for a step it refuses."""
+
+from __future__ import annotations
+
+
+class IllegalStep(Exception):
+    """A step was refused; the session is left exactly as it was.
+
+    ``step`` names the step, ``state`` the session state it was tried in, ``reason`` why it
+    was refused (in English, for the teller software's log and the teller's screen).
+    """
+
+    def __init__(self, step: str, state: str, reason: str) -> None:
+        self.step = step
+        self.state = state
+        self.reason = reason
+        super().__init__(f"step {step!r} refused in state {state!r}: {reason}")

@@ -1,0 +1,778 @@
+"""``CounterSession``: one counter conversation, from the first screening to how it ended.
+
+Every method is one step: it checks the step against the state table (``counter.states``) and
+the gates (``counter.gates``), then applies it whole or refuses it with ``IllegalStep`` and
+leaves the session exactly as it was. Applied steps are appended to ``steps`` and never
+changed; everything else (questions asked, answers, notice, overrides, the effective action)
+is read from the steps, so a session that serialises to JSON resumes exactly.
+
+Effective action (see ``docs/counter.md``): the highest of
+
+* the latest screening's action, and
+* the *hard floor*: every earlier screening's hits (rules not tagged ``answers``), every
+  teller raise and supervisor rejection;
+
+and a supervisor's override replaces the floor with its own action, covering the rules hit so
+far (a rule first hit after the override raises the action again).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal, NoReturn
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
+
+from guardrail.audit.log import AuditLog
+from guardrail.counter import gates
+from guardrail.counter.errors import IllegalStep
+from guardrail.counter.journal import write_step
+from guardrail.counter.outcome import Outcome, prevented
+from guardrail.counter.questions import (
+    AnswerError,
+    AnswerValue,
+    apply_answers,
+    lexicon_matches,
+    question_spec,
+    questions_to_ask,
+    validate_answer,
+)
+from guardrail.counter.record import OverrideRecord, SessionRecord
+from guardrail.counter.states import State, Step, next_state, refusal_reason
+from guardrail.engine.decide import FAIL_CLOSED_FLOOR
+from guardrail.guard import Guard
+from guardrail.lang.spec import AnswerType
+from guardrail.model.decision import Action, Decision, Obligation, PackRef
+from guardrail.model.event import MAX_TEXT, Event, Identifier, Observations
+
+ANSWER_DRIVEN_TAGS = frozenset({"answers"})  # hits that later answers may withdraw
+OBSERVATION_NAMES = tuple(Observations.model_fields)
+
+Clock = Callable[[], dt.datetime]
+Role = Literal["teller", "supervisor"]
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+
+DEFAULT_NOTICE_ZH = "凡是要求转账到“安全账户”、承诺高额回报、要求保密的，都是诈骗。请三思。"
+DEFAULT_NOTICE_EN = (
+    "Anyone asking you to move money to a 'safe account', promising high returns or asking "
+    "you to keep it secret is a fraudster. Please think again."
+)
+DEFAULT_RISK_ZH = "本人已知悉银行的风险提示与劝阻，仍坚持办理，自行承担由此产生的风险和损失。"
+DEFAULT_RISK_EN = (
+    "I have been told of the risks and advised against this, and insist on going ahead at my "
+    "own risk."
+)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """What a session works with but does not serialise."""
+
+    guard: Guard
+    clock: Clock
+    audit: AuditLog | None
+
+
+class Notice(BaseModel):
+    """The text handed to the customer to read and sign."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    title_zh: str
+    title_en: str
+    text_zh: str
+    text_en: str
+    requires_signature: bool = True
+
+
+class StepEntry(BaseModel):
+    """One applied step, as it happened. Never changed once appended."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seq: int = Field(ge=1)
+    step: Step
+    at: dt.datetime
+    actor_role: Role
+    actor_id: str
+    state_before: State
+    state_after: State
+    action_before: Action
+    action_after: Action
+    decision: int | None = None  # index in ``CounterSession.decisions`` of a new screening
+    question_ids: tuple[str, ...] = ()
+    answers: dict[str, AnswerValue] = Field(default_factory=dict)
+    lexicons: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # question -> lexicons
+    observations: tuple[str, ...] = ()
+    notice: Notice | None = None
+    override_to: Action | None = None
+    outcome: Outcome | None = None
+    confirmed_fraud: bool | None = None
+    reason: str = ""
+    audit_seqs: tuple[int, ...] = ()
+
+
+class CounterSession(BaseModel):
+    """The whole state of one counter session. Build with :meth:`open`; resume with
+    :meth:`from_json`."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+    format: Literal[1] = 1
+    session_id: str
+    teller_id: str
+    pack: PackRef
+    state: State
+    event: Event  # the event as last screened: answers and observations included
+    decisions: list[Decision]
+    steps: list[StepEntry]
+
+    # Held in one plain object: pydantic would bind a bare function attribute as a method.
+    _runtime: _Runtime = PrivateAttr()
+
+    # -- building and resuming ---------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        guard: Guard,
+        event: Event,
+        *,
+        teller_id: str | None = None,
+        session_id: str | None = None,
+        clock: Clock = _utcnow,
+        audit: AuditLog | None = None,
+    ) -> CounterSession:
+        """Screen the request and open its session (the first step, ``open``)."""
+        teller = _identifier(teller_id or event.teller_id, "teller_id", Step.OPEN)
+        case = _identifier(session_id or event.event_id, "session_id", Step.OPEN)
+        decision = guard.screen(event)
+        session = cls(
+            session_id=case,
+            teller_id=teller,
+            pack=guard.pack.ref,
+            state=State.OPENED,
+            event=event,
+            decisions=[],
+            steps=[],
+        )
+        session._attach(guard, clock, audit)
+        session._commit(Step.OPEN, State.OPENED, decision=decision, event=event)
+        return session
+
+    def to_json(self) -> str:
+        """The whole session as JSON; :meth:`from_json` resumes it exactly."""
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(
+        cls,
+        text: str | bytes,
+        guard: Guard,
+        *,
+        clock: Clock = _utcnow,
+        audit: AuditLog | None = None,
+    ) -> CounterSession:
+        """Resume a session saved with :meth:`to_json`. Nothing is re-screened. The guard must
+        load the same pack (same content hash): decisions would otherwise silently change."""
+        session = cls.model_validate_json(text)
+        if session.pack.content_hash != guard.pack.ref.content_hash:
+            raise ValueError(
+                f"session {session.session_id} was screened with pack {session.pack.name} "
+                f"{session.pack.version} ({session.pack.content_hash[:12]}); the guard has "
+                f"{guard.pack.ref.name} {guard.pack.ref.version} "
+                f"({guard.pack.ref.content_hash[:12]}): resume with the same pack"
+            )
+        session._attach(guard, clock, audit)
+        return session
+
+    def _attach(self, guard: Guard, clock: Clock, audit: AuditLog | None) -> None:
+        self._runtime = _Runtime(guard, clock, audit)
+
+    @property
+    def guard(self) -> Guard:
+        return self._runtime.guard
+
+    @property
+    def audit(self) -> AuditLog | None:
+        return self._runtime.audit
+
+    # -- reading the session -----------------------------------------------------------------
+    @property
+    def decision(self) -> Decision:
+        """The latest screening."""
+        return self.decisions[-1]
+
+    @property
+    def action(self) -> Action:
+        """The effective action now (see the module docstring)."""
+        return effective_action(self.steps, self.decisions)
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    def _steps(self, *kinds: Step) -> list[StepEntry]:
+        return [entry for entry in self.steps if entry.step in kinds]
+
+    @property
+    def questions_asked(self) -> tuple[str, ...]:
+        return tuple(q for e in self._steps(Step.ASK_QUESTIONS) for q in e.question_ids)
+
+    @property
+    def answers(self) -> dict[str, AnswerValue]:
+        """Question id -> answer, as recorded."""
+        return {q: v for e in self._steps(Step.RECORD_ANSWERS) for q, v in e.answers.items()}
+
+    @property
+    def unanswered(self) -> tuple[str, ...]:
+        answered = self.answers
+        return tuple(q for q in self.questions_asked if q not in answered)
+
+    def questions_to_ask(self) -> tuple[str, ...]:
+        """Questions the rules and the action want asked that have not been asked yet."""
+        return questions_to_ask(
+            self.guard.pack, self.decisions, self.action, already=self.questions_asked
+        )
+
+    @property
+    def notice(self) -> Notice | None:
+        delivered = self._steps(Step.DELIVER_NOTICE)
+        return delivered[0].notice if delivered else None
+
+    @property
+    def notice_acknowledged(self) -> bool:
+        return bool(self._steps(Step.ACKNOWLEDGE_NOTICE))
+
+    @property
+    def risk_acknowledged(self) -> bool:
+        return bool(self._steps(Step.SIGN_RISK_ACKNOWLEDGEMENT))
+
+    @property
+    def outcome(self) -> Outcome | None:
+        recorded = self._steps(Step.RECORD_OUTCOME)
+        return recorded[-1].outcome if recorded else None
+
+    @property
+    def supervisor_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(e.actor_id for e in self.steps if e.actor_role == "supervisor"))
+
+    @property
+    def approved_up_to(self) -> Action | None:
+        """The highest action the supervisor's latest word lets execute, if any."""
+        words = self._steps(
+            Step.SUPERVISOR_APPROVE, Step.SUPERVISOR_OVERRIDE, Step.SUPERVISOR_REJECT
+        )
+        if not words or words[-1].step is Step.SUPERVISOR_REJECT:
+            return None
+        last = words[-1]
+        return last.override_to if last.step is Step.SUPERVISOR_OVERRIDE else last.action_after
+
+    def gate_view(self) -> gates.GateView:
+        notice = self.notice
+        return gates.GateView(
+            action=self.action,
+            waiting_for_supervisor=self.state is State.ESCALATED,
+            unanswered=self.unanswered,
+            notice_delivered=notice is not None,
+            notice_acknowledged=self.notice_acknowledged,
+            notice_requires_signature=notice.requires_signature if notice else True,
+            risk_acknowledged=self.risk_acknowledged,
+            approved_up_to=self.approved_up_to,
+        )
+
+    def can_execute(self) -> str | None:
+        """None when executing is allowed now, else why not."""
+        if next_state(self.state, Step.RECORD_OUTCOME) is None:
+            return refusal_reason(self.state, Step.RECORD_OUTCOME)
+        return gates.execute_refusal(self.gate_view())
+
+    def notice_text(self) -> Notice:
+        """The notice this session's pack hands over (the questionnaire's, else a default that
+        carries the hit rules' own notices)."""
+        questionnaire = self.guard.pack.questionnaire
+        if questionnaire is not None:
+            spec = questionnaire.spec.notice
+            return Notice(**spec.model_dump())
+        extra_zh = [h.notice_zh for d in self.decisions for h in d.hits if h.notice_zh]
+        extra_en = [h.notice_en for d in self.decisions for h in d.hits if h.notice_en]
+        return Notice(
+            id="anti_fraud_notice",
+            title_zh="防诈骗风险告知书",
+            title_en="Anti-fraud risk notice",
+            text_zh="\n".join([DEFAULT_NOTICE_ZH, *dict.fromkeys(extra_zh)]),
+            text_en="\n".join([DEFAULT_NOTICE_EN, *dict.fromkeys(extra_en)]),
+        )
+
+    def risk_acknowledgement_text(self) -> Notice:
+        questionnaire = self.guard.pack.questionnaire
+        if questionnaire is not None and questionnaire.spec.risk_acknowledgement is not None:
+            return Notice(**questionnaire.spec.risk_acknowledgement.model_dump())
+        return Notice(
+            id="risk_acknowledgement",
+            title_zh="风险告知确认书",
+            title_en="Risk acknowledgement",
+            text_zh=DEFAULT_RISK_ZH,
+            text_en=DEFAULT_RISK_EN,
+        )
+
+    # -- the steps -----------------------------------------------------------------------------
+    def ask_questions(self, question_ids: Sequence[str] | None = None) -> tuple[str, ...]:
+        """Mark questions as asked: by default those the rules and the action want; a teller
+        may also ask any other question of the questionnaire. Returns the ids asked."""
+        step = Step.ASK_QUESTIONS
+        target = self._allowed(step)
+        questionnaire = self.guard.pack.questionnaire
+        if questionnaire is None:
+            self._refuse(step, f"pack {self.pack.name} has no questionnaire")
+        asked = set(self.questions_asked)
+        if question_ids is None:
+            ids = self.questions_to_ask()
+            if not ids:
+                self._refuse(step, "no question is waiting to be asked; name the questions to ask")
+        else:
+            ids = tuple(dict.fromkeys(question_ids))
+            if not ids:
+                self._refuse(step, "no question named")
+            for question_id in ids:
+                try:
+                    question_spec(questionnaire, question_id)
+                except AnswerError as error:
+                    self._refuse(step, str(error))
+                if question_id in asked:
+                    self._refuse(step, f"question {question_id!r} was already asked")
+        self._commit(step, target, question_ids=ids)
+        return ids
+
+    def record_answers(self, values: Mapping[str, object]) -> Decision:
+        """Record answers (question id -> answer) to questions asked and not yet answered, and
+        re-screen the event with them. Returns the new decision."""
+        step = Step.RECORD_ANSWERS
+        target = self._allowed(step)
+        questionnaire = self.guard.pack.questionnaire
+        if questionnaire is None:
+            self._refuse(step, f"pack {self.pack.name} has no questionnaire")
+        if not values:
+            self._refuse(step, "no answer given")
+        asked, answered = set(self.questions_asked), self.answers
+        clean: dict[str, AnswerValue] = {}
+        lexicons: dict[str, tuple[str, ...]] = {}
+        for question_id, raw in values.items():
+            if question_id not in asked:
+                self._refuse(step, f"question {question_id!r} was not asked; ask it first")
+            if question_id in answered:
+                self._refuse(
+                    step,
+                    f"question {question_id!r} is already answered ({answered[question_id]!r}); "
+                    "answers are never overwritten",
+                )
+            try:
+                value = validate_answer(questionnaire, question_id, raw)
+            except AnswerError as error:
+                self._refuse(step, str(error))
+            clean[question_id] = value
+            if questionnaire.answer_types.get(question_id) is AnswerType.FREE_TEXT:
+                found = lexicon_matches(self.guard.pack, str(value))
+                if found:
+                    lexicons[question_id] = found
+        answers = apply_answers(self.event.answers, questionnaire, clean)
+        event = self.event.model_copy(update={"answers": answers})
+        return self._commit(
+            step,
+            target,
+            event=event,
+            decision=self.guard.screen(event),
+            question_ids=tuple(clean),
+            answers=clean,
+            lexicons=lexicons,
+        )
+
+    def record_answer(self, question_id: str, value: object) -> Decision:
+        return self.record_answers({question_id: value})
+
+    def record_observations(self, names: Iterable[str]) -> Decision:
+        """Record what the teller saw (``on_phone``, ``nervous``...); observations are only
+        ever added. Re-screens the event and returns the new decision."""
+        step = Step.RECORD_OBSERVATIONS
+        target = self._allowed(step)
+        wanted = tuple(dict.fromkeys(names))
+        unknown = [n for n in wanted if n not in OBSERVATION_NAMES]
+        if unknown:
+            self._refuse(
+                step,
+                f"unknown observation {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(OBSERVATION_NAMES)}",
+            )
+        current = self.event.observations
+        new = tuple(n for n in wanted if not getattr(current, n))
+        if not new:
+            self._refuse(step, "nothing new observed (each observation is recorded once)")
+        observations = current.model_copy(update=dict.fromkeys(new, True))
+        event = self.event.model_copy(update={"observations": observations})
+        return self._commit(
+            step, target, event=event, decision=self.guard.screen(event), observations=new
+        )
+
+    def deliver_notice(self) -> Notice:
+        """Hand over the anti-fraud notice; returns its text."""
+        step = Step.DELIVER_NOTICE
+        target = self._allowed(step)
+        if self.notice is not None:
+            self._refuse(step, "the notice was already delivered")
+        notice = self.notice_text()
+        self._commit(step, target, notice=notice)
+        return notice
+
+    def acknowledge_notice(self) -> None:
+        """The customer signed (or acknowledged) the delivered notice."""
+        step = Step.ACKNOWLEDGE_NOTICE
+        target = self._allowed(step)
+        if self.notice is None:
+            self._refuse(step, "deliver the notice before it can be acknowledged")
+        if self.notice_acknowledged:
+            self._refuse(step, "the notice was already acknowledged")
+        self._commit(step, target)
+
+    def sign_risk_acknowledgement(self) -> Notice:
+        """The customer insists after dissuasion and signs the risk acknowledgement."""
+        step = Step.SIGN_RISK_ACKNOWLEDGEMENT
+        target = self._allowed(step)
+        if self.notice is None:
+            self._refuse(step, "deliver the anti-fraud notice before a risk acknowledgement")
+        if self.risk_acknowledged:
+            self._refuse(step, "the risk acknowledgement was already signed")
+        notice = self.risk_acknowledgement_text()
+        self._commit(step, target, notice=notice)
+        return notice
+
+    def teller_raise(self, to: Action | str, reason: str) -> Action:
+        """The teller raises the action (never lowers it). Returns the new effective action."""
+        step = Step.TELLER_RAISE
+        target = self._allowed(step)
+        level = _action(to, step, self.state)
+        if level <= self.action:
+            self._refuse(
+                step,
+                f"a teller can only raise the action: it is {self.action.value}, asked "
+                f"{level.value}; lowering needs a supervisor's override with a reason",
+            )
+        self._commit(step, target, override_to=level, reason=_reason(reason, step, self.state))
+        return self.action
+
+    def escalate(self, reason: str = "") -> None:
+        """Call the operations supervisor."""
+        step = Step.ESCALATE
+        target = self._allowed(step)
+        self._commit(step, target, reason=_text(reason, step, self.state))
+
+    def supervisor_approve(self, supervisor_id: str, reason: str = "") -> None:
+        """The supervisor lets the request go ahead at its current action (up to ``hold``);
+        the other gates (notice, risk acknowledgement) still apply."""
+        step = Step.SUPERVISOR_APPROVE
+        target = self._allowed(step)
+        supervisor = self._supervisor(step, supervisor_id)
+        if self.action >= Action.INTERCEPT:
+            self._refuse(
+                step,
+                f"the action is {self.action.value}: it cannot be approved as it stands; "
+                "override it with a reason, or reject",
+            )
+        self._commit(
+            step, target, actor=("supervisor", supervisor), reason=_text(reason, step, self.state)
+        )
+
+    def supervisor_reject(self, supervisor_id: str, reason: str) -> Action:
+        """The supervisor refuses the request: the action rises to at least ``intercept``."""
+        step = Step.SUPERVISOR_REJECT
+        target = self._allowed(step)
+        supervisor = self._supervisor(step, supervisor_id)
+        self._commit(
+            step,
+            target,
+            actor=("supervisor", supervisor),
+            override_to=max(self.action, Action.INTERCEPT),
+            reason=_reason(reason, step, self.state),
+        )
+        return self.action
+
+    def supervisor_override(self, supervisor_id: str, to: Action | str, reason: str) -> Action:
+        """The supervisor sets the action (lower or higher), with a reason. Kept in the steps
+        beside every teller raise."""
+        step = Step.SUPERVISOR_OVERRIDE
+        target = self._allowed(step)
+        supervisor = self._supervisor(step, supervisor_id)
+        level = _action(to, step, self.state)
+        if level == self.action:
+            self._refuse(step, f"the action is already {level.value}; approve instead")
+        self._commit(
+            step,
+            target,
+            actor=("supervisor", supervisor),
+            override_to=level,
+            reason=_reason(reason, step, self.state),
+        )
+        return self.action
+
+    def record_outcome(
+        self, outcome: Outcome | str, *, confirmed_fraud: bool | None = None, note: str = ""
+    ) -> None:
+        """Record how the case ended; the gates in ``counter.gates`` decide whether it may.
+        ``executed`` tells the guard, so the transaction counts in later windows."""
+        step = Step.RECORD_OUTCOME
+        target = self._allowed(step)
+        try:
+            result = Outcome(outcome)
+        except ValueError:
+            known = ", ".join(o.value for o in Outcome)
+            self._refuse(step, f"unknown outcome {outcome!r}; one of: {known}")
+        refusal = gates.outcome_refusal(self.gate_view(), result)
+        if refusal is not None:
+            self._refuse(step, refusal)
+        self._commit(
+            step,
+            target,
+            outcome=result,
+            confirmed_fraud=confirmed_fraud,
+            reason=_text(note, step, self.state),
+        )
+        if result is Outcome.EXECUTED:
+            self.guard.record_executed(self.event)
+
+    def close(self) -> SessionRecord:
+        """Close the session (only after its outcome) and return its audit record."""
+        step = Step.CLOSE
+        target = self._allowed(step)
+        outcome = self.outcome
+        fraud = self._steps(Step.RECORD_OUTCOME)[-1].confirmed_fraud
+        self._commit(step, target, outcome=outcome, confirmed_fraud=fraud)
+        return self.record()
+
+    # -- the closed record --------------------------------------------------------------------
+    def record(self) -> SessionRecord:
+        """The audit record of a closed session."""
+        if not self.closed:
+            raise IllegalStep("record", self.state.value, "only a closed session has a record")
+        outcome_step = self._steps(Step.RECORD_OUTCOME)[-1]
+        changes = self._steps(Step.TELLER_RAISE, Step.SUPERVISOR_REJECT, Step.SUPERVISOR_OVERRIDE)
+        overrides = tuple(
+            OverrideRecord(
+                step=e.step.value,
+                by_role=e.actor_role,
+                by_id=e.actor_id,
+                from_action=e.action_before,
+                to_action=e.override_to or e.action_after,
+                reason=e.reason,
+                at=e.at,
+            )
+            for e in changes
+        )
+        decided_by: Literal["rules", "teller", "supervisor"] = "rules"
+        decided_by_id: str | None = None
+        for entry in self.steps[: self.steps.index(outcome_step)]:
+            if entry.action_after != entry.action_before or entry.step in (
+                Step.SUPERVISOR_APPROVE,
+                Step.SUPERVISOR_OVERRIDE,
+                Step.SUPERVISOR_REJECT,
+            ):
+                if entry.decision is not None:
+                    decided_by, decided_by_id = "rules", None
+                else:
+                    decided_by, decided_by_id = entry.actor_role, entry.actor_id
+        rule_ids = tuple(dict.fromkeys(h.rule_id for d in self.decisions for h in d.hits))
+        obligations = {o for d in self.decisions for o in d.obligations}
+        opened, closed = self.steps[0].at, self.steps[-1].at
+        assert outcome_step.outcome is not None
+        return SessionRecord(
+            session_id=self.session_id,
+            event_id=self.event.event_id,
+            pack=self.pack,
+            branch_id=self.event.branch.id,
+            teller_id=self.teller_id,
+            supervisor_ids=self.supervisor_ids,
+            kind=self.event.kind,
+            amount=self.event.amount,
+            amount_fen=self.event.amount.fen,
+            first_action=self.decisions[0].action,
+            highest_action=max(e.action_after for e in self.steps),
+            final_action=outcome_step.action_after,
+            decided_by=decided_by,
+            decided_by_id=decided_by_id,
+            rule_ids=rule_ids,
+            obligations=tuple(o for o in Obligation if o in obligations),
+            questions_asked=self.questions_asked,
+            questions_answered=tuple(self.answers),
+            notice_delivered=self.notice is not None,
+            notice_acknowledged=self.notice_acknowledged,
+            risk_acknowledged=self.risk_acknowledged,
+            escalations=len(self._steps(Step.ESCALATE)),
+            overrides=overrides,
+            outcome=outcome_step.outcome,
+            prevented=prevented(outcome_step.outcome),
+            confirmed_fraud=outcome_step.confirmed_fraud,
+            screenings=len(self.decisions),
+            steps=len(self.steps),
+            opened_at=opened,
+            closed_at=closed,
+            duration_seconds=(closed - opened).total_seconds(),
+        )
+
+    # -- machinery -------------------------------------------------------------------------------
+    def _allowed(self, step: Step) -> State:
+        target = next_state(self.state, step)
+        if target is None:
+            self._refuse(step, refusal_reason(self.state, step))
+        return target
+
+    def _refuse(self, step: Step, reason: str) -> NoReturn:
+        raise IllegalStep(step.value, self.state.value, reason)
+
+    def _supervisor(self, step: Step, supervisor_id: str) -> str:
+        supervisor = _identifier(supervisor_id, "supervisor_id", step, self.state)
+        if supervisor == self.teller_id:
+            self._refuse(step, "the supervisor must be another person than the teller (four eyes)")
+        return supervisor
+
+    def _now(self) -> dt.datetime:
+        now = self._runtime.clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("the session clock must return aware datetimes")
+        return now
+
+    def _commit(
+        self,
+        step: Step,
+        target: State,
+        *,
+        actor: tuple[Role, str] | None = None,
+        event: Event | None = None,
+        decision: Decision | None = None,
+        **fields: Any,
+    ) -> Decision:
+        """Apply one checked step: audit it first (all or nothing), then record it."""
+        role, actor_id = actor or ("teller", self.teller_id)
+        decisions = [*self.decisions, decision] if decision is not None else self.decisions
+        entry = StepEntry(
+            seq=len(self.steps) + 1,
+            step=step,
+            at=self._now(),
+            actor_role=role,
+            actor_id=actor_id,
+            state_before=self.state,
+            state_after=target,
+            action_before=self.action if self.decisions else Action.PROCEED,
+            action_after=Action.PROCEED,
+            decision=len(decisions) - 1 if decision is not None else None,
+            **fields,
+        )
+        after = effective_action([*self.steps, entry], decisions)
+        entry = entry.model_copy(update={"action_after": after})
+        new_event = event if event is not None else self.event
+        if self.audit is not None:
+            seqs = write_step(
+                self.audit,
+                case_id=self.session_id,
+                step=step,
+                event=new_event,
+                decision=decision,
+                at=entry.at,
+                teller_id=self.teller_id,
+                supervisor_id=actor_id if role == "supervisor" else None,
+                override_from=entry.action_before,
+                override_to=entry.override_to or (after if role == "supervisor" else None),
+                reason=_audit_reason(entry),
+                question_ids=entry.question_ids,
+                answers=new_event.answers if step is Step.RECORD_ANSWERS else None,
+                outcome=entry.outcome.value if entry.outcome else None,
+                confirmed_fraud=entry.confirmed_fraud,
+                with_amount=step in (Step.RECORD_OUTCOME, Step.CLOSE),
+            )
+            entry = entry.model_copy(update={"audit_seqs": seqs})
+        self.event = new_event
+        self.decisions = decisions
+        self.steps = [*self.steps, entry]
+        self.state = target
+        return self.decisions[-1]
+
+
+def effective_action(steps: Sequence[StepEntry], decisions: Sequence[Decision]) -> Action:
+    """The action the session stands at after ``steps`` (see the module docstring)."""
+    floor = latest = Action.PROCEED
+    seen: set[str] = set()
+    covered: set[str] = set()
+    for entry in steps:
+        if entry.decision is not None:
+            decision = decisions[entry.decision]
+            live = [hit for hit in decision.hits if hit.rule_id not in covered]
+            latest = max((hit.action for hit in live), default=Action.PROCEED)
+            hard = max(
+                (hit.action for hit in live if not ANSWER_DRIVEN_TAGS.intersection(hit.tags)),
+                default=Action.PROCEED,
+            )
+            if decision.failures:
+                hard = max(hard, FAIL_CLOSED_FLOOR)
+            floor = max(floor, hard)
+            seen.update(hit.rule_id for hit in decision.hits)
+        elif entry.step in (Step.TELLER_RAISE, Step.SUPERVISOR_REJECT):
+            assert entry.override_to is not None
+            floor = max(floor, entry.override_to)
+        elif entry.step is Step.SUPERVISOR_OVERRIDE:
+            assert entry.override_to is not None
+            floor, latest = entry.override_to, Action.PROCEED
+            covered |= seen
+    return max(floor, latest)
+
+
+def _audit_reason(entry: StepEntry) -> str:
+    parts = [entry.reason] if entry.reason else []
+    if entry.step is Step.TELLER_RAISE and entry.override_to is not None:
+        parts.append(f"raised {entry.action_before.value} -> {entry.override_to.value}")
+    if entry.observations:
+        parts.append("observed: " + ", ".join(entry.observations))
+    if entry.notice is not None:
+        parts.append(f"notice: {entry.notice.id}")
+    if entry.lexicons:
+        parts.append(
+            "lexicons: "
+            + "; ".join(f"{q}={','.join(names)}" for q, names in entry.lexicons.items())
+        )
+    return " | ".join(parts)
+
+
+def _identifier(value: str, name: str, step: Step, state: State | None = None) -> str:
+    try:
+        return _IDENTIFIER.validate_python(value)
+    except ValidationError:
+        where = state.value if state is not None else "(new)"
+        raise IllegalStep(
+            step.value, where, f"{name} {value!r} is not a valid identifier"
+        ) from None
+
+
+def _action(value: Action | str, step: Step, state: State) -> Action:
+    try:
+        return Action(value)
+    except ValueError:
+        known = ", ".join(a.value for a in Action)
+        raise IllegalStep(
+            step.value, state.value, f"unknown action {value!r}; one of: {known}"
+        ) from None
+
+
+def _text(value: str, step: Step, state: State) -> str:
+    text = value.strip()
+    if len(text) > MAX_TEXT:
+        raise IllegalStep(step.value, state.value, f"text longer than {MAX_TEXT} characters")
+    return text
+
+
+def _reason(value: str, step: Step, state: State) -> str:
+    text = _text(value, step, state)
+    if not text:
+        raise IllegalStep(step.value, state.value, "a reason is required")
+    return text
