@@ -21,7 +21,6 @@ from guardrail.context import (
     SQLiteHistoryStore,
     compute_window,
     derived_history_features,
-    prefetch,
     retention_for,
 )
 from guardrail.lang.declarations import WindowSpec
@@ -94,19 +93,13 @@ def read_jsonl(path: Path) -> list[Event]:
     return [Event.model_validate_json(line) for line in lines if line.strip()]
 
 
-def replay(
-    events: list[Event], store: HistoryStore, *, prefetched: bool = False
-) -> list[dict[str, object]]:
-    """Screen each event (windows and derived features as of it), then record it as executed.
-
-    With ``prefetched``, each screening reads through a ``prefetch`` view of the store.
-    """
+def replay(events: list[Event], store: HistoryStore) -> list[dict[str, object]]:
+    """Screen each event (windows and derived features as of it), then record it as executed."""
     results: list[dict[str, object]] = []
     for event in events:
-        view = prefetch(event, WINDOWS, store) if prefetched else store
         values: dict[str, object] = {"event_id": event.event_id}
-        values.update({spec.name: compute_window(spec, event, view) for spec in WINDOWS})
-        values.update(derived_history_features(event, view))
+        values.update({spec.name: compute_window(spec, event, store) for spec in WINDOWS})
+        values.update(derived_history_features(event, store))
         results.append(values)
         store.record(HistoryRecord.from_event(event))
     return results

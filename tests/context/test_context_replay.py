@@ -57,21 +57,13 @@ def test_bounded_memory_gives_the_same_answers_as_unbounded(
     assert replay(events, InMemoryHistoryStore()) == live
 
 
-@pytest.mark.parametrize("prefetched", [False, True])
 def test_sqlite_in_process_matches_in_memory(
-    history: tuple[Path, list[Event], Rows], tmp_path: Path, prefetched: bool
+    history: tuple[Path, list[Event], Rows], tmp_path: Path
 ) -> None:
     _, events, live = history
     store = SQLiteHistoryStore(tmp_path / "h.db", retention_for(WINDOWS))
-    assert replay(events, store, prefetched=prefetched) == live
+    assert replay(events, store) == live
     store.close()
-
-
-def test_prefetched_view_matches_the_store_in_memory(
-    history: tuple[Path, list[Event], Rows],
-) -> None:
-    _, events, live = history
-    assert replay(events, InMemoryHistoryStore(), prefetched=True) == live
 
 
 def test_sqlite_replay_continued_after_a_restart_matches_in_memory(

@@ -15,8 +15,6 @@ from guardrail.context import (
     InMemoryHistoryStore,
     compute_window,
     derived_history_features,
-    history_needed_since,
-    prefetch,
     static_derived_features,
 )
 from guardrail.model.event import Channel, Event, TransactionKind
@@ -442,19 +440,3 @@ def test_adding_history_never_lowers_a_window(
     for record in added:
         store.record(record)
     assert compute_window(spec, event, store) >= value_before
-
-
-def test_prefetched_view_answers_like_the_store(busy_store: InMemoryHistoryStore) -> None:
-    specs = [
-        window(aggregate="sum", span="same_day"),
-        window(aggregate="max", span="days", length=30, key="account"),
-        window(aggregate="count", span="since_account_opened", key="counterparty"),
-    ]
-    expected = [compute_window(spec, NOW, busy_store) for spec in specs]
-    for chosen in (specs, specs[:1]):  # the second view must defer wider reads to the store
-        view = prefetch(NOW, chosen, busy_store)
-        assert [compute_window(spec, NOW, view) for spec in specs] == expected
-        assert derived_history_features(NOW, view) == derived_history_features(NOW, busy_store)
-    assert history_needed_since(specs[:1], NOW) == at("2025-02-28 10:00")
-    no_account = make_event("x", at("2025-03-01 10:00"), "1", account_id=None)
-    assert history_needed_since(specs, no_account) is None

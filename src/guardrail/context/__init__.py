@@ -7,7 +7,6 @@ from guardrail.context.history import (
     HistoryRecord,
     HistoryStore,
     InMemoryHistoryStore,
-    PrefetchedHistory,
     SQLiteHistoryStore,
     retention_for,
 )
@@ -23,9 +22,7 @@ from guardrail.context.watchlist import (
 from guardrail.context.windows import (
     compute_window,
     derived_history_features,
-    history_needed_since,
     local_time,
-    prefetch,
     static_derived_features,
 )
 
@@ -35,19 +32,16 @@ __all__ = [
     "InMemoryHistoryStore",
     "LexiconHit",
     "LexiconMatcher",
-    "PrefetchedHistory",
     "SQLiteHistoryStore",
     "Watchlist",
     "WatchlistError",
     "WatchlistRegistry",
     "compute_window",
     "derived_history_features",
-    "history_needed_since",
     "load_watchlist",
     "local_time",
     "normalise",
     "normalise_value",
-    "prefetch",
     "retention_for",
     "static_derived_features",
 ]

@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from guardrail.context.history import HistoryRecord, HistoryStore, PrefetchedHistory
+from guardrail.context.history import HistoryRecord, HistoryStore
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.model.event import Direction, Event
 
@@ -53,29 +53,6 @@ def _window_start(spec: WindowSpec, event: Event) -> datetime | None:
     if event.account is None:
         return None
     return local_midnight(event.account.opened_on, zone(event.branch.timezone))
-
-
-def history_needed_since(windows: Iterable[WindowSpec], event: Event) -> datetime | None:
-    """The earliest instant any of ``windows`` or the derived features reads for ``event``."""
-    end = event.timestamp
-    earliest = min(
-        end - _DAY, local_midnight(local_time(event).date(), zone(event.branch.timezone))
-    )
-    for spec in windows:
-        start = _window_start(spec, event)
-        if start is None:
-            return None
-        earliest = min(earliest, start)
-    return earliest
-
-
-def prefetch(event: Event, windows: Iterable[WindowSpec], store: HistoryStore) -> PrefetchedHistory:
-    """A view of ``store`` holding everything ``windows`` and the derived features read for
-    ``event``, fetched in two reads; pass it to compute_window and derived_history_features."""
-    account_id = event.account.id if event.account is not None else None
-    return PrefetchedHistory(
-        store, event.customer.id, account_id, history_needed_since(windows, event)
-    )
 
 
 def _candidates(spec: WindowSpec, event: Event, store: HistoryStore) -> Sequence[HistoryRecord]:
