@@ -30,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--guardrail-pack",
         default=None,
         metavar="DIR",
-        help="rule pack for scenarios that name none (default: ini guardrail_pack or rules/cn-baseline)",
+        help="pack for scenarios naming none (default: ini guardrail_pack, rules/cn-baseline)",
     )
     parser.addini(
         "guardrail_pack", "rule pack for scenarios that name none", default=str(DEFAULT_PACK)
@@ -113,12 +113,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         covered = len(coverage.rules) - len(coverage.uncovered)
         write(
             f"rule coverage {coverage.name} {coverage.version}: {covered}/{len(coverage.rules)} "
-            f"({coverage.percent:.1f}%); hit by no scenario: {', '.join(coverage.uncovered) or 'none'}"
+            f"({coverage.percent:.1f}%); hit by no scenario: "
+            + (", ".join(coverage.uncovered) or "none")
         )
     legitimate = [r for r in results if r.scenario.legitimate]
     frictions = [r for r in legitimate if r.friction]
     if legitimate:
         write(
-            f"friction: {len(frictions)} of {len(legitimate)} legitimate scenarios got inquire or above "
+            f"friction: {len(frictions)} of {len(legitimate)} legitimate scenarios "
+            "got inquire or above "
             f"({len(frictions) / len(legitimate):.1%})"
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from guardrail.lang.errors import PackError
-from guardrail.sim.runner import RunReport, Runner
+from guardrail.sim.runner import Runner, RunReport
 from guardrail.sim.scenario import ScenarioError, load_scenarios
 
 DEFAULT_MIN_COVERAGE = 100.0
@@ -28,7 +28,9 @@ def add_test_subcommand(commands: argparse._SubParsersAction[argparse.ArgumentPa
         description=__doc__,
     )
     test.add_argument("pack", help="rule pack folder used by scenarios that name no pack")
-    test.add_argument("scenarios", nargs="+", help="scenario files or folders (searched recursively)")
+    test.add_argument(
+        "scenarios", nargs="+", help="scenario files or folders (searched recursively)"
+    )
     test.add_argument(
         "--min-coverage",
         type=float,
@@ -48,10 +50,16 @@ def run_test_command(args: argparse.Namespace) -> int:
         scenarios = load_scenarios(args.scenarios)
     except ScenarioError as error:
         print(error, file=sys.stderr)
-        print(f"guardrail test: {len(error.diagnostics)} problem(s) in scenario files", file=sys.stderr)
+        print(
+            f"guardrail test: {len(error.diagnostics)} problem(s) in scenario files",
+            file=sys.stderr,
+        )
         return 2
     if not scenarios:
-        print(f"guardrail test: no scenario files found in {' '.join(args.scenarios)}", file=sys.stderr)
+        print(
+            f"guardrail test: no scenario files found in {' '.join(args.scenarios)}",
+            file=sys.stderr,
+        )
         return 2
     runner = Runner(pack, backend=args.backend)
     try:
@@ -75,14 +83,17 @@ def render_report(report: RunReport, min_coverage: float, *, quiet: bool = False
             continue
         state = "PASS" if result.passed else "FAIL"
         final = result.final_action.value if result.final_action else "-"
-        lines.append(f"{state} {scenario.id}  [{scenario.spec.label}, {result.pack_name}] → {final}")
+        lines.append(
+            f"{state} {scenario.id}  [{scenario.spec.label}, {result.pack_name}] → {final}"
+        )
         for problem in result.problems:
             lines.append(f"    {problem}")
     for coverage in report.coverage:
         lines.append("")
         covered = len(coverage.rules) - len(coverage.uncovered)
         lines.append(
-            f"Rule coverage: {coverage.name} {coverage.version}: {covered}/{len(coverage.rules)} rules "
+            f"Rule coverage: {coverage.name} {coverage.version}: "
+            f"{covered}/{len(coverage.rules)} rules "
             f"hit by a scenario ({coverage.percent:.1f}%, minimum {min_coverage:g}%)"
         )
         if not quiet:
@@ -92,14 +103,17 @@ def render_report(report: RunReport, min_coverage: float, *, quiet: bool = False
                 count = coverage.hit_counts.get(rule, 0)
                 lines.append(f"  {rule:<{width}}  {count if count else 'NONE'}")
         uncovered = coverage.uncovered
-        lines.append("  rules hit by no scenario: " + (", ".join(uncovered) if uncovered else "none"))
+        lines.append(
+            "  rules hit by no scenario: " + (", ".join(uncovered) if uncovered else "none")
+        )
     lines.append("")
     legitimate = report.legitimate
     if legitimate:
         rate = report.friction_rate or 0.0
         names = ", ".join(r.scenario.id for r in report.frictions)
         lines.append(
-            f"Friction: {len(report.frictions)} of {len(legitimate)} legitimate scenarios got inquire "
+            f"Friction: {len(report.frictions)} of {len(legitimate)} legitimate scenarios "
+            "got inquire "
             f"or above ({rate:.1%})" + (f": {names}" if names else "")
         )
     else:
