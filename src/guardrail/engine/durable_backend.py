@@ -14,6 +14,8 @@ How the hazards of durable-rules 2.0.28 are avoided:
   sequence, no regex, and one fixed sid is reused under a lock.
 - Rulesets live in a process-wide registry and are never freed, so each backend registers
   under a name unique to its pack hash and instance; two Guards never share one.
+- The C core walks its alpha network with a fixed stack of 64 nodes and fails with error 303
+  on a large ruleset; the pack is split into rulesets of at most ``SHARD_SIZE`` rules.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from guardrail.lang.pack import CompiledRule
 _OPS = {Op.NE: "$neq", Op.LT: "$lt", Op.LE: "$lte", Op.GT: "$gt", Op.GE: "$gte"}
 _STRING_TYPES = (FieldType.ENUM, FieldType.STRING)
 _SID = "0"
+SHARD_SIZE = 16
 _RESULT_NOT_HANDLED = 1
 
 _instances = itertools.count()
@@ -97,14 +100,19 @@ class DurableRulesBackend:
         self._encoder = _Encoder(rules)
         self._rule_names = {f"r{index}": rule.id for index, rule in enumerate(rules)}
         self._order = {rule.id: index for index, rule in enumerate(rules)}
-        definition = {
-            name: {"all": [{"m": self._condition(rule.guarded)}]}
-            for name, rule in zip(self._rule_names, rules, strict=True)
-        }
-        self.ruleset_name = f"guardrail_{pack_hash[:16]}_{next(_instances)}"
+        instance = next(_instances)
+        self.ruleset_names: list[str] = []
+        self._handles: list[int] = []
+        named = list(zip(self._rule_names, rules, strict=True))
+        for shard, start in enumerate(range(0, len(named), SHARD_SIZE)):
+            definition = {
+                name: {"all": [{"m": self._condition(rule.guarded)}]} for name, rule in named[start : start + SHARD_SIZE]
+            }
+            ruleset_name = f"guardrail_{pack_hash[:16]}_{instance}_{shard}"
+            self.ruleset_names.append(ruleset_name)
+            self._handles.append(_engine.create_ruleset(ruleset_name, json.dumps(definition)))
         self._lock = threading.Lock()
         self._fact_ids = itertools.count(1)
-        self._handle = _engine.create_ruleset(self.ruleset_name, json.dumps(definition)) if definition else None
 
     def _condition(self, condition: Condition) -> dict[str, Any]:
         if isinstance(condition, Compare):
@@ -124,47 +132,44 @@ class DurableRulesBackend:
             operand = self._encoder.code(str(right.value))
         else:
             operand = right.value
-        if compare.op is Op.EQ:
-            return {slot: operand}
-        return {_OPS[compare.op]: {slot: operand}}
+        test = {slot: operand} if compare.op is Op.EQ else {_OPS[compare.op]: {slot: operand}}
+        if isinstance(right, FieldRef):
+            # durable-rules lets a comparison with a *missing* referenced field match; require it.
+            return {"$and": [{"$ex": {operand["$m"]: 1}}, test]}
+        return test
 
     def evaluate(self, features: Features) -> list[str]:
-        if self._handle is None:
+        if not self._handles:
             return []
+        fired: set[str] = set()
         with self._lock:
             fact = self._encoder.fact(features, next(self._fact_ids))
             payload = json.dumps(fact)
-            fired: set[str] = set()
-            result = _engine.assert_fact(self._handle, payload)
-            try:
-                if result[0] != _RESULT_NOT_HANDLED:
-                    self._collect(result[1], fired)
-            finally:
-                _engine.retract_fact(self._handle, payload)
-                self._drain()
+            for handle in self._handles:
+                try:
+                    result = _engine.assert_fact(handle, payload)
+                except Exception as error:  # the C core reports limits as generic errors
+                    raise EngineError(f"durable-rules could not evaluate the event: {error}") from error
+                try:
+                    if result[0] != _RESULT_NOT_HANDLED:
+                        self._collect(handle, result[1], fired)
+                finally:
+                    _engine.retract_fact(handle, payload)
         hits = [self._rule_names[name] for name in fired]
         hits.sort(key=self._order.__getitem__)
         return hits
 
-    def _collect(self, state_handle: int, fired: set[str]) -> None:
-        started = _engine.start_action_for_state(self._handle, state_handle)
+    @staticmethod
+    def _collect(handle: int, state_handle: int, fired: set[str]) -> None:
+        started = _engine.start_action_for_state(handle, state_handle)
         if not started:
             return
         fired.update(_action_names(started[1]))
         while True:
-            following = _engine.complete_and_start_action(self._handle, state_handle)
+            following = _engine.complete_and_start_action(handle, state_handle)
             if not following:
                 return
             fired.update(_action_names(following))
-
-    def _drain(self) -> None:
-        """Complete any action still queued (e.g. after an error) so no state leaks into the next call."""
-        while True:
-            pending = _engine.start_action(self._handle)
-            if not pending:
-                return
-            while _engine.complete_and_start_action(self._handle, pending[2]):
-                pass
 
 
 def _action_names(message: str) -> list[str]:

@@ -29,7 +29,7 @@ from guardrail.lang.errors import (
     did_you_mean,
 )
 from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, refs
-from guardrail.lang.source import Source, parse_yaml
+from guardrail.lang.source import Source, parse_yaml, parse_yaml_recovering
 from guardrail.lang.spec import AnswerType, PackMeta, QuestionnaireSpec, QuestionSpec, RuleSpec
 from guardrail.model.decision import PackRef
 
@@ -135,9 +135,9 @@ def load_pack(path: str | Path) -> Pack:
     root = Path(path)
     found = _Collector()
     layers = _load_chain(root, found, seen=[])
-    if not layers or found.errors:
+    if not layers:
         raise PackError(found.errors or [Diagnostic(Location(str(root), 1, 1), "no pack loaded")])
-    pack = _merge(layers, found)
+    pack = _merge(layers, found)  # checks rules even after other errors, to report them all
     if found.errors or pack is None:
         raise PackError(found.errors)
     return pack
@@ -198,9 +198,8 @@ def _load_chain(root: Path, found: _Collector, seen: list[Path]) -> list[_Layer]
             return []
     layer = _Layer(meta=meta, root=root, files=[(PACK_FILE, meta_path.read_bytes())])
     for file in _rule_files(root):
-        source = _read(file, found)
         layer.files.append((file.relative_to(root).as_posix(), file.read_bytes()))
-        if source is not None:
+        for source in _read_recovering(file, found):
             _collect_sections(layer, source, found)
     return [*base, layer]
 
@@ -217,19 +216,32 @@ def _rule_files(root: Path) -> list[Path]:
     return files
 
 
-def _read(path: Path, found: _Collector) -> Source | None:
-    shown = _display(path)
+def _read_text(path: Path, found: _Collector) -> str | None:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        found.error(Location(shown, 1, 1), f"not UTF-8 text: {error.reason}")
-        return None
+        found.error(Location(_display(path), 1, 1), f"not UTF-8 text: {error.reason}")
     except OSError as error:
-        found.error(Location(shown, 1, 1), f"cannot read file: {error.strerror}")
+        found.error(Location(_display(path), 1, 1), f"cannot read file: {error.strerror}")
+    return None
+
+
+def _read(path: Path, found: _Collector) -> Source | None:
+    text = _read_text(path, found)
+    if text is None:
         return None
-    source, problems = parse_yaml(shown, text)
+    source, problems = parse_yaml(_display(path), text)
     found.items.extend(problems)
     return source
+
+
+def _read_recovering(path: Path, found: _Collector) -> list[Source]:
+    text = _read_text(path, found)
+    if text is None:
+        return []
+    sources, problems = parse_yaml_recovering(_display(path), text)
+    found.items.extend(problems)
+    return sources
 
 
 def _collect_sections(layer: _Layer, source: Source, found: _Collector) -> None:

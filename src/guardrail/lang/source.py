@@ -8,6 +8,7 @@ pydantic validation error, a type error in a condition) can be reported as ``fil
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import re
 from typing import Any
 
 import yaml
@@ -91,6 +92,9 @@ def parse_yaml(file: str, text: str) -> tuple[Source | None, list[Diagnostic]]:
         mark = error.problem_mark or error.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = error.problem or error.context or "invalid YAML"
+        context = error.context_mark
+        if error.context and error.problem and context is not None and context is not mark:
+            problem += f" ({error.context} started at line {context.line + 1}, column {context.column + 1})"
         return None, [Diagnostic(Location(file, line, col), f"YAML error: {problem}")]
     except yaml.YAMLError as error:
         return None, [Diagnostic(Location(file, 1, 1), f"YAML error: {error}")]
@@ -130,3 +134,50 @@ def _convert(node: yaml.Node, path: Path, source: Source, loader: yaml.SafeLoade
     assert isinstance(node, yaml.ScalarNode)
     source.styles[path] = node.style
     return loader.construct_object(node)
+
+
+_SECTION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):\s*(#.*)?$")
+_ITEM = re.compile(r"^(\s*)- ")
+
+
+def parse_yaml_recovering(file: str, text: str) -> tuple[list[Source], list[Diagnostic]]:
+    """Parse a file; if it is not valid YAML, parse each top-level section item on its own,
+    so one broken rule does not hide the errors in the others.
+
+    Every recovered piece keeps its original line and column numbers: it is padded with
+    blank lines and its section header is placed on the line just above it.
+    """
+    source, problems = parse_yaml(file, text)
+    if source is not None or not problems or not problems[0].message.startswith("YAML error"):
+        return ([source] if source is not None else []), problems
+    lines = text.splitlines(keepends=True)
+    pieces: list[tuple[str, int, int]] = []  # section, first line index, end line index
+    section: str | None = None
+    item_indent: str | None = None
+    for index, line in enumerate(lines):
+        header = _SECTION.match(line)
+        if header:
+            section, item_indent = header.group(1), None
+            pieces.append((section, index + 1, index + 1))
+            continue
+        item = _ITEM.match(line)
+        if section is not None and item and (item_indent is None or item.group(1) == item_indent):
+            item_indent = item.group(1)
+            pieces.append((section, index, index + 1))
+        elif pieces:
+            name, start, _ = pieces[-1]
+            pieces[-1] = (name, start, index + 1)
+    sources: list[Source] = []
+    diagnostics: list[Diagnostic] = []
+    for name, start, end in pieces:
+        body = "".join(lines[start:end])
+        if not body.strip():
+            continue
+        padded = "\n" * max(start - 1, 0) + f"{name}:\n" + body
+        piece, piece_problems = parse_yaml(file, padded)
+        diagnostics.extend(piece_problems)
+        if piece is not None:
+            sources.append(piece)
+    if not diagnostics:  # recovery could not place the error: report the original one
+        diagnostics = problems
+    return sources, diagnostics
