@@ -51,17 +51,18 @@ def test_exactly_n_lines_in_timestamp_order_each_a_valid_event() -> None:
 
 @pytest.mark.parametrize(("fraud_rate", "tolerance"), [(0.0, 0.0), (0.01, 0.003), (0.1, 0.01)])
 def test_fraud_rate_within_tolerance(fraud_rate: float, tolerance: float) -> None:
-    records = list(generate(10_000, fraud_rate, 11))
+    records = list(generate(5_000, fraud_rate, 11))
     share = sum(record.label == "fraud" for record in records) / len(records)
     assert abs(share - fraud_rate) <= tolerance
 
 
 def test_every_typology_appears_and_customers_come_back() -> None:
-    records = list(generate(20_000, 0.05, 5))
+    records = list(generate(8_000, 0.05, 5))
     typologies = Counter(record.typology for record in records if record.label == "fraud")
     assert set(typologies) == {typology.value for typology in Typology}
     visits = Counter(record.event.customer.id for record in records)
-    assert sum(1 for count in visits.values() if count >= 3) > 500  # windows see real histories
+    returning = sum(1 for count in visits.values() if count >= 3)
+    assert returning > len(visits) / 5  # customers come back: windows see real histories
     ages = [
         record.event.timestamp.year - record.event.customer.birth_date.year
         for record in records

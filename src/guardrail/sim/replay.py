@@ -216,12 +216,16 @@ class ReplayReport:
                 inquire = _pct(group.at_least_inquire, group.events)
                 intercept = _pct(group.at_least_intercept, group.events)
                 lines.append(f"  {name:<36} {group.events:>7,} {inquire:>12} {intercept:>12}")
-        lines += ["", f"  {'rule':<40} {'hits':>8} {'share':>8} {'on fraud':>9} {'on legit':>9}"]
+        width = max([40, *(len(rule_id) for rule_id in self.rules)])
+        lines += [
+            "",
+            f"  {'rule':<{width}} {'hits':>8} {'share':>8} {'on fraud':>9} {'on legit':>9}",
+        ]
         for rule_id, rule in sorted(self.rules.items(), key=lambda item: (-item[1].hits, item[0])):
             counts = (
                 f"{rule.hits:>8,} {rule.share:>8.2%} {rule.on_fraud:>9,} {rule.on_legitimate:>9,}"
             )
-            lines.append(f"  {rule_id:<40} {counts}")
+            lines.append(f"  {rule_id:<{width}} {counts}")
         lines += [
             "",
             f"throughput {self.events_per_second:,.0f} events/s ({self.seconds:.2f} s); "
