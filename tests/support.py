@@ -19,7 +19,9 @@ def example_event_data() -> dict[str, Any]:
     return data
 
 
-def write_pack(folder: Path, rules: list[dict[str, Any]], *, name: str = "generated", extra: str = "") -> Path:
+def write_pack(
+    folder: Path, rules: list[dict[str, Any]], *, name: str = "generated", extra: str = ""
+) -> Path:
     """Write a minimal pack: each rule dict needs at least ``id`` and ``condition``."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pack.yaml").write_text(f'pack:\n  name: {name}\n  version: "1"\n', encoding="utf-8")
@@ -33,7 +35,9 @@ def write_pack(folder: Path, rules: list[dict[str, Any]], *, name: str = "genera
         }
         for rule in rules
     ]
-    (folder / "rules.yaml").write_text(yaml.safe_dump({"rules": full}, allow_unicode=True), encoding="utf-8")
+    (folder / "rules.yaml").write_text(
+        yaml.safe_dump({"rules": full}, allow_unicode=True), encoding="utf-8"
+    )
     if extra:
         (folder / "extra.yaml").write_text(extra, encoding="utf-8")
     return folder

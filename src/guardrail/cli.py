@@ -76,7 +76,10 @@ def render_decision(decision: Decision, label: str = "") -> str:
         lines.append(f"  - {hit.rule_id} → {hit.action.value}: {hit.title_zh} / {hit.title_en}")
         for evidence in hit.evidence:
             detail = f"  ({evidence.detail})" if evidence.detail else ""
-            lines.append(f"      because {evidence.feature} = {json.dumps(evidence.value, ensure_ascii=False)}{detail}")
+            lines.append(
+                f"      because {evidence.feature} = "
+                f"{json.dumps(evidence.value, ensure_ascii=False)}{detail}"
+            )
         if hit.notice_zh or hit.notice_en:
             lines.append(f"      notice: {hit.notice_zh} {hit.notice_en}".rstrip())
         lines.append(f"      source: {hit.source}")
@@ -106,7 +109,9 @@ def _packs_under(root: Path) -> list[Path]:
         return [root]
     if not root.is_dir():
         return []
-    return sorted(p.parent for p in root.rglob(PACK_FILE) if "data" not in p.relative_to(root).parts)
+    return sorted(
+        p.parent for p in root.rglob(PACK_FILE) if "data" not in p.relative_to(root).parts
+    )
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -115,12 +120,16 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="guardrail", description="Counter-side anti-fraud screening.")
+    parser = argparse.ArgumentParser(
+        prog="guardrail", description="Counter-side anti-fraud screening."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     screen = commands.add_parser("screen", help="screen event JSON files and print the decisions")
     screen.add_argument("events", nargs="+", help="event JSON files ('-' for standard input)")
-    screen.add_argument("--pack", help=f"rule pack folder (default: ${DEFAULT_PACK_ENV} or rules/cn-baseline)")
+    screen.add_argument(
+        "--pack", help=f"rule pack folder (default: ${DEFAULT_PACK_ENV} or rules/cn-baseline)"
+    )
     screen.add_argument("--backend", default="reference", choices=("reference", "durable_rules"))
     screen.add_argument("--json", action="store_true", help="print one JSON decision per line")
     screen.set_defaults(func=_cmd_screen)
@@ -139,7 +148,10 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
 
 def _registrars() -> list[Registrar]:
     """Subcommands owned by other parts of the library (imported late to keep start-up cheap)."""
-    return []
+    from guardrail.audit.cli import add_audit_subcommands
+    from guardrail.sim.scenario_cli import add_test_subcommand
+
+    return [add_test_subcommand, add_audit_subcommands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from guardrail.context.enrich import Enrichment, FeaturePlan
-from guardrail.context.history import HistoryRecord, HistoryStore, InMemoryHistoryStore, retention_for
+from guardrail.context.history import (
+    HistoryRecord,
+    HistoryStore,
+    InMemoryHistoryStore,
+    retention_for,
+)
 from guardrail.context.watchlist import Watchlist, WatchlistRegistry, load_watchlist
 from guardrail.engine import BACKENDS, Backend, DurableRulesBackend, ReferenceBackend, decide
 from guardrail.engine.decide import FAIL_CLOSED_FLOOR
@@ -30,11 +35,15 @@ class EventError(ValueError):
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
-        super().__init__("invalid event:\n" + "\n".join(f"  {path}: {message}" for path, message in problems))
+        super().__init__(
+            "invalid event:\n" + "\n".join(f"  {path}: {message}" for path, message in problems)
+        )
 
 
 def parse_event(data: str | bytes | Mapping[str, Any]) -> Event:
-    """Validate JSON text or a JSON-like mapping into an ``Event``; ``EventError`` says what is wrong."""
+    """Validate JSON text or a JSON-like mapping into an ``Event``.
+
+    Raises ``EventError`` naming every field that is wrong."""
     if isinstance(data, Mapping):
         try:
             data = json.dumps(data, default=str, ensure_ascii=False)
@@ -56,7 +65,7 @@ def parse_event(data: str | bytes | Mapping[str, Any]) -> Event:
 
 
 def make_backend(name: str, pack: Pack) -> Backend:
-    """The engine backend called ``name`` (see ``guardrail.engine.BACKENDS``) compiled for ``pack``."""
+    """The backend called ``name`` (see ``guardrail.engine.BACKENDS``), compiled for ``pack``."""
     if name == "reference":
         return ReferenceBackend(pack.rules)
     if name == "durable_rules":
@@ -77,7 +86,9 @@ class Guard:
     ) -> None:
         self.pack = pack
         self.backend: Backend = make_backend(backend, pack)
-        self.history: HistoryStore = history or InMemoryHistoryStore(retention_for(list(pack.windows.values())))
+        self.history: HistoryStore = history or InMemoryHistoryStore(
+            retention_for(list(pack.windows.values()))
+        )
         self.watchlists = watchlists or WatchlistRegistry()
         loaded = self.watchlists.names()
         for name, path in pack.watchlist_paths.items():
@@ -87,7 +98,7 @@ class Guard:
 
     @classmethod
     def from_path(cls, path: str | Path, **options: Any) -> Guard:
-        """Load the pack at ``path`` (raises ``PackError`` listing every problem) and build a Guard."""
+        """Load the pack at ``path`` and build a Guard; ``PackError`` lists every problem."""
         return cls(load_pack(path), **options)
 
     def screen(self, event: Event) -> Decision:
@@ -114,11 +125,18 @@ class Guard:
             )
         except Exception as error:  # fail closed: the teller must never see a silent proceed
             logger.exception("screening failed in %s for event %s", stage, event.event_id)
-            failure = Failure(stage=stage, error_type=type(error).__name__, message=str(error)[:500])
+            failure = Failure(
+                stage=stage, error_type=type(error).__name__, message=str(error)[:500]
+            )
             return self._failed_decision(event, hit_ids, enrichment, failure, started)
 
     def _failed_decision(
-        self, event: Event, hit_ids: list[str], enrichment: Enrichment, failure: Failure, started: int
+        self,
+        event: Event,
+        hit_ids: list[str],
+        enrichment: Enrichment,
+        failure: Failure,
+        started: int,
     ) -> Decision:
         elapsed = (time.perf_counter_ns() - started) // 1000
         try:
@@ -126,14 +144,16 @@ class Guard:
                 self.pack,
                 event.event_id,
                 hit_ids,
-                enrichment.values,
+                enrichment,
                 self.backend.name,
                 details=enrichment.details,
                 failures=[failure],
                 elapsed_us=elapsed,
             )
         except Exception:
-            logger.exception("building the fail-closed decision failed for event %s", event.event_id)
+            logger.exception(
+                "building the fail-closed decision failed for event %s", event.event_id
+            )
             return Decision(
                 event_id=event.event_id,
                 action=FAIL_CLOSED_FLOOR,
@@ -153,7 +173,7 @@ class Guard:
         self.history.record(HistoryRecord.from_event(event))
 
     def reload_watchlist(self, name: str, path: str | Path | None = None) -> Watchlist:
-        """Reload a watchlist from its file; screenings in flight keep the version they started with."""
+        """Reload a watchlist from its file; screenings in flight keep the version they had."""
         source = Path(path) if path is not None else self.pack.watchlist_paths.get(name)
         if source is None:
             raise KeyError(f"the pack declares no watchlist {name!r}")

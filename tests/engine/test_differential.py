@@ -19,7 +19,18 @@ from support import write_pack
 _BY_TYPE: dict[FieldType, list[FieldInfo]] = {}
 for _info in BASE_FIELDS:
     _BY_TYPE.setdefault(_info.type, []).append(_info)
-_STRING_POOL = ["CN-ZJ", "CN-SH", "6222020200998877665", "B1", "", "'\"\\", "安全账户", "x" * 300, "null", "1e9"]
+_STRING_POOL = [
+    "CN-ZJ",
+    "CN-SH",
+    "6222020200998877665",
+    "B1",
+    "",
+    "'\"\\",
+    "安全账户",
+    "x" * 300,
+    "null",
+    "1e9",
+]
 _STRING_FIELDS = [f for f in _BY_TYPE[FieldType.STRING]]
 _ENUM_FIELDS = _BY_TYPE[FieldType.ENUM]
 _INT_FIELDS = _BY_TYPE[FieldType.INT]
@@ -37,7 +48,9 @@ def atoms(draw: st.DrawFn) -> str:
     kind = draw(st.sampled_from(["bool", "int", "money", "enum", "string", "in", "field"]))
     if kind == "bool":
         field = draw(st.sampled_from(_BOOL_FIELDS)).name
-        return draw(st.sampled_from([field, f"not {field}", f"{field} == true", f"{field} != false"]))
+        return draw(
+            st.sampled_from([field, f"not {field}", f"{field} == true", f"{field} != false"])
+        )
     if kind == "int":
         field = draw(st.sampled_from(_INT_FIELDS)).name
         return f"{field} {draw(st.sampled_from(_OPS))} {draw(st.integers(1, 200))}"
@@ -47,7 +60,8 @@ def atoms(draw: st.DrawFn) -> str:
         return f"{field} {draw(st.sampled_from(_OPS))} {value}"
     if kind == "enum":
         info = draw(st.sampled_from(_ENUM_FIELDS))
-        return f"{info.name} {draw(st.sampled_from(['==', '!=']))} {_quote(draw(st.sampled_from(info.values)))}"
+        value = _quote(draw(st.sampled_from(info.values)))
+        return f"{info.name} {draw(st.sampled_from(['==', '!=']))} {value}"
     if kind == "string":
         info = draw(st.sampled_from(_STRING_FIELDS))
         value = draw(st.sampled_from([v for v in _STRING_POOL if v and len(v) <= 200]))
@@ -67,7 +81,9 @@ def atoms(draw: st.DrawFn) -> str:
 conditions = st.recursive(
     atoms(),
     lambda inner: st.one_of(
-        st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(
+            lambda t: f"({t[0]} {t[1]} {t[2]})"
+        ),
         inner.map(lambda c: f"not ({c})"),
     ),
     max_leaves=6,
@@ -81,7 +97,9 @@ def _feature_value(info: FieldInfo) -> st.SearchStrategy[Any]:
     if info.type is FieldType.INT:
         return st.one_of(none, st.integers(0, 250))
     if info.type is FieldType.MONEY:
-        return st.one_of(none, st.sampled_from([0, 100, 499999, 500000, 500001, 5000000, 20000000, 100000000]))
+        return st.one_of(
+            none, st.sampled_from([0, 100, 499999, 500000, 500001, 5000000, 20000000, 100000000])
+        )
     if info.type is FieldType.ENUM:
         return st.one_of(none, st.sampled_from(info.values))
     return st.one_of(none, st.sampled_from(_STRING_POOL))
@@ -97,15 +115,23 @@ _counter = itertools.count()
 @settings(
     max_examples=150,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.large_base_example,
+        HealthCheck.data_too_large,
+    ],
 )
 @given(
     rules=st.lists(conditions, min_size=1, max_size=8),
     features=st.lists(feature_sets, min_size=20, max_size=20),
 )
-def test_backends_agree_on_generated_rules(tmp_path_factory: Any, rules: list[str], features: list[dict[str, Any]]) -> None:
+def test_backends_agree_on_generated_rules(
+    tmp_path_factory: Any, rules: list[str], features: list[dict[str, Any]]
+) -> None:
     folder: Path = tmp_path_factory.mktemp(f"gen{next(_counter)}")
-    write_pack(folder, [{"id": f"g{i}", "condition": condition} for i, condition in enumerate(rules)])
+    write_pack(
+        folder, [{"id": f"g{i}", "condition": condition} for i, condition in enumerate(rules)]
+    )
     pack = load_pack(folder)
     reference = ReferenceBackend(pack.rules)
     durable = DurableRulesBackend(pack.rules, pack.content_hash)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
-from support import STARTER
 
 from guardrail.guard import Guard
 from guardrail.testing import events
+from support import STARTER
 
 _STARTER_REFERENCE = Guard.from_path(STARTER)
 _STARTER_DURABLE = Guard.from_path(STARTER, backend="durable_rules")

@@ -36,9 +36,7 @@ def test_plugin_collects_and_runs_scenarios(pytester: pytest.Pytester) -> None:
     folder = pytester.mkdir("scenarios")
     (folder / "cases.yaml").write_text(textwrap.dedent(SCENARIOS), encoding="utf-8")
     (folder / "not_a_scenario.yaml").write_text("rules: []\n", encoding="utf-8")
-    result = pytester.runpytest(
-        "-p", "guardrail.sim.pytest_plugin", f"--guardrail-pack={BASELINE}", "-v"
-    )
+    result = pytester.runpytest(f"--guardrail-pack={BASELINE}", "-v")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -55,7 +53,7 @@ def test_plugin_reports_malformed_file_as_collection_error(pytester: pytest.Pyte
     (folder / "bad.yaml").write_text(
         "scenario:\n  id: x\n  title: t\n  label: maybe\n", encoding="utf-8"
     )
-    result = pytester.runpytest("-p", "guardrail.sim.pytest_plugin", f"--guardrail-pack={BASELINE}")
+    result = pytester.runpytest(f"--guardrail-pack={BASELINE}")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*bad.yaml:4:*label*"])
 
@@ -65,5 +63,5 @@ def test_plugin_uses_ini_pack(pytester: pytest.Pytester) -> None:
     folder = pytester.mkdir("scenarios")
     text = textwrap.dedent(SCENARIOS).split("  - id: wrong")[0]
     (folder / "cases.yaml").write_text(text, encoding="utf-8")
-    result = pytester.runpytest("-p", "guardrail.sim.pytest_plugin")
+    result = pytester.runpytest()
     result.assert_outcomes(passed=1)

@@ -131,12 +131,12 @@ class Enrichment(Mapping[str, FeatureValue]):
         self._event = event
         self._history = history
         self._watchlists = watchlists or {}
-        self.values: dict[str, FeatureValue] = {}
+        self.known: dict[str, FeatureValue] = {}
         self.details: dict[str, str] = {}
 
     def get(self, key: str, default: FeatureValue = None) -> FeatureValue:  # type: ignore[override]
         # The engines' hot path: no exception on a first read.
-        values = self.values
+        values = self.known
         if key in values:
             return values[key]
         plan = self._plan
@@ -147,21 +147,21 @@ class Enrichment(Mapping[str, FeatureValue]):
         return values.get(key, default)
 
     def __getitem__(self, key: str) -> FeatureValue:
-        if key in self.values or (self._plan is not None and key in self._plan.keys):
+        if key in self.known or (self._plan is not None and key in self._plan.keys):
             return self.get(key)
         raise KeyError(key)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._plan.keys if self._plan is not None else self.values)
+        return iter(self._plan.keys if self._plan is not None else self.known)
 
     def __len__(self) -> int:
-        return len(self._plan.keys) if self._plan is not None else len(self.values)
+        return len(self._plan.keys) if self._plan is not None else len(self.known)
 
     def materialise(self) -> dict[str, FeatureValue]:
         """Compute every feature the pack needs and return them all."""
         for key in self:
             self[key]
-        return dict(self.values)
+        return dict(self.known)
 
 
 class FeaturePlan:
@@ -218,7 +218,7 @@ class FeaturePlan:
         out: Enrichment,
     ) -> None:
         """Compute ``key`` (and any features that come with it) into ``out``."""
-        values = out.values
+        values = out.known
         extract = _BASE.get(key)
         if extract is not None:
             values[key] = extract(event)
@@ -250,10 +250,11 @@ class FeaturePlan:
         hits = self.matcher.find(_TEXT[text_field](event), text_field)
         for ref in self._lexicon_fields[text_field]:
             first = next((hit for hit in hits if hit.lexicon == ref.name), None)
-            out.values[ref.key] = first is not None
+            out.known[ref.key] = first is not None
             if first is not None:
                 out.details[ref.key] = (
-                    f"lexicon {ref.name}: term {first.term!r} in {text_field} at {first.start}-{first.end}"
+                    f"lexicon {ref.name}: term {first.term!r} in {text_field} "
+                    f"at {first.start}-{first.end}"
                 )
 
     def _watchlist(
@@ -264,10 +265,10 @@ class FeaturePlan:
             raise LookupError(f"watchlist {ref.name!r} is not loaded")
         value = _BASE[ref.field](event)
         if value is None:
-            out.values[ref.key] = None
+            out.known[ref.key] = None
             return
         member = listed.contains(str(value))
-        out.values[ref.key] = member
+        out.known[ref.key] = member
         out.details[ref.key] = (
             f"watchlist {ref.name} version {listed.version}: {'listed' if member else 'not listed'}"
         )

@@ -1,4 +1,4 @@
-"""What an engine backend is: compiled once per pack, then asked which rules a set of features hits."""
+"""What an engine backend is: compiled once per pack, then asked which rules some features hit."""
 
 from __future__ import annotations
 

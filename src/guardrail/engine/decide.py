@@ -83,7 +83,9 @@ def _hit(rule: CompiledRule, features: Features, details: Mapping[str, str]) -> 
     }
 
 
-def _evidence(ref: FieldRef, value: FeatureValue, details: Mapping[str, str]) -> dict[str, JsonScalar]:
+def _evidence(
+    ref: FieldRef, value: FeatureValue, details: Mapping[str, str]
+) -> dict[str, JsonScalar]:
     shown: JsonScalar = value
     if ref.type is FieldType.MONEY and isinstance(value, int) and not isinstance(value, bool):
         shown = str(from_fen(value))

@@ -30,7 +30,7 @@ import durable_rules_engine as _engine
 
 from guardrail.engine.base import EngineError, Features
 from guardrail.lang.catalog import FieldType
-from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, walk
+from guardrail.lang.ir import All, Compare, Condition, FieldRef, Op, walk
 from guardrail.lang.pack import CompiledRule
 
 _OPS = {Op.NE: "$neq", Op.LT: "$lt", Op.LE: "$lte", Op.GT: "$gt", Op.GE: "$gte"}
@@ -78,7 +78,9 @@ class _Encoder:
                 continue  # unknown: the field is absent, and no comparison on it matches
             if key in self.string_keys:
                 if not isinstance(value, str):
-                    raise EngineError(f"feature {key!r} should be a string, got {type(value).__name__}")
+                    raise EngineError(
+                        f"feature {key!r} should be a string, got {type(value).__name__}"
+                    )
                 known = self.codes.get(value)
                 if known is None:
                     # Values no rule names get negative codes, equal strings equal codes.
@@ -106,7 +108,8 @@ class DurableRulesBackend:
         named = list(zip(self._rule_names, rules, strict=True))
         for shard, start in enumerate(range(0, len(named), SHARD_SIZE)):
             definition = {
-                name: {"all": [{"m": self._condition(rule.guarded)}]} for name, rule in named[start : start + SHARD_SIZE]
+                name: {"all": [{"m": self._condition(rule.guarded)}]}
+                for name, rule in named[start : start + SHARD_SIZE]
             }
             ruleset_name = f"guardrail_{pack_hash[:16]}_{instance}_{shard}"
             self.ruleset_names.append(ruleset_name)
@@ -149,7 +152,9 @@ class DurableRulesBackend:
                 try:
                     result = _engine.assert_fact(handle, payload)
                 except Exception as error:  # the C core reports limits as generic errors
-                    raise EngineError(f"durable-rules could not evaluate the event: {error}") from error
+                    raise EngineError(
+                        f"durable-rules could not evaluate the event: {error}"
+                    ) from error
                 try:
                     if result[0] != _RESULT_NOT_HANDLED:
                         self._collect(handle, result[1], fired)

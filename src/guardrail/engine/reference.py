@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from guardrail.engine.base import Features
 from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, Op
@@ -12,7 +13,7 @@ from guardrail.lang.pack import KIND_KEY, CompiledRule
 
 Predicate = Callable[[Features], bool]
 
-_OPERATORS: dict[Op, Callable[[object, object], bool]] = {
+_OPERATORS: dict[Op, Callable[[Any, Any], bool]] = {
     Op.EQ: operator.eq,
     Op.NE: operator.ne,
     Op.LT: operator.lt,
@@ -45,7 +46,7 @@ def _all_of(parts: tuple[Predicate, ...]) -> Predicate:
         return lambda features: first(features) and second(features) and third(features)
 
     def all_of(features: Features) -> bool:
-        for part in parts:
+        for part in parts:  # noqa: SIM110 - a plain loop is faster than all() over a generator
             if not part(features):
                 return False
         return True
@@ -61,7 +62,7 @@ def _any_of(parts: tuple[Predicate, ...]) -> Predicate:
         return lambda features: first(features) or second(features)
 
     def any_of(features: Features) -> bool:
-        for part in parts:
+        for part in parts:  # noqa: SIM110 - a plain loop is faster than any() over a generator
             if part(features):
                 return True
         return False

@@ -90,7 +90,10 @@ BASE_FIELDS: tuple[FieldInfo, ...] = (
     _enum("customer.segment", Segment, "customer segment"),
     FieldInfo("customer.region", FieldType.STRING, "customer's home region code"),
     _count("customer.age", "age in whole years on the event's local date"),
-    _flag("customer.is_elderly", "aged 60 or over (Law on the Protection of the Rights of the Elderly, art. 2)"),
+    _flag(
+        "customer.is_elderly",
+        "aged 60 or over (Law on the Protection of the Rights of the Elderly, art. 2)",
+    ),
     FieldInfo("account.id", FieldType.STRING, "the customer's account number"),
     _enum("account.account_class", AccountClass, "PBOC account class"),
     _count("account.age_days", "days since the account was opened"),
@@ -107,9 +110,14 @@ BASE_FIELDS: tuple[FieldInfo, ...] = (
     FieldInfo("purpose.text", FieldType.TEXT, "stated purpose, free text"),
     FieldInfo("notes", FieldType.TEXT, "teller's notes"),
     FieldInfo("any_text", FieldType.TEXT, "purpose text, purpose detail answer and notes together"),
-    *(_flag(f"observations.{name}", f"teller observed: {name.replace('_', ' ')}") for name in OBSERVATIONS),
+    *(
+        _flag(f"observations.{name}", f"teller observed: {name.replace('_', ' ')}")
+        for name in OBSERVATIONS
+    ),
     _enum("answers.stated_purpose", PurposeCode, "purpose the customer gives when asked"),
-    FieldInfo("answers.purpose_detail", FieldType.TEXT, "the customer's own words about the purpose"),
+    FieldInfo(
+        "answers.purpose_detail", FieldType.TEXT, "the customer's own words about the purpose"
+    ),
     _flag("answers.knows_payee", "the customer knows the payee"),
     _enum("answers.payee_relationship", Relationship, "relationship to the payee"),
     _flag("answers.met_payee_in_person", "has met the payee in person"),

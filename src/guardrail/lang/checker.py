@@ -41,7 +41,9 @@ _TYPE_WORDS = {
 class Checker:
     """Checks conditions of one pack: its catalogue, lexicon names and watchlist names."""
 
-    def __init__(self, catalog: Catalog, lexicons: Collection[str], watchlists: Collection[str]) -> None:
+    def __init__(
+        self, catalog: Catalog, lexicons: Collection[str], watchlists: Collection[str]
+    ) -> None:
         self.catalog = catalog
         self.lexicons = lexicons
         self.watchlists = watchlists
@@ -78,7 +80,9 @@ class Checker:
         if isinstance(node, ast.Boolean):
             truth = "true" if node.value != negated else "false"
             raise ExpressionError(f"condition is always {truth}", node.offset)
-        raise ExpressionError("a condition must be a test that is true or false", ast.node_offset(node))
+        raise ExpressionError(
+            "a condition must be a test that is true or false", ast.node_offset(node)
+        )
 
     def _comparison(self, node: ast.Comparison, negated: bool) -> Condition:
         op = Op(node.op)
@@ -123,23 +127,30 @@ class Checker:
             prefix, _, name = node.right.path.partition(".")
             if prefix != "watchlist" or not name or "." in name:
                 raise ExpressionError(
-                    f"expected a list [..] or 'watchlist.NAME', found {node.right.path!r}", node.right.offset
+                    f"expected a list [..] or 'watchlist.NAME', found {node.right.path!r}",
+                    node.right.offset,
                 )
             if name not in self.watchlists:
                 raise ExpressionError(
-                    f"unknown watchlist {name!r}" + did_you_mean(name, self.watchlists), node.right.offset
+                    f"unknown watchlist {name!r}" + did_you_mean(name, self.watchlists),
+                    node.right.offset,
                 )
             if field.type is not FieldType.STRING:
                 raise ExpressionError(
-                    f"{field.name} is {_TYPE_WORDS[field.type]}; watchlists hold codes and identifiers",
+                    f"{field.name} is {_TYPE_WORDS[field.type]}; "
+                    "watchlists hold codes and identifiers",
                     node.offset,
                 )
-            ref = FieldRef(watchlist_key(field.name, name), FieldType.BOOL, RefKind.WATCHLIST, field.name, name)
+            ref = FieldRef(
+                watchlist_key(field.name, name), FieldType.BOOL, RefKind.WATCHLIST, field.name, name
+            )
             return Compare(Op.EQ, ref, Const(inside, FieldType.BOOL))
         if not node.right.items:
             raise ExpressionError("empty list: the test could never be true", node.right.offset)
         if field.type not in (FieldType.ENUM, FieldType.STRING, FieldType.INT, FieldType.MONEY):
-            raise ExpressionError(f"'in' is not supported for {_TYPE_WORDS[field.type]}", node.offset)
+            raise ExpressionError(
+                f"'in' is not supported for {_TYPE_WORDS[field.type]}", node.offset
+            )
         consts: list[Const] = []
         for item in node.right.items:
             const = self._literal(field, item)
@@ -164,13 +175,16 @@ class Checker:
         prefix, _, name = node.lexicon.path.partition(".")
         if prefix != "lexicon" or not name or "." in name:
             raise ExpressionError(
-                f"expected 'lexicon.NAME' after 'matches', found {node.lexicon.path!r}", node.lexicon.offset
+                f"expected 'lexicon.NAME' after 'matches', found {node.lexicon.path!r}",
+                node.lexicon.offset,
             )
         if name not in self.lexicons:
             raise ExpressionError(
                 f"unknown lexicon {name!r}" + did_you_mean(name, self.lexicons), node.lexicon.offset
             )
-        ref = FieldRef(lexicon_key(field.name, name), FieldType.BOOL, RefKind.LEXICON, field.name, name)
+        ref = FieldRef(
+            lexicon_key(field.name, name), FieldType.BOOL, RefKind.LEXICON, field.name, name
+        )
         return Compare(Op.EQ, ref, Const(not negated, FieldType.BOOL))
 
     # -- operands -----------------------------------------------------------------------------
@@ -182,11 +196,13 @@ class Checker:
         head = node.path.split(".", 1)[0]
         if head in ("lexicon", "watchlist"):
             raise ExpressionError(
-                f"{node.path} is not a field: use 'FIELD matches lexicon.NAME' or 'FIELD in watchlist.NAME'",
+                f"{node.path} is not a field: "
+                "use 'FIELD matches lexicon.NAME' or 'FIELD in watchlist.NAME'",
                 node.offset,
             )
         raise ExpressionError(
-            f"unknown field {node.path!r}" + did_you_mean(node.path, self.catalog.names()), node.offset
+            f"unknown field {node.path!r}" + did_you_mean(node.path, self.catalog.names()),
+            node.offset,
         )
 
     def _literal(self, field: FieldInfo, node: ast.Node) -> Const:
@@ -198,7 +214,9 @@ class Checker:
         if isinstance(node, ast.Number):
             if kind is FieldType.INT:
                 if "." in node.text:
-                    raise ExpressionError(f"{field.name} is a whole number; {node.text} is not", node.offset)
+                    raise ExpressionError(
+                        f"{field.name} is a whole number; {node.text} is not", node.offset
+                    )
                 return Const(int(node.text), kind)
             if kind is FieldType.MONEY:
                 return Const(_yuan_to_fen(node), kind)
@@ -231,7 +249,8 @@ def _ref(field: FieldInfo) -> FieldRef:
 
 def _mismatch(field: FieldInfo, what: str, offset: int) -> ExpressionError:
     return ExpressionError(
-        f"type mismatch: {field.name} is {_TYPE_WORDS[field.type]} but is compared with {what}", offset
+        f"type mismatch: {field.name} is {_TYPE_WORDS[field.type]} but is compared with {what}",
+        offset,
     )
 
 
@@ -246,16 +265,24 @@ def _yuan_to_fen(node: ast.Number) -> int:
     return int(value * 100)
 
 
-def _refuse_constant_outcome(field: FieldInfo, op: Op, const: Const, offset: int, negated: bool) -> None:
+def _refuse_constant_outcome(
+    field: FieldInfo, op: Op, const: Const, offset: int, negated: bool
+) -> None:
     """Spot ``amount >= 0`` (always true) and ``amount < 0`` (never true) on non-negative fields."""
     if not field.non_negative or not isinstance(const.value, int) or isinstance(const.value, bool):
         return
     value = const.value
-    always = (op is Op.GE and value <= 0) or (op is Op.GT and value < 0) or (op is Op.NE and value < 0)
-    never = (op is Op.LT and value <= 0) or (op is Op.LE and value < 0) or (op is Op.EQ and value < 0)
+    always = (
+        (op is Op.GE and value <= 0) or (op is Op.GT and value < 0) or (op is Op.NE and value < 0)
+    )
+    never = (
+        (op is Op.LT and value <= 0) or (op is Op.LE and value < 0) or (op is Op.EQ and value < 0)
+    )
     if always or never:
         truth = "true" if always != negated else "false"
-        raise ExpressionError(f"{field.name} is never negative, so this test is always {truth}", offset)
+        raise ExpressionError(
+            f"{field.name} is never negative, so this test is always {truth}", offset
+        )
 
 
 def _example(field: FieldInfo) -> str:

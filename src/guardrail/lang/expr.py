@@ -171,7 +171,9 @@ class _Parser:
     def expect(self, kind: str, text: str, what: str) -> Token:
         token = self.accept(kind, text)
         if token is None:
-            raise ExpressionError(f"expected {what}, found {_describe(self.current)}", self.current.offset)
+            raise ExpressionError(
+                f"expected {what}, found {_describe(self.current)}", self.current.offset
+            )
         return token
 
     def enter(self, offset: int) -> None:
@@ -240,7 +242,9 @@ class _Parser:
         if token.kind == "name":
             self.advance()
             return Name(token.text, token.offset)
-        raise ExpressionError(f"expected a list or 'watchlist.NAME', found {_describe(token)}", token.offset)
+        raise ExpressionError(
+            f"expected a list or 'watchlist.NAME', found {_describe(token)}", token.offset
+        )
 
     def _list(self) -> ListLit:
         start = self.expect("op", "[", "'['")

@@ -110,7 +110,11 @@ def refs(condition: Condition) -> list[FieldRef]:
 def render(condition: Condition) -> str:
     """A readable form of the IR, used in explanations and tests."""
     if isinstance(condition, Compare):
-        right = condition.right.key if isinstance(condition.right, FieldRef) else repr(condition.right.value)
+        right = (
+            condition.right.key
+            if isinstance(condition.right, FieldRef)
+            else repr(condition.right.value)
+        )
         return f"{condition.left.key} {condition.op.value} {right}"
     joiner = " and " if isinstance(condition, All) else " or "
     return "(" + joiner.join(render(item) for item in condition.items) + ")"

@@ -30,7 +30,7 @@ from guardrail.lang.errors import (
 )
 from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, refs
 from guardrail.lang.source import Source, parse_yaml, parse_yaml_recovering
-from guardrail.lang.spec import AnswerType, PackMeta, QuestionnaireSpec, QuestionSpec, RuleSpec
+from guardrail.lang.spec import AnswerType, PackMeta, QuestionnaireSpec, RuleSpec
 from guardrail.model.decision import PackRef
 
 PACK_FILE = "pack.yaml"
@@ -88,7 +88,9 @@ class Pack:
 
     @cached_property
     def ref(self) -> PackRef:
-        return PackRef(name=self.meta.name, version=self.meta.version, content_hash=self.content_hash)
+        return PackRef(
+            name=self.meta.name, version=self.meta.version, content_hash=self.content_hash
+        )
 
     def rule(self, rule_id: str) -> CompiledRule:
         for rule in self.rules:
@@ -175,7 +177,10 @@ def _load_chain(root: Path, found: _Collector, seen: list[Path]) -> list[_Layer]
         found.error(Location(_display(meta_path), 1, 1), "'extends' forms a cycle")
         return []
     if len(seen) >= MAX_EXTENDS_DEPTH:
-        found.error(Location(_display(meta_path), 1, 1), f"more than {MAX_EXTENDS_DEPTH} levels of 'extends'")
+        found.error(
+            Location(_display(meta_path), 1, 1),
+            f"more than {MAX_EXTENDS_DEPTH} levels of 'extends'",
+        )
         return []
     meta_source = _read(meta_path, found)
     if meta_source is None:
@@ -186,7 +191,9 @@ def _load_chain(root: Path, found: _Collector, seen: list[Path]) -> list[_Layer]
         return []
     extra = sorted(set(data) - {"pack"})
     for key in extra:
-        found.error(meta_source.location((key, "__key__")), f"unknown top-level key {key!r} in {PACK_FILE}")
+        found.error(
+            meta_source.location((key, "__key__")), f"unknown top-level key {key!r} in {PACK_FILE}"
+        )
     meta = _validate(PackMeta, data["pack"], meta_source, ("pack",), found)
     if meta is None:
         return []
@@ -194,7 +201,9 @@ def _load_chain(root: Path, found: _Collector, seen: list[Path]) -> list[_Layer]
     if meta.extends:
         base = _load_chain((root / meta.extends), found, [*seen, resolved])
         if not base:
-            found.error(meta_source.location(("pack", "extends")), f"cannot load base pack {meta.extends!r}")
+            found.error(
+                meta_source.location(("pack", "extends")), f"cannot load base pack {meta.extends!r}"
+            )
             return []
     layer = _Layer(meta=meta, root=root, files=[(PACK_FILE, meta_path.read_bytes())])
     for file in _rule_files(root):
@@ -250,20 +259,27 @@ def _collect_sections(layer: _Layer, source: Source, found: _Collector) -> None:
         found.warn(source.location(()), "empty file")
         return
     if not isinstance(data, dict):
-        found.error(source.location(()), f"top level must be a mapping with keys among: {', '.join(SECTIONS)}")
+        found.error(
+            source.location(()),
+            f"top level must be a mapping with keys among: {', '.join(SECTIONS)}",
+        )
         return
     for key, value in data.items():
         if key not in SECTIONS:
             found.error(
                 source.location((key, "__key__")),
-                f"unknown section {key!r}" + did_you_mean(key, SECTIONS) + f" (allowed: {', '.join(SECTIONS)})",
+                f"unknown section {key!r}"
+                + did_you_mean(key, SECTIONS)
+                + f" (allowed: {', '.join(SECTIONS)})",
             )
             continue
         if key == "questionnaire":
             spec = _validate(QuestionnaireSpec, value, source, (key,), found)
             if spec is not None:
                 if layer.questionnaire is not None:
-                    found.error(source.location((key, "__key__")), "a pack has at most one questionnaire")
+                    found.error(
+                        source.location((key, "__key__")), "a pack has at most one questionnaire"
+                    )
                 layer.questionnaire = (spec, source)
             continue
         if not isinstance(value, list):
@@ -294,7 +310,9 @@ def _validate(
 ) -> Spec | None:
     # JSON mode: strict about types, yet enum names, dates and lists arrive as YAML writes them.
     try:
-        return model.model_validate_json(json.dumps(data, default=_json_default, ensure_ascii=False))
+        return model.model_validate_json(
+            json.dumps(data, default=_json_default, ensure_ascii=False)
+        )
     except ValidationError as error:
         for problem in error.errors():
             loc = tuple(problem["loc"])
@@ -333,21 +351,23 @@ def _merge(layers: list[_Layer], found: _Collector) -> Pack | None:
     for layer in layers:
         _declare(windows, layer.windows, "window", found)
         _declare(lexicons, layer.lexicons, "lexicon", found)
-        for spec, location in layer.watchlists:
-            if spec.name in watchlists:
-                found.error(location, f"watchlist {spec.name!r} is declared twice")
+        for listed, location in layer.watchlists:
+            if listed.name in watchlists:
+                found.error(location, f"watchlist {listed.name!r} is declared twice")
                 continue
-            data_path = layer.root / spec.path
+            data_path = layer.root / listed.path
             if not data_path.is_file():
-                found.error(location, f"watchlist {spec.name!r}: file not found: {spec.path}")
-            watchlists[spec.name] = spec
-            watchlist_paths[spec.name] = data_path
+                found.error(location, f"watchlist {listed.name!r}: file not found: {listed.path}")
+            watchlists[listed.name] = listed
+            watchlist_paths[listed.name] = data_path
         if layer.questionnaire is not None:
             questionnaire = layer.questionnaire
     catalog = Catalog.for_pack(windows)
     checker = Checker(catalog, lexicons, watchlists)
     compiled_questionnaire = _check_questionnaire(questionnaire, catalog, found)
-    question_ids = {q.id for q in compiled_questionnaire.spec.questions} if compiled_questionnaire else set()
+    question_ids = (
+        {q.id for q in compiled_questionnaire.spec.questions} if compiled_questionnaire else set()
+    )
 
     rules: dict[str, CompiledRule] = {}
     for layer in layers:
@@ -364,7 +384,10 @@ def _merge(layers: list[_Layer], found: _Collector) -> Pack | None:
                     )
                     continue
             elif spec.overrides:
-                found.error(source.location((*path, "overrides")), f"rule {spec.id!r} overrides no base rule")
+                found.error(
+                    source.location((*path, "overrides")),
+                    f"rule {spec.id!r} overrides no base rule",
+                )
             for question in spec.ask:
                 if question not in question_ids:
                     found.error(
@@ -443,7 +466,8 @@ def _check_questionnaire(
             for value in unknown:
                 found.error(
                     source.location(("questionnaire", "questions", index, "choices")),
-                    f"{value!r} is not a value of {question.answer}" + did_you_mean(value, info.values),
+                    f"{value!r} is not a value of {question.answer}"
+                    + did_you_mean(value, info.values),
                 )
             choices[question.id] = tuple(allowed)
         elif question.choices:
@@ -469,7 +493,8 @@ def _guard(spec: RuleSpec, condition: Condition) -> Condition:
     if spec.applies_to:
         kind_ref = FieldRef(KIND_KEY, FieldType.ENUM)
         tests: tuple[Condition, ...] = tuple(
-            Compare(Op.EQ, kind_ref, Const(kind.value, FieldType.ENUM)) for kind in dict.fromkeys(spec.applies_to)
+            Compare(Op.EQ, kind_ref, Const(kind.value, FieldType.ENUM))
+            for kind in dict.fromkeys(spec.applies_to)
         )
         parts.append(tests[0] if len(tests) == 1 else AnyOf(tests))
     date_ref = FieldRef(LOCAL_DATE_KEY, FieldType.INT)

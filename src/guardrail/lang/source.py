@@ -7,8 +7,8 @@ pydantic validation error, a type error in a condition) can be reported as ``fil
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -94,7 +94,8 @@ def parse_yaml(file: str, text: str) -> tuple[Source | None, list[Diagnostic]]:
         problem = error.problem or error.context or "invalid YAML"
         context = error.context_mark
         if error.context and error.problem and context is not None and context is not mark:
-            problem += f" ({error.context} started at line {context.line + 1}, column {context.column + 1})"
+            where = f"line {context.line + 1}, column {context.column + 1}"
+            problem += f" ({error.context} started at {where})"
         return None, [Diagnostic(Location(file, line, col), f"YAML error: {problem}")]
     except yaml.YAMLError as error:
         return None, [Diagnostic(Location(file, 1, 1), f"YAML error: {error}")]
@@ -106,22 +107,30 @@ def parse_yaml(file: str, text: str) -> tuple[Source | None, list[Diagnostic]]:
         source.data = _convert(node, (), source, yaml.SafeLoader(""))
     except _DuplicateKey as dup:
         return None, [
-            Diagnostic(dup.location, f"duplicate key {dup.key!r} (first defined at line {dup.first.line})")
+            Diagnostic(
+                dup.location, f"duplicate key {dup.key!r} (first defined at line {dup.first.line})"
+            )
         ]
     except (ValueError, yaml.constructor.ConstructorError) as error:
-        return None, [Diagnostic(Location(file, node.start_mark.line + 1, 1), f"YAML error: {error}")]
+        return None, [
+            Diagnostic(Location(file, node.start_mark.line + 1, 1), f"YAML error: {error}")
+        ]
     return source, []
 
 
 def _convert(node: yaml.Node, path: Path, source: Source, loader: yaml.SafeLoader) -> Any:
-    source.locations[path] = Location(source.file, node.start_mark.line + 1, node.start_mark.column + 1)
+    source.locations[path] = Location(
+        source.file, node.start_mark.line + 1, node.start_mark.column + 1
+    )
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         seen: dict[str, Location] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node)
             key_text = str(key)
-            key_loc = Location(source.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            key_loc = Location(
+                source.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            )
             if key_text in seen:
                 raise _DuplicateKey(key_text, key_loc, seen[key_text])
             seen[key_text] = key_loc
@@ -130,7 +139,9 @@ def _convert(node: yaml.Node, path: Path, source: Source, loader: yaml.SafeLoade
             source.locations.setdefault((*path, key_text, "__key__"), key_loc)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*path, index), source, loader) for index, item in enumerate(node.value)]
+        return [
+            _convert(item, (*path, index), source, loader) for index, item in enumerate(node.value)
+        ]
     assert isinstance(node, yaml.ScalarNode)
     source.styles[path] = node.style
     return loader.construct_object(node)

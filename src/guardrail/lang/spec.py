@@ -47,7 +47,9 @@ class RuleSpec(_Spec):
     source: Annotated[str, StringConstraints(min_length=3, max_length=1000)] = Field(
         description="the seed document or regulation the rule encodes"
     )
-    applies_to: tuple[TransactionKind, ...] = Field(default=(), description="event kinds; empty: all")
+    applies_to: tuple[TransactionKind, ...] = Field(
+        default=(), description="event kinds; empty: all"
+    )
     condition: Annotated[str, StringConstraints(min_length=1)]
     action: Action
     obligations: tuple[Obligation, ...] = ()
@@ -60,7 +62,9 @@ class RuleSpec(_Spec):
     effective_to: YamlDate | None = None
     tags: tuple[Tag, ...] = ()
     enabled: bool = True
-    overrides: bool = Field(default=False, description="an overlay rule replacing a base rule of the same id")
+    overrides: bool = Field(
+        default=False, description="an overlay rule replacing a base rule of the same id"
+    )
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> RuleSpec:

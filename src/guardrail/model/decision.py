@@ -81,7 +81,7 @@ class _Frozen(BaseModel):
 
 
 class Evidence(_Frozen):
-    """One value a condition looked at: ``customer.age = 72``, or a lexicon term and where it was."""
+    """One value a condition looked at: ``customer.age = 72``, or a lexicon term and where."""
 
     feature: str
     value: JsonScalar

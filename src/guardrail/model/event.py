@@ -21,8 +21,12 @@ RegionCode = Annotated[
 ]
 FreeText = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-AccountNumber = Annotated[str, StringConstraints(min_length=4, max_length=40, pattern=r"^[0-9A-Za-z\-]+$")]
-PhoneNumber = Annotated[str, StringConstraints(min_length=3, max_length=24, pattern=r"^\+?[0-9\- ]+$")]
+AccountNumber = Annotated[
+    str, StringConstraints(min_length=4, max_length=40, pattern=r"^[0-9A-Za-z\-]+$")
+]
+PhoneNumber = Annotated[
+    str, StringConstraints(min_length=3, max_length=24, pattern=r"^\+?[0-9\- ]+$")
+]
 IdNumber = Annotated[str, StringConstraints(min_length=4, max_length=32, pattern=r"^[0-9A-Za-z]+$")]
 
 
@@ -133,7 +137,9 @@ class Relationship(str, Enum):
 
 class Branch(_Frozen):
     id: Identifier
-    region: RegionCode = Field(description="e.g. CN-ZJ (Zhejiang), CN-HE (Hebei), CN-GD-SZ (Shenzhen)")
+    region: RegionCode = Field(
+        description="e.g. CN-ZJ (Zhejiang), CN-HE (Hebei), CN-GD-SZ (Shenzhen)"
+    )
     timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Asia/Shanghai"
 
 

@@ -23,7 +23,7 @@ class Currency(str, Enum):
 
 
 def _exact_decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ValueError("money must be a decimal string or an integer, never a float or a boolean")
     if isinstance(value, Decimal):
         result = value
@@ -35,7 +35,9 @@ def _exact_decimal(value: Any) -> Decimal:
         except InvalidOperation:
             raise ValueError(f"not a decimal number: {value[:40]!r}") from None
     else:
-        raise ValueError(f"money must be a decimal string or an integer, got {type(value).__name__}")
+        raise ValueError(
+            f"money must be a decimal string or an integer, got {type(value).__name__}"
+        )
     if not result.is_finite():
         raise ValueError("money must be a finite number")
     if result < 0:
@@ -56,7 +58,9 @@ class Money(BaseModel):
 
     model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
 
-    value: ExactDecimal = Field(description="Amount in the currency's main unit, at most 2 decimals.")
+    value: ExactDecimal = Field(
+        description="Amount in the currency's main unit, at most 2 decimals."
+    )
     currency: Currency = Currency.CNY
 
     @property
