@@ -3,7 +3,7 @@ the engines read. Only the features some rule of the pack names are computed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
 from guardrail.context.history import HistoryStore
 from guardrail.context.lexicon import LexiconMatcher
@@ -14,82 +14,63 @@ from guardrail.context.windows import (
     local_time,
     static_derived_features,
 )
-from guardrail.lang.catalog import OBSERVATIONS
+from guardrail.engine.base import FeatureMap
+from guardrail.lang.catalog import BASE_FIELDS, OBSERVATIONS, FieldType
 from guardrail.lang.ir import FieldRef, RefKind, walk
 from guardrail.lang.pack import LOCAL_DATE_KEY, Pack
-from guardrail.model.event import Event
+from guardrail.model.event import DIRECTION_OF_KIND, Event
 from guardrail.model.money import from_fen
 
 FeatureValue = bool | int | str | None
-Extractor = Callable[[Event], FeatureValue]
 
 
-def _enum(value: object) -> str | None:
-    return None if value is None else str(getattr(value, "value", value))
+_OBSERVATION_KEYS = tuple((f"observations.{name}", name) for name in OBSERVATIONS)
 
 
-_BASE: dict[str, Extractor] = {
-    "kind": lambda e: e.kind.value,
-    "direction": lambda e: e.direction.value,
-    "channel": lambda e: e.channel.value,
-    "amount": lambda e: e.amount.fen,
-    "currency": lambda e: e.amount.currency.value,
-    "cross_border": lambda e: e.cross_border,
-    "new_daily_limit": lambda e: None if e.new_daily_limit is None else e.new_daily_limit.fen,
-    "branch.id": lambda e: e.branch.id,
-    "branch.region": lambda e: e.branch.region,
-    "teller_id": lambda e: e.teller_id,
-    "customer.id": lambda e: e.customer.id,
-    "customer.id_number": lambda e: e.customer.id_number,
-    "customer.phone": lambda e: e.customer.phone,
-    "customer.party_type": lambda e: e.customer.party_type.value,
-    "customer.segment": lambda e: e.customer.segment.value,
-    "customer.region": lambda e: e.customer.region,
-    "account.id": lambda e: None if e.account is None else e.account.id,
-    "account.account_class": lambda e: None if e.account is None else e.account.account_class.value,
-    "counterparty.account": lambda e: None if e.counterparty is None else e.counterparty.account,
-    "counterparty.bank": lambda e: None if e.counterparty is None else e.counterparty.bank,
-    "counterparty.region": lambda e: None if e.counterparty is None else e.counterparty.region,
-    "counterparty.phone": lambda e: None if e.counterparty is None else e.counterparty.phone,
-    "counterparty.same_name": lambda e: (
-        None if e.counterparty is None else e.counterparty.same_name
-    ),
-    "counterparty.party_type": lambda e: (
-        None if e.counterparty is None else e.counterparty.party_type.value
-    ),
-    "purpose.code": lambda e: None if e.purpose is None else e.purpose.code.value,
-    "answers.stated_purpose": lambda e: _enum(e.answers.stated_purpose),
-    "answers.knows_payee": lambda e: e.answers.knows_payee,
-    "answers.payee_relationship": lambda e: _enum(e.answers.payee_relationship),
-    "answers.met_payee_in_person": lambda e: e.answers.met_payee_in_person,
-    "answers.instructed_by_other": lambda e: e.answers.instructed_by_other,
-    "answers.told_to_keep_secret": lambda e: e.answers.told_to_keep_secret,
-    "answers.family_aware": lambda e: e.answers.family_aware,
-    "answers.promised_return_pct": lambda e: e.answers.promised_return_pct,
-}
+def base_features(e: Event) -> dict[str, FeatureValue]:
+    """The event's own fields as flat features, in one pass (the hot path of every screening).
+    Enum members are ``str`` subclasses and compare equal to their values."""
+    account, counterparty, purpose = e.account, e.counterparty, e.purpose
+    customer, answers, observations = e.customer, e.answers, e.observations
+    features: dict[str, FeatureValue] = {
+        "kind": e.kind,
+        "direction": DIRECTION_OF_KIND[e.kind],
+        "channel": e.channel,
+        "amount": e.amount.fen,
+        "currency": e.amount.currency,
+        "cross_border": e.cross_border,
+        "new_daily_limit": None if e.new_daily_limit is None else e.new_daily_limit.fen,
+        "branch.id": e.branch.id,
+        "branch.region": e.branch.region,
+        "teller_id": e.teller_id,
+        "customer.id": customer.id,
+        "customer.id_number": customer.id_number,
+        "customer.phone": customer.phone,
+        "customer.party_type": customer.party_type,
+        "customer.segment": customer.segment,
+        "customer.region": customer.region,
+        "account.id": None if account is None else account.id,
+        "account.account_class": None if account is None else account.account_class,
+        "counterparty.account": None if counterparty is None else counterparty.account,
+        "counterparty.bank": None if counterparty is None else counterparty.bank,
+        "counterparty.region": None if counterparty is None else counterparty.region,
+        "counterparty.phone": None if counterparty is None else counterparty.phone,
+        "counterparty.same_name": None if counterparty is None else counterparty.same_name,
+        "counterparty.party_type": None if counterparty is None else counterparty.party_type,
+        "purpose.code": None if purpose is None else purpose.code,
+        "answers.stated_purpose": answers.stated_purpose,
+        "answers.knows_payee": answers.knows_payee,
+        "answers.payee_relationship": answers.payee_relationship,
+        "answers.met_payee_in_person": answers.met_payee_in_person,
+        "answers.instructed_by_other": answers.instructed_by_other,
+        "answers.told_to_keep_secret": answers.told_to_keep_secret,
+        "answers.family_aware": answers.family_aware,
+        "answers.promised_return_pct": answers.promised_return_pct,
+    }
+    for key, name in _OBSERVATION_KEYS:
+        features[key] = getattr(observations, name)
+    return features
 
-
-def _observation(name: str) -> Extractor:
-    return lambda e: bool(getattr(e.observations, name))
-
-
-for _name in OBSERVATIONS:
-    _BASE[f"observations.{_name}"] = _observation(_name)
-
-_TEXT: dict[str, Callable[[Event], str]] = {
-    "purpose.text": lambda e: "" if e.purpose is None else e.purpose.text,
-    "notes": lambda e: e.notes,
-    "answers.purpose_detail": lambda e: e.answers.purpose_detail or "",
-    "any_text": lambda e: "\n".join(
-        part
-        for part in (
-            "" if e.purpose is None else e.purpose.text,
-            e.answers.purpose_detail or "",
-            e.notes,
-        )
-        if part
-    ),
-}
 
 STATIC_DERIVED = frozenset(
     {
@@ -110,58 +91,77 @@ HISTORY_DERIVED = frozenset(
         "history.same_payee_count_today",
     }
 )
+# Every catalogue field that ``base_features`` fills: all but free text and computed ones.
+BASE_KEYS = frozenset(
+    info.name
+    for info in BASE_FIELDS
+    if info.type is not FieldType.TEXT and info.name not in STATIC_DERIVED | HISTORY_DERIVED
+)
+
+_TEXT: dict[str, Callable[[Event], str]] = {
+    "purpose.text": lambda e: "" if e.purpose is None else e.purpose.text,
+    "notes": lambda e: e.notes,
+    "answers.purpose_detail": lambda e: e.answers.purpose_detail or "",
+    "any_text": lambda e: "\n".join(
+        part
+        for part in (
+            "" if e.purpose is None else e.purpose.text,
+            e.answers.purpose_detail or "",
+            e.notes,
+        )
+        if part
+    ),
+}
 
 
-class Enrichment(Mapping[str, FeatureValue]):
-    """The features of one event, computed on first read and then kept.
+class Enrichment(FeatureMap):
+    """The features of one event. The event's own fields are filled in at once; the costly
+    ones (windows, history, lexicons, watchlists, derived dates) on first read.
 
     Rules for other event kinds never read their features, so a cash withdrawal does not pay
     for transfer-only windows. ``details`` says how some values were found (which lexicon
     term, which watchlist version, which window).
     """
 
+    __slots__ = ("_event", "_history", "_plan", "_watchlists", "details")
+
     def __init__(
         self,
+        base: Mapping[str, FeatureValue] | None = None,
         plan: FeaturePlan | None = None,
         event: Event | None = None,
         history: HistoryStore | None = None,
         watchlists: Mapping[str, Watchlist] | None = None,
     ) -> None:
+        super().__init__(base or {})
         self._plan = plan
         self._event = event
         self._history = history
         self._watchlists = watchlists or {}
-        self.known: dict[str, FeatureValue] = {}
         self.details: dict[str, str] = {}
 
-    def get(self, key: str, default: FeatureValue = None) -> FeatureValue:  # type: ignore[override]
-        # The engines' hot path: no exception on a first read.
-        values = self.known
-        if key in values:
-            return values[key]
+    def __missing__(self, key: str) -> FeatureValue:
         plan = self._plan
-        if plan is None or self._event is None or key not in plan.keys:
-            return default
-        assert self._history is not None
+        if (
+            plan is None
+            or key not in plan.lazy_keys
+            or self._event is None
+            or self._history is None
+        ):
+            return None
         plan.compute(key, self._event, self._history, self._watchlists, self)
-        return values.get(key, default)
+        return dict.get(self, key)
 
-    def __getitem__(self, key: str) -> FeatureValue:
-        if key in self.known or (self._plan is not None and key in self._plan.keys):
-            return self.get(key)
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._plan.keys if self._plan is not None else self.known)
-
-    def __len__(self) -> int:
-        return len(self._plan.keys) if self._plan is not None else len(self.known)
+    def get(self, key: str, default: FeatureValue = None) -> FeatureValue:  # type: ignore[override]
+        value = self[key]
+        return default if value is None else value
 
     def materialise(self) -> dict[str, FeatureValue]:
         """Compute every feature the pack needs and return them all."""
-        for key in self:
-            self[key]
-        return dict(self.known)
+        if self._plan is not None:
+            for key in self._plan.keys:
+                self[key]
+        return dict(self)
 
 
 class FeaturePlan:
@@ -175,6 +175,7 @@ class FeaturePlan:
                     if isinstance(ref, FieldRef):
                         needed.setdefault(ref.key, ref)
         self.keys = frozenset(needed)
+        self.lazy_keys = frozenset(key for key in needed if key not in BASE_KEYS)
         self._refs = needed
         self._windows = {
             key: pack.windows[key.removeprefix("window.")]
@@ -196,7 +197,7 @@ class FeaturePlan:
 
     def _computable(self, key: str) -> bool:
         return (
-            key in _BASE
+            key in BASE_KEYS
             or key in STATIC_DERIVED
             or key in HISTORY_DERIVED
             or key in self._windows
@@ -207,7 +208,7 @@ class FeaturePlan:
         self, event: Event, history: HistoryStore, watchlists: Mapping[str, Watchlist]
     ) -> Enrichment:
         """The (lazily computed) features of ``event``."""
-        return Enrichment(self, event, history, watchlists)
+        return Enrichment(base_features(event), self, event, history, watchlists)
 
     def compute(
         self,
@@ -218,11 +219,8 @@ class FeaturePlan:
         out: Enrichment,
     ) -> None:
         """Compute ``key`` (and any features that come with it) into ``out``."""
-        values = out.known
-        extract = _BASE.get(key)
-        if extract is not None:
-            values[key] = extract(event)
-        elif key == LOCAL_DATE_KEY:
+        values = out
+        if key == LOCAL_DATE_KEY:
             local = local_time(event)
             values[key] = local.year * 10000 + local.month * 100 + local.day
         elif key in STATIC_DERIVED:
@@ -250,7 +248,7 @@ class FeaturePlan:
         hits = self.matcher.find(_TEXT[text_field](event), text_field)
         for ref in self._lexicon_fields[text_field]:
             first = next((hit for hit in hits if hit.lexicon == ref.name), None)
-            out.known[ref.key] = first is not None
+            out[ref.key] = first is not None
             if first is not None:
                 out.details[ref.key] = (
                     f"lexicon {ref.name}: term {first.term!r} in {text_field} "
@@ -263,12 +261,12 @@ class FeaturePlan:
         listed = watchlists.get(ref.name)
         if listed is None:
             raise LookupError(f"watchlist {ref.name!r} is not loaded")
-        value = _BASE[ref.field](event)
+        value = out[ref.field]
         if value is None:
-            out.known[ref.key] = None
+            out[ref.key] = None
             return
         member = listed.contains(str(value))
-        out.known[ref.key] = member
+        out[ref.key] = member
         out.details[ref.key] = (
             f"watchlist {ref.name} version {listed.version}: {'listed' if member else 'not listed'}"
         )

@@ -9,6 +9,21 @@ FeatureValue = bool | int | str | None
 Features = Mapping[str, FeatureValue]
 
 
+class FeatureMap(dict[str, FeatureValue]):
+    """Features as the engines read them: ``features[key]`` of a missing key is ``None``
+    (unknown). Subclasses may compute a missing feature on first read instead."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> FeatureValue:
+        return None
+
+
+def as_feature_map(features: Features) -> FeatureMap:
+    """``features`` itself when it is already a ``FeatureMap``, else a copy that is one."""
+    return features if isinstance(features, FeatureMap) else FeatureMap(features)
+
+
 class Backend(Protocol):
     """Evaluates every rule of one pack against the features of one event.
 

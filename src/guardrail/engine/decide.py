@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from guardrail.engine.base import Features, FeatureValue
+from guardrail.engine.base import Features, FeatureValue, as_feature_map
 from guardrail.lang.catalog import FieldType
 from guardrail.lang.ir import FieldRef
 from guardrail.lang.pack import CompiledRule, Pack
@@ -35,6 +35,7 @@ def decide(
     """Build the decision for one event from the ids of the rules it hit."""
     failures = tuple(failures)
     details = details or {}
+    features = as_feature_map(features)
     rules = _rules_by_id(pack)
     hits = [_hit(rules[rule_id], features, details) for rule_id in hit_ids]
     action = max((rules[rule_id].spec.action for rule_id in hit_ids), default=Action.PROCEED)
@@ -75,7 +76,7 @@ def _hit(rule: CompiledRule, features: Features, details: Mapping[str, str]) -> 
         "title_en": spec.title_en,
         "action": spec.action,
         "obligations": spec.obligations,
-        "evidence": [_evidence(ref, features.get(ref.key), details) for ref in rule.evidence_refs],
+        "evidence": [_evidence(ref, features[ref.key], details) for ref in rule.evidence_refs],
         "source": spec.source,
         "notice_zh": spec.notice_zh,
         "notice_en": spec.notice_en,

@@ -28,7 +28,7 @@ from typing import Any
 
 import durable_rules_engine as _engine
 
-from guardrail.engine.base import EngineError, Features
+from guardrail.engine.base import EngineError, Features, as_feature_map
 from guardrail.lang.catalog import FieldType
 from guardrail.lang.ir import All, Compare, Condition, FieldRef, Op, walk
 from guardrail.lang.pack import CompiledRule
@@ -70,10 +70,11 @@ class _Encoder:
         return self.codes[value]
 
     def fact(self, features: Features, fact_id: int) -> dict[str, Any]:
+        features = as_feature_map(features)
         fact: dict[str, Any] = {"id": fact_id, "sid": _SID}
         local_codes: dict[str, int] = {}
         for key, slot in self.slots.items():
-            value = features.get(key)
+            value = features[key]
             if value is None:
                 continue  # unknown: the field is absent, and no comparison on it matches
             if key in self.string_keys:

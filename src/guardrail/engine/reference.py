@@ -7,8 +7,8 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from guardrail.engine.base import Features
-from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, Op
+from guardrail.engine.base import Features, as_feature_map
+from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, RefKind
 from guardrail.lang.pack import KIND_KEY, CompiledRule
 
 Predicate = Callable[[Features], bool]
@@ -24,10 +24,13 @@ _OPERATORS: dict[Op, Callable[[Any, Any], bool]] = {
 
 
 def compile_condition(condition: Condition) -> Predicate:
-    """Turn IR into a predicate. Unknown (missing) values make a comparison false."""
+    """Turn IR into a predicate over a ``FeatureMap``. Unknown (missing) values make a
+    comparison false. Within ``All`` cheap tests run first: under three-valued logic the
+    order of a conjunction does not change its value, only what must be computed."""
     if isinstance(condition, Compare):
         return _compare(condition)
-    parts = tuple(compile_condition(item) for item in condition.items)
+    items = sorted(condition.items, key=cost) if isinstance(condition, All) else condition.items
+    parts = tuple(compile_condition(item) for item in items)
     if isinstance(condition, All):
         return _all_of(parts)
     assert isinstance(condition, AnyOf)
@@ -70,6 +73,38 @@ def _any_of(parts: tuple[Predicate, ...]) -> Predicate:
     return any_of
 
 
+# Relative cost of reading a feature, by where the context layer gets it from.
+_EXPENSIVE_PREFIXES = (("window.", 40), ("history.", 30), ("counterparty.first_seen", 30))
+_DERIVED = frozenset(
+    {
+        "customer.age",
+        "customer.is_elderly",
+        "account.age_days",
+        "account.days_since_last_activity",
+        "counterparty.other_region",
+        "event.local_hour",
+        "event.local_date",
+    }
+)
+
+
+def _ref_cost(ref: FieldRef) -> int:
+    if ref.kind is not RefKind.FIELD:
+        return 20  # lexicon scan or watchlist lookup
+    for prefix, weight in _EXPENSIVE_PREFIXES:
+        if ref.key.startswith(prefix):
+            return weight
+    return 5 if ref.key in _DERIVED else 1
+
+
+def cost(condition: Condition) -> int:
+    """Estimated cost of evaluating ``condition`` (features it may compute)."""
+    if isinstance(condition, Compare):
+        right = _ref_cost(condition.right) if isinstance(condition.right, FieldRef) else 0
+        return _ref_cost(condition.left) + right
+    return sum(cost(item) for item in condition.items)
+
+
 def _compare(compare: Compare) -> Predicate:
     test = _OPERATORS[compare.op]
     key = compare.left.key
@@ -78,15 +113,15 @@ def _compare(compare: Compare) -> Predicate:
         constant = right.value
 
         def against_constant(features: Features) -> bool:
-            value = features.get(key)
+            value = features[key]
             return value is not None and test(value, constant)
 
         return against_constant
     other = right.key
 
     def against_field(features: Features) -> bool:
-        value = features.get(key)
-        other_value = features.get(other)
+        value = features[key]
+        other_value = features[other]
         return value is not None and other_value is not None and test(value, other_value)
 
     return against_field
@@ -101,7 +136,8 @@ class ReferenceBackend:
         self._rules = [(rule.id, compile_condition(rule.guarded), _kinds(rule)) for rule in rules]
 
     def evaluate(self, features: Features) -> list[str]:
-        kind = features.get(KIND_KEY)
+        features = as_feature_map(features)
+        kind = features[KIND_KEY]
         return [
             rule_id
             for rule_id, predicate, kinds in self._rules
