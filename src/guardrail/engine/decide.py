@@ -81,6 +81,7 @@ def _hit(rule: CompiledRule, features: Features, details: Mapping[str, str]) -> 
         "notice_zh": spec.notice_zh,
         "notice_en": spec.notice_en,
         "tags": spec.tags,
+        "ask": spec.ask,
     }
 
 

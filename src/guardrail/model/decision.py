@@ -99,6 +99,7 @@ class Hit(_Frozen):
     notice_zh: str = ""
     notice_en: str = ""
     tags: tuple[str, ...] = ()
+    ask: tuple[str, ...] = ()  # questionnaire question ids this rule wants asked
 
 
 class PackRef(_Frozen):
