@@ -10,10 +10,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import example_event_data, write_pack
 
 from guardrail.guard import EventError, Guard, parse_event
 from guardrail.testing import customers, events, histories
+from support import example_event_data, write_pack
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
