@@ -86,10 +86,12 @@ class Guard:
     ) -> None:
         self.pack = pack
         self.backend: Backend = make_backend(backend, pack)
-        self.history: HistoryStore = history or InMemoryHistoryStore(
-            retention_for(list(pack.windows.values()))
+        # "is None", not "or": an empty store has len() 0 and would be silently replaced.
+        retention = retention_for(list(pack.windows.values()))
+        self.history: HistoryStore = (
+            history if history is not None else InMemoryHistoryStore(retention)
         )
-        self.watchlists = watchlists or WatchlistRegistry()
+        self.watchlists = watchlists if watchlists is not None else WatchlistRegistry()
         loaded = self.watchlists.names()
         for name, path in pack.watchlist_paths.items():
             if name not in loaded:
