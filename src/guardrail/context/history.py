@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from guardrail.lang.declarations import WindowSpec
 from guardrail.model.event import Channel, Direction, Event, TransactionKind
+from guardrail.model.money import Currency
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -49,6 +50,7 @@ class HistoryRecord:
     amount_fen: int
     timestamp: datetime
     counterparty_account: str | None
+    currency: Currency = Currency.CNY  # money windows add up one currency only
 
     @classmethod
     def from_event(cls, event: Event) -> HistoryRecord:
@@ -66,6 +68,7 @@ class HistoryRecord:
             amount_fen=event.amount.fen,
             timestamp=event.timestamp,
             counterparty_account=None if payee is None else sys.intern(payee),
+            currency=event.amount.currency,
         )
 
 
@@ -292,7 +295,8 @@ CREATE TABLE IF NOT EXISTS history (
     amount_fen INTEGER NOT NULL,
     ts_us INTEGER NOT NULL,
     ts_iso TEXT NOT NULL,
-    counterparty_account TEXT
+    counterparty_account TEXT,
+    currency TEXT NOT NULL DEFAULT 'CNY'
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS history_customer_ts ON history (customer_id, ts_us);
 CREATE INDEX IF NOT EXISTS history_account_ts ON history (account_id, ts_us);
@@ -309,11 +313,12 @@ CREATE TABLE IF NOT EXISTS counterparty_earliest (
 
 _COLUMNS = (
     "event_id, customer_id, account_id, kind, direction, channel, amount_fen, ts_iso, "
-    "counterparty_account"
+    "counterparty_account, currency"
 )
 _INSERT = (
     "INSERT OR IGNORE INTO history (event_id, customer_id, account_id, kind, direction, channel,"
-    " amount_fen, ts_us, ts_iso, counterparty_account) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " amount_fen, ts_us, ts_iso, counterparty_account, currency)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _NOTE_COUNTERPARTY = "INSERT OR IGNORE INTO counterparty_earliest VALUES (?, ?, ?, ?, ?)"
 _KEEP_TWO_EARLIEST = (
@@ -326,7 +331,7 @@ _KINDS = {kind.value: kind for kind in TransactionKind}
 _DIRECTIONS = {direction.value: direction for direction in Direction}
 _CHANNELS = {channel.value: channel for channel in Channel}
 
-_Row = tuple[str, str, str | None, str, str, str, int, str, str | None]
+_Row = tuple[str, str, str | None, str, str, str, int, str, str | None, str]
 
 
 class SQLiteHistoryStore:
@@ -356,6 +361,9 @@ class SQLiteHistoryStore:
         # cache turns a large history into disk traffic, so give it 64 MiB.
         conn.execute("PRAGMA cache_size=-65536")
         conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
+        if "currency" not in columns:  # a file written before amounts carried their currency
+            conn.execute("ALTER TABLE history ADD COLUMN currency TEXT NOT NULL DEFAULT 'CNY'")
         newest = conn.execute("SELECT MAX(ts_us) FROM history").fetchone()[0]
         self._newest: int | None = newest
         self._evicted_to: int | None = None
@@ -378,6 +386,7 @@ class SQLiteHistoryStore:
             key,
             rec.timestamp.isoformat(),
             rec.counterparty_account,
+            rec.currency.value,
         )
 
     def record(self, rec: HistoryRecord) -> None:
@@ -424,7 +433,7 @@ class SQLiteHistoryStore:
 
     @staticmethod
     def _decode(row: _Row) -> HistoryRecord:
-        event_id, customer, account, kind, direction, channel, amount, ts_iso, payee = row
+        event_id, customer, account, kind, direction, channel, amount, ts_iso, payee, currency = row
         return HistoryRecord(
             event_id=event_id,
             customer_id=customer,
@@ -435,6 +444,7 @@ class SQLiteHistoryStore:
             amount_fen=amount,
             timestamp=datetime.fromisoformat(ts_iso),
             counterparty_account=payee,
+            currency=Currency(currency),
         )
 
     def _select(self, column: str, value: str, since: datetime | None) -> list[HistoryRecord]:

@@ -81,6 +81,7 @@ def compute_window(spec: WindowSpec, event: Event, store: HistoryStore) -> int:
     kinds = frozenset(spec.kinds)
     channels = frozenset(spec.channels)
     direction = spec.direction
+    currency = spec.effective_currency
     selected: list[HistoryRecord] = [
         rec
         for rec in _candidates(spec, event, store)
@@ -90,6 +91,7 @@ def compute_window(spec: WindowSpec, event: Event, store: HistoryStore) -> int:
         and (not kinds or rec.kind in kinds)
         and (direction is None or rec.direction is direction)
         and (not channels or rec.channel in channels)
+        and (currency is None or rec.currency is currency)
     ]
     if spec.include_current:
         current = HistoryRecord.from_event(event)
@@ -97,6 +99,7 @@ def compute_window(spec: WindowSpec, event: Event, store: HistoryStore) -> int:
             (not kinds or current.kind in kinds)
             and (direction is None or current.direction is direction)
             and (not channels or current.channel in channels)
+            and (currency is None or current.currency is currency)
         ):
             selected.append(current)
     return _aggregate(spec, selected)
@@ -142,10 +145,11 @@ def derived_history_features(event: Event, store: HistoryStore) -> dict[str, boo
         ]
     else:
         inbound_pool = recent
+    currency = event.amount.currency  # compared with this amount, so the same currency only
     inbound = sum(
         rec.amount_fen
         for rec in inbound_pool
-        if rec.direction is Direction.IN and rec.timestamp >= day_ago
+        if rec.direction is Direction.IN and rec.timestamp >= day_ago and rec.currency is currency
     )
     amount = event.amount.fen
     return {

@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from guardrail.model.event import Channel, Direction, TransactionKind
+from guardrail.model.money import Currency
 
 DeclName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
@@ -61,6 +62,10 @@ class WindowSpec(_Spec):
     kinds: tuple[TransactionKind, ...] = ()  # empty: every kind
     direction: Direction | None = None
     channels: tuple[Channel, ...] = ()  # empty: every channel
+    currency: Currency | None = Field(
+        default=None,
+        description="only records in this currency; sum and max default to CNY, counts to any",
+    )
     include_current: bool = Field(
         default=True, description="count the event being screened as if it were executed"
     )
@@ -77,6 +82,14 @@ class WindowSpec(_Spec):
         if self.aggregate is Aggregate.COUNT_DISTINCT and self.measure is not Measure.COUNTERPARTY:
             raise ValueError("count_distinct needs measure 'counterparty'")
         return self
+
+    @property
+    def effective_currency(self) -> Currency | None:
+        """The currency this window adds up: adding yuan to dollars is meaningless, so a money
+        window without one means CNY; a count window without one counts every currency."""
+        if self.currency is None and self.is_money:
+            return Currency.CNY
+        return self.currency
 
     @property
     def is_money(self) -> bool:
