@@ -24,9 +24,9 @@ optional ``teller_id`` and ``session_id``, and ``steps``, each one of::
 
 A step may carry ``when_action_at_least: notice`` to apply only at that action or above.
 ``--state FILE`` saves the session after every step and resumes it when the file exists
-(a restart of the teller application loses nothing). ``--audit FILE`` writes every step to
-an audit log (key from GUARDRAIL_AUDIT_KEY). Exit status: 0 closed or saved, 2 a step was
-refused unexpectedly, 3 an expected refusal did not happen, 1 bad input.
+(a restart of the teller application loses nothing). ``--audit FILE`` writes every step, and
+every refused attempt, to an audit log (key from GUARDRAIL_AUDIT_KEY). Exit status: 0 closed
+or saved, 2 a step was refused unexpectedly, 3 an expected refusal did not happen, 1 bad input.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from audit_factory import SECRET, T0, make_decision, make_event
 
 from guardrail.audit import AuditKeys, AuditLog, GroupBy, build_report, read_records
 from guardrail.audit.cli import report_main
-from guardrail.audit.records import Outcome
+from guardrail.audit.records import Outcome, SessionStepRecord
 from guardrail.model import Action
 
 BRANCHES = ("B001", "B002", "B003")
@@ -45,6 +45,11 @@ class PlannedCase:
     verdict: bool | None = None
     overrides: int = 0
     escalations: int = 0
+    teller_overrides: int = 0
+    approvals: int = 0
+    rejections: int = 0
+    refusals: int = 0
+    legacy: bool = False  # written as the counter session wrote them before their own kinds
 
 
 def plan(seed: int, n: int) -> list[PlannedCase]:
@@ -70,6 +75,11 @@ def plan(seed: int, n: int) -> list[PlannedCase]:
             case.decisions.append((action, rules, when + dt.timedelta(minutes=5 * k)))
         case.escalations = rng.choice((0, 0, 1))
         case.overrides = rng.choice((0, 0, 0, 1))
+        case.teller_overrides = rng.choice((0, 0, 0, 1))
+        case.approvals = rng.choice((0, 0, 1))
+        case.rejections = rng.choice((0, 0, 0, 1))
+        case.refusals = rng.choice((0, 0, 1, 2))
+        case.legacy = rng.random() < 0.25
         if rng.random() < 0.8:
             case.outcome = rng.choice([o.value for o in Outcome])
             case.verdict = rng.choice((True, False, None))
@@ -95,6 +105,18 @@ def write(log: AuditLog, cases: list[PlannedCase]) -> None:
             batch.append(
                 log.session_step_record(
                     case.case_id, "escalated", at=at, teller_id=case.teller, supervisor_id="S1"
+                )
+            )
+        batch += change_steps(log, case, at)
+        for _ in range(case.refusals):
+            batch.append(
+                log.session_step_record(
+                    case.case_id,
+                    "step_refused",
+                    at=at,
+                    teller_id=case.teller,
+                    refused_step="record_outcome",
+                    reason="refused in state escalated: wait for the supervisor",
                 )
             )
         for _ in range(case.overrides):
@@ -125,6 +147,63 @@ def write(log: AuditLog, cases: list[PlannedCase]) -> None:
             log.append(batch)
             batch = []
     log.append(batch)
+
+
+def change_steps(log: AuditLog, case: PlannedCase, at: dt.datetime) -> list[SessionStepRecord]:
+    """Teller raises, approvals and rejections: under their own kinds, or (legacy) under the
+    nearest kind with the session's step name leading the reason, as older logs hold them."""
+    legacy = case.legacy
+    steps = []
+    for _ in range(case.teller_overrides):
+        if legacy:
+            steps.append(
+                log.session_step_record(
+                    case.case_id,
+                    "escalated",
+                    at=at,
+                    teller_id=case.teller,
+                    reason="teller_raise: 客户神色慌张 | raised notice -> intercept",
+                )
+            )
+        else:
+            steps.append(
+                log.session_step_record(
+                    case.case_id,
+                    "teller_override",
+                    at=at,
+                    teller_id=case.teller,
+                    override_from="notice",
+                    override_to="intercept",
+                    reason="客户神色慌张",
+                )
+            )
+    for _ in range(case.approvals):
+        steps.append(
+            log.session_step_record(
+                case.case_id,
+                "supervisor_override" if legacy else "supervisor_approved",
+                at=at,
+                teller_id=case.teller,
+                supervisor_id="S1",
+                override_from="review",
+                override_to="review",
+                reason="supervisor_approve" if legacy else "",
+            )
+        )
+    for _ in range(case.rejections):
+        steps.append(
+            log.session_step_record(
+                case.case_id,
+                "supervisor_override" if legacy else "supervisor_rejected",
+                at=at,
+                teller_id=case.teller,
+                supervisor_id="S1",
+                override_from="review",
+                override_to="intercept",
+                reason="supervisor_reject: 疑似冒充公检法" if legacy else "疑似冒充公检法",
+            )
+        )
+    return steps
 
 
 def expected_totals(
@@ -176,6 +255,10 @@ def expected_totals(
             figures["legit_questioned"] += 1
         figures["overrides"] += case.overrides
         figures["escalations"] += case.escalations
+        figures["teller_overrides"] += case.teller_overrides
+        figures["approvals"] += case.approvals
+        figures["rejections"] += case.rejections
+        figures["refusals"] += case.refusals
     return {
         "by_action": by_action,
         "by_action_fen": by_action_fen,
@@ -232,8 +315,14 @@ def test_totals_match_an_independent_computation(
     assert total.prevented_confirmed_fraud.amount_fen() == figures["prevented_fraud_fen"]
     assert total.by_outcome["police_notified"].count == figures["police"]
     assert total.legitimate_questioned.count == figures["legit_questioned"]
+    # each step counted once, under its own kind: approvals, rejections and teller raises are
+    # neither overrides nor escalations, in new logs and in logs written before their kinds
     assert total.overrides == figures["overrides"]
     assert total.escalations == figures["escalations"]
+    assert total.teller_overrides == figures["teller_overrides"]
+    assert total.approvals == figures["approvals"]
+    assert total.rejections == figures["rejections"]
+    assert total.refusals == figures["refusals"]
     for branch in BRANCHES:
         got = report.groups[branch].cases.count if branch in report.groups else 0
         assert got == want["branch_cases"][branch]  # type: ignore[index]

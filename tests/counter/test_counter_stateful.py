@@ -1,11 +1,15 @@
 """Stateful property test: for any sequence of session operations, each is either applied with
 the session in a valid state or refused with a clear error that changes nothing; no applied
-step is ever lost; saving and resuming at any point changes nothing."""
+step is ever lost; saving and resuming at any point changes nothing. Every attempt reaches the
+audit log: an applied step as its own records, a refusal as one ``step_refused``."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from counter_factory import (
@@ -23,6 +27,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from guardrail.audit import AuditKeys, AuditLog, SessionStepRecord, StepKind
 from guardrail.counter import OBSERVATION_NAMES, CounterSession, IllegalStep, Outcome, State, Step
 from guardrail.model import Action, PurposeCode, Relationship
 
@@ -55,14 +60,32 @@ class SessionMachine(RuleBasedStateMachine):
     def open_session(self, make: Callable[[], Any], pack: Any) -> None:
         self.guard = guard(pack)
         self.clock = Clock()
-        self.session = CounterSession.open(self.guard, make(), clock=self.clock)
+        self.tmp = Path(tempfile.mkdtemp(prefix="counter-stateful-"))
+        self.audit = AuditLog.open(
+            self.tmp / "audit.db", keys=AuditKeys.from_secret(b"counter-tests-secret-0123456789")
+        )
+        self.session = CounterSession.open(self.guard, make(), clock=self.clock, audit=self.audit)
         self.applied = 1
         self.refused = 0
+
+    def teardown(self) -> None:
+        if hasattr(self, "audit"):
+            try:
+                assert self.audit.verify().ok
+            finally:
+                self.audit.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def audit_seq(self) -> int:
+        head = self.audit.head()
+        assert head is not None
+        return head.seq
 
     def attempt(self, call: Callable[[CounterSession], object]) -> None:
         before = self.session.to_json()
         steps = list(self.session.steps)
         state = self.session.state
+        seq = self.audit_seq()
         try:
             call(self.session)
         except IllegalStep as error:
@@ -71,8 +94,15 @@ class SessionMachine(RuleBasedStateMachine):
             assert error.state == state.value
             assert error.step in {s.value for s in Step}
             assert error.reason and error.step in str(error)
+            # the attempt is in the audit log, once, under its own kind
+            assert self.audit_seq() == seq + 1 == error.audit_seq
+            refusal = next(iter(self.audit.records(seq + 1))).payload
+            assert isinstance(refusal, SessionStepRecord)
+            assert refusal.step is StepKind.STEP_REFUSED and refusal.refused_step == error.step
             return
         self.applied += 1
+        new_seqs = self.session.steps[-1].audit_seqs
+        assert new_seqs == tuple(range(seq + 1, self.audit_seq() + 1)) and new_seqs
         assert self.session.steps[: len(steps)] == steps, "an applied step rewrote history"
         assert len(self.session.steps) == len(steps) + 1
         entry = self.session.steps[-1]
@@ -136,7 +166,9 @@ class SessionMachine(RuleBasedStateMachine):
     def restart(self) -> None:
         """The teller application restarts: the session is resumed from its JSON."""
         text = self.session.to_json()
-        self.session = CounterSession.from_json(text, self.guard, clock=self.clock)
+        self.session = CounterSession.from_json(
+            text, self.guard, clock=self.clock, audit=self.audit
+        )
         assert self.session.to_json() == text
 
     @invariant()

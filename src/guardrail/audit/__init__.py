@@ -25,7 +25,15 @@ from guardrail.audit.records import (
     SessionStepRecord,
     StepKind,
 )
-from guardrail.audit.report import AuditReport, GroupBy, GroupReport, RuleStats, Tally, build_report
+from guardrail.audit.report import (
+    AuditReport,
+    GroupBy,
+    GroupReport,
+    RuleStats,
+    Tally,
+    build_report,
+    counted_kind,
+)
 from guardrail.audit.sqlite_store import SQLiteStore
 from guardrail.audit.store import (
     AppendConflict,
@@ -74,6 +82,7 @@ __all__ = [
     "VerifyReport",
     "add_audit_subcommands",
     "build_report",
+    "counted_kind",
     "read_records",
     "report_main",
     "verify_log",

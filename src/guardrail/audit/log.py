@@ -39,10 +39,20 @@ from guardrail.model import Action, Answers, Decision, Event, Money
 Payload = DecisionRecord | SessionStepRecord
 DEFAULT_CHECKPOINT_EVERY = 1000
 _MAX_CONFLICT_RETRIES = 100
+MAX_REASON = 4000  # SessionStepRecord.reason
 
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _clip(text: str, limit: int = MAX_REASON) -> str:
+    """Shorten redacted text to what a record holds (cut after redaction, never inside a
+    personal value before it was recognised)."""
+    if len(text) <= limit:
+        return text
+    marker = " [...]"
+    return text[: limit - len(marker)] + marker
 
 
 def to_audit_record(row: StoredRecord) -> AuditRecord:
@@ -162,9 +172,11 @@ class AuditLog:
         answers: Answers | None = None,
         amount: Money | None = None,
         event: Event | None = None,
+        refused_step: str | None = None,
     ) -> SessionStepRecord:
         """Build (without writing) a session-step record. Free text is redacted; pass the
-        case's ``event`` so its customer's names and numbers are recognised in that text."""
+        case's ``event`` so its customer's names and numbers are recognised in that text.
+        ``refused_step`` names the attempted step of a ``step_refused`` record."""
         if answers is not None and answers.purpose_detail:
             detail = redact_for_event(answers.purpose_detail, event, self.masker)
             answers = answers.model_copy(update={"purpose_detail": detail})
@@ -180,10 +192,11 @@ class AuditLog:
                 "confirmed_fraud": confirmed_fraud,
                 "override_from": override_from,
                 "override_to": override_to,
-                "reason": redact_for_event(reason, event, self.masker),
+                "reason": _clip(redact_for_event(reason, event, self.masker)),
                 "question_ids": tuple(question_ids),
                 "answers": answers,
                 "amount": amount,
+                "refused_step": refused_step,
             }
         )
 
@@ -218,6 +231,7 @@ class AuditLog:
         answers: Answers | None = None,
         amount: Money | None = None,
         event: Event | None = None,
+        refused_step: str | None = None,
         recorded_at: dt.datetime | None = None,
     ) -> int:
         """Record one counter-session step; returns its acknowledged seq. Pass the case's
@@ -238,6 +252,7 @@ class AuditLog:
             answers=answers,
             amount=amount,
             event=event,
+            refused_step=refused_step,
         )
         return self.append([record], recorded_at=recorded_at)[0]
 

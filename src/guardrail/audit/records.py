@@ -13,7 +13,16 @@ import json
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+    model_validator,
+)
 
 from guardrail.model import (
     AccountClass,
@@ -74,16 +83,43 @@ PREVENTED_OUTCOMES = frozenset(
 
 
 class StepKind(StrEnum):
-    """Steps of a counter session after screening."""
+    """Steps of a counter session after screening, one kind per step.
+
+    New kinds are only ever added: a record's hash covers its stored bytes, never this list,
+    so records written before a kind existed keep verifying and keep their meaning.
+    """
 
     QUESTIONS_ASKED = "questions_asked"
     ANSWERS_RECORDED = "answers_recorded"
+    OBSERVATIONS_RECORDED = "observations_recorded"  # what the teller saw (on the phone...)
     NOTICE_DELIVERED = "notice_delivered"
-    ACKNOWLEDGED = "acknowledged"  # customer signed the risk acknowledgement
+    NOTICE_ACKNOWLEDGED = "notice_acknowledged"  # customer signed the anti-fraud notice
+    RISK_ACKNOWLEDGED = "risk_acknowledged"  # customer insists and signs the risk acknowledgement
+    # Legacy: written by the counter session before the two kinds above existed, for either
+    # acknowledgement (its reason then starts with the session step's name). Not written now.
+    ACKNOWLEDGED = "acknowledged"
+    TELLER_OVERRIDE = "teller_override"  # the teller raised the action (never lowers it)
     ESCALATED = "escalated"
-    SUPERVISOR_OVERRIDE = "supervisor_override"
+    SUPERVISOR_APPROVED = "supervisor_approved"  # approved as it stands: from == to
+    SUPERVISOR_REJECTED = "supervisor_rejected"  # refused: the action rises to >= intercept
+    SUPERVISOR_OVERRIDE = "supervisor_override"  # set the action, lower or higher, with a reason
+    STEP_REFUSED = "step_refused"  # an attempted step that was refused; nothing changed
     OUTCOME_RECORDED = "outcome_recorded"
     CLOSED = "closed"
+
+
+# Kinds that carry the action before/after (``override_from``/``override_to``).
+ACTION_CHANGE_KINDS = frozenset(
+    {
+        StepKind.TELLER_OVERRIDE,
+        StepKind.SUPERVISOR_APPROVED,
+        StepKind.SUPERVISOR_REJECTED,
+        StepKind.SUPERVISOR_OVERRIDE,
+    }
+)
+SUPERVISOR_KINDS = frozenset(
+    {StepKind.SUPERVISOR_APPROVED, StepKind.SUPERVISOR_REJECTED, StepKind.SUPERVISOR_OVERRIDE}
+)
 
 
 class RecordKind(StrEnum):
@@ -208,6 +244,8 @@ class SessionStepRecord(_Record):
     question_ids: tuple[Annotated[str, Field(max_length=100)], ...] = ()
     answers: Answers | None = None
     amount: Money | None = None
+    # step_refused only: the name of the step that was attempted (e.g. ``record_outcome``)
+    refused_step: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SessionStepRecord:
@@ -222,14 +260,40 @@ class SessionStepRecord(_Record):
             raise ValueError(
                 f"confirmed_fraud: only allowed on outcome_recorded or closed, not {step.value}"
             )
-        if step is StepKind.SUPERVISOR_OVERRIDE:
-            if self.supervisor_id is None:
-                raise ValueError("supervisor_id: required for a supervisor_override")
+        if step in SUPERVISOR_KINDS and self.supervisor_id is None:
+            raise ValueError(f"supervisor_id: required for a {step.value}")
+        if step in (StepKind.SUPERVISOR_OVERRIDE, StepKind.TELLER_OVERRIDE):
             if self.override_to is None:
-                raise ValueError("override_to: required for a supervisor_override")
-        elif self.override_to is not None or self.override_from is not None:
-            raise ValueError("override_from/override_to: only allowed on supervisor_override")
+                raise ValueError(f"override_to: required for a {step.value}")
+        elif step not in ACTION_CHANGE_KINDS and (
+            self.override_to is not None or self.override_from is not None
+        ):
+            raise ValueError(
+                "override_from/override_to: only allowed on "
+                + ", ".join(sorted(kind.value for kind in ACTION_CHANGE_KINDS))
+            )
+        if (
+            step is StepKind.SUPERVISOR_APPROVED
+            and self.override_from is not None
+            and self.override_to is not None
+            and self.override_from != self.override_to
+        ):
+            raise ValueError("override_to: an approval leaves the action as it stands (from == to)")
+        if step is StepKind.STEP_REFUSED:
+            if self.refused_step is None:
+                raise ValueError("refused_step: required for a step_refused")
+        elif self.refused_step is not None:
+            raise ValueError(f"refused_step: only allowed on step_refused, not {step.value}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_refusal(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out when empty, so every other step encodes to the same bytes as before the
+        # field existed.
+        data: dict[str, Any] = handler(self)
+        if data.get("refused_step") is None:
+            data.pop("refused_step", None)
+        return data
 
     @property
     def occurred_at(self) -> dt.datetime:

@@ -10,6 +10,13 @@ Two units are counted, and each is said plainly:
   verdict from the last ``confirmed_fraud`` recorded. Steps of cases with no decision in the
   log are counted as ``unmatched_steps`` and otherwise ignored.
 
+Session steps are counted by kind, once each: ``overrides`` are supervisor overrides only,
+``teller_overrides`` teller raises, ``escalations`` calls to the supervisor only; approvals,
+rejections and refused step attempts have their own counts. Records written before those kinds
+existed (the counter session then filed an approval or rejection under ``supervisor_override``
+and a teller raise under ``escalated``, the real step name leading the reason) are counted by
+that name, so old logs do not overcount either.
+
 A rule's precision is hit-level: hits whose case ended with ``confirmed_fraud`` true, divided
 by hits whose case has a recorded ``confirmed_fraud``; ``None`` when no verdict was recorded.
 """
@@ -20,6 +27,7 @@ import csv
 import datetime as dt
 import io
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -98,8 +106,22 @@ class GroupReport:
     confirmed_fraud: Tally = field(default_factory=Tally)
     prevented_confirmed_fraud: Tally = field(default_factory=Tally)
     legitimate_questioned: Tally = field(default_factory=Tally)  # >= inquire, verdict false
-    overrides: int = 0
+    overrides: int = 0  # supervisor overrides (set the action, with a reason)
+    teller_overrides: int = 0  # teller raises
     escalations: int = 0
+    approvals: int = 0  # supervisor approved as it stands
+    rejections: int = 0  # supervisor rejected
+    refusals: int = 0  # refused step attempts (nothing changed)
+
+    def counts(self) -> Iterable[tuple[str, int]]:
+        """(measure, count) for the plain counts, in a stable order."""
+        yield "failures", self.failures
+        yield "overrides", self.overrides
+        yield "teller_overrides", self.teller_overrides
+        yield "escalations", self.escalations
+        yield "approvals", self.approvals
+        yield "rejections", self.rejections
+        yield "refusals", self.refusals
 
     def tallies(self) -> Iterable[tuple[str, str, Tally]]:
         """(measure, key, tally) for every figure, in a stable order."""
@@ -127,7 +149,11 @@ class GroupReport:
             "prevented_confirmed_fraud": self.prevented_confirmed_fraud.to_dict(),
             "legitimate_questioned": self.legitimate_questioned.to_dict(),
             "overrides": self.overrides,
+            "teller_overrides": self.teller_overrides,
             "escalations": self.escalations,
+            "approvals": self.approvals,
+            "rejections": self.rejections,
+            "refusals": self.refusals,
         }
 
 
@@ -199,11 +225,7 @@ class AuditReport:
         for section, group in sections:
             for measure, key, tally in group.tallies():
                 _tally_rows(writer, section, group.group, measure, key, tally)
-            for measure, value in (
-                ("failures", group.failures),
-                ("overrides", group.overrides),
-                ("escalations", group.escalations),
-            ):
+            for measure, value in group.counts():
                 writer.writerow([section, group.group, measure, "", "", value, "", ""])
         for rule_id in sorted(self.rules):
             stats = self.rules[rule_id]
@@ -229,7 +251,9 @@ class AuditReport:
             if tally.count:
                 lines.append(f"  {key:<12} {tally.count:>8}  {_amounts(tally)}")
         lines.append(
-            f"cases: {t.cases.count}  overrides: {t.overrides}  escalations: {t.escalations}"
+            f"cases: {t.cases.count}  escalations: {t.escalations}  approvals: {t.approvals}  "
+            f"rejections: {t.rejections}  overrides: {t.overrides}  "
+            f"teller overrides: {t.teller_overrides}  refused steps: {t.refusals}"
         )
         for key, tally in t.by_outcome.items():
             if tally.count:
@@ -280,8 +304,7 @@ class _Case:
     decisions: list[DecisionRecord] = field(default_factory=list)
     outcome: Outcome | None = None
     confirmed_fraud: bool | None = None
-    overrides: int = 0
-    escalations: int = 0
+    kinds: Counter[StepKind] = field(default_factory=Counter)
     steps: int = 0
 
 
@@ -341,10 +364,32 @@ def _apply_step(case: _Case, step: SessionStepRecord) -> None:
         case.outcome = step.outcome
     if step.confirmed_fraud is not None:
         case.confirmed_fraud = step.confirmed_fraud
-    if step.step is StepKind.SUPERVISOR_OVERRIDE:
-        case.overrides += 1
-    elif step.step is StepKind.ESCALATED:
-        case.escalations += 1
+    case.kinds[counted_kind(step)] += 1
+
+
+# Before the counter session had its own kinds for these steps it wrote them under the nearest
+# kind, the session's step name leading the reason (``supervisor_approve: ...``).
+_LEGACY: dict[StepKind, dict[str, StepKind]] = {
+    StepKind.SUPERVISOR_OVERRIDE: {
+        "supervisor_approve": StepKind.SUPERVISOR_APPROVED,
+        "supervisor_reject": StepKind.SUPERVISOR_REJECTED,
+    },
+    StepKind.ESCALATED: {"teller_raise": StepKind.TELLER_OVERRIDE},
+    StepKind.ANSWERS_RECORDED: {"record_observations": StepKind.OBSERVATIONS_RECORDED},
+    StepKind.ACKNOWLEDGED: {
+        "acknowledge_notice": StepKind.NOTICE_ACKNOWLEDGED,
+        "sign_risk_acknowledgement": StepKind.RISK_ACKNOWLEDGED,
+    },
+}
+
+
+def counted_kind(step: SessionStepRecord) -> StepKind:
+    """The kind a step is counted as: its own, or for a record written under the nearest kind
+    before its own existed, the kind named at the head of its reason."""
+    for name, kind in _LEGACY.get(step.step, {}).items():
+        if step.reason == name or step.reason.startswith(name + ": "):
+            return kind
+    return step.step
 
 
 def _group(report: AuditReport, key: str) -> GroupReport:
@@ -411,5 +456,9 @@ def _count_case(
                 g.prevented_confirmed_fraud.add(currency, fen)
         if verdict is False and highest >= Action.INQUIRE:
             g.legitimate_questioned.add(currency, fen)
-        g.overrides += case.overrides
-        g.escalations += case.escalations
+        g.overrides += case.kinds[StepKind.SUPERVISOR_OVERRIDE]
+        g.teller_overrides += case.kinds[StepKind.TELLER_OVERRIDE]
+        g.escalations += case.kinds[StepKind.ESCALATED]
+        g.approvals += case.kinds[StepKind.SUPERVISOR_APPROVED]
+        g.rejections += case.kinds[StepKind.SUPERVISOR_REJECTED]
+        g.refusals += case.kinds[StepKind.STEP_REFUSED]

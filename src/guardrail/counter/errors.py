@@ -8,10 +8,16 @@ class IllegalStep(Exception):
 
     ``step`` names the step, ``state`` the session state it was tried in, ``reason`` why it
     was refused (in English, for the teller software's log and the teller's screen).
+
+    With an audit log the refused attempt is written as a ``step_refused`` record:
+    ``audit_seq`` is its seq. If that write failed, the refusal is still raised and
+    ``audit_error`` holds the write's exception (a note on the error says so).
     """
 
     def __init__(self, step: str, state: str, reason: str) -> None:
         self.step = step
         self.state = state
         self.reason = reason
+        self.audit_seq: int | None = None
+        self.audit_error: Exception | None = None
         super().__init__(f"step {step!r} refused in state {state!r}: {reason}")

@@ -1,59 +1,50 @@
 """Writing session steps to the audit log (``guardrail.audit``).
 
-Each session step becomes one ``SessionStepRecord``; a step that re-screened the event also
-writes the new ``DecisionRecord``. Both go in one batch, so the log holds all of a step or
-none of it. The audit log's ``StepKind`` has fewer kinds than the session has steps; a step
-without its own kind is written under the nearest one, and its reason starts with the
-session's step name (``teller_raise: ...``) so nothing is lost. When the audit package adds a
-kind spelled like the step (e.g. ``observations_recorded``), it is used instead.
+Each session step becomes one ``SessionStepRecord`` of its own kind (:data:`AUDIT_KIND`); a
+step that re-screened the event also writes the new ``DecisionRecord``. Both go in one batch,
+so the log holds all of a step or none of it. A refused attempt becomes one ``step_refused``
+record naming the attempted step; the session itself is unchanged. Every record is built with
+the case's event, so the customer's and payee's names and numbers are redacted from reasons
+and free-text answers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from pydantic import TypeAdapter, ValidationError
+
 from guardrail.audit.log import AuditLog
-from guardrail.audit.records import DecisionRecord, SessionStepRecord, StepKind
+from guardrail.audit.records import (
+    ACTION_CHANGE_KINDS,
+    DecisionRecord,
+    SessionStepRecord,
+    StepKind,
+)
 from guardrail.counter.states import Step
 from guardrail.model.decision import Action, Decision
-from guardrail.model.event import Answers, Event
+from guardrail.model.event import Answers, Event, Identifier
 
-# The nearest audit kind for each session step; None: the decision record is the whole entry.
-NEAREST: dict[Step, StepKind | None] = {
+# The audit kind of each session step; None: the decision record is the whole entry.
+AUDIT_KIND: dict[Step, StepKind | None] = {
     Step.OPEN: None,
     Step.ASK_QUESTIONS: StepKind.QUESTIONS_ASKED,
     Step.RECORD_ANSWERS: StepKind.ANSWERS_RECORDED,
-    Step.RECORD_OBSERVATIONS: StepKind.ANSWERS_RECORDED,
+    Step.RECORD_OBSERVATIONS: StepKind.OBSERVATIONS_RECORDED,
     Step.DELIVER_NOTICE: StepKind.NOTICE_DELIVERED,
-    Step.ACKNOWLEDGE_NOTICE: StepKind.ACKNOWLEDGED,
-    Step.SIGN_RISK_ACKNOWLEDGEMENT: StepKind.ACKNOWLEDGED,
-    Step.TELLER_RAISE: StepKind.ESCALATED,  # a raise climbs the escalation ladder
+    Step.ACKNOWLEDGE_NOTICE: StepKind.NOTICE_ACKNOWLEDGED,
+    Step.SIGN_RISK_ACKNOWLEDGEMENT: StepKind.RISK_ACKNOWLEDGED,
+    Step.TELLER_RAISE: StepKind.TELLER_OVERRIDE,
     Step.ESCALATE: StepKind.ESCALATED,
-    Step.SUPERVISOR_APPROVE: StepKind.SUPERVISOR_OVERRIDE,  # from == to: approved as it stands
-    Step.SUPERVISOR_REJECT: StepKind.SUPERVISOR_OVERRIDE,
+    Step.SUPERVISOR_APPROVE: StepKind.SUPERVISOR_APPROVED,
+    Step.SUPERVISOR_REJECT: StepKind.SUPERVISOR_REJECTED,
     Step.SUPERVISOR_OVERRIDE: StepKind.SUPERVISOR_OVERRIDE,
     Step.RECORD_OUTCOME: StepKind.OUTCOME_RECORDED,
     Step.CLOSE: StepKind.CLOSED,
 }
 
-_EXACT = {
-    Step.RECORD_OBSERVATIONS: "observations_recorded",
-    Step.ACKNOWLEDGE_NOTICE: "notice_acknowledged",
-    Step.SIGN_RISK_ACKNOWLEDGEMENT: "risk_acknowledged",
-    Step.TELLER_RAISE: "teller_override",
-    Step.SUPERVISOR_APPROVE: "supervisor_approved",
-    Step.SUPERVISOR_REJECT: "supervisor_rejected",
-}
-_KNOWN = {kind.value for kind in StepKind}
-
-
-def audit_kind(step: Step) -> tuple[StepKind | None, bool]:
-    """The audit kind for ``step`` and whether it is the step's own kind (not the nearest)."""
-    exact = _EXACT.get(step, step.value)
-    if exact in _KNOWN:
-        return StepKind(exact), True
-    nearest = NEAREST[step]
-    return nearest, nearest is not None and nearest.value == step.value
+_ENDING = (StepKind.OUTCOME_RECORDED, StepKind.CLOSED)
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 
 
 def write_step(
@@ -81,10 +72,9 @@ def write_step(
         batch.append(
             audit.decision_record(event, decision, case_id=case_id, supervisor_id=supervisor_id)
         )
-    kind, exact = audit_kind(step)
+    kind = AUDIT_KIND[step]
     if kind is not None:
-        shown_reason = reason if exact else f"{step.value}: {reason}".rstrip(": ").rstrip()
-        is_override = kind is StepKind.SUPERVISOR_OVERRIDE
+        changes_action = kind in ACTION_CHANGE_KINDS
         batch.append(
             audit.session_step_record(
                 case_id,
@@ -93,16 +83,56 @@ def write_step(
                 teller_id=teller_id,
                 supervisor_id=supervisor_id,
                 event_id=event.event_id,
-                outcome=outcome if kind in (StepKind.OUTCOME_RECORDED, StepKind.CLOSED) else None,
-                confirmed_fraud=confirmed_fraud
-                if kind in (StepKind.OUTCOME_RECORDED, StepKind.CLOSED)
-                else None,
-                override_from=override_from if is_override else None,
-                override_to=override_to if is_override else None,
-                reason=shown_reason,
+                outcome=outcome if kind in _ENDING else None,
+                confirmed_fraud=confirmed_fraud if kind in _ENDING else None,
+                override_from=override_from if changes_action else None,
+                override_to=override_to if changes_action else None,
+                reason=reason,
                 question_ids=question_ids,
                 answers=answers,
                 amount=event.amount if with_amount else None,
+                event=event,
             )
         )
     return tuple(audit.append(batch))
+
+
+def write_refusal(
+    audit: AuditLog,
+    *,
+    case_id: str,
+    step: str,
+    state: str,
+    reason: str,
+    event: Event,
+    at: dt.datetime,
+    teller_id: str,
+    supervisor_id: str | None,
+) -> int:
+    """Append one ``step_refused`` record for an attempt the session refused; returns its seq.
+    ``supervisor_id`` is kept only when it is a valid identifier (the refusal may be that it
+    is not)."""
+    return audit.append(
+        [
+            audit.session_step_record(
+                case_id,
+                StepKind.STEP_REFUSED,
+                at=at,
+                teller_id=teller_id,
+                supervisor_id=_valid_identifier(supervisor_id),
+                event_id=event.event_id,
+                reason=f"refused in state {state}: {reason}",
+                refused_step=step,
+                event=event,
+            )
+        ]
+    )[0]
+
+
+def _valid_identifier(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return _IDENTIFIER.validate_python(value)
+    except ValidationError:
+        return None

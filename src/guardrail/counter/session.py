@@ -2,9 +2,10 @@
 
 Every method is one step: it checks the step against the state table (``counter.states``) and
 the gates (``counter.gates``), then applies it whole or refuses it with ``IllegalStep`` and
-leaves the session exactly as it was. Applied steps are appended to ``steps`` and never
-changed; everything else (questions asked, answers, notice, overrides, the effective action)
-is read from the steps, so a session that serialises to JSON resumes exactly.
+leaves the session exactly as it was (a refused attempt is still written to the audit log, as
+``step_refused``). Applied steps are appended to ``steps`` and never changed; everything else
+(questions asked, answers, notice, overrides, the effective action) is read from the steps, so
+a session that serialises to JSON resumes exactly.
 
 Effective action (see ``docs/counter.md``): the highest of
 
@@ -19,16 +20,17 @@ far (a rule first hit after the override raises the action again).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn
+from typing import Any, Concatenate, Literal, NoReturn, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
 
 from guardrail.audit.log import AuditLog
 from guardrail.counter import gates
 from guardrail.counter.errors import IllegalStep
-from guardrail.counter.journal import write_step
+from guardrail.counter.journal import write_refusal, write_step
 from guardrail.counter.outcome import Outcome, prevented
 from guardrail.counter.questions import (
     AnswerError,
@@ -53,6 +55,8 @@ OBSERVATION_NAMES = tuple(Observations.model_fields)
 Clock = Callable[[], dt.datetime]
 Role = Literal["teller", "supervisor"]
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 DEFAULT_NOTICE_ZH = "凡是要求转账到“安全账户”、承诺高额回报、要求保密的，都是诈骗。请三思。"
 DEFAULT_NOTICE_EN = (
@@ -68,6 +72,37 @@ DEFAULT_RISK_EN = (
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _attempt(
+    step: Step, *, by_supervisor: bool = False
+) -> Callable[
+    [Callable[Concatenate[CounterSession, _P], _R]],
+    Callable[Concatenate[CounterSession, _P], _R],
+]:
+    """Mark a method as the attempt of ``step``: a refusal (``IllegalStep``) is written to the
+    audit log as ``step_refused`` and raised again; the session is not touched. With
+    ``by_supervisor`` the first argument (``supervisor_id``) is kept as the one who tried."""
+
+    def wrap(
+        method: Callable[Concatenate[CounterSession, _P], _R],
+    ) -> Callable[Concatenate[CounterSession, _P], _R]:
+        @functools.wraps(method)
+        def attempt(self: CounterSession, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return method(self, *args, **kwargs)
+            except IllegalStep as refusal:
+                supervisor: object = None
+                if by_supervisor:
+                    supervisor = args[0] if args else kwargs.get("supervisor_id")
+                self._audit_refusal(
+                    step, refusal, supervisor if isinstance(supervisor, str) else None
+                )
+                raise
+
+        return attempt
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -323,6 +358,7 @@ class CounterSession(BaseModel):
         )
 
     # -- the steps -----------------------------------------------------------------------------
+    @_attempt(Step.ASK_QUESTIONS)
     def ask_questions(self, question_ids: Sequence[str] | None = None) -> tuple[str, ...]:
         """Mark questions as asked: by default those the rules and the action want; a teller
         may also ask any other question of the questionnaire. Returns the ids asked."""
@@ -350,6 +386,7 @@ class CounterSession(BaseModel):
         self._commit(step, target, question_ids=ids)
         return ids
 
+    @_attempt(Step.RECORD_ANSWERS)
     def record_answers(self, values: Mapping[str, object]) -> Decision:
         """Record answers (question id -> answer) to questions asked and not yet answered, and
         re-screen the event with them. Returns the new decision."""
@@ -396,6 +433,7 @@ class CounterSession(BaseModel):
     def record_answer(self, question_id: str, value: object) -> Decision:
         return self.record_answers({question_id: value})
 
+    @_attempt(Step.RECORD_OBSERVATIONS)
     def record_observations(self, names: Iterable[str]) -> Decision:
         """Record what the teller saw (``on_phone``, ``nervous``...); observations are only
         ever added. Re-screens the event and returns the new decision."""
@@ -419,6 +457,7 @@ class CounterSession(BaseModel):
             step, target, event=event, decision=self.guard.screen(event), observations=new
         )
 
+    @_attempt(Step.DELIVER_NOTICE)
     def deliver_notice(self) -> Notice:
         """Hand over the anti-fraud notice; returns its text."""
         step = Step.DELIVER_NOTICE
@@ -429,6 +468,7 @@ class CounterSession(BaseModel):
         self._commit(step, target, notice=notice)
         return notice
 
+    @_attempt(Step.ACKNOWLEDGE_NOTICE)
     def acknowledge_notice(self) -> None:
         """The customer signed (or acknowledged) the delivered notice."""
         step = Step.ACKNOWLEDGE_NOTICE
@@ -439,6 +479,7 @@ class CounterSession(BaseModel):
             self._refuse(step, "the notice was already acknowledged")
         self._commit(step, target)
 
+    @_attempt(Step.SIGN_RISK_ACKNOWLEDGEMENT)
     def sign_risk_acknowledgement(self) -> Notice:
         """The customer insists after dissuasion and signs the risk acknowledgement."""
         step = Step.SIGN_RISK_ACKNOWLEDGEMENT
@@ -451,6 +492,7 @@ class CounterSession(BaseModel):
         self._commit(step, target, notice=notice)
         return notice
 
+    @_attempt(Step.TELLER_RAISE)
     def teller_raise(self, to: Action | str, reason: str) -> Action:
         """The teller raises the action (never lowers it). Returns the new effective action."""
         step = Step.TELLER_RAISE
@@ -465,12 +507,14 @@ class CounterSession(BaseModel):
         self._commit(step, target, override_to=level, reason=_reason(reason, step, self.state))
         return self.action
 
+    @_attempt(Step.ESCALATE)
     def escalate(self, reason: str = "") -> None:
         """Call the operations supervisor."""
         step = Step.ESCALATE
         target = self._allowed(step)
         self._commit(step, target, reason=_text(reason, step, self.state))
 
+    @_attempt(Step.SUPERVISOR_APPROVE, by_supervisor=True)
     def supervisor_approve(self, supervisor_id: str, reason: str = "") -> None:
         """The supervisor lets the request go ahead at its current action (up to ``hold``);
         the other gates (notice, risk acknowledgement) still apply."""
@@ -487,6 +531,7 @@ class CounterSession(BaseModel):
             step, target, actor=("supervisor", supervisor), reason=_text(reason, step, self.state)
         )
 
+    @_attempt(Step.SUPERVISOR_REJECT, by_supervisor=True)
     def supervisor_reject(self, supervisor_id: str, reason: str) -> Action:
         """The supervisor refuses the request: the action rises to at least ``intercept``."""
         step = Step.SUPERVISOR_REJECT
@@ -501,6 +546,7 @@ class CounterSession(BaseModel):
         )
         return self.action
 
+    @_attempt(Step.SUPERVISOR_OVERRIDE, by_supervisor=True)
     def supervisor_override(self, supervisor_id: str, to: Action | str, reason: str) -> Action:
         """The supervisor sets the action (lower or higher), with a reason. Kept in the steps
         beside every teller raise."""
@@ -519,6 +565,7 @@ class CounterSession(BaseModel):
         )
         return self.action
 
+    @_attempt(Step.RECORD_OUTCOME)
     def record_outcome(
         self, outcome: Outcome | str, *, confirmed_fraud: bool | None = None, note: str = ""
     ) -> None:
@@ -544,6 +591,7 @@ class CounterSession(BaseModel):
         if result is Outcome.EXECUTED:
             self.guard.record_executed(self.event)
 
+    @_attempt(Step.CLOSE)
     def close(self) -> SessionRecord:
         """Close the session (only after its outcome) and return its audit record."""
         step = Step.CLOSE
@@ -631,6 +679,30 @@ class CounterSession(BaseModel):
 
     def _refuse(self, step: Step, reason: str) -> NoReturn:
         raise IllegalStep(step.value, self.state.value, reason)
+
+    def _audit_refusal(self, step: Step, refusal: IllegalStep, supervisor_id: str | None) -> None:
+        """Write a refused attempt to the audit log (if any). Never changes the session; a
+        failed write is attached to the refusal, which is raised all the same."""
+        audit = self.audit
+        if audit is None or refusal.audit_seq is not None or refusal.audit_error is not None:
+            return
+        try:
+            refusal.audit_seq = write_refusal(
+                audit,
+                case_id=self.session_id,
+                step=step.value,
+                state=refusal.state,
+                reason=refusal.reason,
+                event=self.event,
+                at=self._now(),
+                teller_id=self.teller_id,
+                supervisor_id=supervisor_id,
+            )
+        except Exception as error:  # the refusal stands; the teller must still see it
+            refusal.audit_error = error
+            refusal.add_note(
+                f"the refused attempt could not be written to the audit log: {error!r}"
+            )
 
     def _supervisor(self, step: Step, supervisor_id: str) -> str:
         supervisor = _identifier(supervisor_id, "supervisor_id", step, self.state)
