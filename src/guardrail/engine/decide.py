@@ -36,7 +36,7 @@ def decide(
     failures = tuple(failures)
     details = details or {}
     features = as_feature_map(features)
-    rules = _rules_by_id(pack)
+    rules = pack.rules_by_id
     hits = [_hit(rules[rule_id], features, details) for rule_id in hit_ids]
     action = max((rules[rule_id].spec.action for rule_id in hit_ids), default=Action.PROCEED)
     if failures:
@@ -55,17 +55,6 @@ def decide(
             "elapsed_us": elapsed_us,
         }
     )
-
-
-_RULE_INDEX: dict[int, tuple[Pack, dict[str, CompiledRule]]] = {}
-
-
-def _rules_by_id(pack: Pack) -> dict[str, CompiledRule]:
-    cached = _RULE_INDEX.get(id(pack))
-    if cached is None or cached[0] is not pack:
-        cached = (pack, {rule.id: rule for rule in pack.rules})
-        _RULE_INDEX[id(pack)] = cached
-    return cached[1]
 
 
 def _hit(rule: CompiledRule, features: Features, details: Mapping[str, str]) -> dict[str, object]:

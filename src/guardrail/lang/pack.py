@@ -92,11 +92,12 @@ class Pack:
             name=self.meta.name, version=self.meta.version, content_hash=self.content_hash
         )
 
+    @cached_property
+    def rules_by_id(self) -> Mapping[str, CompiledRule]:
+        return {rule.id: rule for rule in self.rules}
+
     def rule(self, rule_id: str) -> CompiledRule:
-        for rule in self.rules:
-            if rule.id == rule_id:
-                return rule
-        raise KeyError(rule_id)
+        return self.rules_by_id[rule_id]
 
 
 @dataclass
