@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from guardrail.context.history import HistoryStore
+from guardrail.context.history import HistoryRecord, HistoryStore
 from guardrail.context.lexicon import LexiconMatcher
 from guardrail.context.watchlist import Watchlist
 from guardrail.context.windows import (
@@ -123,7 +123,7 @@ class Enrichment(FeatureMap):
     term, which watchlist version, which window).
     """
 
-    __slots__ = ("_event", "_history", "_plan", "_watchlists", "details")
+    __slots__ = ("_current", "_event", "_history", "_plan", "_watchlists", "details")
 
     def __init__(
         self,
@@ -138,7 +138,15 @@ class Enrichment(FeatureMap):
         self._event = event
         self._history = history
         self._watchlists = watchlists or {}
+        self._current: HistoryRecord | None = None
         self.details: dict[str, str] = {}
+
+    def current_record(self) -> HistoryRecord:
+        """The event as a history record, built once for all the windows of this screening."""
+        if self._current is None:
+            assert self._event is not None
+            self._current = HistoryRecord.from_event(self._event)
+        return self._current
 
     def __missing__(self, key: str) -> FeatureValue:
         plan = self._plan
@@ -233,7 +241,7 @@ class FeaturePlan:
                 values.setdefault(name, from_history[name])
         elif key in self._windows:
             spec = self._windows[key]
-            value = compute_window(spec, event, history)
+            value = compute_window(spec, event, history, out.current_record())
             values[key] = value
             shown = str(from_fen(value)) if spec.is_money else str(value)
             out.details[key] = f"{spec.aggregate.value} over {spec.span.value} = {shown}"

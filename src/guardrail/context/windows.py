@@ -63,13 +63,16 @@ def _candidates(spec: WindowSpec, event: Event, store: HistoryStore) -> Sequence
     return store.for_customer(event.customer.id, since)
 
 
-def compute_window(spec: WindowSpec, event: Event, store: HistoryStore) -> int:
+def compute_window(
+    spec: WindowSpec, event: Event, store: HistoryStore, current: HistoryRecord | None = None
+) -> int:
     """The value of ``spec`` for ``event``: fen for sum/max, a count otherwise.
 
     Counts executed records in [window start, event timestamp], filtered by kinds, direction
     and channels; ``include_current`` adds the event itself exactly once whether or not it has
     already been recorded, and without it the event's own record never counts. A counterparty
-    window of an event without a payee account is 0.
+    window of an event without a payee account is 0. ``current`` is the event's own record
+    when the caller already built it (several windows of one screening share it).
     """
     if spec.key is WindowKey.COUNTERPARTY:
         payee = event.counterparty.account if event.counterparty is not None else None
@@ -94,7 +97,8 @@ def compute_window(spec: WindowSpec, event: Event, store: HistoryStore) -> int:
         and (currency is None or rec.currency is currency)
     ]
     if spec.include_current:
-        current = HistoryRecord.from_event(event)
+        if current is None:
+            current = HistoryRecord.from_event(event)
         if (
             (not kinds or current.kind in kinds)
             and (direction is None or current.direction is direction)
