@@ -15,9 +15,15 @@ from guardrail.context.windows import (
     static_derived_features,
 )
 from guardrail.engine.base import FeatureMap
-from guardrail.lang.catalog import BASE_FIELDS, OBSERVATIONS, FieldType
+from guardrail.lang.catalog import (
+    BASE_FIELDS,
+    LOCAL_DATE_KEY,
+    OBSERVATIONS,
+    FieldSource,
+    FieldType,
+)
 from guardrail.lang.ir import FieldRef, RefKind, walk
-from guardrail.lang.pack import LOCAL_DATE_KEY, Pack
+from guardrail.lang.pack import Pack
 from guardrail.model.event import DIRECTION_OF_KIND, Event
 from guardrail.model.money import from_fen
 
@@ -72,30 +78,11 @@ def base_features(e: Event) -> dict[str, FeatureValue]:
     return features
 
 
-STATIC_DERIVED = frozenset(
-    {
-        "customer.age",
-        "customer.is_elderly",
-        "account.age_days",
-        "account.days_since_last_activity",
-        "counterparty.other_region",
-        "event.local_hour",
-    }
-)
-HISTORY_DERIVED = frozenset(
-    {
-        "counterparty.first_seen",
-        "history.inbound_24h",
-        "history.inbound_24h_pct",
-        "history.outbound_count_24h",
-        "history.same_payee_count_today",
-    }
-)
-# Every catalogue field that ``base_features`` fills: all but free text and computed ones.
+STATIC_DERIVED = frozenset(i.name for i in BASE_FIELDS if i.source is FieldSource.DERIVED)
+HISTORY_DERIVED = frozenset(i.name for i in BASE_FIELDS if i.source is FieldSource.HISTORY)
+# Every catalogue field that ``base_features`` fills: the event's own fields but free text.
 BASE_KEYS = frozenset(
-    info.name
-    for info in BASE_FIELDS
-    if info.type is not FieldType.TEXT and info.name not in STATIC_DERIVED | HISTORY_DERIVED
+    i.name for i in BASE_FIELDS if i.source is FieldSource.EVENT and i.type is not FieldType.TEXT
 )
 
 _TEXT: dict[str, Callable[[Event], str]] = {

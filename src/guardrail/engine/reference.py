@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from guardrail.engine.base import Features, as_feature_map
+from guardrail.lang.catalog import FieldSource, field_source
 from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, RefKind
 from guardrail.lang.pack import KIND_KEY, CompiledRule
 
@@ -74,27 +75,18 @@ def _any_of(parts: tuple[Predicate, ...]) -> Predicate:
 
 
 # Relative cost of reading a feature, by where the context layer gets it from.
-_EXPENSIVE_PREFIXES = (("window.", 40), ("history.", 30), ("counterparty.first_seen", 30))
-_DERIVED = frozenset(
-    {
-        "customer.age",
-        "customer.is_elderly",
-        "account.age_days",
-        "account.days_since_last_activity",
-        "counterparty.other_region",
-        "event.local_hour",
-        "event.local_date",
-    }
-)
+_SOURCE_COST = {
+    FieldSource.EVENT: 1,
+    FieldSource.DERIVED: 5,
+    FieldSource.HISTORY: 30,
+    FieldSource.WINDOW: 40,
+}
 
 
 def _ref_cost(ref: FieldRef) -> int:
     if ref.kind is not RefKind.FIELD:
         return 20  # lexicon scan or watchlist lookup
-    for prefix, weight in _EXPENSIVE_PREFIXES:
-        if ref.key.startswith(prefix):
-            return weight
-    return 5 if ref.key in _DERIVED else 1
+    return _SOURCE_COST[field_source(ref.key)]
 
 
 def cost(condition: Condition) -> int:

@@ -4,7 +4,7 @@ catalogue at load time, so a misspelt field or a number compared with a string n
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from guardrail.lang.declarations import WindowSpec
@@ -30,6 +30,18 @@ class FieldType(str, Enum):
     TEXT = "text"  # free text: only ``matches lexicon.NAME``
 
 
+class FieldSource(str, Enum):
+    """Where the context layer gets a field from; also how costly it is to read."""
+
+    EVENT = "event"  # a field of the event itself
+    DERIVED = "derived"  # computed from the event alone (ages, local dates)
+    HISTORY = "history"  # computed from the customer's executed history
+    WINDOW = "window"  # a windowed aggregate the pack declares
+
+
+LOCAL_DATE_KEY = "event.local_date"  # internal: yyyymmdd in the branch's zone, for effective dates
+
+
 @dataclass(frozen=True, slots=True)
 class FieldInfo:
     name: str
@@ -37,6 +49,7 @@ class FieldInfo:
     description: str
     values: tuple[str, ...] = ()  # allowed values of an ENUM field
     non_negative: bool = False  # lets the checker spot ``amount >= 0`` as always true
+    source: FieldSource = FieldSource.EVENT
 
 
 def _enum(name: str, enum: type[Enum], description: str) -> FieldInfo:
@@ -72,7 +85,7 @@ OBSERVATIONS = (
     "group_with_same_purpose",
 )
 
-BASE_FIELDS: tuple[FieldInfo, ...] = (
+_EVENT_AND_COMPUTED: tuple[FieldInfo, ...] = (
     _enum("kind", TransactionKind, "what the customer asks for"),
     _enum("direction", Direction, "out, in or none, derived from the kind"),
     _enum("channel", Channel, "where the request was made"),
@@ -132,6 +145,25 @@ BASE_FIELDS: tuple[FieldInfo, ...] = (
     _count("event.local_hour", "hour of the event in the branch's time zone"),
 )
 
+# Fields the context layer computes rather than reads off the event.
+_COMPUTED = {
+    "customer.age": FieldSource.DERIVED,
+    "customer.is_elderly": FieldSource.DERIVED,
+    "account.age_days": FieldSource.DERIVED,
+    "account.days_since_last_activity": FieldSource.DERIVED,
+    "counterparty.other_region": FieldSource.DERIVED,
+    "event.local_hour": FieldSource.DERIVED,
+    "counterparty.first_seen": FieldSource.HISTORY,
+    "history.inbound_24h": FieldSource.HISTORY,
+    "history.inbound_24h_pct": FieldSource.HISTORY,
+    "history.outbound_count_24h": FieldSource.HISTORY,
+    "history.same_payee_count_today": FieldSource.HISTORY,
+}
+BASE_FIELDS: tuple[FieldInfo, ...] = tuple(
+    replace(info, source=_COMPUTED[info.name]) if info.name in _COMPUTED else info
+    for info in _EVENT_AND_COMPUTED
+)
+
 
 class Catalog:
     """All fields visible to a pack: the event's fields plus the pack's windows."""
@@ -147,6 +179,7 @@ class Catalog:
                 FieldType.MONEY if spec.is_money else FieldType.INT,
                 spec.description or f"{spec.aggregate.value} over {spec.span.value}",
                 non_negative=True,
+                source=FieldSource.WINDOW,
             )
             for spec in windows.values()
         ]
@@ -160,3 +193,15 @@ class Catalog:
 
     def __contains__(self, name: object) -> bool:
         return name in self._fields
+
+
+_SOURCES = {info.name: info.source for info in BASE_FIELDS}
+
+
+def field_source(key: str) -> FieldSource:
+    """Where the feature ``key`` comes from (fields of every pack, windows and internal keys)."""
+    if key.startswith("window."):
+        return FieldSource.WINDOW
+    if key == LOCAL_DATE_KEY:
+        return FieldSource.DERIVED
+    return _SOURCES.get(key, FieldSource.EVENT)

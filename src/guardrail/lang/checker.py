@@ -80,9 +80,7 @@ class Checker:
         if isinstance(node, ast.Boolean):
             truth = "true" if node.value != negated else "false"
             raise ExpressionError(f"condition is always {truth}", node.offset)
-        raise ExpressionError(
-            "a condition must be a test that is true or false", ast.node_offset(node)
-        )
+        raise ExpressionError("a condition must be a test that is true or false", node.offset)
 
     def _comparison(self, node: ast.Comparison, negated: bool) -> Condition:
         op = Op(node.op)
@@ -240,7 +238,7 @@ class Checker:
             raise _mismatch(field, "a string", node.offset)
         if isinstance(node, ast.Name):
             raise ExpressionError("expected a value", node.offset)
-        raise ExpressionError("expected a literal value", ast.node_offset(node))
+        raise ExpressionError("expected a literal value", node.offset)
 
 
 def _ref(field: FieldInfo) -> FieldRef:

@@ -253,7 +253,7 @@ class _Parser:
             while True:
                 item = self.operand()
                 if not isinstance(item, Number | String | Boolean):
-                    raise ExpressionError("a list holds only literal values", _offset(item))
+                    raise ExpressionError("a list holds only literal values", item.offset)
                 items.append(item)
                 if len(items) > MAX_LIST:
                     raise ExpressionError(f"list longer than {MAX_LIST} items", start.offset)
@@ -299,14 +299,6 @@ def _describe(token: Token) -> str:
     return repr(token.text)
 
 
-def _offset(node: Node) -> int:
-    return node.offset
-
-
 def parse(text: str) -> Node:
     """Parse a condition; raises ``ExpressionError`` with the offset of the problem."""
     return _Parser(text).parse()
-
-
-def node_offset(node: Node) -> int:
-    return _offset(node)

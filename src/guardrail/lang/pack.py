@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from guardrail.lang.catalog import Catalog, FieldType
+from guardrail.lang.catalog import LOCAL_DATE_KEY, Catalog, FieldType
 from guardrail.lang.checker import Checker
 from guardrail.lang.declarations import LexiconSpec, WatchlistSpec, WindowSpec
 from guardrail.lang.errors import (
@@ -37,7 +37,6 @@ PACK_FILE = "pack.yaml"
 DATA_DIR = "data"  # watchlist sources; not rule files
 SECTIONS = ("rules", "windows", "watchlists", "lexicons", "questionnaire")
 MAX_EXTENDS_DEPTH = 8
-LOCAL_DATE_KEY = "event.local_date"  # yyyymmdd in the branch's zone; for effective dates
 KIND_KEY = "kind"
 
 Spec = TypeVar("Spec", bound=BaseModel)
