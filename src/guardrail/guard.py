@@ -21,6 +21,7 @@ from guardrail.context.history import (
 from guardrail.context.watchlist import Watchlist, WatchlistRegistry, load_watchlist
 from guardrail.engine import BACKENDS, Backend, DurableRulesBackend, ReferenceBackend, decide
 from guardrail.engine.decide import FAIL_CLOSED_FLOOR
+from guardrail.errors import GuardrailError
 from guardrail.lang.pack import Pack, load_pack
 from guardrail.model.decision import Decision, Failure
 from guardrail.model.event import Event
@@ -30,7 +31,7 @@ logger = logging.getLogger("guardrail")
 MAX_EVENT_BYTES = 256 * 1024
 
 
-class EventError(ValueError):
+class EventError(GuardrailError, ValueError):
     """An event failed validation. ``problems`` lists ``(field path, message)`` pairs."""
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:

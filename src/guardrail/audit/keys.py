@@ -16,13 +16,15 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from guardrail.errors import GuardrailError
+
 KEY_ENV_VAR = "GUARDRAIL_AUDIT_KEY"
 MIN_KEY_BYTES = 16
 
 INSECURE_DEVELOPMENT_KEY = b"guardrail-INSECURE-DEVELOPMENT-audit-key-NEVER-USE-IN-PRODUCTION"
 
 
-class AuditKeyError(ValueError):
+class AuditKeyError(GuardrailError, ValueError):
     """The audit key is missing, too short or malformed."""
 
 

@@ -17,8 +17,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from guardrail.errors import StoreError
 
-class AuditStoreError(Exception):
+
+class AuditStoreError(StoreError):
     """The log cannot be opened or read: missing file, not an audit log, corrupt."""
 
 

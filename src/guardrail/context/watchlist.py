@@ -19,11 +19,13 @@ from types import MappingProxyType
 
 import yaml
 
+from guardrail.errors import GuardrailError
+
 _VERSION_LINE = re.compile(r"^#\s*version\s*:\s*(\S.*?)\s*$", re.IGNORECASE)
 _SEPARATORS = str.maketrans("", "", " -\t")
 
 
-class WatchlistError(ValueError):
+class WatchlistError(GuardrailError, ValueError):
     """A watchlist file that cannot be used; the message starts with ``file:line:``."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from guardrail.errors import GuardrailError
 
-class IllegalStep(Exception):
+
+class IllegalStep(GuardrailError):
     """A step was refused; the session is left exactly as it was.
 
     ``step`` names the step, ``state`` the session state it was tried in, ``reason`` why it

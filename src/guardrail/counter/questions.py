@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 
 from guardrail.context.lexicon import LexiconMatcher
+from guardrail.errors import GuardrailError
 from guardrail.lang.pack import Pack, Questionnaire
 from guardrail.lang.spec import AnswerType, QuestionSpec
 from guardrail.model.decision import Action, Decision
@@ -24,7 +25,7 @@ ANSWER_PREFIX = "answers."
 MAX_NUMBER = 10_000
 
 
-class AnswerError(ValueError):
+class AnswerError(GuardrailError, ValueError):
     """An answer does not fit its question."""
 
 

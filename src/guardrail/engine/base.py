@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from guardrail.errors import GuardrailError
+
 FeatureValue = bool | int | str | None
 Features = Mapping[str, FeatureValue]
 
@@ -36,5 +38,5 @@ class Backend(Protocol):
     def evaluate(self, features: Features) -> list[str]: ...
 
 
-class EngineError(Exception):
+class EngineError(GuardrailError):
     """The engine could not evaluate; screening fails closed to at least ``review``."""

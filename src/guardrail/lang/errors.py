@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from guardrail.errors import GuardrailError
+
 
 class Severity(str, Enum):
     ERROR = "error"
@@ -42,7 +44,7 @@ class PackError(Exception):
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 
-class ExpressionError(Exception):
+class ExpressionError(GuardrailError):
     """A condition could not be parsed or type-checked; ``offset`` is into the expression text."""
 
     def __init__(self, message: str, offset: int) -> None:

@@ -32,6 +32,7 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from guardrail.errors import GuardrailError
 from guardrail.guard import MAX_EVENT_BYTES, Guard
 from guardrail.model.decision import Action
 from guardrail.model.event import Event
@@ -42,7 +43,7 @@ FRICTION = Action.INQUIRE
 BadLinePolicy = Literal["stop", "skip"]
 
 
-class ReplayError(ValueError):
+class ReplayError(GuardrailError, ValueError):
     """A line of the stream is malformed; the message names the file and line."""
 
     def __init__(self, source: str, line_no: int, message: str) -> None:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from guardrail.errors import GuardrailError
 from guardrail.guard import EventError, parse_event
 from guardrail.lang.errors import Diagnostic, Location, did_you_mean
 from guardrail.lang.source import Source, parse_yaml
@@ -33,7 +34,7 @@ _LOOKS_LIKE_SCENARIO = re.compile(r"^scenarios?\s*:", re.MULTILINE)
 _EVENT_ID_ROOM = 56  # Identifier max 64 minus room for "-h12" / "-s12"
 
 
-class ScenarioError(Exception):
+class ScenarioError(GuardrailError):
     """One or more scenario files could not be loaded; every problem as file:line:col."""
 
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
