@@ -38,16 +38,15 @@ def decide(
     features = as_feature_map(features)
     rules = pack.rules_by_id
     hits = [_hit(rules[rule_id], features, details) for rule_id in hit_ids]
-    action = max((rules[rule_id].spec.action for rule_id in hit_ids), default=Action.PROCEED)
+    action, obligations = outcome(pack, hit_ids)
     if failures:
         action = max(action, FAIL_CLOSED_FLOOR)
-    obligations = {o for rule_id in hit_ids for o in rules[rule_id].spec.obligations}
     # One validation of a plain tree is much cheaper than building each nested model.
     return Decision.model_validate(
         {
             "event_id": event_id,
             "action": action,
-            "obligations": tuple(o for o in Obligation if o in obligations),
+            "obligations": obligations,
             "hits": hits,
             "pack": pack.ref,
             "backend": backend,
@@ -55,6 +54,17 @@ def decide(
             "elapsed_us": elapsed_us,
         }
     )
+
+
+def outcome(pack: Pack, hit_ids: Iterable[str]) -> tuple[Action, tuple[Obligation, ...]]:
+    """The action and obligations of a set of hits: the highest action on the ladder wins
+    (``proceed`` without hits); obligations are the union, in ladder-independent enum order.
+    Every engine (live screening, columnar and Spark replay) decides through this function."""
+    rules = pack.rules_by_id
+    specs = [rules[rule_id].spec for rule_id in hit_ids]
+    action = max((spec.action for spec in specs), default=Action.PROCEED)
+    owed = {o for spec in specs for o in spec.obligations}
+    return action, tuple(o for o in Obligation if o in owed)
 
 
 def _hit(rule: CompiledRule, features: Features, details: Mapping[str, str]) -> dict[str, object]:
