@@ -79,12 +79,16 @@ def compile_expr(condition: Condition) -> pl.Expr:
     return reduce(operator.or_, parts)
 
 
-def codes(*columns: pl.Series) -> I64:
-    """One integer per distinct tuple of values; -1 where any value is missing."""
-    code = np.zeros(len(columns[0]), dtype=np.int64)
-    valid = np.ones(len(columns[0]), dtype=bool)
-    for column in columns:
-        rank = column.rank("dense").fill_null(0).to_numpy().astype(np.int64)
+def dense_rank(column: pl.Series) -> I64:
+    """1.. per distinct value in sorted order; 0 for a missing value."""
+    return column.rank("dense").fill_null(0).to_numpy().astype(np.int64)
+
+
+def codes(*ranks: I64) -> I64:
+    """One integer per distinct tuple of dense ranks; -1 where any value is missing."""
+    code = np.zeros(len(ranks[0]), dtype=np.int64)
+    valid = np.ones(len(ranks[0]), dtype=bool)
+    for rank in ranks:
         valid &= rank > 0
         code = code * (int(rank.max(initial=0)) + 1) + rank
     return np.where(valid, code, -1)
@@ -105,8 +109,10 @@ class Series:
 
     def lower(self, start_rank: I64) -> I64:
         """First position in each row's group with timestamp rank >= ``start_rank``."""
-        query = self.key * (self._ranks + 1) + start_rank
-        lo = np.searchsorted(self._composite, query, side="left")
+        query = (self.key * (self._ranks + 1) + start_rank)[self.order]
+        lo = np.empty_like(self.position)
+        # needles in group order are nearly sorted, which binary search exploits
+        lo[self.order] = np.searchsorted(self._composite, query, side="left")
         return np.minimum(lo, self.position)
 
     def before_sum(self, values: I64, lo: I64) -> I64:
@@ -157,11 +163,13 @@ class ColumnarEngine:
         self._watchlists = watchlists
         self._matcher = FeaturePlan(pack).matcher  # the live matcher: same terms, same folding
         self._rules = [compile_expr(rule.guarded) for rule in self.plan.rules]
+        self._lexicon_hits: dict[str, tuple[I64, list[set[str]]]] = {}
 
     def run(self, frame: pl.DataFrame, progress: Progress | None = None) -> tuple[Decisions, Mask]:
         """Decisions of every row and which rows were executed (recorded as history)."""
         say = progress or (lambda _message: None)
         rows = _Rows(frame)
+        self._lexicon_hits = {}
         static = self._static_features(rows)
         screened = ~rows.background
         always = rows.background | rows.legitimate
@@ -173,10 +181,7 @@ class ColumnarEngine:
             features = static.with_columns(
                 pl.Series(key, values) for key, values in history.items()
             )
-            hits = features.select(
-                pl.concat_list(self._rules).alias("hits") if self._rules else pl.lit([])
-            )
-            matrix = _matrix(hits, rows.n, len(self._rules))
+            matrix = _matrix(features, self._rules, rows.n)
             matrix[~screened] = False
             decisions = decide_rows(self.pack, matrix, screened)
             settled = always | (decisions.action_rank < INTERCEPT_RANK)
@@ -211,20 +216,36 @@ class ColumnarEngine:
         )
 
     def _lexicon(self, rows: _Rows, ref: FieldRef) -> pl.Series:
-        texts = rows.text(ref.field)
-        unique = texts.unique().to_list()
-        found = {text: {hit.lexicon for hit in self._matcher.find(text, ref.field)} for text in unique}
-        flags = [ref.name in found[text] for text in unique]
-        return texts.replace_strict(unique, flags, return_dtype=pl.Boolean).alias(ref.key)
+        found = self._lexicon_hits.get(ref.field)
+        if found is None:
+            texts = rows.text(ref.field)
+            unique = texts.unique().sort()
+            code = texts.rank("dense").to_numpy().astype(np.int64) - 1
+            names = [
+                {hit.lexicon for hit in self._matcher.find(text, ref.field)}
+                for text in unique.to_list()
+            ]
+            found = self._lexicon_hits[ref.field] = (code, names)
+        code, names = found
+        flags = np.array([ref.name in hit for hit in names], dtype=bool)
+        return pl.Series(ref.key, flags[code] if len(code) else flags[:0])
 
     def _watchlist(self, rows: _Rows, ref: FieldRef) -> pl.Series:
         listed = self._watchlists[ref.name]
         values = rows.frame.get_column(column_of(ref.field))
-        unique = values.drop_nulls().unique().to_list()
-        flags = [listed.contains(str(value)) for value in unique]
-        return values.replace_strict(unique, flags, default=None, return_dtype=pl.Boolean).alias(
-            ref.key
-        )
+        # Plain ASCII digits, letters, spaces and dashes normalise by dropping the spaces and
+        # dashes and lower-casing (what NFKC + case-folding do to them); anything else goes
+        # through the live normaliser itself.
+        plain = values.str.contains(r"^[0-9A-Za-z +\-]*$").fill_null(False)
+        simple = values.str.replace_all(r"[ \-]", "").str.to_lowercase()
+        entries = pl.Series(sorted(listed.entries), dtype=pl.String)
+        member = simple.is_in(entries.implode()).fill_null(False).to_numpy()
+        others = values.filter(~plain & values.is_not_null()).unique().to_list()
+        if others:
+            odd = {value: listed.contains(str(value)) for value in others}
+            slow = values.replace_strict(odd, default=False, return_dtype=pl.Boolean)
+            member = np.where(plain.to_numpy(), member, slow.fill_null(False).to_numpy())
+        return _nullable(member, values.is_not_null().to_numpy()).alias(ref.key)
 
     # -- features over executed history ----------------------------------------------------------
 
@@ -272,11 +293,12 @@ def _nullable(values: Any, present: Mask) -> pl.Series:
     return pl.Series(values).set(pl.Series(~present), None)  # type: ignore[arg-type]
 
 
-def _matrix(hits: pl.DataFrame, rows: int, rules: int) -> Mask:
-    if rules == 0:
+def _matrix(features: pl.DataFrame, rules: list[pl.Expr], rows: int) -> Mask:
+    """rows × rules: whether each rule's condition holds."""
+    if not rules:
         return np.zeros((rows, 0), dtype=bool)
-    flat = hits.get_column("hits").explode().to_numpy()
-    return np.asarray(flat, dtype=bool).reshape(rows, rules)
+    hits = features.select(rule.alias(f"r{index}") for index, rule in enumerate(rules))
+    return np.ascontiguousarray(hits.to_numpy(), dtype=bool)
 
 
 class _Rows:
@@ -332,7 +354,8 @@ class _Rows:
         self.local_day: I64 = local // DAY_US
         self.local_hour: I64 = (local - self.local_day * DAY_US) // HOUR_US
         self.midnight: I64 = midnights(self.zone_code, self.zone_list, self.local_day)
-        self._payee_code: I64 | None = None
+        self._ranks: dict[str, I64] = {}
+        self.window_parts: dict[str, tuple[I64, Mask]] = {}  # static per window: start, filter
 
     def rank(self, instants: I64) -> I64:
         """How many distinct row timestamps lie before each instant."""
@@ -341,15 +364,19 @@ class _Rows:
     def series(self, *columns: str) -> Series:
         found = self._series.get(columns)
         if found is None:
-            key = codes(*(self.frame.get_column(c) for c in columns))
+            key = codes(*(self.ranks(c) for c in columns))
             found = self._series[columns] = Series(key, self.ts_rank, len(self._unique_ts))
+        return found
+
+    def ranks(self, column: str) -> I64:
+        found = self._ranks.get(column)
+        if found is None:
+            found = self._ranks[column] = dense_rank(self.frame.get_column(column))
         return found
 
     @property
     def payee_code(self) -> I64:
-        if self._payee_code is None:
-            self._payee_code = codes(self.frame.get_column("counterparty.account"))
-        return self._payee_code
+        return codes(self.ranks("counterparty.account"))
 
     def days(self, column: str) -> tuple[I64, Mask]:
         values = self.frame.get_column(column)
@@ -455,8 +482,10 @@ def _passes(spec: WindowSpec, rows: _Rows) -> Mask:
 
 def window(spec: WindowSpec, rows: _Rows, executed: Mask) -> I64:
     """The value of ``spec`` for every row, as live screening computes it for that row."""
-    start = _start_rank(spec, rows)
-    passes = _passes(spec, rows)
+    cached = rows.window_parts.get(spec.name)
+    if cached is None:
+        cached = rows.window_parts[spec.name] = (_start_rank(spec, rows), _passes(spec, rows))
+    start, passes = cached
     if spec.key is WindowKey.COUNTERPARTY:
         value = _over(spec, rows, rows.series("customer.id", "counterparty.account"), start,
                       passes, executed)
@@ -485,20 +514,88 @@ def _over(
         return series.before_sum(counted.astype(np.int64), lo) + mine.astype(np.int64)
     if aggregate is Aggregate.MAX:
         values = np.where(records, rows.amount, 0)[series.order]
-        owner, positions, starts = series.pairs(lo)
-        best = np.zeros(rows.n, dtype=np.int64)
-        if len(positions):
-            nonempty = series.position > lo
-            best[nonempty] = np.maximum.reduceat(values[positions], starts[nonempty])
+        best = range_max(series, values, lo)
         return np.maximum(best, np.where(current, rows.amount, 0))
     # count_distinct payee accounts: a history record counts when no earlier record of the
     # same payee lies inside the row's window; the row itself when none lies there at all.
     members = records & rows.has_payee
     previous = series.previous(members, rows.payee_code)
-    owner, positions, _ = series.pairs(lo)
-    sorted_members = members[series.order]
-    sorted_previous = previous[series.order]
-    first_in_window = sorted_members[positions] & (sorted_previous[positions] < lo[owner])
-    distinct = np.bincount(owner, weights=first_in_window, minlength=rows.n).astype(np.int64)
+    distinct = first_occurrences(series, members, previous, lo)
     own = current & rows.has_payee & (previous < lo)
     return distinct + own.astype(np.int64)
+
+
+# Windows whose history runs (summed over rows) exceed this many times the row count use the
+# O(n log n) structures instead of visiting every (row, history record) pair.
+_PAIRS_PER_ROW = 4
+
+
+def range_max(series: Series, values: I64, lo: I64) -> I64:
+    """Per row: max of ``values`` (in series order) over [lo, own position), 0 when empty."""
+    hi = series.position
+    lengths = hi - lo
+    best = np.zeros(len(lo), dtype=np.int64)
+    nonempty = lengths > 0
+    if not nonempty.any():
+        return best
+    if int(lengths.sum()) <= _PAIRS_PER_ROW * len(lo):
+        _, positions, starts = series.pairs(lo)
+        best[nonempty] = np.maximum.reduceat(values[positions], starts[nonempty])
+        return best
+    # sparse table: level k holds the max of each run of 2**k values
+    levels = [values]
+    while (1 << len(levels)) <= len(values):
+        half = 1 << (len(levels) - 1)
+        previous = levels[-1]
+        levels.append(np.maximum(previous[:-half], previous[half:]))
+    rows = np.flatnonzero(nonempty)
+    span = lengths[rows]
+    level = np.floor(np.log2(span)).astype(np.int64)
+    for k in np.unique(level).tolist():
+        chosen = rows[level == k]
+        table = levels[k]
+        left = table[lo[chosen]]
+        right = table[hi[chosen] - (1 << k)]
+        best[chosen] = np.maximum(left, right)
+    return best
+
+
+def first_occurrences(series: Series, members: Mask, previous: I64, lo: I64) -> I64:
+    """Per row: how many ``members`` in [lo, own position) have no member of the same group
+    before them inside that range (``previous`` < lo): the distinct values in the window."""
+    hi = series.position
+    total = int((hi - lo).sum())
+    sorted_members = members[series.order]
+    sorted_previous = previous[series.order]
+    if total <= _PAIRS_PER_ROW * len(lo):
+        owner, positions, _ = series.pairs(lo)
+        first = sorted_members[positions] & (sorted_previous[positions] < lo[owner])
+        return np.bincount(owner, weights=first, minlength=len(lo)).astype(np.int64)
+    # members before hi whose previous is before lo, minus members before lo (all of which
+    # have their previous before lo): a dominance count over a merge-sort tree.
+    n = len(lo)
+    y = np.where(sorted_members, sorted_previous + 1, n + 2)
+    below_hi = prefix_count_at_most(y, hi, lo)
+    member_prefix = np.concatenate([[0], np.cumsum(sorted_members.astype(np.int64))])
+    return below_hi - member_prefix[lo]
+
+
+def prefix_count_at_most(y: I64, x_end: I64, y_max: I64) -> I64:
+    """For each query q: how many i < x_end[q] have y[i] <= y_max[q] (values of y in 0..n+2)."""
+    n = len(y)
+    scale = n + 3
+    counts = np.zeros(len(x_end), dtype=np.int64)
+    index = np.arange(n, dtype=np.int64)
+    level, size = 0, 1
+    while size <= n:
+        block = index // size
+        ordered = np.sort(block * scale + y)
+        chosen = np.flatnonzero((x_end >> level) & 1)
+        if len(chosen):
+            first = ((x_end[chosen] >> (level + 1)) << (level + 1)) // size
+            counts[chosen] += (
+                np.searchsorted(ordered, first * scale + y_max[chosen], side="right")
+                - first * size
+            )
+        level, size = level + 1, size * 2
+    return counts

@@ -43,18 +43,24 @@ def _offset_us(tz: dt.tzinfo, instant_us: int) -> int:
     return offset // dt.timedelta(microseconds=1)
 
 
+def _unique_pairs(codes: I64, values: I64) -> tuple[list[tuple[int, int]], I64]:
+    """Distinct (code, value) pairs and, per element, the index of its pair."""
+    low = int(values.min(initial=0))
+    width = int(values.max(initial=0)) - low + 1
+    keys, inverse = np.unique(codes * width + (values - low), return_inverse=True)
+    pairs = [(key // width, key % width + low) for key in keys.tolist()]
+    return pairs, inverse.reshape(-1).astype(np.int64)
+
+
 def local_offsets(zone_codes: I64, zone_names: list[str], ts_us: I64) -> I64:
     """UTC offset (µs) of each instant in its zone. Computed per distinct (zone, UTC hour); an
     hour with a zone transition inside it is computed instant by instant."""
     hours = ts_us // HOUR_US
-    pairs, inverse = np.unique(
-        np.stack([zone_codes, hours], axis=1), axis=0, return_inverse=True
-    )
-    inverse = inverse.reshape(-1)
+    pairs, inverse = _unique_pairs(zone_codes, hours)
     offsets = np.empty(len(pairs), dtype=np.int64)
     exact = np.zeros(len(pairs), dtype=bool)
     zones = [_zone(name) for name in zone_names]
-    for index, (code, hour) in enumerate(pairs.tolist()):
+    for index, (code, hour) in enumerate(pairs):
         tz = zones[code]
         first = _offset_us(tz, hour * HOUR_US)
         last = _offset_us(tz, hour * HOUR_US + HOUR_US - 1)
@@ -68,14 +74,11 @@ def local_offsets(zone_codes: I64, zone_names: list[str], ts_us: I64) -> I64:
 
 def midnights(zone_codes: I64, zone_names: list[str], local_days: I64) -> I64:
     """The UTC instant (µs) of the first instant of each local day (days since 1970-01-01)."""
-    pairs, inverse = np.unique(
-        np.stack([zone_codes, local_days], axis=1), axis=0, return_inverse=True
-    )
-    inverse = inverse.reshape(-1)
+    pairs, inverse = _unique_pairs(zone_codes, local_days)
     values = np.empty(len(pairs), dtype=np.int64)
     zones = [_zone(name) for name in zone_names]
     epoch_day = dt.date(1970, 1, 1)
-    for index, (code, day) in enumerate(pairs.tolist()):
+    for index, (code, day) in enumerate(pairs):
         date = epoch_day + dt.timedelta(days=day)
         values[index] = utc_micros(local_midnight(date, zones[code]))
     return values[inverse]
