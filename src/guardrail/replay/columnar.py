@@ -168,9 +168,9 @@ class ColumnarEngine:
     def run(self, frame: pl.DataFrame, progress: Progress | None = None) -> tuple[Decisions, Mask]:
         """Decisions of every row and which rows were executed (recorded as history)."""
         say = progress or (lambda _message: None)
-        rows = _Rows(frame)
+        rows = Rows(frame)
         self._lexicon_hits = {}
-        static = self._static_features(rows)
+        static = self.static_features(rows)
         screened = ~rows.background
         always = rows.background | rows.legitimate
         executed = np.ones(rows.n, dtype=bool)  # first guess: every request went through
@@ -193,7 +193,7 @@ class ColumnarEngine:
 
     # -- features that do not depend on history ------------------------------------------------
 
-    def _static_features(self, rows: _Rows) -> pl.DataFrame:
+    def static_features(self, rows: Rows) -> pl.DataFrame:
         frame = rows.frame
         refs = self.plan.refs
         columns: dict[str, pl.Series] = {}
@@ -215,7 +215,7 @@ class ColumnarEngine:
             {"_": np.zeros(rows.n, dtype=bool)}
         )
 
-    def _lexicon(self, rows: _Rows, ref: FieldRef) -> pl.Series:
+    def _lexicon(self, rows: Rows, ref: FieldRef) -> pl.Series:
         found = self._lexicon_hits.get(ref.field)
         if found is None:
             texts = rows.text(ref.field)
@@ -230,7 +230,7 @@ class ColumnarEngine:
         flags = np.array([ref.name in hit for hit in names], dtype=bool)
         return pl.Series(ref.key, flags[code] if len(code) else flags[:0])
 
-    def _watchlist(self, rows: _Rows, ref: FieldRef) -> pl.Series:
+    def _watchlist(self, rows: Rows, ref: FieldRef) -> pl.Series:
         listed = self._watchlists[ref.name]
         values = rows.frame.get_column(column_of(ref.field))
         # Plain ASCII digits, letters, spaces and dashes normalise by dropping the spaces and
@@ -249,7 +249,7 @@ class ColumnarEngine:
 
     # -- features over executed history ----------------------------------------------------------
 
-    def _history_features(self, rows: _Rows, executed: Mask) -> dict[str, Any]:
+    def _history_features(self, rows: Rows, executed: Mask) -> dict[str, Any]:
         out: dict[str, Any] = {}
         keys = self.plan.history_keys
         if "counterparty.first_seen" in keys:
@@ -301,7 +301,7 @@ def _matrix(features: pl.DataFrame, rules: list[pl.Expr], rows: int) -> Mask:
     return np.ascontiguousarray(hits.to_numpy(), dtype=bool)
 
 
-class _Rows:
+class Rows:
     """The stream table as arrays, with the derived columns every window shares."""
 
     def __init__(self, frame: pl.DataFrame) -> None:
@@ -401,12 +401,12 @@ class _Rows:
 # -- derived features of the event alone, on the branch's calendar ------------------------------
 
 
-def _local_date(rows: _Rows) -> pl.Series:
+def _local_date(rows: Rows) -> pl.Series:
     year, month, day = civil(rows.local_day)
     return pl.Series(year * 10000 + month * 100 + day)
 
 
-def _age(rows: _Rows) -> pl.Series:
+def _age(rows: Rows) -> pl.Series:
     birth, present = rows.days("customer.birth_date")
     by, bm, bd = civil(birth)
     ty, tm, td = civil(rows.local_day)
@@ -414,12 +414,12 @@ def _age(rows: _Rows) -> pl.Series:
     return _nullable(age, present)
 
 
-def _is_elderly(rows: _Rows) -> pl.Series:
+def _is_elderly(rows: Rows) -> pl.Series:
     return _age(rows) >= ELDERLY_AGE
 
 
-def _days_since(column: str) -> Callable[[_Rows], pl.Series]:
-    def compute(rows: _Rows) -> pl.Series:
+def _days_since(column: str) -> Callable[[Rows], pl.Series]:
+    def compute(rows: Rows) -> pl.Series:
         days, present = rows.days(column)
         return _nullable(rows.local_day - days, present)
 
@@ -430,7 +430,7 @@ def _province(column: pl.Expr) -> pl.Expr:
     return column.str.split("-").list.head(2).list.join("-")
 
 
-def _other_region(rows: _Rows) -> pl.Series:
+def _other_region(rows: Rows) -> pl.Series:
     return rows.frame.select(
         (_province(pl.col("counterparty.region")) != _province(pl.col("branch.region"))).alias(
             "x"
@@ -438,7 +438,7 @@ def _other_region(rows: _Rows) -> pl.Series:
     ).get_column("x")
 
 
-_DERIVED: dict[str, Callable[[_Rows], pl.Series]] = {
+_DERIVED: dict[str, Callable[[Rows], pl.Series]] = {
     LOCAL_DATE_KEY: _local_date,
     "event.local_hour": lambda rows: pl.Series(rows.local_hour),
     "customer.age": _age,
@@ -452,7 +452,7 @@ _DERIVED: dict[str, Callable[[_Rows], pl.Series]] = {
 # -- windows -------------------------------------------------------------------------------------
 
 
-def _start_rank(spec: WindowSpec, rows: _Rows) -> I64:
+def _start_rank(spec: WindowSpec, rows: Rows) -> I64:
     if spec.span is Span.SAME_DAY:
         return rows.rank(rows.midnight)
     if spec.span is Span.HOURS:
@@ -465,7 +465,7 @@ def _start_rank(spec: WindowSpec, rows: _Rows) -> I64:
     return np.where(present, start, 0)
 
 
-def _passes(spec: WindowSpec, rows: _Rows) -> Mask:
+def _passes(spec: WindowSpec, rows: Rows) -> Mask:
     """Rows whose record passes the window's kind, direction, channel and currency filters."""
     keep = np.ones(rows.n, dtype=bool)
     if spec.kinds:
@@ -480,7 +480,7 @@ def _passes(spec: WindowSpec, rows: _Rows) -> Mask:
     return keep
 
 
-def window(spec: WindowSpec, rows: _Rows, executed: Mask) -> I64:
+def window(spec: WindowSpec, rows: Rows, executed: Mask) -> I64:
     """The value of ``spec`` for every row, as live screening computes it for that row."""
     cached = rows.window_parts.get(spec.name)
     if cached is None:
@@ -498,7 +498,7 @@ def window(spec: WindowSpec, rows: _Rows, executed: Mask) -> I64:
 
 
 def _over(
-    spec: WindowSpec, rows: _Rows, series: Series, start: I64, passes: Mask, executed: Mask
+    spec: WindowSpec, rows: Rows, series: Series, start: I64, passes: Mask, executed: Mask
 ) -> I64:
     lo = series.lower(start)
     records = passes & executed
