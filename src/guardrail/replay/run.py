@@ -106,12 +106,33 @@ def replay_reference(
     progress: Callable[[int], None] | None = None,
 ) -> ReplayOutcome:
     """The reference replay (``sim.replay``) of a JSONL or Parquet stream."""
+    return replay_reference_lines(
+        guard,
+        _text_lines(path),
+        source=str(path),
+        on_bad_line=on_bad_line,
+        limit=limit,
+        keep_decisions=keep_decisions,
+        progress=progress,
+    )
+
+
+def replay_reference_lines(
+    guard: Guard,
+    lines: Iterable[str],
+    *,
+    source: str = "<stream>",
+    on_bad_line: BadLinePolicy = "stop",
+    limit: int | None = None,
+    keep_decisions: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ReplayOutcome:
+    """The reference replay of JSONL text lines."""
     replayer = _RecordingReplayer(guard) if keep_decisions else Replayer(guard)
     bad: list[ReplayError] = []
     started = time.perf_counter()
     count = 0
-    lines = _text_lines(path)
-    for record in read_records(lines, source=str(path), on_bad_line=on_bad_line, bad=bad):
+    for record in read_records(lines, source=source, on_bad_line=on_bad_line, bad=bad):
         if limit is not None and count >= limit:
             break
         replayer.feed(record)
@@ -177,4 +198,12 @@ def replay_bulk(
 
 
 
-__all__ = ["ENGINES", "Engine", "ReplayOutcome", "StreamError", "replay_bulk", "replay_reference"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "ReplayOutcome",
+    "StreamError",
+    "replay_bulk",
+    "replay_reference",
+    "replay_reference_lines",
+]
