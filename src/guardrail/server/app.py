@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -156,9 +157,11 @@ def create_app(config: ServeConfig, service: Service | None = None) -> ASGIWithL
             if error.status_code == 405
             else "the request was refused"
         )
-        return problem_response(
-            ProblemError(error.status_code, slug, "Request refused", detail), request
-        )
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # every route of the path, not only the first one found
+            headers["Allow"] = ", ".join(_allowed_methods(app, request.url.path))
+        refused = ProblemError(error.status_code, slug, "Request refused", detail, headers=headers)
+        return problem_response(refused, request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:
@@ -338,7 +341,12 @@ def create_app(config: ServeConfig, service: Service | None = None) -> ASGIWithL
     def add_key(body: schemas.KeyRequest, principal: Caller) -> schemas.KeyCreated:
         """Create a key; the response is the only place the whole key appears. Admins only."""
         _admin(principal, "create keys")
-        key = svc().stores.keys.add(body.name, Role(body.role))
+        from guardrail.server.keys import ApiKeyError
+
+        try:
+            key = svc().stores.keys.add(body.name, Role(body.role))
+        except ApiKeyError as error:
+            raise invalid([("name", str(error))]) from None
         return schemas.KeyCreated(key_id=key.split("_")[1], name=body.name, role=body.role, key=key)
 
     @app.delete("/v1/keys/{key_id}", response_model=schemas.KeyView, tags=["keys"])
@@ -373,6 +381,14 @@ def _admin(principal: Principal, action: str) -> None:
     from guardrail.server.auth import require
 
     require(principal, Role.ADMIN, action=action)
+
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 async def _raw_body(request: Request) -> bytes:

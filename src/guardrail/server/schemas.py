@@ -177,7 +177,7 @@ class Health(_Body):
 
 
 class KeyRequest(_Body):
-    name: Id
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")]
     role: Literal["teller", "supervisor", "auditor", "admin"]
 
 
