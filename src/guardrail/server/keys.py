@@ -60,7 +60,7 @@ class KeyInfo:
     revoked_at: str | None
 
 
-def _digest(salt: bytes, secret: str) -> bytes:
+def digest(salt: bytes, secret: str) -> bytes:
     return hmac.new(salt, secret.encode("ascii"), hashlib.sha256).digest()
 
 
@@ -151,7 +151,7 @@ class SQLiteKeyStore:
         with self._connect() as conn:
             conn.execute(
                 "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                (key_id, name, role.value, salt, _digest(salt, secret), _now()),
+                (key_id, name, role.value, salt, digest(salt, secret), _now()),
             )
         return f"{KEY_PREFIX}_{key_id}_{secret}"
 
@@ -168,8 +168,8 @@ class SQLiteKeyStore:
             ).fetchone()
         if row is None:
             return None
-        name, role, salt, digest = row
-        if not hmac.compare_digest(_digest(bytes(salt), secret), bytes(digest)):
+        name, role, salt, stored = row
+        if not hmac.compare_digest(digest(bytes(salt), secret), bytes(stored)):
             return None
         return Principal(key_id=key_id, name=str(name), role=Role(role))
 

@@ -7,6 +7,7 @@ an admin manages keys."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -18,6 +19,12 @@ from dataclasses import dataclass
 from guardrail.audit.log import AuditLog
 from guardrail.context.history import retention_for
 from guardrail.counter import CounterSession, IllegalStep, Step
+from guardrail.counter.session_store import (
+    SessionConflict,
+    SessionExists,
+    SessionNotFound,
+    SessionStore,
+)
 from guardrail.errors import GuardrailError, StoreError
 from guardrail.guard import EventError, Guard, parse_event
 from guardrail.lang.errors import PackError
@@ -38,7 +45,6 @@ from guardrail.server.problems import (
     not_found,
     unavailable,
 )
-from guardrail.server.sessions import SessionExists, SessionStore
 
 logger = logging.getLogger("guardrail.server")
 
@@ -121,7 +127,7 @@ class Service:
         checks: dict[str, str] = {"pack": "ok" if self.guard is not None else self.pack_problem}
         probes = {
             "keys": self.stores.keys.ping,
-            "sessions": self.stores.sessions.ping,
+            "sessions": self._ping_sessions,
             "audit": self._ping_audit,
         }
         if self.guard is not None:
@@ -140,6 +146,10 @@ class Service:
                 self.metrics.store_error(name)
                 checks[name] = "unreachable"
         return checks
+
+    def _ping_sessions(self) -> None:
+        with contextlib.suppress(SessionNotFound):
+            self.stores.sessions.load("~readiness~")
 
     def _ping_audit(self) -> None:
         if self.stores.audit.head() is None:
@@ -195,13 +205,13 @@ class Service:
         require(principal, *SCREENERS, action="open a counter session")
         require_self(principal, event.teller_id, field="teller_id", action="open a session")
         guard = self._guard()
-        if self.stores.sessions.get(event.event_id) is not None:
+        if self._stored(event.event_id) is not None:
             raise _session_exists(event.event_id)
         session = CounterSession.open(
             guard, event, teller_id=principal.name, audit=self.stores.audit
         )
         try:
-            self.stores.sessions.create(session.session_id, session.teller_id, session.to_json())
+            self.stores.sessions.create(session.session_id, session.to_json())
         except SessionExists:
             raise _session_exists(event.event_id) from None
         self.metrics.decision(session.decision.action, 0.0, failed=session.decision.failed)
@@ -209,10 +219,10 @@ class Service:
 
     def read_session(self, principal: Principal, session_id: str) -> CounterSession:
         require(principal, *READERS, action="read counter sessions")
-        text = self.stores.sessions.get(session_id)
+        text = self._stored(session_id)
         if text is None:
             raise not_found(f"no counter session {session_id!r}")
-        session = CounterSession.from_json(text, self._guard(), audit=None)
+        session = self._resume(text, audit=False)
         if principal.role is Role.TELLER and session.teller_id != principal.name:
             require_self(principal, session.teller_id, field="session_id", action="read it")
         return session
@@ -222,25 +232,39 @@ class Service:
     ) -> CounterSession:
         """Apply one step to a stored session, holding it exclusively from load to save."""
         step = Step(request.step)
-        guard = self._guard()
-        with self.stores.sessions.edit(session_id) as slot:
-            if slot is None:
-                raise not_found(f"no counter session {session_id!r}")
-            session = CounterSession.from_json(slot.text, guard, audit=self.stores.audit)
-            self._authorise_step(principal, session, step)
-            try:
-                _apply(session, request, principal)
-            except IllegalStep as refusal:
-                if step in schemas.SUPERVISOR_STEPS and principal.name == session.teller_id:
-                    raise ProblemError(
-                        403,
-                        "four-eyes",
-                        "Four eyes",
-                        f"{refusal.reason}: {principal.name} is this session's teller",
-                    ) from None
-                raise ProblemError(409, "step-refused", "Step refused", str(refusal)) from None
-            slot.save(session.to_json())
+        try:
+            with self.stores.sessions.hold(session_id) as hold:
+                session = self._resume(hold.stored.state, audit=True)
+                self._authorise_step(principal, session, step)
+                try:
+                    _apply(session, request, principal)
+                except IllegalStep as refusal:
+                    raise _refused(refusal, step, principal, session) from None
+                hold.save(session.to_json(), closed=session.closed)
+        except SessionNotFound:
+            raise not_found(f"no counter session {session_id!r}") from None
+        except SessionConflict:
+            raise ProblemError(
+                409,
+                "session-busy",
+                "Session busy",
+                f"session {session_id!r} is being changed by another request; retry",
+            ) from None
         return session
+
+    def _stored(self, session_id: str) -> str | None:
+        try:
+            return self.stores.sessions.load(session_id).state
+        except SessionNotFound:
+            return None
+
+    def _resume(self, text: str, *, audit: bool) -> CounterSession:
+        try:
+            return CounterSession.from_json(
+                text, self._guard(), audit=self.stores.audit if audit else None
+            )
+        except ValueError as error:  # screened with another pack version
+            raise ProblemError(409, "pack-changed", "Pack changed", str(error)) from None
 
     def _authorise_step(self, principal: Principal, session: CounterSession, step: Step) -> None:
         supervisor_step = step in schemas.SUPERVISOR_STEPS
@@ -305,6 +329,19 @@ class Service:
                 for rule in guard.pack.rules
             ],
         )
+
+
+def _refused(
+    refusal: IllegalStep, step: Step, principal: Principal, session: CounterSession
+) -> ProblemError:
+    if step in schemas.SUPERVISOR_STEPS and principal.name == session.teller_id:
+        return ProblemError(
+            403,
+            "four-eyes",
+            "Four eyes",
+            f"{refusal.reason}: {principal.name} is this session's teller",
+        )
+    return ProblemError(409, "step-refused", "Step refused", str(refusal))
 
 
 def _session_exists(session_id: str) -> ProblemError:

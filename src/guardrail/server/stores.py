@@ -1,6 +1,6 @@
-"""Open the service's stores from their URLs: ``memory:`` and ``sqlite:///path``.
-
-One function per kind of store; each raises ``ConfigError`` for a URL it cannot serve."""
+"""Open the service's stores from their URLs (``memory:``, ``sqlite:///path``,
+``postgresql://...``): history, sessions and the audit log through ``guardrail.stores``; the
+API keys here. Every failure is a ``ConfigError`` or ``StoreError`` naming the masked URL."""
 
 from __future__ import annotations
 
@@ -9,68 +9,69 @@ from pathlib import Path
 
 from guardrail.audit.keys import AuditKeys
 from guardrail.audit.log import AuditLog
-from guardrail.context.history import HistoryStore, InMemoryHistoryStore, SQLiteHistoryStore
+from guardrail.context.history import HistoryStore
+from guardrail.counter.session_store import SessionStore
 from guardrail.server.config import ConfigError, ServeConfig
 from guardrail.server.keys import KeyStore, SQLiteKeyStore
-from guardrail.server.sessions import InMemorySessionStore, SessionStore, SQLiteSessionStore
+from guardrail.stores import (
+    StoreKind,
+    StoreURLError,
+    open_audit_log,
+    open_history_store,
+    open_session_store,
+    parse_store_url,
+)
 
-MEMORY = "memory:"
-SQLITE = "sqlite:///"
 
-
-def _sqlite_path(url: str, what: str) -> Path | None:
-    if url.startswith(SQLITE):
-        path = Path(url[len(SQLITE) :])
+def _checked(url: str, what: str) -> StoreKind:
+    try:
+        parsed = parse_store_url(url)
+    except StoreURLError as error:
+        raise ConfigError(f"stores.{what}: {error}") from None
+    if parsed.kind is StoreKind.SQLITE and parsed.path is not None:
+        folder = Path(parsed.path).parent
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ConfigError(
-                f"stores.{what}: cannot create folder {path.parent}: {error.strerror}"
+                f"stores.{what}: cannot create folder {folder}: {error.strerror}"
             ) from None
-        return path
-    return None
-
-
-def _unsupported(url: str, what: str, choices: str) -> ConfigError:
-    scheme = url.split(":", 1)[0] if ":" in url else url
-    return ConfigError(f"stores.{what}: unsupported store URL scheme {scheme!r}; use {choices}")
+    return parsed.kind
 
 
 def shared(url: str) -> bool:
     """True when several worker processes see the same data through ``url``."""
-    return not url.startswith(MEMORY)
+    return _checked(url, "?") is not StoreKind.MEMORY
 
 
 def open_history(url: str, retention: dt.timedelta | None) -> HistoryStore:
-    if url == MEMORY:
-        return InMemoryHistoryStore(retention)
-    path = _sqlite_path(url, "history")
-    if path is not None:
-        return SQLiteHistoryStore(path, retention)
-    raise _unsupported(url, "history", "memory: or sqlite:///PATH")
+    _checked(url, "history")
+    return open_history_store(url, retention=retention)
 
 
 def open_sessions(url: str) -> SessionStore:
-    if url == MEMORY:
-        return InMemorySessionStore()
-    path = _sqlite_path(url, "sessions")
-    if path is not None:
-        return SQLiteSessionStore(path)
-    raise _unsupported(url, "sessions", "memory: or sqlite:///PATH")
+    _checked(url, "sessions")
+    return open_session_store(url)
 
 
 def open_keys(url: str) -> KeyStore:
-    path = _sqlite_path(url, "keys")
-    if path is not None:
-        return SQLiteKeyStore(path)
-    raise _unsupported(url, "keys", "sqlite:///PATH (keys must outlive the process)")
+    kind = _checked(url, "keys")
+    parsed = parse_store_url(url)
+    if kind is StoreKind.SQLITE and parsed.path is not None:
+        return SQLiteKeyStore(parsed.path)
+    if kind is StoreKind.POSTGRESQL:
+        from guardrail.server.keys_postgres import PostgresKeyStore
+
+        return PostgresKeyStore(parsed)
+    raise ConfigError("stores.keys: keys must outlive the process: use sqlite:/// or postgresql://")
 
 
 def open_audit(url: str, keys: AuditKeys) -> AuditLog:
-    path = _sqlite_path(url, "audit")
-    if path is not None:
-        return AuditLog.open(path, keys=keys)
-    raise _unsupported(url, "audit", "sqlite:///PATH (the audit log must outlive the process)")
+    if _checked(url, "audit") is StoreKind.MEMORY:
+        raise ConfigError(
+            "stores.audit: the audit log must be durable: sqlite:/// or postgresql://"
+        )
+    return open_audit_log(url, keys)
 
 
 def audit_keys(config: ServeConfig) -> AuditKeys:
@@ -82,10 +83,12 @@ def audit_keys(config: ServeConfig) -> AuditKeys:
 
 def check_sharing(config: ServeConfig) -> None:
     """Refuse in-process stores when several workers would each see their own copy."""
+    for name in ("history", "sessions", "audit", "keys"):
+        _checked(getattr(config.stores, name), name)
     if config.serve.workers > 1:
         for name in ("history", "sessions"):
             if not shared(getattr(config.stores, name)):
                 raise ConfigError(
                     f"stores.{name}: memory: is private to one process; with serve.workers = "
-                    f"{config.serve.workers} use sqlite:///PATH (or one worker)"
+                    f"{config.serve.workers} use sqlite:/// or postgresql:// (or one worker)"
                 )
