@@ -47,8 +47,20 @@ def write_config(
     pack: Path = ROOT / "rules" / "cn-baseline",
     auth_failures_per_minute: int = 1000,
     max_body_bytes: int = 1024 * 1024,
+    store_url: str | None = None,
 ) -> Path:
+    """A config in ``folder``; ``store_url`` puts every store there (e.g. PostgreSQL)."""
     history = history or ("memory:" if workers == 1 else "sqlite:///history.sqlite")
+    stores = (
+        dict.fromkeys(("sessions", "audit", "keys"), store_url)
+        if store_url
+        else {
+            "sessions": "sqlite:///sessions.sqlite",
+            "audit": "sqlite:///audit.sqlite",
+            "keys": "sqlite:///keys.sqlite",
+        }
+    )
+    history = store_url or history
     path = folder / "serve.toml"
     path.write_text(
         f"""
@@ -58,9 +70,9 @@ bind = "127.0.0.1:0"
 workers = {workers}
 [stores]
 history = "{history}"
-sessions = "sqlite:///sessions.sqlite"
-audit = "sqlite:///audit.sqlite"
-keys = "sqlite:///keys.sqlite"
+sessions = "{stores["sessions"]}"
+audit = "{stores["audit"]}"
+keys = "{stores["keys"]}"
 [limits]
 max_body_bytes = {max_body_bytes}
 auth_failures_per_minute = {auth_failures_per_minute}
