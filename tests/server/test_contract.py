@@ -210,8 +210,21 @@ def test_batch_executed_pack_health_metrics_keys(server: Server) -> None:
         assert "at most 100 events" in str(_problem(too_many, 422)["detail"])
         recorded = client.post("/v1/executed", json=event())
         assert recorded.status_code == 200 and recorded.json()["recorded"] is True
+
+        def reports() -> int:
+            lines = client.get("/metrics").text.splitlines()
+            line = next(
+                x
+                for x in lines
+                if x.startswith("guardrail_decisions_total{") and 'action="report"' in x
+            )
+            return int(line.rsplit(" ", 1)[1])
+
+        before = reports()
+        assert client.post("/v1/screen", json=event()).json()["action"] == "report"
+        assert reports() == before + 1  # one worker: the same process answers both
         metrics = client.get("/metrics").text
-        assert 'guardrail_decisions_total{worker="' in metrics
+        assert metrics.startswith("# HELP guardrail_decisions_total")
         assert "guardrail_screen_seconds_bucket" in metrics
         assert "guardrail_auth_failures_total" in metrics
     with server.client(server.keys["auditor"]) as client:

@@ -38,7 +38,8 @@ def _config(args: argparse.Namespace) -> ServeConfig:
     try:
         return load_config(args.config)
     except ConfigError as error:
-        raise SystemExit(f"guardrail: {error}") from None
+        print(f"guardrail: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _fail(error: GuardrailError | OSError) -> int:
