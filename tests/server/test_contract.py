@@ -6,9 +6,9 @@ import json
 from collections.abc import Iterator
 
 import httpx
-from conftest import TELLER, event
 from serving import Server, run_cli
 
+from conftest import TELLER, event
 from guardrail.audit import DecisionRecord, SessionStepRecord, read_records
 from guardrail.guard import Guard
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import TELLER, event
 from fastapi.testclient import TestClient
 from serving import AUDIT_SECRET, add_key, run_cli, serve, write_config
 
+from conftest import TELLER, event
 from guardrail.server.app import create_app
 from guardrail.server.config import load_config
 from guardrail.server.service import Service

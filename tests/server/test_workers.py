@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TELLER, event
 from serving import AUDIT_SECRET, Server, add_key, serve, write_config
 
+from conftest import TELLER, event
 from guardrail.audit import DecisionRecord, read_records, verify_log
 from guardrail.audit.keys import AuditKeys, decode_key
 
@@ -46,10 +46,10 @@ def test_kill_9_of_a_worker_under_load_loses_no_acknowledged_decision(
     after_kill: list[str] = []
     killed = threading.Event()
     lock = threading.Lock()
-    stop = time.monotonic() + 6.0
+    stop = threading.Event()
 
     def load() -> None:
-        while time.monotonic() < stop:
+        while not stop.is_set():
             # A fresh connection per request: the dead worker's connections just fail.
             request = event()
             try:
@@ -68,10 +68,18 @@ def test_kill_9_of_a_worker_under_load_loses_no_acknowledged_decision(
     threads = [threading.Thread(target=load) for _ in range(6)]
     for thread in threads:
         thread.start()
-    time.sleep(2.0)
+
+    def wait_for(count: int, of: dict[str, int] | list[str]) -> None:
+        deadline = time.monotonic() + 120  # bounded however slow the machine is
+        while len(of) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    wait_for(30, acknowledged)  # under load before the kill
     victim = _workers(server)[0]
     os.kill(victim, signal.SIGKILL)
     killed.set()
+    wait_for(30, after_kill)  # and after it
+    stop.set()
     for thread in threads:
         thread.join(timeout=60)
 
@@ -83,7 +91,7 @@ def test_kill_9_of_a_worker_under_load_loses_no_acknowledged_decision(
     missing = [eid for eid in acknowledged if eid not in logged]
     assert not missing, f"{len(missing)} acknowledged decisions are not in the audit log"
     assert all(logged[eid] == seq for eid, seq in acknowledged.items())
-    assert len(acknowledged) > 50 and after_kill, "the surviving worker kept answering"
+    assert len(after_kill) >= 30, "the surviving worker kept answering"
     report = verify_log(server.audit_path, AuditKeys.from_secret(decode_key(AUDIT_SECRET)).signing)
     assert report.ok, report
     deadline = time.monotonic() + 30  # the supervisor replaces the dead worker
