@@ -260,7 +260,7 @@ class PostgresHistoryStore:
             what="history store",
         )
         self._lock = threading.Lock()
-        self._queries: dict[tuple[tuple[str, ...], bool], _Query] = {}
+        self._queries: dict[tuple[tuple[tuple[str, int], ...], bool], _Query] = {}
         try:
             with self._pool.connection() as conn:
                 migrate(conn, COMPONENT, MIGRATIONS, url.masked)
@@ -436,11 +436,16 @@ class PostgresHistoryStore:
     ) -> dict[str, HistoryValue]:
         """Every window of ``specs`` and (with ``derived``) the derived history features, in
         one query as of the event's timestamp."""
-        cache_key = (tuple(sorted(specs)), derived)
+        # Keyed by the spec objects' identities: the cached query holds them, so an id cannot
+        # be reused by another spec while its entry exists.
+        cache_key = (tuple((key, id(spec)) for key, spec in specs.items()), derived)
         query = self._queries.get(cache_key)
         if query is None:
-            query = _Query({key: specs[key] for key in cache_key[0]}, derived)
-            self._queries[cache_key] = query
+            query = _Query(specs, derived)
+            with self._lock:
+                if len(self._queries) >= 256:
+                    self._queries.clear()
+                self._queries[cache_key] = query
         end = utc_micros(event.timestamp)
         params: dict[str, object] = {
             "c": event.customer.id,
