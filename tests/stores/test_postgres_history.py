@@ -9,11 +9,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from context.context_factory import make_event, window
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from postgres_server import create_database, drop_database, start_private_server
 
+from context.context_factory import make_event, window
 from guardrail.context import HistoryRecord, InMemoryHistoryStore
 from guardrail.context.windows import history_values
 from guardrail.errors import StoreError
@@ -25,6 +24,7 @@ from guardrail.model.money import Currency
 from guardrail.stores import guard_from_path, open_history_store
 from guardrail.stores.postgres.history import PostgresHistoryStore
 from guardrail.stores.postgres.migrations import SchemaTooNew
+from postgres_server import create_database, drop_database, start_private_server
 
 KINDS = list(TransactionKind)
 CHANNELS = list(Channel)
@@ -197,8 +197,11 @@ def test_a_screening_is_one_round_trip_whatever_the_windows(postgres_db_url: str
     guard = Guard(pack, history=store)
     for index in range(5):
         event = make_event(
-            f"t{index}", BASE + dt.timedelta(hours=index), "3000",
-            kind=TransactionKind.TRANSFER, payee="P1-0001",
+            f"t{index}",
+            BASE + dt.timedelta(hours=index),
+            "3000",
+            kind=TransactionKind.TRANSFER,
+            payee="P1-0001",
         )
         before = store.round_trips
         decision = guard.screen(event)
@@ -220,9 +223,7 @@ def test_screening_fails_closed_within_budget_when_the_store_goes_down() -> None
     server = start_private_server()
     try:
         guard = guard_from_path("rules/cn-baseline", history=server.url, timeout_s=2)
-        transfer = make_event(
-            "x1", BASE, "60000", kind=TransactionKind.TRANSFER, payee="P1-0001"
-        )
+        transfer = make_event("x1", BASE, "60000", kind=TransactionKind.TRANSFER, payee="P1-0001")
         assert not guard.screen(transfer).failures
         server.stop()
         started = time.monotonic()

@@ -174,8 +174,17 @@ def test_four_processes_of_eight_threads_equal_a_sequential_run(
         source.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in mine))
         procs.append(
             subprocess.Popen(
-                [sys.executable, str(WORKER), postgres_db_url, str(source),
-                 str(tmp_path / f"p{p}.out.jsonl"), "--threads", "8", "--audit", postgres_db_url],
+                [
+                    sys.executable,
+                    str(WORKER),
+                    postgres_db_url,
+                    str(source),
+                    str(tmp_path / f"p{p}.out.jsonl"),
+                    "--threads",
+                    "8",
+                    "--audit",
+                    postgres_db_url,
+                ],
                 env=env,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -210,8 +219,17 @@ def test_a_writer_killed_mid_stream_loses_no_acknowledged_record(
     source.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events))
     out = tmp_path / "kill.out.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, str(WORKER), postgres_db_url, str(source), str(out),
-         "--threads", "4", "--audit", postgres_db_url],
+        [
+            sys.executable,
+            str(WORKER),
+            postgres_db_url,
+            str(source),
+            str(out),
+            "--threads",
+            "4",
+            "--audit",
+            postgres_db_url,
+        ],
         env={**os.environ, "PYTHONPATH": str(REPO / "src")},
         stderr=subprocess.DEVNULL,
     )
@@ -227,9 +245,7 @@ def test_a_writer_killed_mid_stream_loses_no_acknowledged_record(
     store = open_history_store(postgres_db_url)
     with psycopg.connect(postgres_db_url) as conn:
         stored = {row[0] for row in conn.execute("SELECT event_id FROM guardrail_history")}
-        logged = {
-            row[0] for row in conn.execute("SELECT case_id FROM guardrail_audit_records")
-        }
+        logged = {row[0] for row in conn.execute("SELECT case_id FROM guardrail_audit_records")}
     assert set(acknowledged) <= stored
     assert set(acknowledged) <= logged
     store.close()
