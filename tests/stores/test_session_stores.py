@@ -68,9 +68,8 @@ def test_create_load_hold_and_conflicts(session_store: SessionStore) -> None:
         pass
     with session_store.hold("case-1") as hold:
         assert hold.stored.version == 1
-        with pytest.raises(SessionConflict, match="someone else"):
-            with session_store.hold("case-1"):
-                pass
+        with pytest.raises(SessionConflict, match="someone else"), session_store.hold("case-1"):
+            pass
         assert hold.save('{"x": 2}', closed=False) == 2
     with session_store.hold("case-1"):
         pass  # left without saving: nothing changes
@@ -141,11 +140,13 @@ def test_a_concurrent_double_action_is_refused_and_nothing_half_applied(
     assert holder.stdout is not None
     assert holder.stdout.readline().strip() == "held"
     records_before = len(list(audit.records()))
-    with pytest.raises(SessionConflict, match="someone else"):
-        with continue_shared(store, "seed-003-du", guard, audit=audit) as session:
-            session.escalate("second teller")  # never reached
+    with (
+        pytest.raises(SessionConflict, match="someone else"),
+        continue_shared(store, "seed-003-du", guard, audit=audit) as session,
+    ):
+        session.escalate("second teller")  # never reached
     assert len(list(audit.records())) == records_before  # the loser wrote nothing
-    out, err = holder.communicate(timeout=120)
+    _, err = holder.communicate(timeout=120)
     assert holder.returncode == 0, err[-2000:]
     stored = store.load("seed-003-du")
     assert stored.version == 2
