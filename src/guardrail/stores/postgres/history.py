@@ -217,6 +217,7 @@ class _Query:
         self._by_account: dict[bool, sql.Composed] = {
             by_account: self._compose(by_account) for by_account in (True, False)
         }
+        self._rendered: dict[bool, bytes] = {}
 
     def _compose(self, by_account: bool) -> sql.Composed:
         columns: list[sql.Composable] = [
@@ -228,8 +229,13 @@ class _Query:
         tail = _DERIVED_COLUMNS if self.derived else sql.SQL("")
         return sql.Composed([_CANDIDATES, body, tail, sql.SQL(" FROM candidates")])
 
-    def statement(self, event: Event) -> sql.Composed:
-        return self._by_account[event.account is not None]
+    def statement(self, event: Event, conn: psycopg.Connection[Any]) -> bytes:
+        """The statement's text, rendered once per shape (rendering costs more than running)."""
+        by_account = event.account is not None
+        text = self._rendered.get(by_account)
+        if text is None:
+            text = self._rendered[by_account] = self._by_account[by_account].as_bytes(conn)
+        return text
 
 
 class PostgresHistoryStore:
@@ -475,7 +481,7 @@ class PostgresHistoryStore:
         params["since"] = min(starts, default=end)
         try:
             with self._pool.connection() as conn:
-                row = conn.execute(query.statement(event), params).fetchone()
+                row = conn.execute(query.statement(event, conn), params).fetchone()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot compute windows", exc) from None
         self.round_trips += 1
