@@ -166,13 +166,19 @@ def _registrars() -> list[Registrar]:
     from guardrail.audit.cli import add_audit_subcommands
     from guardrail.sim.scenario_cli import add_test_subcommand
     from guardrail.sim.simulate_cli import add_simulate_subcommands
-    from guardrail.stores import open_audit_store
+    from guardrail.stores import guard_from_path, open_audit_store
 
     def add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         # LOG may be a SQLite path or any store URL; verify and report never create a log.
         add_audit_subcommands(commands, lambda location: open_audit_store(location, create=False))
 
-    return [add_test_subcommand, add_simulate_subcommands, add_audit]
+    def add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        add_simulate_subcommands(
+            commands,
+            lambda pack, url, backend: guard_from_path(pack, history=url, backend=backend),
+        )
+
+    return [add_test_subcommand, add_simulate, add_audit]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

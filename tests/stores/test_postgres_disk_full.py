@@ -15,8 +15,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from context.context_factory import make_event
 
+from context.context_factory import make_event
 from guardrail.audit import AuditKeys
 from guardrail.context import HistoryRecord
 from guardrail.errors import StoreError
