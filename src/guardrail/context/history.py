@@ -17,6 +17,7 @@ from heapq import heappop, heappush
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from guardrail.context.sqlite_schema import Migration, migrate_sqlite
 from guardrail.lang.declarations import WindowSpec
 from guardrail.model.event import Channel, Direction, Event, TransactionKind
 from guardrail.model.money import Currency
@@ -311,6 +312,17 @@ CREATE TABLE IF NOT EXISTS counterparty_earliest (
 ) WITHOUT ROWID;
 """
 
+
+def _add_currency(conn: sqlite3.Connection) -> None:
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
+    if "currency" not in columns:  # a file written before amounts carried their currency
+        conn.execute("ALTER TABLE history ADD COLUMN currency TEXT NOT NULL DEFAULT 'CNY'")
+
+
+# Forward migrations (version table ``guardrail_schema``); the first is idempotent, so files
+# written before the version table existed adopt it, and the second upgrades them.
+_MIGRATIONS: tuple[Migration, ...] = (_SCHEMA, _add_currency)
+
 _COLUMNS = (
     "event_id, customer_id, account_id, kind, direction, channel, amount_fen, ts_iso, "
     "counterparty_account, currency"
@@ -360,10 +372,7 @@ class SQLiteHistoryStore:
         # Index inserts land all over the (customer, time) B-trees; SQLite's default 2 MiB page
         # cache turns a large history into disk traffic, so give it 64 MiB.
         conn.execute("PRAGMA cache_size=-65536")
-        conn.executescript(_SCHEMA)
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
-        if "currency" not in columns:  # a file written before amounts carried their currency
-            conn.execute("ALTER TABLE history ADD COLUMN currency TEXT NOT NULL DEFAULT 'CNY'")
+        migrate_sqlite(conn, "history", _MIGRATIONS, self._path)
         newest = conn.execute("SELECT MAX(ts_us) FROM history").fetchone()[0]
         self._newest: int | None = newest
         self._evicted_to: int | None = None
