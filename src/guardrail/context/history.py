@@ -124,6 +124,10 @@ def retention_for(windows: Sequence[WindowSpec]) -> timedelta | None:
     return longest + _RETENTION_MARGIN
 
 
+def _event_id(rec: HistoryRecord) -> str:
+    return rec.event_id
+
+
 class _Series:
     """Records of one customer or account, sorted by (instant, event_id)."""
 
@@ -133,22 +137,25 @@ class _Series:
         self.keys: list[int] = []
         self.records: list[HistoryRecord] = []
 
+    def _position(self, key: int, event_id: str) -> int:
+        # Among records sharing the instant, binary search on event_id: a linear scan there
+        # made many records with one timestamp quadratic.
+        keys = self.keys
+        lo, hi = bisect_left(keys, key), bisect_right(keys, key)
+        return bisect_left(self.records, event_id, lo, hi, key=_event_id)
+
     def insert(self, key: int, rec: HistoryRecord) -> None:
         keys = self.keys
         if not keys or key > keys[-1]:  # the usual case: history arrives in time order
             keys.append(key)
             self.records.append(rec)
             return
-        lo, hi = bisect_left(keys, key), bisect_right(keys, key)
-        while lo < hi and self.records[lo].event_id < rec.event_id:
-            lo += 1
-        keys.insert(lo, key)
-        self.records.insert(lo, rec)
+        index = self._position(key, rec.event_id)
+        keys.insert(index, key)
+        self.records.insert(index, rec)
 
     def remove(self, key: int, event_id: str) -> None:
-        index = bisect_left(self.keys, key)
-        while self.records[index].event_id != event_id:
-            index += 1
+        index = self._position(key, event_id)
         del self.keys[index]
         del self.records[index]
 
