@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from pathlib import Path
 
+import pytest
 from context_factory import at
 
 from guardrail.context import HistoryRecord, InMemoryHistoryStore, SQLiteHistoryStore
+from guardrail.errors import StoreError
 from guardrail.model.event import Channel, Direction, TransactionKind
 
 
@@ -33,6 +36,28 @@ def _store(
     return (
         InMemoryHistoryStore(retention) if kind == "memory" else SQLiteHistoryStore(path, retention)
     )
+
+
+# Defect 9: a full disk was reported as "cannot rollback - no transaction is active".
+def test_disk_full_is_reported_as_such_and_nothing_is_half_written(tmp_path: Path) -> None:
+    store = SQLiteHistoryStore(tmp_path / "h.db")
+    store.record(rec("kept", at("2025-03-03 09:00")))
+    probe = sqlite3.connect(tmp_path / "h.db")
+    pages = probe.execute("PRAGMA page_count").fetchone()[0]
+    probe.close()
+    assert store._conn is not None
+    store._conn.execute(f"PRAGMA max_page_count={pages + 2}")  # the disk fills up here
+    many = [
+        rec(f"e{i}", at("2025-03-03 10:00") + dt.timedelta(seconds=i), payee=f"P{i}")
+        for i in range(2000)
+    ]
+    with pytest.raises(StoreError, match="database or disk is full") as caught:
+        store.record_many(many)
+    assert str(tmp_path / "h.db") in str(caught.value)
+    assert len(store) == 1  # all or nothing
+    store.record(rec("after", at("2025-03-03 11:00")))  # the store is still usable
+    assert len(store) == 2
+    store.close()
 
 
 class _CountingId(str):

@@ -11,12 +11,14 @@ import sys
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from heapq import heappop, heappush
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from guardrail.errors import StoreError
 from guardrail.lang.declarations import WindowSpec
 from guardrail.model.event import Channel, Direction, Event, TransactionKind
 from guardrail.model.money import Currency
@@ -424,8 +426,8 @@ class SQLiteHistoryStore:
             if self._retention_us is not None:
                 cutoff = self._newest - self._retention_us
                 keyed = [(key, rec) for key, rec in keyed if key >= cutoff]
-            conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(_INSERT, [self._row(key, rec) for key, rec in keyed])
                 # Noted even for records too old to keep: a late record still proves the payee.
                 conn.executemany(_NOTE_COUNTERPARTY, payees)
@@ -434,9 +436,20 @@ class SQLiteHistoryStore:
                     conn.execute("DELETE FROM history WHERE ts_us < ?", (cutoff,))
                     self._evicted_to = cutoff
                 conn.execute("COMMIT")
+            except sqlite3.Error as error:
+                self._roll_back(conn)
+                raise StoreError(f"history store {self._path}: {error}") from error
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._roll_back(conn)
                 raise
+
+    @staticmethod
+    def _roll_back(conn: sqlite3.Connection) -> None:
+        # SQLite rolls back by itself on some errors (a full disk among them); a second
+        # ROLLBACK would then replace the real reason with "no transaction is active".
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):  # the error being raised says more
+                conn.execute("ROLLBACK")
 
     @staticmethod
     def _decode(row: _Row) -> HistoryRecord:
