@@ -4,6 +4,7 @@ the engines read. Only the features some rule of the pack names are computed."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import cast
 
 from guardrail.context.history import HistoryRecord, HistoryStore
 from guardrail.context.lexicon import LexiconMatcher
@@ -12,6 +13,7 @@ from guardrail.context.windows import (
     WindowedHistory,
     compute_window,
     derived_history_features,
+    is_windowed,
     local_time,
     static_derived_features,
 )
@@ -224,10 +226,8 @@ class FeaturePlan:
             derived = static_derived_features(event)
             for name in STATIC_DERIVED:
                 values.setdefault(name, derived[name])
-        elif isinstance(history, WindowedHistory) and (
-            key in HISTORY_DERIVED or key in self._windows
-        ):
-            self._history_at_once(event, history, out)
+        elif (key in HISTORY_DERIVED or key in self._windows) and is_windowed(history):
+            self._history_at_once(event, cast(WindowedHistory, history), out)
         elif key in HISTORY_DERIVED:
             from_history = derived_history_features(event, history)
             for name in HISTORY_DERIVED:

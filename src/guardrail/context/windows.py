@@ -146,6 +146,19 @@ class WindowedHistory(Protocol):
         ...
 
 
+_WINDOWED: dict[type, bool] = {}
+
+
+def is_windowed(store: object) -> bool:
+    """Whether ``store`` is a :class:`WindowedHistory` (cached per type: a runtime protocol
+    check costs tens of microseconds, and screening asks for every lazy feature)."""
+    kind = type(store)
+    known = _WINDOWED.get(kind)
+    if known is None:
+        known = _WINDOWED[kind] = isinstance(store, WindowedHistory)
+    return known
+
+
 def history_values(
     event: Event,
     specs: Mapping[str, WindowSpec],
@@ -158,7 +171,8 @@ def history_values(
     ``event``: one request to a :class:`WindowedHistory` store, record reads otherwise."""
     if current is None:
         current = HistoryRecord.from_event(event)
-    if isinstance(store, WindowedHistory):
+    if is_windowed(store):
+        assert isinstance(store, WindowedHistory)
         return store.window_values(event, specs, current, derived=derived)
     values: dict[str, HistoryValue] = {
         key: compute_window(spec, event, store, current) for key, spec in specs.items()

@@ -23,6 +23,7 @@ from guardrail.audit.store import (
     AuditStoreError,
     Checkpoint,
     Head,
+    HeldHead,
     LogMeta,
     StoredRecord,
 )
@@ -150,6 +151,59 @@ class _Reader:
         return [Checkpoint(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
 
+def _insert(
+    conn: psycopg.Connection[Any],
+    records: Sequence[StoredRecord],
+    head: Head,
+    checkpoints: Sequence[Checkpoint],
+) -> None:
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO guardrail_audit_records VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    r.seq,
+                    r.recorded_at,
+                    r.kind,
+                    r.case_id,
+                    r.prev_hash,
+                    r.record_hash,
+                    r.mac,
+                    r.payload,
+                )
+                for r in records
+            ],
+        )
+        if checkpoints:
+            cursor.executemany(
+                "INSERT INTO guardrail_audit_checkpoints VALUES (%s, %s, %s, %s)",
+                [(c.seq, c.record_hash, c.created_at, c.mac) for c in checkpoints],
+            )
+    conn.execute(
+        "UPDATE guardrail_audit_head SET seq = %s, record_hash = %s, updated_at = %s, mac = %s"
+        " WHERE id = 1",
+        (head.seq, head.record_hash, head.updated_at, head.mac),
+    )
+
+
+class _HeldHead:
+    """The head row locked in an open transaction; committed when the hold ends."""
+
+    def __init__(self, conn: psycopg.Connection[Any], head: Head) -> None:
+        self._conn = conn
+        self._head = head
+
+    @property
+    def head(self) -> Head:
+        return self._head
+
+    def append(
+        self, records: Sequence[StoredRecord], *, head: Head, checkpoints: Sequence[Checkpoint]
+    ) -> list[int]:
+        _insert(self._conn, records, head, checkpoints)
+        return [r.seq for r in records]
+
+
 class PostgresAuditStore:
     """An :class:`~guardrail.audit.store.AuditStore` in PostgreSQL, safe for many writer
     processes. With ``create`` false the log must already exist (verify, report)."""
@@ -235,39 +289,30 @@ class PostgresAuditStore:
                 current = None if row is None else int(row[0])
                 if current != expected_seq:
                     raise AppendConflict(f"the log's head is at {current}, expected {expected_seq}")
-                with conn.cursor() as cursor:
-                    cursor.executemany(
-                        "INSERT INTO guardrail_audit_records VALUES"
-                        " (%s, %s, %s, %s, %s, %s, %s, %s)",
-                        [
-                            (
-                                r.seq,
-                                r.recorded_at,
-                                r.kind,
-                                r.case_id,
-                                r.prev_hash,
-                                r.record_hash,
-                                r.mac,
-                                r.payload,
-                            )
-                            for r in records
-                        ],
-                    )
-                    if checkpoints:
-                        cursor.executemany(
-                            "INSERT INTO guardrail_audit_checkpoints VALUES (%s, %s, %s, %s)",
-                            [(c.seq, c.record_hash, c.created_at, c.mac) for c in checkpoints],
-                        )
-                conn.execute(
-                    "UPDATE guardrail_audit_head SET seq = %s, record_hash = %s,"
-                    " updated_at = %s, mac = %s WHERE id = 1",
-                    (head.seq, head.record_hash, head.updated_at, head.mac),
-                )
+                _insert(conn, records, head, checkpoints)
         except psycopg.errors.UniqueViolation as exc:
             raise AppendConflict(f"concurrent append: {describe(exc, self.url)}") from None
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._error("cannot append", exc) from None
         return [r.seq for r in records]
+
+    @contextmanager
+    def _hold_head(self) -> Iterator[_HeldHead]:
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                row = conn.execute(
+                    "SELECT seq, record_hash, updated_at, mac FROM guardrail_audit_head"
+                    " WHERE id = 1 FOR UPDATE"
+                ).fetchone()
+                if row is None:
+                    raise AuditStoreError(f"audit log {self.url.masked}: the log has no head")
+                yield _HeldHead(conn, Head(int(row[0]), str(row[1]), str(row[2]), str(row[3])))
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._error("cannot append", exc) from None
+
+    def hold_head(self) -> AbstractContextManager[HeldHead]:
+        """Hold the head row's lock for one append (other writers wait for the commit)."""
+        return self._hold_head()
 
     # -- reads ----------------------------------------------------------------------------
     @contextmanager

@@ -48,6 +48,11 @@ def open_pool(
         "autocommit": True,
         "application_name": "guardrail",
     }
+    try:  # one direct connection first: a wrong URL or a server that is down fails now
+        with psycopg.connect(url.url, **kwargs) as probe:
+            probe.execute("SELECT 1")
+    except psycopg.Error as exc:
+        raise store_error(f"cannot connect to {what}", url, exc) from None
     try:
         pool = ConnectionPool(
             url.url,
@@ -59,27 +64,7 @@ def open_pool(
             open=False,
             name="guardrail",
         )
-        pool.open(wait=False)
-    except (psycopg.Error, ValueError) as exc:
+        pool.open(wait=True, timeout=connect_timeout_s)
+    except (psycopg.Error, PoolTimeout, ValueError) as exc:
         raise store_error(f"cannot open {what}", url, exc) from None
-    try:
-        with pool.connection(timeout=connect_timeout_s) as conn:
-            conn.execute("SELECT 1")
-    except PoolTimeout:
-        cause = _first_connect_error(url, kwargs)
-        pool.close()
-        raise StoreError(f"cannot connect to {what} {url.masked}: {cause}") from None
-    except psycopg.Error as exc:
-        pool.close()
-        raise store_error(f"cannot connect to {what}", url, exc) from None
     return pool
-
-
-def _first_connect_error(url: StoreURL, kwargs: dict[str, Any]) -> str:
-    """Why a connection cannot be made (the pool only says it timed out)."""
-    try:
-        with psycopg.connect(url.url, **kwargs) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        return describe(exc, url)
-    return "timed out waiting for a connection"

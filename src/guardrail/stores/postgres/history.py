@@ -217,6 +217,7 @@ class _Query:
         self._by_account: dict[bool, sql.Composed] = {
             by_account: self._compose(by_account) for by_account in (True, False)
         }
+        self._rendered: dict[bool, bytes] = {}
 
     def _compose(self, by_account: bool) -> sql.Composed:
         columns: list[sql.Composable] = [
@@ -228,8 +229,13 @@ class _Query:
         tail = _DERIVED_COLUMNS if self.derived else sql.SQL("")
         return sql.Composed([_CANDIDATES, body, tail, sql.SQL(" FROM candidates")])
 
-    def statement(self, event: Event) -> sql.Composed:
-        return self._by_account[event.account is not None]
+    def statement(self, event: Event, conn: psycopg.Connection[Any]) -> bytes:
+        """The statement's text, rendered once per shape (rendering costs more than running)."""
+        by_account = event.account is not None
+        text = self._rendered.get(by_account)
+        if text is None:
+            text = self._rendered[by_account] = self._by_account[by_account].as_bytes(conn)
+        return text
 
 
 class PostgresHistoryStore:
@@ -260,7 +266,7 @@ class PostgresHistoryStore:
             what="history store",
         )
         self._lock = threading.Lock()
-        self._queries: dict[tuple[tuple[str, ...], bool], _Query] = {}
+        self._queries: dict[tuple[tuple[tuple[str, int], ...], bool], _Query] = {}
         try:
             with self._pool.connection() as conn:
                 migrate(conn, COMPONENT, MIGRATIONS, url.masked)
@@ -305,6 +311,8 @@ class PostgresHistoryStore:
         try:
             with self._pool.connection() as conn, conn.transaction():
                 if len(kept) + len(payees) > 64:
+                    # a bulk load, not a teller's write: the screening timeout does not apply
+                    conn.execute("SET LOCAL statement_timeout = '10min'")
                     self._copy(conn, kept, payees)
                 else:
                     with conn.pipeline(), conn.cursor() as cursor:
@@ -436,11 +444,16 @@ class PostgresHistoryStore:
     ) -> dict[str, HistoryValue]:
         """Every window of ``specs`` and (with ``derived``) the derived history features, in
         one query as of the event's timestamp."""
-        cache_key = (tuple(sorted(specs)), derived)
+        # Keyed by the spec objects' identities: the cached query holds them, so an id cannot
+        # be reused by another spec while its entry exists.
+        cache_key = (tuple((key, id(spec)) for key, spec in specs.items()), derived)
         query = self._queries.get(cache_key)
         if query is None:
-            query = _Query({key: specs[key] for key in cache_key[0]}, derived)
-            self._queries[cache_key] = query
+            query = _Query(specs, derived)
+            with self._lock:
+                if len(self._queries) >= 256:
+                    self._queries.clear()
+                self._queries[cache_key] = query
         end = utc_micros(event.timestamp)
         params: dict[str, object] = {
             "c": event.customer.id,
@@ -470,7 +483,7 @@ class PostgresHistoryStore:
         params["since"] = min(starts, default=end)
         try:
             with self._pool.connection() as conn:
-                row = conn.execute(query.statement(event), params).fetchone()
+                row = conn.execute(query.statement(event, conn), params).fetchone()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot compute windows", exc) from None
         self.round_trips += 1
