@@ -96,8 +96,8 @@ def _add_counter_context(e: Event, features: dict[str, FeatureValue]) -> None:
     features["opening.opened_elsewhere_last_30d"] = (
         None if opening is None else opening.opened_elsewhere_last_30d
     )
-    features["opening.accompanied"] = None if opening is None else (
-        opening.accompanied or bool(parties)
+    features["opening.accompanied"] = (
+        None if opening is None else (opening.accompanied or bool(parties))
     )
     features["third_party.present"] = bool(parties)
     features["third_party.count"] = len(parties)
@@ -217,7 +217,7 @@ class FeaturePlan:
 
     def __init__(self, pack: Pack) -> None:
         needed: dict[str, FieldRef] = {}
-        for rule in pack.rules:
+        for rule in pack.engine_rules:
             for compare in walk(rule.guarded):
                 for ref in (compare.left, compare.right):
                     if isinstance(ref, FieldRef):

@@ -11,7 +11,8 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from guardrail.context.history import HistoryRecord, HistoryStore
+from guardrail.context.history import CrossCustomerHistory, HistoryRecord, HistoryStore
+from guardrail.errors import GuardrailError
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.model.event import Direction, Event
 
@@ -55,8 +56,22 @@ def _window_start(spec: WindowSpec, event: Event) -> datetime | None:
     return local_midnight(event.account.opened_on, zone(event.branch.timezone))
 
 
+class WindowStoreError(GuardrailError):
+    """The history store cannot answer a window keyed across customers."""
+
+
 def _candidates(spec: WindowSpec, event: Event, store: HistoryStore) -> Sequence[HistoryRecord]:
     since = _window_start(spec, event)
+    if spec.across_customers:
+        if not isinstance(store, CrossCustomerHistory):
+            raise WindowStoreError(
+                f"window {spec.name!r} is keyed by {spec.key.value} across customers, and the "
+                f"history store {type(store).__name__} cannot read by branch or payee"
+            )
+        if spec.key is WindowKey.BRANCH:
+            return store.for_branch(event.branch.id, since)
+        payee = event.counterparty.account if event.counterparty is not None else None
+        return [] if payee is None else store.for_counterparty(payee, since)
     if spec.key is WindowKey.ACCOUNT and event.account is not None:
         return store.for_account(event.account.id, since)
     # key customer, counterparty (filtered below), or account when the event has none
@@ -74,12 +89,18 @@ def compute_window(
     window of an event without a payee account is 0. ``current`` is the event's own record
     when the caller already built it (several windows of one screening share it).
     """
-    if spec.key is WindowKey.COUNTERPARTY:
+    if spec.key in (WindowKey.COUNTERPARTY, WindowKey.PAYEE):
         payee = event.counterparty.account if event.counterparty is not None else None
         if payee is None:
             return 0
     else:
         payee = None
+    purpose: str | None = None
+    if spec.same_purpose:
+        if event.purpose is None:
+            return 0
+        purpose = event.purpose.code.value
+    min_age = spec.min_customer_age
     end = event.timestamp
     kinds = frozenset(spec.kinds)
     channels = frozenset(spec.channels)
@@ -95,6 +116,8 @@ def compute_window(
         and (direction is None or rec.direction is direction)
         and (not channels or rec.channel in channels)
         and (currency is None or rec.currency is currency)
+        and (purpose is None or rec.purpose == purpose)
+        and (min_age is None or (rec.customer_age is not None and rec.customer_age >= min_age))
     ]
     if spec.include_current:
         if current is None:
@@ -104,6 +127,10 @@ def compute_window(
             and (direction is None or current.direction is direction)
             and (not channels or current.channel in channels)
             and (currency is None or current.currency is currency)
+            and (
+                min_age is None
+                or (current.customer_age is not None and current.customer_age >= min_age)
+            )
         ):
             selected.append(current)
     return _aggregate(spec, selected)
@@ -115,6 +142,8 @@ def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
     if spec.aggregate is Aggregate.MAX:
         return max((rec.amount_fen for rec in records), default=0)
     if spec.aggregate is Aggregate.COUNT_DISTINCT:
+        if spec.measure is Measure.CUSTOMER:
+            return len({rec.customer_id for rec in records})
         return len({rec.counterparty_account for rec in records} - {None})
     if spec.measure is Measure.COUNTERPARTY:  # count of records that have a payee account
         return sum(1 for rec in records if rec.counterparty_account is not None)

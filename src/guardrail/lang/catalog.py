@@ -11,9 +11,9 @@ from guardrail.lang.declarations import WindowSpec
 from guardrail.model.event import (
     AccountClass,
     AccountPurpose,
-    DocumentKind,
     Channel,
     Direction,
+    DocumentKind,
     PartyType,
     PurposeCode,
     Relationship,
@@ -145,7 +145,7 @@ _EVENT_AND_COMPUTED: tuple[FieldInfo, ...] = (
     _flag("answers.paid_to_open", "someone pays or rewards the customer for opening the account"),
     _flag("answers.lends_account", "the customer will hand the card or its login to someone"),
     _enum("opening.purpose", AccountPurpose, "what a new account or card is for"),
-    FieldInfo("opening.purpose_text", FieldType.TEXT, "the account's purpose in the customer's words"),
+    FieldInfo("opening.purpose_text", FieldType.TEXT, "the account's purpose, customer's words"),
     _count("opening.accounts_at_other_banks", "accounts the customer holds at other banks"),
     _count("opening.opened_elsewhere_last_30d", "accounts or cards opened elsewhere in 30 days"),
     _flag("opening.accompanied", "someone came with the customer to open the account"),
@@ -158,7 +158,10 @@ _EVENT_AND_COMPUTED: tuple[FieldInfo, ...] = (
     FieldInfo(
         "third_party.id_number", FieldType.STRING, "ID number of a third party (any, in watchlists)"
     ),
-    *(_flag(f"documents.{kind}", f"the customer showed: {kind.replace('_', ' ')}") for kind in DOCUMENT_KINDS),
+    *(
+        _flag(f"documents.{kind}", f"the customer showed: {kind.replace('_', ' ')}")
+        for kind in DOCUMENT_KINDS
+    ),
     _flag("documents.any_verified", "the teller verified at least one document shown"),
     _flag("family.present", "a family member is at the counter"),
     _flag("family.reached_by_phone", "a family member was reached by phone"),
