@@ -42,7 +42,10 @@ _RULES = [
         "clears": "family.confirmed and documents.any_verified",
     },
 ]
-_BANDS = "  score_bands:\n    - {min_score: 3, action: review}\n    - {min_score: 5, action: intercept}\n"
+_BANDS = (
+    "  score_bands:\n    - {min_score: 3, action: review}\n"
+    "    - {min_score: 5, action: intercept}\n"
+)
 _counter = itertools.count()
 T0 = dt.datetime(2025, 4, 3, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
