@@ -71,10 +71,17 @@ PAYEE_SUM = WindowSpec.model_validate_json(
 )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if request.param == "memory":
         yield InMemoryHistoryStore()
+        return
+    if request.param == "postgresql":
+        from guardrail.stores import open_history_store
+
+        pg_store = open_history_store(request.getfixturevalue("postgres_db_url"))
+        yield pg_store
+        pg_store.close()
         return
     sqlite_store = SQLiteHistoryStore(tmp_path / "history.sqlite")
     yield sqlite_store
@@ -159,3 +166,14 @@ def test_inconsistent_cross_customer_windows_are_refused(
     data = {"name": "w", "aggregate": "count_distinct", "span": "same_day", **spec}
     with pytest.raises(ValueError, match=message):
         WindowSpec.model_validate_json(json.dumps(data))
+
+
+def test_a_windowed_store_hands_cross_customer_windows_back_to_records(
+    store: HistoryStore,
+) -> None:
+    from guardrail.context.windows import history_values
+
+    _record(store, _event(1, 0), _event(2, 30))
+    current = _event(3, 60)
+    values = history_values(current, {"p": PAYEE_SPEC, "b": BRANCH_SPEC}, store, derived=False)
+    assert values == {"p": 3, "b": 3}

@@ -6,9 +6,10 @@ replaying recorded history gives exactly the answers live screening gave.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from guardrail.context.history import CrossCustomerHistory, HistoryRecord, HistoryStore
@@ -41,7 +42,8 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
-def _window_start(spec: WindowSpec, event: Event) -> datetime | None:
+def window_start(spec: WindowSpec, event: Event) -> datetime | None:
+    """The first instant ``spec`` reads for ``event`` (None: the whole retained history)."""
     if spec.span is Span.SAME_DAY:
         tz = zone(event.branch.timezone)
         return local_midnight(event.timestamp.astimezone(tz).date(), tz)
@@ -61,7 +63,7 @@ class WindowStoreError(GuardrailError):
 
 
 def _candidates(spec: WindowSpec, event: Event, store: HistoryStore) -> Sequence[HistoryRecord]:
-    since = _window_start(spec, event)
+    since = window_start(spec, event)
     if spec.across_customers:
         if not isinstance(store, CrossCustomerHistory):
             raise WindowStoreError(
@@ -136,6 +138,12 @@ def compute_window(
     return _aggregate(spec, selected)
 
 
+def needs_records(spec: WindowSpec) -> bool:
+    """True for windows only :func:`compute_window` answers (keyed across customers, or with a
+    purpose or age filter): a store that computes windows itself hands these back."""
+    return spec.across_customers or spec.same_purpose or spec.min_customer_age is not None
+
+
 def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
     if spec.aggregate is Aggregate.SUM:
         return sum(rec.amount_fen for rec in records)
@@ -148,6 +156,73 @@ def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
     if spec.measure is Measure.COUNTERPARTY:  # count of records that have a payee account
         return sum(1 for rec in records if rec.counterparty_account is not None)
     return sum(1 for _ in records)
+
+
+HistoryValue = int | bool | None
+
+
+@runtime_checkable
+class WindowedHistory(Protocol):
+    """A history store that answers every window of a screening in one request (a database
+    computing them where the records are), instead of handing records to :func:`compute_window`.
+    """
+
+    def window_values(
+        self,
+        event: Event,
+        specs: Mapping[str, WindowSpec],
+        current: HistoryRecord,
+        *,
+        derived: bool,
+    ) -> dict[str, HistoryValue]:
+        """Each window of ``specs`` by its key, exactly as :func:`compute_window` gives it, and
+        with ``derived`` the :func:`derived_history_features` too; ``current`` is the event's
+        own record (counted by windows that include the current event)."""
+        ...
+
+
+_WINDOWED: dict[type, bool] = {}
+
+
+def is_windowed(store: object) -> bool:
+    """Whether ``store`` is a :class:`WindowedHistory` (cached per type: a runtime protocol
+    check costs tens of microseconds, and screening asks for every lazy feature)."""
+    kind = type(store)
+    known = _WINDOWED.get(kind)
+    if known is None:
+        known = _WINDOWED[kind] = isinstance(store, WindowedHistory)
+    return known
+
+
+def history_values(
+    event: Event,
+    specs: Mapping[str, WindowSpec],
+    store: HistoryStore,
+    current: HistoryRecord | None = None,
+    *,
+    derived: bool = True,
+) -> dict[str, HistoryValue]:
+    """Every window of ``specs`` (by key) and, with ``derived``, the derived history features of
+    ``event``: one request to a :class:`WindowedHistory` store, record reads otherwise."""
+    if current is None:
+        current = HistoryRecord.from_event(event)
+    if is_windowed(store):
+        assert isinstance(store, WindowedHistory)
+        # A windowed store computes the per-customer windows it was written for; windows across
+        # customers or with purpose/age filters are computed from records (or fail loudly when
+        # the store cannot read across customers), never silently answered as per-customer.
+        simple = {key: spec for key, spec in specs.items() if not needs_records(spec)}
+        answered = store.window_values(event, simple, current, derived=derived)
+        for key, spec in specs.items():
+            if key not in simple:
+                answered[key] = compute_window(spec, event, store, current)
+        return answered
+    values: dict[str, HistoryValue] = {
+        key: compute_window(spec, event, store, current) for key, spec in specs.items()
+    }
+    if derived:
+        values.update(derived_history_features(event, store))
+    return values
 
 
 def derived_history_features(event: Event, store: HistoryStore) -> dict[str, bool | int | None]:
