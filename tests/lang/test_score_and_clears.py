@@ -206,3 +206,20 @@ def test_clearing_never_lowers_below_the_highest_uncleared_hit(event: Any) -> No
     assert reassured.action >= max(uncleared, default=Action.PROCEED)
     assert reassured.action >= max((h.action for h in reassured.hits), default=Action.PROCEED)
     assert not cleared & set(reassured.rule_ids)
+
+
+def test_the_screen_command_shows_score_and_clearing(tmp_path: Path) -> None:
+    from guardrail.cli import render_decision
+
+    keep = {"id": "keep", "condition": "amount >= 1", "action": "notice", "score": 3}
+    folder = _pack(tmp_path, [CLEARABLE, keep])
+    text = render_decision(
+        _screen(
+            folder,
+            observations={},
+            family={"present": True, "confirms": True},
+            answers={"instructed_by_other": False},
+        )
+    )
+    assert "score 3 → inquire (keep +3); highest single rule notice" in text
+    assert "cleared inq (inquire) by family.confirmed = true" in text
