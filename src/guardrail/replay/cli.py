@@ -10,6 +10,8 @@ from typing import Any
 
 from guardrail.errors import GuardrailError
 from guardrail.replay.run import ENGINES
+from guardrail.replay.table import is_parquet
+from guardrail.sim.simulate_cli import GuardOpener, add_simulate_subcommands
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -17,15 +19,19 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         result: int = args.jsonl_simulate(args)
         return result
     from guardrail.replay.table import lines_of, write_parquet
+    from guardrail.sim.behaviours import BehaviourError, load_behaviours
     from guardrail.sim.generator import generate
 
     if args.out in (None, "-"):
         print("guardrail simulate: --format parquet needs --out FILE.parquet", file=sys.stderr)
         return 2
     try:
-        records = generate(args.n, args.fraud_rate, args.seed, start=args.start)
+        behaviours = load_behaviours(args.behaviours)
+        records = generate(
+            args.n, args.fraud_rate, args.seed, start=args.start, behaviours=behaviours
+        )
         count = write_parquet(lines_of(records), args.out)
-    except ValueError as error:
+    except (BehaviourError, ValueError) as error:
         print(f"guardrail simulate: {error}", file=sys.stderr)
         return 2
     except OSError as error:
@@ -39,16 +45,30 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from guardrail.guard import Guard
     from guardrail.replay.report import write_decisions
     from guardrail.replay.run import replay_bulk, replay_reference
-    from guardrail.replay.table import count_rows, is_parquet
+    from guardrail.replay.table import count_rows
     from guardrail.sim.replay import ReplayError, count_lines
 
+    plain = args.engine == "reference" and args.decisions is None
+    if plain and not is_parquet(args.events):
+        result: int = args.sim_replay(args)  # the sim command, with its history stores
+        return result
+    if args.engine != "reference" and args.history != "memory:":
+        print("guardrail replay: --history applies to --engine reference only", file=sys.stderr)
+        return 2
     if args.engine != "reference" and args.backend != "reference":
         print("guardrail replay: --backend applies to --engine reference only", file=sys.stderr)
         return 2
     if str(args.events) == "-" and args.engine != "reference":
         print("guardrail replay: the bulk engines read a file, not standard input", file=sys.stderr)
         return 2
-    guard = Guard.from_path(args.pack, backend=args.backend)
+    if args.history != "memory:" and args.open_guard is not None:
+        try:
+            guard = args.open_guard(args.pack, args.history, args.backend)
+        except GuardrailError as error:
+            print(f"guardrail replay: --history: {error}", file=sys.stderr)
+            return 2
+    else:
+        guard = Guard.from_path(args.pack, backend=args.backend)
     show_progress = not args.no_progress and sys.stderr.isatty()
     on_bad_line = "skip" if args.skip_bad_lines else "stop"
     keep = args.decisions is not None
@@ -118,11 +138,12 @@ def _stderr(message: str) -> None:
     print(f"replay: {message}", file=sys.stderr)
 
 
-def add_replay_subcommands(commands: argparse._SubParsersAction[Any]) -> None:
-    """Register ``simulate`` and ``replay`` (from ``sim``) with Parquet and the bulk engines."""
-    from guardrail.sim.simulate_cli import add_simulate_subcommands
-
-    add_simulate_subcommands(commands)
+def add_replay_subcommands(
+    commands: argparse._SubParsersAction[Any], open_guard: GuardOpener | None = None
+) -> None:
+    """Register ``simulate`` and ``replay`` (from ``sim``) with Parquet and the bulk engines;
+    ``open_guard`` as for ``sim.simulate_cli.add_simulate_subcommands``."""
+    add_simulate_subcommands(commands, open_guard)
     simulate: argparse.ArgumentParser = commands.choices["simulate"]
     simulate.add_argument(
         "--format",
@@ -156,4 +177,6 @@ def add_replay_subcommands(commands: argparse._SubParsersAction[Any]) -> None:
         metavar="KEY=VALUE",
         help="extra Spark configuration for --engine spark (repeatable)",
     )
-    replay.set_defaults(func=_cmd_replay)
+    replay.set_defaults(
+        sim_replay=replay.get_default("func"), open_guard=open_guard, func=_cmd_replay
+    )
