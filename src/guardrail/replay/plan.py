@@ -76,7 +76,9 @@ def compile_plan(pack: Pack, engine: str) -> ReplayPlan:
     listing each rule and construct it cannot."""
     problems: list[str] = []
     refs: dict[str, FieldRef] = {}
-    for rule in pack.rules:
+    # clearing conditions are rules of their own (id RULE#clears); scores and clearing are
+    # settled from the hits by engine.decide.outcome, as live
+    for rule in pack.engine_rules:
         for problem in _check_condition(rule.guarded, refs):
             problems.append(f"rule {rule.id}: {problem}")
     windows: dict[str, WindowSpec] = {}
@@ -102,7 +104,7 @@ def compile_plan(pack: Pack, engine: str) -> ReplayPlan:
             problems.append(f"{ref.key}: watchlist test on unsupported field {ref.field!r}")
     if problems:
         raise CompileError(engine, sorted(dict.fromkeys(problems)))
-    return ReplayPlan(pack, pack.rules, refs, windows, lexicons, watchlists)
+    return ReplayPlan(pack, pack.engine_rules, refs, windows, lexicons, watchlists)
 
 
 def _computable(key: str) -> bool:

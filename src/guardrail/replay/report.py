@@ -118,6 +118,17 @@ def build_report(
         friction_rate=_ratio(inquired, n_legit),
         typologies=typologies,
         legitimate_scenarios=scenarios,
+        # without 'when_asked' lines (refused by the bulk engines) nothing is asked again, and
+        # the action after answers is the first screening's
+        asked=0,
+        intercepted_fraud_after_answers=intercepted,
+        reviewed_fraud_after_answers=reviewed,
+        inquired_legitimate_after_answers=inquired,
+        recall_intercept_after_answers=_ratio(intercepted, n_fraud),
+        recall_review_after_answers=_ratio(reviewed, n_fraud),
+        friction_rate_after_answers=_ratio(inquired, n_legit),
+        typologies_after_answers=typologies,
+        legitimate_scenarios_after_answers=scenarios,
         seconds=round(seconds, 3),
         events_per_second=round(events / seconds, 1) if seconds > 0 else 0.0,
     )

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from guardrail.engine.decide import outcome
-from guardrail.lang.pack import Pack
+from guardrail.lang.pack import CLEARS_SUFFIX, Pack
 from guardrail.model.decision import Action, Obligation
 
 INTERCEPT_RANK = Action.INTERCEPT.rank
@@ -43,11 +43,18 @@ class Decisions:
         return table[np.where(self.combo >= 0, self.combo, len(self.combos))]
 
 
+def decided_rule_ids(engine_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The rule ids a decision lists as hits: matched and not cleared (as ``decide``)."""
+    cleared = {i.removesuffix(CLEARS_SUFFIX) for i in engine_ids if i.endswith(CLEARS_SUFFIX)}
+    return tuple(i for i in engine_ids if CLEARS_SUFFIX not in i and i not in cleared)
+
+
 def decide_rows(
     pack: Pack, hits: npt.NDArray[np.bool_], screened: npt.NDArray[np.bool_]
 ) -> Decisions:
-    """Decisions from a rows × rules hit matrix (columns in ``pack.rules`` order)."""
-    rule_ids = tuple(rule.id for rule in pack.rules)
+    """Decisions from a rows × rules hit matrix (columns in ``pack.engine_rules`` order);
+    ``combos`` keep the engine ids, clearing conditions (``RULE#clears``) included."""
+    rule_ids = tuple(rule.id for rule in pack.engine_rules)
     rows = len(screened)
     if rows == 0 or not rule_ids:
         combos: tuple[tuple[str, ...], ...] = ((),)
@@ -69,7 +76,7 @@ def decide_rows(
     for index, row in enumerate(unpacked):
         ids = tuple(rule_ids[i] for i in np.flatnonzero(row).tolist())
         action, obligations = outcome(pack, ids)
-        combo_list.append(ids)
+        combo_list.append(decided_rule_ids(ids))
         ranks[index] = action.rank
         owed.append(obligations)
     combo = np.where(screened, inverse, -1).astype(np.int64)

@@ -67,6 +67,12 @@ def load_frame(
         for record in read_records(handle, source=str(path), on_bad_line=on_bad_line, bad=bad):
             if limit is not None and len(records) >= limit:
                 break
+            if record.when_asked is not None:
+                raise StreamError(
+                    f"{path}:{record.line_no}: 'when_asked' (screening again with the "
+                    "customer's answers) is not compiled by the bulk engines yet; use "
+                    "--engine reference"
+                )
             records.append(record)
     return frame_from_lines(lines_of(records)), bad
 

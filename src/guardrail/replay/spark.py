@@ -36,8 +36,7 @@ from guardrail.replay.result import INTERCEPT_RANK, Decisions, decide_rows
 Mask = npt.NDArray[np.bool_]
 Progress = Callable[[str], None]
 BITS_PER_WORD = 62
-# A same-day window starts at most 25 hours (a local day across a DST change) before the event.
-_SAME_DAY_REACH = 2 * DAY_US
+_SAME_DAY_REACH = 27 * HOUR_US  # a local day is at most 26 hours (Antarctica/Troll)
 _UNBOUNDED = None
 
 
@@ -234,15 +233,22 @@ class SparkEngine:
             pa.table({"row": np.arange(n, dtype=np.int64), "executed": executed})
         )
         data = events.join(F.broadcast(flags) if n <= 200_000 else flags, "row")
-        histories = self._histories()
-        for history in histories:
+        data = data.withColumns(_start_columns())
+        data = _add_sums(data, self._sums())
+        for history in self._histories():
             data = data.withColumn(history.name, _collect(history))
+        inbound = "history.inbound_24h"
+        if self.plan.history_keys & {inbound, "history.inbound_24h_pct"}:
+            data = data.withColumn(
+                "_inbound",
+                F.when(F.col("has_account"), F.col("p_in_acct")).otherwise(F.col("p_in_cust")),
+            )
         for key in self.plan.history_keys:
             data = data.withColumn(self._names[key], self._history_value(key))
         rules = [compile_column(rule.guarded, self._names) for rule in self.plan.rules]
         words = []
-        for start in range(0, len(rules), BITS_PER_WORD):
-            chunk = rules[start : start + BITS_PER_WORD]
+        for first in range(0, len(rules), BITS_PER_WORD):
+            chunk = rules[first : first + BITS_PER_WORD]
             bits = [
                 F.when(rule, F.lit(1 << offset)).otherwise(F.lit(0)).cast("long")
                 for offset, rule in enumerate(chunk)
@@ -254,40 +260,62 @@ class SparkEngine:
         for index in range(len(words)):
             word = np.asarray(result.column(f"w{index}").to_numpy(), dtype=np.int64)
             width = min(BITS_PER_WORD, len(rules) - index * BITS_PER_WORD)
-            bits = (word[:, None] >> np.arange(width, dtype=np.int64)) & 1
-            matrix[order, index * BITS_PER_WORD : index * BITS_PER_WORD + width] = bits.astype(
+            bits_of = (word[:, None] >> np.arange(width, dtype=np.int64)) & 1
+            matrix[order, index * BITS_PER_WORD : index * BITS_PER_WORD + width] = bits_of.astype(
                 bool
             )
         return matrix
 
-    def _histories(self) -> list[_History]:
-        """The history arrays this pack needs: one per partition, reaching as far back as the
-        longest window over it."""
-        needs: dict[tuple[str, ...], int | None] = {}
+    def _sums(self) -> list[_Sum]:
+        """Sums and counts over history, computed as (before this row) − (before the start)."""
+        from pyspark.sql import functions as F
 
-        def need(partition: tuple[str, ...], reach: int | None) -> None:
-            if partition not in needs:
-                needs[partition] = reach
-                return
-            known = needs[partition]
-            needs[partition] = None if known is None or reach is None else max(known, reach)
-
+        executed = F.col("executed")
+        amount = F.col("amount")
         keys = self.plan.history_keys
+        sums: list[_Sum] = []
+        if "counterparty.first_seen" in keys:
+            sums.append(_Sum("p_seen", ("cust", "payee"), _NO_START, executed.cast("long")))
         if keys & {"history.inbound_24h", "history.inbound_24h_pct"}:
-            need(("acct", "cur"), DAY_US)
-            need(("cust", "cur"), DAY_US)
+            inbound = F.when(executed & (F.col("direction") == Direction.IN.value), amount)
+            value = inbound.otherwise(F.lit(0)).cast("long")
+            sums.append(_Sum("p_in_acct", ("acct", "cur"), "s_day", value))
+            sums.append(_Sum("p_in_cust", ("cust", "cur"), "s_day", value))
         if "history.outbound_count_24h" in keys:
-            need(("cust",), DAY_US)
+            out = executed & (F.col("direction") == Direction.OUT.value)
+            sums.append(_Sum("p_out", ("cust",), "s_day", out.cast("long")))
         if "history.same_payee_count_today" in keys:
-            need(("cust", "payee"), _SAME_DAY_REACH)
+            sums.append(_Sum("p_payee_today", ("cust", "payee"), "s_midnight", executed.cast("long")))
         for spec in self.plan.windows.values():
-            reach = _reach(spec)
-            if spec.key is WindowKey.COUNTERPARTY:
-                need(("cust", "payee"), reach)
+            if spec.aggregate not in (Aggregate.SUM, Aggregate.COUNT):
+                continue
+            record = F.struct(*(F.col(c) for c in ("kind", "direction", "channel", "currency")))
+            keep = executed & _passes(spec, record)
+            if spec.aggregate is Aggregate.SUM:
+                value = F.when(keep, amount).otherwise(F.lit(0)).cast("long")
+            elif spec.measure is Measure.COUNTERPARTY:
+                value = (keep & F.col("has_payee")).cast("long")
             else:
-                need(("cust",), reach)
-                if spec.key is WindowKey.ACCOUNT:
-                    need(("acct",), reach)
+                value = keep.cast("long")
+            start = _start_column(spec)
+            for partition in _partitions(spec):
+                sums.append(_Sum(_sum_name(spec, partition), partition, start, value))
+        return sums
+
+    def _histories(self) -> list[_History]:
+        """History arrays for max and count_distinct windows: one per partition, reaching as
+        far back as the longest window over it."""
+        needs: dict[tuple[str, ...], int | None] = {}
+        for spec in self.plan.windows.values():
+            if spec.aggregate in (Aggregate.SUM, Aggregate.COUNT):
+                continue
+            reach = _reach(spec)
+            for partition in _partitions(spec):
+                if partition not in needs:
+                    needs[partition] = reach
+                    continue
+                known = needs[partition]
+                needs[partition] = None if known is None or reach is None else max(known, reach)
         return [
             _History("h_" + "_".join(partition), partition, reach)
             for partition, reach in needs.items()
@@ -297,45 +325,161 @@ class SparkEngine:
         from pyspark.sql import functions as F
 
         if key == "counterparty.first_seen":
-            from pyspark.sql import Window
-
-            before = (
-                Window.partitionBy("cust", "payee")
-                .orderBy("row")
-                .rowsBetween(Window.unboundedPreceding, -1)
-            )
-            seen = F.coalesce(F.sum(F.col("executed").cast("long")).over(before), F.lit(0))
-            return F.when(F.col("has_payee"), seen == 0)
-        day_ago = F.col("ts") - F.lit(DAY_US)
-        if key in ("history.inbound_24h", "history.inbound_24h_pct"):
-            inbound = F.when(
-                F.col("has_account"),
-                _sum(_records("h_acct_cur", day_ago, direction=Direction.IN.value)),
-            ).otherwise(_sum(_records("h_cust_cur", day_ago, direction=Direction.IN.value)))
-            if key == "history.inbound_24h":
-                return inbound
-            amount = F.col("amount")
-            return F.when(amount != 0, F.floor((inbound * 100) / amount).cast("long"))
+            return F.when(F.col("has_payee"), F.col("p_seen") == 0)
+        if key == "history.inbound_24h":
+            return F.col("_inbound")
+        if key == "history.inbound_24h_pct":
+            # integer division of non-negative longs: the floor, exactly
+            return F.expr("CASE WHEN amount != 0 THEN (_inbound * 100) div amount END")
         if key == "history.outbound_count_24h":
-            return F.size(_records("h_cust", day_ago, direction=Direction.OUT.value))
+            return F.col("p_out")
         if key == "history.same_payee_count_today":
-            count = F.size(_records("h_cust_payee", F.col("midnight")))
-            return F.when(F.col("has_payee"), count).otherwise(F.lit(0))
+            return F.when(F.col("has_payee"), F.col("p_payee_today")).otherwise(F.lit(0))
         return self._window(self.plan.windows[key])
 
     def _window(self, spec: WindowSpec) -> Any:
         from pyspark.sql import functions as F
 
-        start = _start(spec)
+        def over(partition: tuple[str, ...]) -> Any:
+            if spec.aggregate in (Aggregate.SUM, Aggregate.COUNT):
+                return _with_current(spec, F.col(_sum_name(spec, partition)))
+            return _aggregate(spec, "h_" + "_".join(partition), _start(spec))
+
         if spec.key is WindowKey.COUNTERPARTY:
-            value = _aggregate(spec, "h_cust_payee", start)
-            return F.when(F.col("has_payee"), value).otherwise(F.lit(0))
-        by_customer = _aggregate(spec, "h_cust", start)
+            return F.when(F.col("has_payee"), over(("cust", "payee"))).otherwise(F.lit(0))
         if spec.key is WindowKey.ACCOUNT:
-            return F.when(F.col("has_account"), _aggregate(spec, "h_acct", start)).otherwise(
-                by_customer
+            return F.when(F.col("has_account"), over(("acct",))).otherwise(over(("cust",)))
+        return over(("cust",))
+
+
+_NO_START = "s_none"
+
+
+@dataclass(frozen=True)
+class _Sum:
+    """A sum over a partition's executed history between a start instant and this row."""
+
+    name: str
+    partition: tuple[str, ...]
+    start: str  # the column holding the start instant, or _NO_START for the whole history
+    value: Any  # per-row contribution as a record (already filtered)
+
+
+def _partitions(spec: WindowSpec) -> list[tuple[str, ...]]:
+    if spec.key is WindowKey.COUNTERPARTY:
+        return [("cust", "payee")]
+    if spec.key is WindowKey.ACCOUNT:
+        return [("acct",), ("cust",)]
+    return [("cust",)]
+
+
+def _sum_name(spec: WindowSpec, partition: tuple[str, ...]) -> str:
+    return f"p_{spec.name}_{'_'.join(partition)}"
+
+
+def _start_column(spec: WindowSpec) -> str:
+    if spec.span is Span.SAME_DAY:
+        return "s_midnight"
+    if spec.span is Span.HOURS:
+        return f"s_h{spec.length}"
+    if spec.span is Span.DAYS:
+        return f"s_d{spec.length}"
+    return "opened_midnight"  # the smallest long when there is no account
+
+
+def _start_columns() -> dict[str, Any]:
+    from pyspark.sql import functions as F
+
+    return {"s_midnight": F.col("midnight"), "s_day": F.col("ts") - F.lit(DAY_US)}
+
+
+def _add_sums(data: Any, sums: list[_Sum]) -> Any:
+    """Add each sum as a column: Σ value over the partition's rows before this one, minus Σ
+    over its rows strictly before the start instant (found by merging the start instants into
+    the partition's timeline: an as-of lookup as one sort), never below 0."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if not sums:
+        return data
+    extra: dict[str, Any] = {}
+    for item in sums:
+        if item.start.startswith("s_h") and item.start not in extra:
+            extra[item.start] = F.col("ts") - F.lit(int(item.start[3:]) * HOUR_US)
+        elif item.start.startswith("s_d") and item.start not in extra and item.start != "s_day":
+            extra[item.start] = F.col("ts") - F.lit(int(item.start[3:]) * DAY_US)
+    data = data.withColumns(extra) if extra else data
+    data = data.withColumns({f"v_{item.name}": item.value for item in sums})
+    groups: dict[tuple[tuple[str, ...], str], list[_Sum]] = {}
+    for item in sums:
+        groups.setdefault((item.partition, item.start), []).append(item)
+    # Every group reads the same base and yields a small (row, sums) table joined back: the
+    # plan grows linearly with the groups, not by a self-join per group.
+    base = data = data.localCheckpoint()  # computed once; every group reads it
+    for (partition, start), group in groups.items():
+        before = (
+            Window.partitionBy(*partition).orderBy("row").rowsBetween(Window.unboundedPreceding, -1)
+        )
+        prior = base.select(
+            "row",
+            *(
+                F.coalesce(F.sum(f"v_{item.name}").over(before), F.lit(0)).alias(item.name)
+                for item in group
+            ),
+        )
+        if start != _NO_START:
+            records = base.select(
+                *partition,
+                F.col("ts").alias("_t"),
+                F.lit(1).alias("_k"),
+                F.lit(None).cast("long").alias("_q"),
+                *(F.col(f"v_{item.name}").alias(f"q_{item.name}") for item in group),
             )
-        return by_customer
+            queries = base.select(
+                *partition,
+                F.col(start).alias("_t"),
+                F.lit(0).alias("_k"),
+                F.col("row").alias("_q"),
+                *(F.lit(0).cast("long").alias(f"q_{item.name}") for item in group),
+            )
+            timeline = (
+                Window.partitionBy(*partition)
+                .orderBy("_t", "_k")
+                .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+            )
+            earlier = (
+                records.unionByName(queries)
+                .select(
+                    "_q", *(F.sum(f"q_{i.name}").over(timeline).alias(f"q_{i.name}") for i in group)
+                )
+                .where(F.col("_q").isNotNull())
+                .withColumnRenamed("_q", "row")
+            )
+            prior = prior.join(earlier, "row").select(
+                "row",
+                *(
+                    F.greatest(F.col(item.name) - F.col(f"q_{item.name}"), F.lit(0)).alias(
+                        item.name
+                    )
+                    for item in group
+                ),
+            )
+        data = data.join(prior, "row")
+    return data
+
+
+def _with_current(spec: WindowSpec, history: Any) -> Any:
+    from pyspark.sql import functions as F
+
+    if not spec.include_current:
+        return history
+    current = F.struct(*(F.col(c) for c in ("kind", "direction", "channel", "currency")))
+    mine = _passes(spec, current)
+    if spec.aggregate is Aggregate.SUM:
+        return history + F.when(mine, F.col("amount")).otherwise(F.lit(0))
+    if spec.measure is Measure.COUNTERPARTY:
+        mine = mine & F.col("has_payee")
+    return history + F.when(mine, F.lit(1)).otherwise(F.lit(0))
 
 
 def _reach(spec: WindowSpec) -> int | None:

@@ -31,7 +31,9 @@ from guardrail.errors import GuardrailError
 from guardrail.model.event import Event
 from guardrail.model.money import MAX_AMOUNT, Money, from_fen, to_fen
 
-LeafKind = Literal["str", "bool", "int", "date", "datetime", "fen", "currency", "presence"]
+LeafKind = Literal[
+    "str", "bool", "int", "date", "datetime", "fen", "currency", "presence", "json"
+]
 LINE_COLUMNS = ("label", "typology", "scenario", "executed_history_hint")
 LABELS = ("fraud", "legitimate")
 HINTS = ("if_allowed", "always")
@@ -92,7 +94,11 @@ def _leaves(model: type[BaseModel], prefix: tuple[str, ...], parent: str | None)
         column = ".".join(path)
         annotation, optional = _unwrap_optional(info.annotation)
         base = _base_type(annotation)
-        if isinstance(base, type) and issubclass(base, Money):
+        if typing.get_origin(base) in (tuple, list):
+            # a list of objects: one JSON text column, validated by the model on the way in
+            full = Annotated[annotation, *info.metadata] if info.metadata else annotation
+            leaves.append(Leaf(column, path, "json", full, False, parent))
+        elif isinstance(base, type) and issubclass(base, Money):
             leaves.append(Leaf(f"{column}.fen", path, "fen", int, optional, parent))
             leaves.append(Leaf(f"{column}.currency", path, "currency", str, optional, parent))
         elif isinstance(base, type) and issubclass(base, BaseModel):
@@ -120,6 +126,7 @@ _ARROW: dict[LeafKind, pa.DataType] = {
     "fen": pa.int64(),
     "currency": pa.string(),
     "presence": pa.bool_(),
+    "json": pa.string(),
 }
 _POLARS: dict[LeafKind, pl.DataType] = {
     "str": pl.String(),
@@ -130,6 +137,7 @@ _POLARS: dict[LeafKind, pl.DataType] = {
     "fen": pl.Int64(),
     "currency": pl.String(),
     "presence": pl.Boolean(),
+    "json": pl.String(),
 }
 ARROW_SCHEMA = pa.schema(
     [pa.field(name, pa.string()) for name in LINE_COLUMNS]
@@ -156,6 +164,10 @@ def _leaf_value(event: Event, leaf: Leaf) -> Any:
         return value.fen
     if leaf.kind == "currency":
         return value.currency.value
+    if leaf.kind == "json":
+        return json.dumps(
+            [item.model_dump(mode="json") for item in value], ensure_ascii=False, sort_keys=True
+        )
     if isinstance(value, Enum):
         return value.value
     return value
@@ -289,7 +301,7 @@ def _check_values(frame: pl.DataFrame, source: str) -> None:
         if row is not None:
             fail(row, column, problem)
     for leaf in LEAVES:
-        if leaf.kind in ("str", "int", "currency"):
+        if leaf.kind in ("str", "int", "currency", "json"):
             _check_distinct(frame, leaf, source)
 
 
@@ -302,10 +314,19 @@ def _check_distinct(frame: pl.DataFrame, leaf: Leaf, source: str) -> None:
     if not values:
         return
     try:
+        if leaf.kind == "json":
+            adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+            for index, text in enumerate(values):
+                try:
+                    adapter.validate_json(text)
+                except ValidationError:
+                    values = values[index : index + 1]
+                    raise
+            return
         TypeAdapter(list[annotation]).validate_python(values)  # type: ignore[valid-type]
     except ValidationError as error:
         item = error.errors(include_url=False)[0]
-        bad = values[int(item["loc"][0])] if item["loc"] else values[0]
+        bad = values[0] if leaf.kind == "json" or not item["loc"] else values[int(item["loc"][0])]
         row = _first_row(frame, pl.col(leaf.column) == bad)
         raise StreamError(
             f"{source}: row {row}, column {leaf.column!r}: {item['msg']}: {str(bad)[:60]!r}"
@@ -322,6 +343,8 @@ def _json_value(leaf: Leaf, value: Any) -> Any:
     if leaf.kind == "date":
         assert isinstance(value, dt.date)
         return value.isoformat()
+    if leaf.kind == "json":
+        return json.loads(value)
     return value
 
 
