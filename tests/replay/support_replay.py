@@ -3,6 +3,7 @@ and compare what they decided, event by event."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,22 @@ import polars as pl
 from guardrail.guard import Guard
 from guardrail.replay.report import build_report, decisions_frame
 from guardrail.replay.run import load_frame, replay_reference_lines
+from guardrail.sim.generator import generate
 from guardrail.sim.replay import ReplayReport
 
 HERE = Path(__file__).resolve().parent
 EVERY_WINDOW = HERE / "packs" / "every-window"
 TIMING = ("seconds", "events_per_second", "screen_p50_us", "screen_p99_us", "backend")
+
+
+def write_stream(path: Path, n: int, seed: int, fraud_rate: float) -> Path:
+    """A generated stream without 'when_asked' (the bulk engines refuse those lines)."""
+    with path.open("w", encoding="utf-8") as out:
+        for record in generate(n, fraud_rate, seed):
+            line = json.loads(record.to_json())
+            line.pop("when_asked", None)
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return path
 
 
 def reference(pack: Path, path: Path) -> tuple[pl.DataFrame, ReplayReport]:

@@ -12,17 +12,22 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support_replay import EVERY_WINDOW, assert_same, bulk, hit_rules, reference
+from support_replay import EVERY_WINDOW, assert_same, bulk, hit_rules, reference, write_stream
 
 from guardrail.guard import Guard
 from guardrail.replay.columnar import ColumnarEngine
+from guardrail.replay.plan import CompileError
+from guardrail.replay.run import load_frame
+from guardrail.replay.table import StreamError
+from guardrail.sim.generator import generate, write_jsonl
 from guardrail.replay.report import build_report, decisions_frame
 from guardrail.replay.run import replay_reference_lines
 from guardrail.replay.table import StreamLine, frame_from_lines
-from guardrail.sim.generator import generate, write_jsonl
 from guardrail.testing import customers, events, histories
 
-BASELINE = EVERY_WINDOW.parents[3] / "rules" / "cn-baseline"
+ROOT = EVERY_WINDOW.parents[3]
+STARTER = ROOT / "rules" / "starter"
+BASELINE = ROOT / "rules" / "cn-baseline"
 
 
 def columnar(guard: Guard) -> ColumnarEngine:
@@ -30,10 +35,7 @@ def columnar(guard: Guard) -> ColumnarEngine:
 
 
 def _stream(tmp_path: Path, n: int, seed: int, fraud_rate: float = 0.04) -> Path:
-    path = tmp_path / f"stream-{n}-{seed}.jsonl"
-    with path.open("w", encoding="utf-8") as out:
-        write_jsonl(generate(n, fraud_rate, seed), out)
-    return path
+    return write_stream(tmp_path / f"stream-{n}-{seed}.jsonl", n, seed, fraud_rate)
 
 
 def test_columnar_matches_reference_every_window_small(tmp_path: Path) -> None:
@@ -57,9 +59,27 @@ def test_columnar_matches_reference_on_100k_events(tmp_path: Path) -> None:
     assert len(fired) >= 30
 
 
-def test_columnar_matches_reference_on_the_baseline_pack(tmp_path: Path) -> None:
+def test_columnar_matches_reference_on_the_starter_pack(tmp_path: Path) -> None:
     path = _stream(tmp_path, 4000, seed=5)
-    assert_same(reference(BASELINE, path), bulk(BASELINE, path, columnar))
+    assert_same(reference(STARTER, path), bulk(STARTER, path, columnar))
+
+
+def test_constructs_not_compiled_yet_are_refused_by_name() -> None:
+    guard = Guard.from_path(BASELINE)
+    with pytest.raises(CompileError) as refused:
+        columnar(guard)
+    message = str(refused.value)
+    assert "use --engine reference" in message
+    assert "window.payee_customers_72h: key 'payee' is not supported" in message
+    assert "field 'third_party.agent_present' has no column compilation" in message
+
+
+def test_when_asked_lines_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "asked.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        write_jsonl(generate(300, 0.2, 3), out)
+    with pytest.raises(StreamError, match="when_asked"):
+        load_frame(path)
 
 
 _LABELS = st.sampled_from(["fraud", "legitimate"])
@@ -95,7 +115,7 @@ def _streams(draw: st.DrawFn) -> list[StreamLine]:
 _GUARD_PACK = Guard.from_path(EVERY_WINDOW).pack
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_streams())
 def test_columnar_matches_reference_on_generated_histories(lines: list[StreamLine]) -> None:
     text = [

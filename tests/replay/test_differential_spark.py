@@ -7,19 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support_replay import EVERY_WINDOW, assert_same, bulk, hit_rules, reference
+from support_replay import EVERY_WINDOW, assert_same, bulk, hit_rules, reference, write_stream
 
 from guardrail.guard import Guard
 from guardrail.replay.columnar import ColumnarEngine
 from guardrail.replay.spark import SparkEngine
-from guardrail.sim.generator import generate, write_jsonl
 
 
 def _stream(tmp_path: Path, n: int, seed: int) -> Path:
-    path = tmp_path / f"stream-{n}.jsonl"
-    with path.open("w", encoding="utf-8") as out:
-        write_jsonl(generate(n, 0.06, seed), out)
-    return path
+    return write_stream(tmp_path / f"stream-{n}.jsonl", n, seed, 0.06)
 
 
 def test_spark_matches_reference_and_columnar_every_window(tmp_path: Path, spark: Any) -> None:
@@ -38,8 +34,8 @@ def test_spark_matches_reference_and_columnar_every_window(tmp_path: Path, spark
 
 
 @pytest.mark.slow
-def test_spark_matches_columnar_on_the_baseline_pack(tmp_path: Path, spark: Any) -> None:
-    baseline = EVERY_WINDOW.parents[3] / "rules" / "cn-baseline"
+def test_spark_matches_columnar_on_20k_events(tmp_path: Path, spark: Any) -> None:
+    baseline = EVERY_WINDOW
     path = _stream(tmp_path, 20_000, seed=3)
 
     def on_spark(guard: Guard) -> SparkEngine:
