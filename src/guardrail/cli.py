@@ -175,9 +175,9 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
 def _registrars() -> list[Registrar]:
     """Subcommands owned by other parts of the library (imported late to keep start-up cheap)."""
     from guardrail.audit.cli import add_audit_subcommands
+    from guardrail.replay.cli import add_replay_subcommands
     from guardrail.server.cli import add_server_subcommands
     from guardrail.sim.scenario_cli import add_test_subcommand
-    from guardrail.replay.cli import add_replay_subcommands
     from guardrail.stores import guard_from_path, open_audit_store
 
     def add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -17,12 +17,10 @@ from support_replay import EVERY_WINDOW, assert_same, bulk, hit_rules, reference
 from guardrail.guard import Guard
 from guardrail.replay.columnar import ColumnarEngine
 from guardrail.replay.plan import CompileError
-from guardrail.replay.run import load_frame
-from guardrail.replay.table import StreamError
-from guardrail.sim.generator import generate, write_jsonl
 from guardrail.replay.report import build_report, decisions_frame
-from guardrail.replay.run import replay_reference_lines
-from guardrail.replay.table import StreamLine, frame_from_lines
+from guardrail.replay.run import load_frame, replay_reference_lines
+from guardrail.replay.table import StreamError, StreamLine, frame_from_lines
+from guardrail.sim.generator import generate, write_jsonl
 from guardrail.testing import customers, events, histories
 
 ROOT = EVERY_WINDOW.parents[3]

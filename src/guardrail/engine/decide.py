@@ -95,8 +95,14 @@ def _settle(
     score_action = pack.score_action(score)
     action = max(ladder, score_action)
     owed = {o for rule_id in live for o in rules[rule_id].spec.obligations}
-    return live, cleared, ladder, score, score_action, action, tuple(
-        o for o in Obligation if o in owed
+    return (
+        live,
+        cleared,
+        ladder,
+        score,
+        score_action,
+        action,
+        tuple(o for o in Obligation if o in owed),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from guardrail.errors import GuardrailError
 from guardrail.replay.run import ENGINES
 from guardrail.replay.table import is_parquet
+from guardrail.sim.replay import BadLinePolicy
 from guardrail.sim.simulate_cli import GuardOpener, add_simulate_subcommands
 
 
@@ -70,7 +71,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     else:
         guard = Guard.from_path(args.pack, backend=args.backend)
     show_progress = not args.no_progress and sys.stderr.isatty()
-    on_bad_line = "skip" if args.skip_bad_lines else "stop"
+    on_bad_line: BadLinePolicy = "skip" if args.skip_bad_lines else "stop"
     keep = args.decisions is not None
     events = "/dev/stdin" if str(args.events) == "-" else args.events
     try:
@@ -84,8 +85,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             if bar is not None:
                 with bar:
                     outcome = replay_reference(
-                        guard, events, on_bad_line=on_bad_line, limit=args.limit,
-                        keep_decisions=keep, progress=bar.advance,
+                        guard,
+                        events,
+                        on_bad_line=on_bad_line,
+                        limit=args.limit,
+                        keep_decisions=keep,
+                        progress=bar.advance,
                     )
             else:
                 outcome = replay_reference(

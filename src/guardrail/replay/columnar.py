@@ -30,7 +30,7 @@ from guardrail.context.enrich import FeaturePlan
 from guardrail.context.watchlist import Watchlist
 from guardrail.lang.catalog import LOCAL_DATE_KEY
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
-from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, RefKind
+from guardrail.lang.ir import All, AnyOf, Compare, Condition, FieldRef, Op, RefKind
 from guardrail.lang.pack import Pack
 from guardrail.model.event import DIRECTION_OF_KIND, Direction
 from guardrail.replay.localtime import DAY_US, HOUR_US, civil, local_offsets, midnights
@@ -118,7 +118,8 @@ class Series:
     def before_sum(self, values: I64, lo: I64) -> I64:
         """Per row: sum of ``values`` over its group's positions [lo, own position)."""
         prefix = np.concatenate([[0], np.cumsum(values[self.order])])
-        return prefix[self.position] - prefix[lo]
+        result: I64 = prefix[self.position] - prefix[lo]
+        return result
 
     def pairs(self, lo: I64) -> tuple[I64, I64, I64]:
         """Every (row, history position) pair with position in [lo, own position): the rows'
@@ -144,7 +145,7 @@ class Series:
         previous = np.empty_like(last)
         previous[1:] = last[:-1]
         previous[boundary] = -1
-        result = np.empty_like(previous)
+        result: I64 = np.empty_like(previous)
         result[order] = previous
         return result
 
@@ -211,8 +212,10 @@ class ColumnarEngine:
             columns[ref.key] = self._lexicon(rows, ref)
         for ref in self.plan.watchlist_refs:
             columns[ref.key] = self._watchlist(rows, ref)
-        return pl.DataFrame(list(columns.values())) if columns else pl.DataFrame(
-            {"_": np.zeros(rows.n, dtype=bool)}
+        return (
+            pl.DataFrame(list(columns.values()))
+            if columns
+            else pl.DataFrame({"_": np.zeros(rows.n, dtype=bool)})
         )
 
     def _lexicon(self, rows: Rows, ref: FieldRef) -> pl.Series:
@@ -290,7 +293,7 @@ class ColumnarEngine:
 
 
 def _nullable(values: Any, present: Mask) -> pl.Series:
-    return pl.Series(values).set(pl.Series(~present), None)  # type: ignore[arg-type]
+    return pl.Series(values).set(pl.Series(~present), None)
 
 
 def _matrix(features: pl.DataFrame, rules: list[pl.Expr], rows: int) -> Mask:
@@ -323,9 +326,9 @@ class Rows:
                 f"row {row}: event id {frame.get_column('event_id')[row - 1]!r} repeats; the "
                 "columnar engines need unique event ids (or use --engine reference)"
             )
-        self.background = (frame.get_column("executed_history_hint") == "always").fill_null(
-            False
-        ).to_numpy()
+        self.background = (
+            (frame.get_column("executed_history_hint") == "always").fill_null(False).to_numpy()
+        )
         self.legitimate = (frame.get_column("label") == "legitimate").to_numpy()
         self.amount: I64 = frame.get_column("amount.fen").to_numpy().astype(np.int64)
         kinds = frame.get_column("kind")
@@ -432,9 +435,7 @@ def _province(column: pl.Expr) -> pl.Expr:
 
 def _other_region(rows: Rows) -> pl.Series:
     return rows.frame.select(
-        (_province(pl.col("counterparty.region")) != _province(pl.col("branch.region"))).alias(
-            "x"
-        )
+        (_province(pl.col("counterparty.region")) != _province(pl.col("branch.region"))).alias("x")
     ).get_column("x")
 
 
@@ -487,8 +488,9 @@ def window(spec: WindowSpec, rows: Rows, executed: Mask) -> I64:
         cached = rows.window_parts[spec.name] = (_start_rank(spec, rows), _passes(spec, rows))
     start, passes = cached
     if spec.key is WindowKey.COUNTERPARTY:
-        value = _over(spec, rows, rows.series("customer.id", "counterparty.account"), start,
-                      passes, executed)
+        value = _over(
+            spec, rows, rows.series("customer.id", "counterparty.account"), start, passes, executed
+        )
         return np.where(rows.has_payee, value, 0)
     by_customer = _over(spec, rows, rows.series("customer.id"), start, passes, executed)
     if spec.key is WindowKey.ACCOUNT:
@@ -522,7 +524,8 @@ def _over(
     previous = series.previous(members, rows.payee_code)
     distinct = first_occurrences(series, members, previous, lo)
     own = current & rows.has_payee & (previous < lo)
-    return distinct + own.astype(np.int64)
+    total: I64 = distinct + own.astype(np.int64)
+    return total
 
 
 # Windows whose history runs (summed over rows) exceed this many times the row count use the
@@ -577,7 +580,8 @@ def first_occurrences(series: Series, members: Mask, previous: I64, lo: I64) -> 
     y = np.where(sorted_members, sorted_previous + 1, n + 2)
     below_hi = prefix_count_at_most(y, hi, lo)
     member_prefix = np.concatenate([[0], np.cumsum(sorted_members.astype(np.int64))])
-    return below_hi - member_prefix[lo]
+    distinct: I64 = below_hi - member_prefix[lo]
+    return distinct
 
 
 def prefix_count_at_most(y: I64, x_end: I64, y_max: I64) -> I64:
@@ -594,8 +598,7 @@ def prefix_count_at_most(y: I64, x_end: I64, y_max: I64) -> I64:
         if len(chosen):
             first = ((x_end[chosen] >> (level + 1)) << (level + 1)) // size
             counts[chosen] += (
-                np.searchsorted(ordered, first * scale + y_max[chosen], side="right")
-                - first * size
+                np.searchsorted(ordered, first * scale + y_max[chosen], side="right") - first * size
             )
         level, size = level + 1, size * 2
     return counts

@@ -9,7 +9,6 @@ zone's rules changed, at array speed.
 from __future__ import annotations
 
 import datetime as dt
-
 from zoneinfo import ZoneInfo
 
 import numpy as np

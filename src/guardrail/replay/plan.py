@@ -15,7 +15,11 @@ from guardrail.lang.pack import CompiledRule, Pack
 from guardrail.replay.table import EVENT_COLUMNS
 
 # Catalogue keys whose column has another name in the stream table.
-RENAMED = {"amount": "amount.fen", "currency": "amount.currency", "new_daily_limit": "new_daily_limit.fen"}
+RENAMED = {
+    "amount": "amount.fen",
+    "currency": "amount.currency",
+    "new_daily_limit": "new_daily_limit.fen",
+}
 DERIVED_FROM_KIND = "direction"
 TEXT_COLUMNS = {
     "purpose.text": "purpose.text",
@@ -35,7 +39,9 @@ _WINDOW_OPTIONS = frozenset(
     {"name", "aggregate", "measure", "span", "length", "key", "kinds", "direction", "channels"}
     | {"currency", "include_current", "description"}
 )
-TYPES = frozenset({FieldType.BOOL, FieldType.INT, FieldType.MONEY, FieldType.ENUM, FieldType.STRING})
+TYPES = frozenset(
+    {FieldType.BOOL, FieldType.INT, FieldType.MONEY, FieldType.ENUM, FieldType.STRING}
+)
 
 
 class CompileError(GuardrailError, ValueError):
@@ -108,7 +114,7 @@ def compile_plan(pack: Pack, engine: str) -> ReplayPlan:
 
 
 def _computable(key: str) -> bool:
-    if key == DERIVED_FROM_KIND or key == LOCAL_DATE_KEY:
+    if key in (DERIVED_FROM_KIND, LOCAL_DATE_KEY):
         return True
     if key in STATIC_DERIVED or key in HISTORY_DERIVED:
         return True

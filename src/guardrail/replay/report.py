@@ -81,7 +81,9 @@ def build_report(
     action_counts = np.bincount(ranks[screened], minlength=len(ACTIONS))
     n_screened = int(screened.sum())
     rules = {
-        rule_id: RuleHits(count, _ratio(count, n_screened), on_fraud[rule_id], count - on_fraud[rule_id])
+        rule_id: RuleHits(
+            count, _ratio(count, n_screened), on_fraud[rule_id], count - on_fraud[rule_id]
+        )
         for rule_id, count in sorted(hits.items())
         if count
     }
@@ -134,7 +136,9 @@ def build_report(
     )
 
 
-def decisions_frame(frame: pl.DataFrame, decisions: Decisions, executed: np.ndarray) -> pl.DataFrame:
+def decisions_frame(
+    frame: pl.DataFrame, decisions: Decisions, executed: np.ndarray
+) -> pl.DataFrame:
     """One row per screened event: line, event id, action, obligations, hit rule ids, and
     whether the replay recorded it as executed."""
     screened = decisions.combo >= 0

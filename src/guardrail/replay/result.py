@@ -60,9 +60,7 @@ def decide_rows(
         combos: tuple[tuple[str, ...], ...] = ((),)
         action, obligations = outcome(pack, ())
         combo = np.where(screened, 0, -1).astype(np.int64)
-        return Decisions(
-            rule_ids, combo, combos, np.array([action.rank], np.int8), (obligations,)
-        )
+        return Decisions(rule_ids, combo, combos, np.array([action.rank], np.int8), (obligations,))
     packed = np.packbits(hits, axis=1)
     keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
     unique, inverse = np.unique(keys, return_inverse=True)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import polars as pl
 
 from guardrail.guard import Guard
@@ -25,12 +24,11 @@ from guardrail.replay.table import (
     read_parquet,
 )
 from guardrail.sim.replay import (
-    INTERCEPT,
     BadLinePolicy,
     Replayer,
     ReplayError,
-    ReplayReport,
     ReplayRecord,
+    ReplayReport,
     read_records,
 )
 
@@ -137,12 +135,11 @@ def replay_reference_lines(
     replayer = _RecordingReplayer(guard) if keep_decisions else Replayer(guard)
     bad: list[ReplayError] = []
     started = time.perf_counter()
-    count = 0
-    for record in read_records(lines, source=source, on_bad_line=on_bad_line, bad=bad):
-        if limit is not None and count >= limit:
+    records = read_records(lines, source=source, on_bad_line=on_bad_line, bad=bad)
+    for count, record in enumerate(records, start=1):
+        if limit is not None and count > limit:
             break
         replayer.feed(record)
-        count += 1
         if progress is not None and count % 1000 == 0:
             progress(count)
     report = replayer.report(time.perf_counter() - started, bad)
@@ -200,8 +197,6 @@ def replay_bulk(
     )
     table = decisions_frame(frame, decisions, executed) if keep_decisions else None
     return ReplayOutcome(report, table)
-
-
 
 
 __all__ = [

@@ -246,7 +246,7 @@ class SparkEngine:
         for key in self.plan.history_keys:
             data = data.withColumn(self._names[key], self._history_value(key))
         rules = [compile_column(rule.guarded, self._names) for rule in self.plan.rules]
-        words = []
+        words: list[Any] = []
         for first in range(0, len(rules), BITS_PER_WORD):
             chunk = rules[first : first + BITS_PER_WORD]
             bits = [
@@ -285,7 +285,9 @@ class SparkEngine:
             out = executed & (F.col("direction") == Direction.OUT.value)
             sums.append(_Sum("p_out", ("cust",), "s_day", out.cast("long")))
         if "history.same_payee_count_today" in keys:
-            sums.append(_Sum("p_payee_today", ("cust", "payee"), "s_midnight", executed.cast("long")))
+            sums.append(
+                _Sum("p_payee_today", ("cust", "payee"), "s_midnight", executed.cast("long"))
+            )
         for spec in self.plan.windows.values():
             if spec.aggregate not in (Aggregate.SUM, Aggregate.COUNT):
                 continue
@@ -581,7 +583,9 @@ def _aggregate(spec: WindowSpec, history: str, start: Any) -> Any:
             with_payee = F.filter(records, lambda x: x["payee_code"] > 0)
             return F.size(with_payee) + F.when(mine & F.col("has_payee"), 1).otherwise(0)
         return F.size(records) + F.when(mine, 1).otherwise(0)
-    payees = F.transform(F.filter(records, lambda x: x["payee_code"] > 0), lambda x: x["payee_code"])
+    payees = F.transform(
+        F.filter(records, lambda x: x["payee_code"] > 0), lambda x: x["payee_code"]
+    )
     own = F.when(mine & F.col("has_payee"), F.array(F.col("payee_code"))).otherwise(
         F.array().cast("array<long>")
     )

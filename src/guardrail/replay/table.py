@@ -31,9 +31,7 @@ from guardrail.errors import GuardrailError
 from guardrail.model.event import Event
 from guardrail.model.money import MAX_AMOUNT, Money, from_fen, to_fen
 
-LeafKind = Literal[
-    "str", "bool", "int", "date", "datetime", "fen", "currency", "presence", "json"
-]
+LeafKind = Literal["str", "bool", "int", "date", "datetime", "fen", "currency", "presence", "json"]
 LINE_COLUMNS = ("label", "typology", "scenario", "executed_history_hint")
 LABELS = ("fraud", "legitimate")
 HINTS = ("if_allowed", "always")
@@ -288,7 +286,11 @@ def _check_values(frame: pl.DataFrame, source: str) -> None:
         value = pl.col(leaf.column)
         if leaf.parent is not None:
             checks.append(
-                (leaf.column, ~present & value.is_not_null(), f"set although {leaf.parent} is absent")
+                (
+                    leaf.column,
+                    ~present & value.is_not_null(),
+                    f"set although {leaf.parent} is absent",
+                )
             )
         if not leaf.optional:
             checks.append((leaf.column, present & value.is_null(), "missing required value"))
@@ -411,12 +413,10 @@ def is_parquet(path: str | Path) -> bool:
     return str(path).lower().endswith((".parquet", ".pq"))
 
 
-def lines_of(records: Sequence[Any]) -> Iterator[StreamLine]:
+def lines_of(records: Iterable[Any]) -> Iterator[StreamLine]:
     """``StreamLine`` views of replay or generator records (anything with the same fields)."""
     for record in records:
         hint = getattr(record, "executed_history_hint", None)
         if hint is None:
             hint = "always" if getattr(record, "background", False) else "if_allowed"
-        yield StreamLine(
-            record.label, record.typology, record.scenario, hint, record.event
-        )
+        yield StreamLine(record.label, record.typology, record.scenario, hint, record.event)
