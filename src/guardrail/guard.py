@@ -20,10 +20,9 @@ from guardrail.context.history import (
 )
 from guardrail.context.watchlist import Watchlist, WatchlistRegistry, load_watchlist
 from guardrail.engine import BACKENDS, Backend, DurableRulesBackend, ReferenceBackend, decide
-from guardrail.engine.decide import FAIL_CLOSED_FLOOR
 from guardrail.errors import GuardrailError
 from guardrail.lang.pack import Pack, load_pack
-from guardrail.model.decision import Decision, Failure
+from guardrail.model.decision import FAIL_CLOSED_FLOOR, Decision, Failure
 from guardrail.model.event import Event
 
 logger = logging.getLogger("guardrail")

@@ -14,7 +14,6 @@ from guardrail.context.windows import (
     local_time,
     static_derived_features,
 )
-from guardrail.engine.base import FeatureMap
 from guardrail.lang.catalog import (
     BASE_FIELDS,
     LOCAL_DATE_KEY,
@@ -25,10 +24,8 @@ from guardrail.lang.catalog import (
 from guardrail.lang.ir import FieldRef, RefKind, walk
 from guardrail.lang.pack import Pack
 from guardrail.model.event import DIRECTION_OF_KIND, Event
+from guardrail.model.features import FeatureMap, FeatureValue
 from guardrail.model.money import from_fen
-
-FeatureValue = bool | int | str | None
-
 
 _OBSERVATION_KEYS = tuple((f"observations.{name}", name) for name in OBSERVATIONS)
 

@@ -27,7 +27,6 @@ from typing import Any, Concatenate, Literal, NoReturn, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
 
-from guardrail.audit.log import AuditLog
 from guardrail.counter import gates
 from guardrail.counter.errors import IllegalStep
 from guardrail.counter.journal import write_refusal, write_step
@@ -43,11 +42,11 @@ from guardrail.counter.questions import (
 )
 from guardrail.counter.record import OverrideRecord, SessionRecord
 from guardrail.counter.states import State, Step, next_state, refusal_reason
-from guardrail.engine.decide import FAIL_CLOSED_FLOOR
 from guardrail.guard import Guard
 from guardrail.lang.spec import AnswerType
-from guardrail.model.decision import Action, Decision, Obligation, PackRef
+from guardrail.model.decision import FAIL_CLOSED_FLOOR, Action, Decision, Obligation, PackRef
 from guardrail.model.event import MAX_TEXT, Event, Identifier, Observations
+from guardrail.model.session import StepJournal
 
 ANSWER_DRIVEN_TAGS = frozenset({"answers"})  # hits that later answers may withdraw
 OBSERVATION_NAMES = tuple(Observations.model_fields)
@@ -111,7 +110,7 @@ class _Runtime:
 
     guard: Guard
     clock: Clock
-    audit: AuditLog | None
+    audit: StepJournal | None
 
 
 class Notice(BaseModel):
@@ -182,7 +181,7 @@ class CounterSession(BaseModel):
         teller_id: str | None = None,
         session_id: str | None = None,
         clock: Clock = _utcnow,
-        audit: AuditLog | None = None,
+        audit: StepJournal | None = None,
     ) -> CounterSession:
         """Screen the request and open its session (the first step, ``open``)."""
         teller = _identifier(teller_id or event.teller_id, "teller_id", Step.OPEN)
@@ -212,7 +211,7 @@ class CounterSession(BaseModel):
         guard: Guard,
         *,
         clock: Clock = _utcnow,
-        audit: AuditLog | None = None,
+        audit: StepJournal | None = None,
     ) -> CounterSession:
         """Resume a session saved with :meth:`to_json`. Nothing is re-screened. The guard must
         load the same pack (same content hash): decisions would otherwise silently change."""
@@ -227,7 +226,7 @@ class CounterSession(BaseModel):
         session._attach(guard, clock, audit)
         return session
 
-    def _attach(self, guard: Guard, clock: Clock, audit: AuditLog | None) -> None:
+    def _attach(self, guard: Guard, clock: Clock, audit: StepJournal | None) -> None:
         self._runtime = _Runtime(guard, clock, audit)
 
     @property
@@ -235,7 +234,7 @@ class CounterSession(BaseModel):
         return self._runtime.guard
 
     @property
-    def audit(self) -> AuditLog | None:
+    def audit(self) -> StepJournal | None:
         return self._runtime.audit
 
     # -- reading the session -----------------------------------------------------------------

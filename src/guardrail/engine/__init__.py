@@ -1,13 +1,6 @@
 """Engines that evaluate a pack's IR, and ``decide`` that turns hits into a decision."""
 
-from guardrail.engine.base import (
-    Backend,
-    EngineError,
-    FeatureMap,
-    Features,
-    FeatureValue,
-    as_feature_map,
-)
+from guardrail.engine.base import Backend, EngineError
 from guardrail.engine.decide import decide
 from guardrail.engine.durable_backend import DurableRulesBackend
 from guardrail.engine.reference import ReferenceBackend
@@ -19,10 +12,6 @@ __all__ = [
     "Backend",
     "DurableRulesBackend",
     "EngineError",
-    "FeatureMap",
-    "FeatureValue",
-    "Features",
     "ReferenceBackend",
-    "as_feature_map",
     "decide",
 ]

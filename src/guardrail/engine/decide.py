@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from guardrail.engine.base import Features, FeatureValue, as_feature_map
 from guardrail.lang.catalog import FieldType
 from guardrail.lang.ir import FieldRef
 from guardrail.lang.pack import CompiledRule, Pack
 from guardrail.model.decision import (
+    FAIL_CLOSED_FLOOR,
     Action,
     Decision,
     Failure,
     JsonScalar,
     Obligation,
 )
+from guardrail.model.features import Features, FeatureValue, as_feature_map
 from guardrail.model.money import from_fen
-
-FAIL_CLOSED_FLOOR = Action.REVIEW
 
 
 def decide(

@@ -28,10 +28,11 @@ from typing import Any
 
 import durable_rules_engine as _engine
 
-from guardrail.engine.base import EngineError, Features, as_feature_map
+from guardrail.engine.base import EngineError
 from guardrail.lang.catalog import FieldType
 from guardrail.lang.ir import All, Compare, Condition, FieldRef, Op, walk
 from guardrail.lang.pack import CompiledRule
+from guardrail.model.features import Features, as_feature_map
 
 _OPS = {Op.NE: "$neq", Op.LT: "$lt", Op.LE: "$lte", Op.GT: "$gt", Op.GE: "$gte"}
 _STRING_TYPES = (FieldType.ENUM, FieldType.STRING)

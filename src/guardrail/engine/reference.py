@@ -7,10 +7,10 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from guardrail.engine.base import Features, as_feature_map
 from guardrail.lang.catalog import FieldSource, field_source
 from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, RefKind
 from guardrail.lang.pack import KIND_KEY, CompiledRule
+from guardrail.model.features import Features, as_feature_map
 
 Predicate = Callable[[Features], bool]
 

@@ -36,7 +36,7 @@ class Diagnostic:
         return f"{self.location}: {prefix}{self.message}"
 
 
-class PackError(Exception):
+class PackError(GuardrailError):
     """A rule pack could not be loaded; carries every error found, not just the first."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
