@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from guardrail.context.enrich import Enrichment, FeaturePlan
+from guardrail.context.enrich import FeaturePlan
 from guardrail.context.history import (
     HistoryRecord,
     HistoryStore,
@@ -24,6 +24,7 @@ from guardrail.errors import GuardrailError
 from guardrail.lang.pack import Pack, load_pack
 from guardrail.model.decision import FAIL_CLOSED_FLOOR, Decision, Failure
 from guardrail.model.event import Event
+from guardrail.model.features import FeatureMap
 
 logger = logging.getLogger("guardrail")
 
@@ -105,24 +106,30 @@ class Guard:
 
     def screen(self, event: Event) -> Decision:
         """Screen one event. Never raises for a valid event: any internal failure gives a decision
-        of at least ``review`` that names the failure."""
+        of at least ``review`` that names the failure.
+
+        One pass down the layers and back: the resolver computes the features the pack's
+        rules can still use (context), the engine evaluates the rules on those plain values,
+        ``decide`` builds the decision from them; nothing calls back into the context."""
         started = time.perf_counter_ns()
         stage = "context"
-        enrichment = Enrichment()
+        features: FeatureMap = FeatureMap()
+        details: dict[str, str] = {}
         hit_ids: list[str] = []
         try:
             snapshot = self.watchlists.snapshot()  # one version of every list for this whole call
-            enrichment = self._plan.enrich(event, self.history, snapshot)
+            resolution = self._plan.resolve(event, self.history, snapshot)
+            features, details = resolution.features, resolution.details
             stage = "engine"
-            hit_ids = self.backend.evaluate(enrichment)
+            hit_ids = self.backend.evaluate(features)
             stage = "decide"
             return decide(
                 self.pack,
                 event.event_id,
                 hit_ids,
-                enrichment,
+                features,
                 self.backend.name,
-                details=enrichment.details,
+                details=details,
                 elapsed_us=(time.perf_counter_ns() - started) // 1000,
             )
         except Exception as error:  # fail closed: the teller must never see a silent proceed
@@ -130,13 +137,14 @@ class Guard:
             failure = Failure(
                 stage=stage, error_type=type(error).__name__, message=str(error)[:500]
             )
-            return self._failed_decision(event, hit_ids, enrichment, failure, started)
+            return self._failed_decision(event, hit_ids, features, details, failure, started)
 
     def _failed_decision(
         self,
         event: Event,
         hit_ids: list[str],
-        enrichment: Enrichment,
+        features: FeatureMap,
+        details: dict[str, str],
         failure: Failure,
         started: int,
     ) -> Decision:
@@ -146,9 +154,9 @@ class Guard:
                 self.pack,
                 event.event_id,
                 hit_ids,
-                enrichment,
+                features,
                 self.backend.name,
-                details=enrichment.details,
+                details=details,
                 failures=[failure],
                 elapsed_us=elapsed,
             )

@@ -6,7 +6,7 @@ replaying recorded history gives exactly the answers live screening gave.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -74,39 +74,53 @@ def compute_window(
     window of an event without a payee account is 0. ``current`` is the event's own record
     when the caller already built it (several windows of one screening share it).
     """
-    if spec.key is WindowKey.COUNTERPARTY:
-        payee = event.counterparty.account if event.counterparty is not None else None
-        if payee is None:
-            return 0
-    else:
-        payee = None
-    end = event.timestamp
+    return window_function(spec)(event, store, current)
+
+
+WindowFunction = Callable[[Event, HistoryStore, "HistoryRecord | None"], int]
+
+
+@lru_cache(maxsize=1024)
+def window_function(spec: WindowSpec) -> WindowFunction:
+    """``compute_window`` for one spec, with its filters worked out once (specs are frozen)."""
     kinds = frozenset(spec.kinds)
     channels = frozenset(spec.channels)
     direction = spec.direction
     currency = spec.effective_currency
-    selected: list[HistoryRecord] = [
-        rec
-        for rec in _candidates(spec, event, store)
-        if rec.timestamp <= end
-        and rec.event_id != event.event_id
-        and (payee is None or rec.counterparty_account == payee)
-        and (not kinds or rec.kind in kinds)
-        and (direction is None or rec.direction is direction)
-        and (not channels or rec.channel in channels)
-        and (currency is None or rec.currency is currency)
-    ]
-    if spec.include_current:
-        if current is None:
-            current = HistoryRecord.from_event(event)
-        if (
-            (not kinds or current.kind in kinds)
-            and (direction is None or current.direction is direction)
-            and (not channels or current.channel in channels)
-            and (currency is None or current.currency is currency)
-        ):
-            selected.append(current)
-    return _aggregate(spec, selected)
+    by_payee = spec.key is WindowKey.COUNTERPARTY
+
+    def matches(rec: HistoryRecord) -> bool:
+        return (
+            (not kinds or rec.kind in kinds)
+            and (direction is None or rec.direction is direction)
+            and (not channels or rec.channel in channels)
+            and (currency is None or rec.currency is currency)
+        )
+
+    def compute(event: Event, store: HistoryStore, current: HistoryRecord | None) -> int:
+        payee = None
+        if by_payee:
+            payee = event.counterparty.account if event.counterparty is not None else None
+            if payee is None:
+                return 0
+        end = event.timestamp
+        event_id = event.event_id
+        selected = [
+            rec
+            for rec in _candidates(spec, event, store)
+            if rec.timestamp <= end
+            and rec.event_id != event_id
+            and (payee is None or rec.counterparty_account == payee)
+            and matches(rec)
+        ]
+        if spec.include_current:
+            if current is None:
+                current = HistoryRecord.from_event(event)
+            if matches(current):
+                selected.append(current)
+        return _aggregate(spec, selected)
+
+    return compute
 
 
 def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:

@@ -1,12 +1,18 @@
 """Turn rule hits into a decision: the highest action wins, obligations are a set beside it,
-and every hit carries the values that made it match."""
+and every hit carries the values that decided it.
+
+Pure: reads plain feature values, never computes one. A hit is explained by the comparisons
+that made its condition true: every part of an ``and``, and of an ``or`` only the first part
+that held (the one the evaluator stopped at), so nothing from a branch that did not decide
+the hit is shown."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from guardrail.engine.reference import holds
 from guardrail.lang.catalog import FieldType
-from guardrail.lang.ir import FieldRef
+from guardrail.lang.ir import All, Compare, Condition, FieldRef
 from guardrail.lang.pack import CompiledRule, Pack
 from guardrail.model.decision import (
     FAIL_CLOSED_FLOOR,
@@ -16,7 +22,7 @@ from guardrail.model.decision import (
     JsonScalar,
     Obligation,
 )
-from guardrail.model.features import Features, FeatureValue, as_feature_map
+from guardrail.model.features import Features, FeatureValue
 from guardrail.model.money import from_fen
 
 
@@ -34,20 +40,19 @@ def decide(
     """Build the decision for one event from the ids of the rules it hit."""
     failures = tuple(failures)
     details = details or {}
-    features = as_feature_map(features)
     rules = pack.rules_by_id
-    hits = [_hit(rules[rule_id], features, details) for rule_id in hit_ids]
-    action = max((rules[rule_id].spec.action for rule_id in hit_ids), default=Action.PROCEED)
+    hit_rules = [rules[rule_id] for rule_id in hit_ids]
+    action = max((rule.spec.action for rule in hit_rules), default=Action.PROCEED)
     if failures:
         action = max(action, FAIL_CLOSED_FLOOR)
-    obligations = {o for rule_id in hit_ids for o in rules[rule_id].spec.obligations}
+    obligations = {o for rule in hit_rules for o in rule.spec.obligations}
     # One validation of a plain tree is much cheaper than building each nested model.
     return Decision.model_validate(
         {
             "event_id": event_id,
             "action": action,
             "obligations": tuple(o for o in Obligation if o in obligations),
-            "hits": hits,
+            "hits": [_hit(pack, rule, features, details) for rule in hit_rules],
             "pack": pack.ref,
             "backend": backend,
             "failures": failures,
@@ -56,7 +61,31 @@ def decide(
     )
 
 
-def _hit(rule: CompiledRule, features: Features, details: Mapping[str, str]) -> dict[str, object]:
+def deciding_refs(condition: Condition, features: Features) -> list[FieldRef]:
+    """The references of the comparisons that made ``condition`` true, in order, no repeats."""
+    seen: dict[str, FieldRef] = {}
+    _collect(condition, features, seen)
+    return list(seen.values())
+
+
+def _collect(condition: Condition, features: Features, seen: dict[str, FieldRef]) -> None:
+    if isinstance(condition, Compare):
+        seen.setdefault(condition.left.key, condition.left)
+        if isinstance(condition.right, FieldRef):
+            seen.setdefault(condition.right.key, condition.right)
+    elif isinstance(condition, All):
+        for item in condition.items:
+            _collect(item, features, seen)
+    else:
+        for item in condition.items:
+            if holds(item, features):
+                _collect(item, features, seen)
+                return
+
+
+def _hit(
+    pack: Pack, rule: CompiledRule, features: Features, details: Mapping[str, str]
+) -> dict[str, object]:
     spec = rule.spec
     return {
         "rule_id": spec.id,
@@ -64,7 +93,10 @@ def _hit(rule: CompiledRule, features: Features, details: Mapping[str, str]) -> 
         "title_en": spec.title_en,
         "action": spec.action,
         "obligations": spec.obligations,
-        "evidence": [_evidence(ref, features[ref.key], details) for ref in rule.evidence_refs],
+        "evidence": [
+            _evidence(pack, ref, features.get(ref.key), details)
+            for ref in deciding_refs(rule.condition, features)
+        ],
         "source": spec.source,
         "notice_zh": spec.notice_zh,
         "notice_en": spec.notice_en,
@@ -74,9 +106,13 @@ def _hit(rule: CompiledRule, features: Features, details: Mapping[str, str]) -> 
 
 
 def _evidence(
-    ref: FieldRef, value: FeatureValue, details: Mapping[str, str]
+    pack: Pack, ref: FieldRef, value: FeatureValue, details: Mapping[str, str]
 ) -> dict[str, JsonScalar]:
     shown: JsonScalar = value
     if ref.type is FieldType.MONEY and isinstance(value, int) and not isinstance(value, bool):
         shown = str(from_fen(value))
-    return {"feature": ref.key, "value": shown, "detail": details.get(ref.key, "")}
+    detail = details.get(ref.key, "")
+    window = pack.windows.get(ref.key.removeprefix("window.")) if not detail else None
+    if window is not None and ref.key.startswith("window.") and value is not None:
+        detail = f"{window.aggregate.value} over {window.span.value} = {shown}"
+    return {"feature": ref.key, "value": shown, "detail": detail}
