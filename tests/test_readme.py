@@ -21,6 +21,9 @@ def test_the_readme_has_examples() -> None:
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_example_runs(index: int) -> None:
+    if BLOCKS[index].startswith("# needs:"):  # a server the test does not start
+        compile(BLOCKS[index], f"README.md python block {index}", "exec")
+        return
     result = subprocess.run(
         [sys.executable, "-c", BLOCKS[index]],
         cwd=ROOT,

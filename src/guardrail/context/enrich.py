@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from guardrail.context.history import HistoryRecord, HistoryStore
 from guardrail.context.lexicon import LexiconMatcher
 from guardrail.context.watchlist import Watchlist
 from guardrail.context.windows import (
+    WindowedHistory,
     derived_history_features,
+    is_windowed,
     local_time,
     static_derived_features,
     window_function,
@@ -180,6 +183,11 @@ class FeaturePlan:
                 groups[group, name] = len(self._steps)
                 self._steps.append(self._make_step(group, ref))
             step_of[ref.key] = groups[group, name]
+        # A store that computes windows where the records are answers all of them at once.
+        self._history_mask = sum(
+            1 << index for (group, _), index in groups.items() if group in ("history", "window")
+        )
+        self._reads_derived = not HISTORY_DERIVED.isdisjoint(needed)
         # Which steps the event needs: for each rule with costly features, a test of its cheap
         # top-level conditions and the steps it needs once that test passes, generated as one
         # function returning a bit mask. Rules reading only cheap features cost nothing here.
@@ -226,6 +234,14 @@ class FeaturePlan:
         if not self._steps:
             return resolution
         todo = self._all_steps if complete else self._needed_steps(features)
+        if todo & self._history_mask and is_windowed(history):
+            windowed = cast(WindowedHistory, history)
+            features.update(
+                windowed.window_values(
+                    event, self._windows, resolution.current_record(), derived=self._reads_derived
+                )
+            )
+            todo &= ~self._history_mask
         for index, step in enumerate(self._steps):
             if todo >> index & 1:
                 step(resolution)
