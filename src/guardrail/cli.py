@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from guardrail.engine.base import BackendUnavailable
 from guardrail.lang.errors import PackError, Severity
 from guardrail.lang.pack import PACK_FILE, lint_pack
 from guardrail.model.decision import TITLES_ZH, Decision
@@ -188,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
     except PackError as error:
         print(error, file=sys.stderr)
+        return 2
+    except BackendUnavailable as error:  # e.g. --backend durable_rules on Python 3.13
+        print(f"guardrail: --backend: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

@@ -19,7 +19,7 @@ from guardrail.context.history import (
     retention_for,
 )
 from guardrail.context.watchlist import Watchlist, WatchlistRegistry, load_watchlist
-from guardrail.engine import BACKENDS, Backend, DurableRulesBackend, ReferenceBackend, decide
+from guardrail.engine import Backend, decide, load_backend
 from guardrail.errors import GuardrailError
 from guardrail.lang.pack import Pack, load_pack
 from guardrail.model.decision import FAIL_CLOSED_FLOOR, Decision, Failure
@@ -66,12 +66,9 @@ def parse_event(data: str | bytes | Mapping[str, Any]) -> Event:
 
 
 def make_backend(name: str, pack: Pack) -> Backend:
-    """The backend called ``name`` (see ``guardrail.engine.BACKENDS``), compiled for ``pack``."""
-    if name == "reference":
-        return ReferenceBackend(pack.rules)
-    if name == "durable_rules":
-        return DurableRulesBackend(pack.rules, pack.content_hash)
-    raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    """The backend called ``name`` (see ``guardrail.engine.BACKENDS``), compiled for ``pack``;
+    ``BackendUnavailable`` when it cannot load on this interpreter."""
+    return load_backend(name, pack.rules, pack.content_hash)
 
 
 class Guard:

@@ -22,3 +22,7 @@ class Backend(Protocol):
 
 class EngineError(GuardrailError):
     """The engine could not evaluate; screening fails closed to at least ``review``."""
+
+
+class BackendUnavailable(EngineError):
+    """The engine asked for cannot be loaded here (durable-rules on Python 3.13 and newer)."""
