@@ -258,10 +258,12 @@ class FeaturePlan:
 
     def _window(self, key: str) -> Step:
         compute = window_function(self._windows[key])
+        with_current = self._windows[key].include_current
 
         def window(out: Resolution) -> None:
             # decide() writes the window's detail for a hit: most values explain nothing.
-            out.features[key] = compute(out.event, out.history, out.current_record())
+            current = out.current_record() if with_current else None
+            out.features[key] = compute(out.event, out.history, current)
 
         return window
 
