@@ -26,7 +26,7 @@ from guardrail.counter import (
     Step,
     StepEntry,
 )
-from guardrail.counter.session import effective_action
+from guardrail.counter.policy import effective_action
 from guardrail.model import Action, Decision, Hit, PackRef
 
 

@@ -6,10 +6,11 @@ outcome, close. Illegal steps raise :class:`IllegalStep`; a session serialises t
 resumes exactly; every step goes to the journal (the audit log) when one is given.
 """
 
+from guardrail.counter.entries import Notice, StepEntry
 from guardrail.counter.errors import IllegalStep
 from guardrail.counter.questions import AnswerError
 from guardrail.counter.record import OverrideRecord, SessionRecord
-from guardrail.counter.session import CounterSession, Notice, StepEntry
+from guardrail.counter.session import CounterSession
 from guardrail.counter.states import State, Step
 from guardrail.model.session import Outcome, prevented
 
