@@ -51,6 +51,7 @@ from guardrail.model.event import (
 )
 from guardrail.model.money import Money
 from guardrail.sim.generator import LEGITIMATE_PHRASES, TYPOLOGY_PHRASES, Typology
+from guardrail.sim.stream import StreamLine
 
 __all__ = [
     "HOSTILE_FRAGMENTS",
@@ -63,6 +64,7 @@ __all__ = [
     "events",
     "free_text",
     "histories",
+    "stream_lines",
     "typologies",
 ]
 
@@ -573,3 +575,23 @@ def counter_visits(
         chosen = st.none() | typologies()
     kind_value = None if kind is None else TransactionKind(kind)
     return chosen.flatmap(lambda t: _counter_visits(t, kind_value, age_band, amount_range))
+
+
+@st.composite
+def _stream_lines(draw: st.DrawFn) -> StreamLine:
+    typology = draw(st.none() | typologies())
+    background = draw(st.booleans())
+    return StreamLine(
+        label="legitimate" if typology is None else "fraud",
+        typology=None if typology is None else typology.value,
+        scenario=draw(st.none() | st.sampled_from(("generated", "generated/transfer"))),
+        executed_history_hint="always" if background else "if_allowed",
+        event=draw(events(typology=typology)),
+    )
+
+
+def stream_lines() -> st.SearchStrategy[StreamLine]:
+    """Lines of a labelled stream in ``guardrail.sim.stream``'s format (the format
+    ``guardrail simulate`` writes and ``guardrail replay`` reads); write one with
+    ``line.to_json_line()``."""
+    return _stream_lines()

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-import json
 import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal, TextIO
+from typing import TextIO
 
 from guardrail.model.event import (
     Account,
@@ -46,9 +45,7 @@ from guardrail.model.event import (
     TransactionKind,
 )
 from guardrail.model.money import Money
-
-Label = Literal["fraud", "legitimate"]
-HistoryHint = Literal["if_allowed", "always"]
+from guardrail.sim.stream import HistoryHint, Label, encode_line
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 DEFAULT_START = dt.date(2025, 3, 3)
@@ -224,17 +221,9 @@ class LabelledEvent:
     event: Event
 
     def to_json(self) -> str:
-        """The record as one compact JSON line (no newline)."""
-        return json.dumps(
-            {
-                "label": self.label,
-                "typology": self.typology,
-                "scenario": self.scenario,
-                "executed_history_hint": self.executed_history_hint,
-                "event": self.event.model_dump(mode="json", exclude_defaults=True),
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
+        """The record as one compact JSON line (no newline): ``guardrail.sim.stream``'s format."""
+        return encode_line(
+            self.label, self.typology, self.scenario, self.executed_history_hint, self.event
         )
 
 

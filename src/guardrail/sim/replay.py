@@ -1,7 +1,7 @@
 """Replay a labelled JSONL stream through a ``Guard`` and measure the pack.
 
-Each line is ``{"label": "fraud"|"legitimate", "typology": ..., "event": {...}}`` (the format
-``guardrail simulate`` writes; ``scenario`` and ``executed_history_hint`` are optional). Every
+Each line is a ``guardrail.sim.stream.StreamLine`` (the one format ``guardrail simulate``
+writes; ``scenario`` and ``executed_history_hint`` are optional). Every
 counter request is screened; then, as at a real counter, it is recorded as executed history
 unless the counter stopped it:
 
@@ -30,12 +30,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from guardrail.errors import GuardrailError
 from guardrail.guard import MAX_EVENT_BYTES, Guard
 from guardrail.model.decision import Action
 from guardrail.model.event import Event
+from guardrail.sim.stream import StreamLine
 
 INTERCEPT = Action.INTERCEPT
 REVIEW = Action.REVIEW
@@ -65,18 +66,6 @@ class ReplayRecord:
     event: Event
 
 
-class _Line(BaseModel):
-    """The shape of one line; the event inside is validated by the strict ``Event`` model."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    label: Literal["fraud", "legitimate"]
-    typology: str | None = None
-    scenario: str | None = None
-    executed_history_hint: Literal["if_allowed", "always"] = "if_allowed"
-    event: Event
-
-
 MAX_LINE_BYTES = MAX_EVENT_BYTES + 4096
 
 
@@ -85,7 +74,7 @@ def parse_line(text: str | bytes, line_no: int, source: str = "<stream>") -> Rep
     if len(text) > MAX_LINE_BYTES:
         raise ReplayError(source, line_no, f"line longer than {MAX_LINE_BYTES} bytes")
     try:
-        line = _Line.model_validate_json(text)  # one parse, in pydantic's JSON mode
+        line = StreamLine.model_validate_json(text)  # one parse, in pydantic's JSON mode
     except ValidationError as error:
         raise ReplayError(source, line_no, _problems(error)) from None
     return ReplayRecord(
