@@ -68,7 +68,7 @@ def parse_event(data: str | bytes | Mapping[str, Any]) -> Event:
 def make_backend(name: str, pack: Pack) -> Backend:
     """The backend called ``name`` (see ``guardrail.engine.BACKENDS``), compiled for ``pack``;
     ``BackendUnavailable`` when it cannot load on this interpreter."""
-    return load_backend(name, pack.rules, pack.content_hash)
+    return load_backend(name, pack.engine_rules, pack.content_hash)
 
 
 class Guard:

@@ -13,8 +13,6 @@ from guardrail.context.windows import static_derived_features
 from guardrail.guard import Guard, parse_event
 from guardrail.model.decision import Action, Decision
 from guardrail.model.event import Customer, Event, Observations, TransactionKind
-from guardrail.sim.replay import parse_line
-from guardrail.sim.stream import StreamLine
 from guardrail.testing import (
     HOSTILE_FRAGMENTS,
     CounterVisit,
@@ -22,7 +20,6 @@ from guardrail.testing import (
     customers,
     events,
     histories,
-    stream_lines,
     typologies,
 )
 
@@ -101,16 +98,3 @@ def test_hostile_fragments_survive_the_json_round_trip() -> None:
 
     check()
     assert any("\u202e" in fragment for fragment in HOSTILE_FRAGMENTS)
-
-
-@given(stream_lines())
-@settings(max_examples=40, deadline=None)
-def test_stream_lines_round_trip_through_the_replay_reader(line: StreamLine) -> None:
-    parsed = parse_line(line.to_json_line(), 1)
-    assert (parsed.label, parsed.typology, parsed.scenario) == (
-        line.label,
-        line.typology,
-        line.scenario,
-    )
-    assert parsed.background == (line.executed_history_hint == "always")
-    assert parsed.event == line.event

@@ -1,10 +1,17 @@
 """Turn rule hits into a decision: the highest action wins, obligations are a set beside it,
 and every hit carries the values that decided it.
 
+Two refinements over the plain ladder: a rule whose clearing condition also held (engine id
+``RULE#clears``) is *cleared*: it drops out of the action, the score and the obligations, and is
+listed under ``cleared`` with the clearing values; and the weights of the uncleared hits add up
+to a score that the pack's score bands map to an action. The decision is the higher of the
+ladder's and the score's, so neither clearing nor scoring can go below the highest uncleared
+rule, and a further hit can never lower anything (weights are non-negative).
+
 Pure: reads plain feature values, never computes one. A hit is explained by the comparisons
 that made its condition true: every part of an ``and``, and of an ``or`` only the first part
-that held (the one the evaluator stopped at), so nothing from a branch that did not decide
-the hit is shown."""
+that held (the one the evaluator stopped at), so nothing from a branch that did not decide the
+hit is shown."""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from guardrail.engine.reference import holds
 from guardrail.lang.catalog import FieldType
 from guardrail.lang.ir import All, Compare, Condition, FieldRef
-from guardrail.lang.pack import CompiledRule, Pack
+from guardrail.lang.pack import CLEARS_SUFFIX, CompiledRule, Pack
 from guardrail.model.decision import (
     FAIL_CLOSED_FLOOR,
     Action,
@@ -41,11 +48,23 @@ def decide(
     failures = tuple(failures)
     details = details or {}
     rules = pack.rules_by_id
-    hit_rules = [rules[rule_id] for rule_id in hit_ids]
-    action = max((rule.spec.action for rule in hit_rules), default=Action.PROCEED)
+    clearing = {r.removesuffix(CLEARS_SUFFIX) for r in hit_ids if CLEARS_SUFFIX in r}
+    matched = [rule_id for rule_id in hit_ids if CLEARS_SUFFIX not in rule_id]
+    live = [rule_id for rule_id in matched if rule_id not in clearing]
+    cleared = [rules[rule_id] for rule_id in matched if rule_id in clearing]
+    hits = [_hit(pack, rules[rule_id], features, details) for rule_id in live]
+    ladder = max((rules[rule_id].spec.action for rule_id in live), default=Action.PROCEED)
+    parts = [
+        {"rule_id": rule_id, "weight": rules[rule_id].spec.score}
+        for rule_id in live
+        if rules[rule_id].spec.score
+    ]
+    score = sum(rules[rule_id].spec.score for rule_id in live)
+    score_action = pack.score_action(score)
+    action = max(ladder, score_action)
     if failures:
         action = max(action, FAIL_CLOSED_FLOOR)
-    obligations = {o for rule in hit_rules for o in rule.spec.obligations}
+    obligations = {o for rule_id in live for o in rules[rule_id].spec.obligations}
     # One validation of a plain tree is cheaper than building each nested model (cheaper even
     # than pydantic's model_construct).
     return Decision.model_validate(
@@ -53,11 +72,16 @@ def decide(
             "event_id": event_id,
             "action": action,
             "obligations": tuple(o for o in _OBLIGATIONS if o in obligations),
-            "hits": [_hit(pack, rule, features, details) for rule in hit_rules],
+            "hits": hits,
             "pack": pack.ref,
             "backend": backend,
             "failures": failures,
             "elapsed_us": elapsed_us,
+            "ladder_action": ladder,
+            "score": score,
+            "score_action": score_action,
+            "score_parts": parts,
+            "cleared": [_cleared(pack, rule, features, details) for rule in cleared],
         }
     )
 
@@ -87,6 +111,31 @@ def _collect(condition: Condition, features: Features, seen: dict[str, FieldRef]
                 return
 
 
+def _explain(
+    pack: Pack, condition: Condition | None, features: Features, details: Mapping[str, str]
+) -> list[dict[str, JsonScalar]]:
+    if condition is None:
+        return []
+    return [
+        _evidence(pack, ref, features.get(ref.key), details)
+        for ref in deciding_refs(condition, features)
+    ]
+
+
+def _cleared(
+    pack: Pack, rule: CompiledRule, features: Features, details: Mapping[str, str]
+) -> dict[str, object]:
+    spec = rule.spec
+    return {
+        "rule_id": spec.id,
+        "title_zh": spec.title_zh,
+        "title_en": spec.title_en,
+        "action": spec.action,
+        "evidence": _explain(pack, rule.condition, features, details),
+        "cleared_by": _explain(pack, rule.clears, features, details),
+    }
+
+
 def _hit(
     pack: Pack, rule: CompiledRule, features: Features, details: Mapping[str, str]
 ) -> dict[str, object]:
@@ -97,10 +146,7 @@ def _hit(
         "title_en": spec.title_en,
         "action": spec.action,
         "obligations": spec.obligations,
-        "evidence": [
-            _evidence(pack, ref, features.get(ref.key), details)
-            for ref in deciding_refs(rule.condition, features)
-        ],
+        "evidence": _explain(pack, rule.condition, features, details),
         "source": spec.source,
         "notice_zh": spec.notice_zh,
         "notice_en": spec.notice_en,
