@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from guardrail.lang.errors import PackError, Severity
-from guardrail.lang.pack import PACK_FILE, lint_pack
+from guardrail.lang.loader import lint_pack, packs_under, stray_yaml_files
+from guardrail.lang.pack import PACK_FILE
 from guardrail.model.decision import TITLES_ZH, Decision
 from guardrail.model.event import event_json_schema
 
@@ -87,7 +88,8 @@ def render_decision(decision: Decision, label: str = "") -> str:
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
-    packs = _packs_under(Path(args.pack))
+    root = Path(args.pack)
+    packs = packs_under(root)
     if not packs:
         print(f"{args.pack}: no {PACK_FILE} found here or in its subfolders", file=sys.stderr)
         return 2
@@ -101,17 +103,10 @@ def _cmd_lint(args: argparse.Namespace) -> int:
         warnings = len(diagnostics) - count
         state = "ok" if count == 0 else f"{count} error(s)"
         print(f"{pack}: {state}, {warnings} warning(s)", file=sys.stderr)
+    for diagnostic in stray_yaml_files(root, packs):
+        print(diagnostic)
+        errors += diagnostic.severity is Severity.ERROR
     return 1 if errors else 0
-
-
-def _packs_under(root: Path) -> list[Path]:
-    if (root / PACK_FILE).is_file():
-        return [root]
-    if not root.is_dir():
-        return []
-    return sorted(
-        p.parent for p in root.rglob(PACK_FILE) if "data" not in p.relative_to(root).parts
-    )
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ def decide(
     details: Mapping[str, str] | None = None,
     failures: Iterable[Failure] = (),
     elapsed_us: int = 0,
+    watchlists: Mapping[str, str] | None = None,
 ) -> Decision:
     """Build the decision for one event from the ids of the rules it hit."""
     failures = tuple(failures)
@@ -53,6 +54,7 @@ def decide(
             "backend": backend,
             "failures": failures,
             "elapsed_us": elapsed_us,
+            "watchlists": watchlists or {},
         }
     )
 
