@@ -144,10 +144,16 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
 def _registrars() -> list[Registrar]:
     """Subcommands owned by other parts of the library (imported late to keep start-up cheap)."""
     from guardrail.audit.cli import add_audit_subcommands
+    from guardrail.change.cli import add_change_subcommands
     from guardrail.sim.scenario_cli import add_test_subcommand
     from guardrail.sim.simulate_cli import add_simulate_subcommands
 
-    return [add_test_subcommand, add_simulate_subcommands, add_audit_subcommands]
+    return [
+        add_test_subcommand,
+        add_simulate_subcommands,
+        add_audit_subcommands,
+        add_change_subcommands,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

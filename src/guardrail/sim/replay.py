@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from guardrail.errors import GuardrailError
 from guardrail.guard import MAX_EVENT_BYTES, Guard
-from guardrail.model.decision import Action
+from guardrail.model.decision import Action, Decision
 from guardrail.model.event import Event
 
 INTERCEPT = Action.INTERCEPT
@@ -315,10 +315,12 @@ class Replayer:
         self.fraud = 0
         self.legitimate = 0
         self.latencies: list[int] = []
+        self.last_decision: Decision | None = None  # of the last screened record
 
     def feed(self, record: ReplayRecord) -> Action | None:
         """Screen (or just record) one record; returns the action, None for background."""
         self.events += 1
+        self.last_decision = None
         guard = self.guard
         if record.background:
             self.background += 1
@@ -326,6 +328,7 @@ class Replayer:
             self.recorded += 1
             return None
         decision = guard.screen(record.event)
+        self.last_decision = decision
         action = decision.action
         self.screened += 1
         self.actions[action] += 1

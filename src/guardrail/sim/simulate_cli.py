@@ -30,6 +30,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_replay(args: argparse.Namespace) -> int:
     from guardrail.guard import Guard
     from guardrail.sim.replay import ReplayError, replay_file
+    from guardrail.sim.scenario_cli import friction_gate
 
     guard = Guard.from_path(args.pack, backend=args.backend)
     show_progress = not args.no_progress and sys.stderr.isatty()
@@ -55,7 +56,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             f"first: {report.first_bad_line}",
             file=sys.stderr,
         )
-    return 1 if report.failures else 0
+    over = friction_gate("replay", report.friction_rate, args.max_friction)
+    return 1 if report.failures or over else 0
 
 
 def _date(text: str) -> dt.date:
@@ -88,6 +90,7 @@ def _count(text: str) -> int:
 def add_simulate_subcommands(commands: argparse._SubParsersAction[Any]) -> None:
     """Register ``simulate`` and ``replay`` on the ``guardrail`` command."""
     from guardrail.sim.generator import DEFAULT_START
+    from guardrail.sim.scenario_cli import percent
 
     simulate = commands.add_parser(
         "simulate",
@@ -122,6 +125,12 @@ def add_simulate_subcommands(commands: argparse._SubParsersAction[Any]) -> None:
     replay.add_argument("--json", action="store_true", help="print the report as JSON")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     replay.add_argument("--limit", type=_count, help="stop after this many events")
+    replay.add_argument(
+        "--max-friction",
+        type=percent,
+        metavar="PCT",
+        help="fail (exit 1) when the friction rate on legitimate events is above PCT percent",
+    )
     replay.add_argument(
         "--skip-bad-lines",
         action="store_true",
