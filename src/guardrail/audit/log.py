@@ -40,6 +40,7 @@ from guardrail.audit.sqlite_store import SQLiteStore
 from guardrail.audit.store import AppendConflict, AuditStore, Head, LogMeta, StoredRecord
 from guardrail.model import Action, Answers, Decision, Event, Money
 from guardrail.model.decision import PackRef
+from guardrail.policy.stores import BreakerState
 
 Payload = AnyPayload
 _PAYLOAD_TYPES = (DecisionRecord, SessionStepRecord, ShadowRecord, ControlRecord)
@@ -321,6 +322,19 @@ class AuditLog:
             detail=_clip(detail),
         )
         return self.append([record])[0]
+
+    def log_breaker_trip(self, state: BreakerState) -> int:
+        """Record a tripped circuit breaker (pass as ``CircuitBreakers(on_trip=...)``)."""
+        return self.log_control(
+            ControlKind.BREAKER_TRIPPED,
+            actor="circuit-breaker",
+            at=state.tripped_at,
+            rule_id=state.rule_id,
+            detail=(
+                f"hit rate {100 * state.hit_rate:.1f}% ({state.hits} of {state.screened}); "
+                f"action capped at {state.cap_at.value} until reset"
+            ),
+        )
 
     def append(
         self, payloads: Sequence[Payload], *, recorded_at: dt.datetime | None = None
