@@ -8,7 +8,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from guardrail.errors import GuardrailError
 from guardrail.lang.errors import PackError, Severity
 from guardrail.lang.loader import lint_pack, packs_under, stray_yaml_files
 from guardrail.lang.pack import PACK_FILE
@@ -38,7 +40,8 @@ def default_pack() -> Path:
 def _cmd_screen(args: argparse.Namespace) -> int:
     from guardrail.guard import EventError, Guard
 
-    guard = Guard.from_path(args.pack or default_pack(), backend=args.backend)
+    options, audit = _screen_options(args)
+    guard = Guard.from_path(args.pack or default_pack(), backend=args.backend, **options)
     status = 0
     for path in args.events:
         try:
@@ -52,11 +55,47 @@ def _cmd_screen(args: argparse.Namespace) -> int:
             print(f"{path}: {error}", file=sys.stderr)
             status = 2
             continue
+        if audit is not None:
+            from guardrail.guard import parse_event
+
+            audit.log_decision(parse_event(text), decision)
         if args.json:
             print(decision.model_dump_json())
         else:
             print(render_decision(decision, path))
     return status
+
+
+def _screen_options(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """Guard options from ``screen``'s flags, and the audit log to write to (or None)."""
+    options: dict[str, Any] = {}
+    audit = None
+    if args.audit or args.production:
+        from guardrail.audit.keys import AuditKeys
+
+        keys = AuditKeys.from_env()
+        if args.production:
+            options.update(production=True, approval_key=keys.approval)
+        if args.audit:
+            from guardrail.audit.log import AuditLog
+
+            audit = AuditLog.open(args.audit, keys=keys)
+    if args.candidate:
+        from guardrail.lang.loader import load_pack
+
+        options["candidate"] = load_pack(args.candidate)
+        if audit is not None:
+            options["shadow_sink"] = audit.log_shadow
+    if args.policy_store:
+        from guardrail.policy import CircuitBreakers, PostDecisionPolicies
+        from guardrail.policy.sqlite_stores import SQLiteBreakerStore, SQLiteSnoozeStore
+
+        on_trip = audit.log_breaker_trip if audit is not None else None
+        options["policies"] = PostDecisionPolicies(
+            snoozes=SQLiteSnoozeStore(args.policy_store),
+            breakers=CircuitBreakers(SQLiteBreakerStore(args.policy_store), on_trip=on_trip),
+        )
+    return options, audit
 
 
 def render_decision(decision: Decision, label: str = "") -> str:
@@ -71,6 +110,11 @@ def render_decision(decision: Decision, label: str = "") -> str:
         lines.append("  obligations: " + ", ".join(o.value for o in decision.obligations))
     for failure in decision.failures:
         lines.append(f"  FAILURE in {failure.stage}: {failure.error_type}: {failure.message}")
+    for adjustment in decision.adjustments:
+        lines.append(
+            f"  {adjustment.kind.value}: {adjustment.message} "
+            f"({adjustment.from_action.value} -> {adjustment.to_action.value})"
+        )
     if not decision.hits:
         lines.append("  no rule hit")
     for hit in decision.hits:
@@ -127,6 +171,18 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
     )
     screen.add_argument("--backend", default="reference", choices=("reference", "durable_rules"))
     screen.add_argument("--json", action="store_true", help="print one JSON decision per line")
+    screen.add_argument("--candidate", metavar="PACK", help="screen this pack in shadow too")
+    screen.add_argument(
+        "--audit", type=Path, metavar="LOG", help="record decisions (and shadow decisions) here"
+    )
+    screen.add_argument(
+        "--policy-store", type=Path, metavar="FILE", help="snoozes and circuit breakers (SQLite)"
+    )
+    screen.add_argument(
+        "--production",
+        action="store_true",
+        help="refuse a pack without a valid approval (needs GUARDRAIL_AUDIT_KEY)",
+    )
     screen.set_defaults(func=_cmd_screen)
 
     lint = commands.add_parser("lint", help="check a rule pack (or every pack under a folder)")
@@ -163,6 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
     except PackError as error:
         print(error, file=sys.stderr)
+        return 2
+    except GuardrailError as error:  # approval, audit key, store: one line, no traceback
+        print(f"guardrail {args.command}: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

@@ -48,7 +48,7 @@ class CircuitBreakers:
         self,
         store: BreakerStore,
         *,
-        on_trip: Callable[[BreakerState], None] | None = None,
+        on_trip: Callable[[BreakerState], object] | None = None,
         metrics: BreakerMetrics | None = None,
     ) -> None:
         self.store = store
