@@ -188,3 +188,16 @@ def test_a_snooze_never_lowers_a_watchlist_hit(pack: Any, event: Any, rules: set
     for hit in decision.hits:
         if pack.rule(hit.rule_id).watchlists:
             assert decision.action >= hit.action
+
+
+class _BrokenStore(MemorySnoozeStore):
+    def active(self, *args: Any) -> Any:
+        raise OSError("disk gone")
+
+
+def test_a_failing_policy_store_fails_closed(pack: Any) -> None:
+    event = _elderly_event(notes="", observations={})
+    decision = _snoozed_guard(pack, _BrokenStore()).screen(event)
+    assert decision.action >= Action.REVIEW
+    assert [f.stage for f in decision.failures] == ["policy"]
+    assert "disk gone" in decision.failures[0].message

@@ -60,15 +60,13 @@ def _audit(path: Path) -> Any:
 def _run(func: Any) -> Any:
     def wrapped(args: argparse.Namespace) -> int:
         from guardrail.errors import GuardrailError
+        from guardrail.lang.errors import PackError
 
         try:
             result: int = func(args)
-        except _Refused as error:
-            print(f"guardrail {args.command}: {error}", file=sys.stderr)
-            return 2
-        except GuardrailError as error:
-            if type(error).__name__ == "PackError":
-                raise
+        except PackError:
+            raise  # the main command prints every diagnostic
+        except (_Refused, GuardrailError) as error:
             print(f"guardrail {args.command}: {error}", file=sys.stderr)
             return 2
         return result
