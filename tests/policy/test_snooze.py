@@ -201,3 +201,31 @@ def test_a_failing_policy_store_fails_closed(pack: Any) -> None:
     assert decision.action >= Action.REVIEW
     assert [f.stage for f in decision.failures] == ["policy"]
     assert "disk gone" in decision.failures[0].message
+
+
+def test_the_audit_record_keeps_snoozes_and_list_versions(pack: Any, tmp_path: Path) -> None:
+    from guardrail.audit.keys import AuditKeys
+    from guardrail.audit.log import AuditLog
+    from guardrail.audit.records import DecisionRecord
+
+    event = _elderly_event()
+    store = MemorySnoozeStore()
+    store.add(
+        new_snooze(
+            pack,
+            "elderly-large-cash",
+            "customer",
+            event.customer.id,
+            until=event.timestamp + dt.timedelta(days=3),
+            reason="cleared",
+            approver="o-1",
+            now=event.timestamp,
+        )
+    )
+    decision = _snoozed_guard(pack, store).screen(event)
+    with AuditLog.open(tmp_path / "a.sqlite", keys=AuditKeys.from_secret(b"k" * 32)) as log:
+        log.log_decision(event, decision)
+        (record,) = [r.payload for r in log.records()]
+    assert isinstance(record, DecisionRecord)
+    assert record.watchlists == decision.watchlists and record.watchlists
+    assert [(a.rule_id, a.approver) for a in record.adjustments] == [("elderly-large-cash", "o-1")]

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from guardrail.audit.masking import FieldClass, Masker
 from guardrail.audit.records import (
+    AdjustmentRecord,
     DecisionRecord,
     EvidenceRecord,
     HitRecord,
@@ -207,4 +208,17 @@ def decision_record(
         elapsed_us=decision.elapsed_us,
         teller_id=event.teller_id,
         supervisor_id=supervisor_id,
+        watchlists=dict(decision.watchlists),
+        adjustments=tuple(
+            AdjustmentRecord(
+                kind=a.kind,
+                rule_id=a.rule_id,
+                from_action=a.from_action,
+                to_action=a.to_action,
+                message=p.text(a.message),
+                until=a.until,
+                approver=a.approver,
+            )
+            for a in decision.adjustments
+        ),
     )

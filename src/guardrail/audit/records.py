@@ -39,6 +39,7 @@ from guardrail.model import (
     Segment,
     TransactionKind,
 )
+from guardrail.model.decision import AdjustmentKind
 from guardrail.model.event import Identifier
 
 JsonScalar = bool | int | str | None
@@ -213,6 +214,18 @@ class HitRecord(_Record):
     tags: tuple[str, ...] = ()
 
 
+class AdjustmentRecord(_Record):
+    """A snooze or circuit breaker that lowered a hit's action (message redacted)."""
+
+    kind: AdjustmentKind
+    rule_id: str
+    from_action: Action
+    to_action: Action
+    message: ShortText = ""
+    until: AwareDatetime | None = None
+    approver: str | None = None
+
+
 class DecisionRecord(_Record):
     """One screening decision: the protected event, the pack, every hit, the action."""
 
@@ -228,6 +241,18 @@ class DecisionRecord(_Record):
     elapsed_us: int = Field(default=0, ge=0)
     teller_id: Identifier
     supervisor_id: Identifier | None = None
+    watchlists: dict[str, str] = Field(default_factory=dict)  # list name -> content version
+    adjustments: tuple[AdjustmentRecord, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out when empty, so a decision without them encodes to the same bytes as before
+        # the fields existed.
+        data: dict[str, Any] = handler(self)
+        for name in ("watchlists", "adjustments"):
+            if not data.get(name):
+                data.pop(name, None)
+        return data
 
     @property
     def occurred_at(self) -> dt.datetime:
