@@ -38,10 +38,18 @@ def default_pack() -> Path:
 
 
 def _cmd_screen(args: argparse.Namespace) -> int:
-    from guardrail.guard import EventError, Guard
+    from guardrail.errors import StoreError
+    from guardrail.guard import EventError
+    from guardrail.stores import guard_from_path
 
     options, audit = _screen_options(args)
-    guard = Guard.from_path(args.pack or default_pack(), backend=args.backend, **options)
+    try:
+        guard = guard_from_path(
+            args.pack or default_pack(), history=args.history, backend=args.backend, **options
+        )
+    except StoreError as error:
+        print(f"guardrail screen: --history: {error}", file=sys.stderr)
+        return 2
     status = 0
     for path in args.events:
         try:
@@ -171,6 +179,13 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
     )
     screen.add_argument("--backend", default="reference", choices=("reference", "durable_rules"))
     screen.add_argument("--json", action="store_true", help="print one JSON decision per line")
+    screen.add_argument(
+        "--history",
+        default="memory:",
+        metavar="URL",
+        help="executed history the windows read: memory: (default), sqlite:///path.db or "
+        "postgresql://user@host:port/db",
+    )
     screen.add_argument("--candidate", metavar="PACK", help="screen this pack in shadow too")
     screen.add_argument(
         "--audit", type=Path, metavar="LOG", help="record decisions (and shadow decisions) here"
@@ -203,13 +218,19 @@ def _registrars() -> list[Registrar]:
     from guardrail.change.cli import add_change_subcommands
     from guardrail.sim.scenario_cli import add_test_subcommand
     from guardrail.sim.simulate_cli import add_simulate_subcommands
+    from guardrail.stores import guard_from_path, open_audit_store
 
-    return [
-        add_test_subcommand,
-        add_simulate_subcommands,
-        add_audit_subcommands,
-        add_change_subcommands,
-    ]
+    def add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        # LOG may be a SQLite path or any store URL; verify and report never create a log.
+        add_audit_subcommands(commands, lambda location: open_audit_store(location, create=False))
+
+    def add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        add_simulate_subcommands(
+            commands,
+            lambda pack, url, backend: guard_from_path(pack, history=url, backend=backend),
+        )
+
+    return [add_test_subcommand, add_simulate, add_audit, add_change_subcommands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
