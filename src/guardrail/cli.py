@@ -85,9 +85,9 @@ def _screen_options(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         if args.production:
             options.update(production=True, approval_key=keys.approval)
         if args.audit:
-            from guardrail.audit.log import AuditLog
+            from guardrail.stores import open_audit_log
 
-            audit = AuditLog.open(args.audit, keys=keys)
+            audit = open_audit_log(args.audit, keys)
     if args.candidate:
         from guardrail.lang.loader import load_pack
 
@@ -96,12 +96,12 @@ def _screen_options(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
             options["shadow_sink"] = audit.log_shadow
     if args.policy_store:
         from guardrail.policy import CircuitBreakers, PostDecisionPolicies
-        from guardrail.policy.sqlite_stores import SQLiteBreakerStore, SQLiteSnoozeStore
+        from guardrail.stores import open_breaker_store, open_snooze_store
 
         on_trip = audit.log_breaker_trip if audit is not None else None
         options["policies"] = PostDecisionPolicies(
-            snoozes=SQLiteSnoozeStore(args.policy_store),
-            breakers=CircuitBreakers(SQLiteBreakerStore(args.policy_store), on_trip=on_trip),
+            snoozes=open_snooze_store(args.policy_store),
+            breakers=CircuitBreakers(open_breaker_store(args.policy_store), on_trip=on_trip),
         )
     return options, audit
 
@@ -188,10 +188,12 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
     )
     screen.add_argument("--candidate", metavar="PACK", help="screen this pack in shadow too")
     screen.add_argument(
-        "--audit", type=Path, metavar="LOG", help="record decisions (and shadow decisions) here"
+        "--audit", metavar="LOG", help="record decisions (and shadow decisions): file or URL"
     )
     screen.add_argument(
-        "--policy-store", type=Path, metavar="FILE", help="snoozes and circuit breakers (SQLite)"
+        "--policy-store",
+        metavar="URL",
+        help="snoozes and circuit breakers: a SQLite file, sqlite:///... or postgresql://...",
     )
     screen.add_argument(
         "--production",

@@ -73,3 +73,37 @@ def test_breaker_reset_needs_an_authorised_person_and_is_audited(
     (control,) = _controls(audit)
     assert control.control.value == "breaker_reset" and control.actor == "head-of-compliance"
     assert control.reason == "threshold fixed"
+
+
+def test_a_snooze_in_postgresql_reaches_screening_in_another_process(
+    postgres_db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+    import sys
+
+    from support import EXAMPLE_EVENT, ROOT
+
+    until = (dt.date.today() + dt.timedelta(days=10)).isoformat()
+    add = ["snooze", "add", str(STARTER), "elderly-large-cash", "--customer", "C-88120931"]
+    where = ["--store", postgres_db_url, "--audit", postgres_db_url, "--by", "officer-7"]
+    assert main([*add, "--until", until, "--reason", "cleared", *where]) == 0
+    capsys.readouterr()
+    screened = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "guardrail.cli",
+            "screen",
+            "--pack",
+            str(STARTER),
+            "--policy-store",
+            postgres_db_url,
+            str(EXAMPLE_EVENT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+    )
+    assert screened.returncode == 0, screened.stderr
+    assert "snooze: rule elderly-large-cash snoozed for this customer" in screened.stdout

@@ -13,7 +13,6 @@ import argparse
 import datetime as dt
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 APPROVERS_ENV = "GUARDRAIL_APPROVERS"
@@ -48,13 +47,19 @@ def _keys() -> Any:
         raise _Refused(str(error)) from None
 
 
-def _audit(path: Path) -> Any:
-    from guardrail.audit.log import AuditLog
+def _audit(location: str) -> Any:
+    from guardrail.stores import open_audit_log
 
     try:
-        return AuditLog.open(path, keys=_keys())
+        return open_audit_log(location, _keys())
     except (OSError, ValueError) as error:
-        raise _Refused(f"{path}: cannot open the audit log: {error}") from None
+        raise _Refused(f"{location}: cannot open the audit log: {error}") from None
+
+
+def _close(store: object) -> None:
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()
 
 
 def _run(func: Any) -> Any:
@@ -164,7 +169,7 @@ def _entity(args: argparse.Namespace) -> tuple[str, str]:
 def _cmd_snooze_add(args: argparse.Namespace) -> int:
     from guardrail.lang.loader import load_pack
     from guardrail.policy.snooze import new_snooze
-    from guardrail.policy.sqlite_stores import SQLiteSnoozeStore
+    from guardrail.stores import open_snooze_store
 
     approver = _authorised(args.by)
     kind, value = _entity(args)
@@ -192,27 +197,27 @@ def _cmd_snooze_add(args: argparse.Namespace) -> int:
             reason=snooze.reason,
             pack=pack.ref,
         )
-        store = SQLiteSnoozeStore(args.store)
+        store = open_snooze_store(args.store)
         try:
             store.add(snooze)
         finally:
-            store.close()
+            _close(store)
     print(snooze.describe())
     return 0
 
 
 def _cmd_snooze_remove(args: argparse.Namespace) -> int:
     from guardrail.policy.snooze import EntityKind, entity_hash
-    from guardrail.policy.sqlite_stores import SQLiteSnoozeStore
+    from guardrail.stores import open_snooze_store
 
     approver = _authorised(args.by)
     kind, value = _entity(args)
     entity = EntityKind(kind)
-    store = SQLiteSnoozeStore(args.store)
+    store = open_snooze_store(args.store)
     try:
         removed = store.remove(args.rule, entity, entity_hash(entity, value))
     finally:
-        store.close()
+        _close(store)
     if not removed:
         raise _Refused(f"no snooze of rule {args.rule!r} for that {kind}")
     with _audit(args.audit) as log:
@@ -230,13 +235,13 @@ def _cmd_snooze_remove(args: argparse.Namespace) -> int:
 
 
 def _cmd_snooze_list(args: argparse.Namespace) -> int:
-    from guardrail.policy.sqlite_stores import SQLiteSnoozeStore
+    from guardrail.stores import open_snooze_store
 
-    store = SQLiteSnoozeStore(args.store)
+    store = open_snooze_store(args.store)
     try:
         snoozes = store.all()
     finally:
-        store.close()
+        _close(store)
     now = _now()
     for s in snoozes:
         state = "active" if s.until > now else "expired"
@@ -254,15 +259,15 @@ def _cmd_snooze_list(args: argparse.Namespace) -> int:
 
 def _cmd_breaker_status(args: argparse.Namespace) -> int:
     from guardrail.lang.loader import load_pack
-    from guardrail.policy.sqlite_stores import SQLiteBreakerStore
+    from guardrail.stores import open_breaker_store
 
     pack = load_pack(args.pack)
     watched = sorted({r.rule_id for r in pack.rules if r.spec.circuit_breaker is not None})
-    store = SQLiteBreakerStore(args.store)
+    store = open_breaker_store(args.store)
     try:
         tripped = store.tripped(watched)
     finally:
-        store.close()
+        _close(store)
     for rule_id in watched:
         state = tripped.get(rule_id)
         if state is None:
@@ -276,17 +281,17 @@ def _cmd_breaker_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_breaker_reset(args: argparse.Namespace) -> int:
-    from guardrail.policy.sqlite_stores import SQLiteBreakerStore
+    from guardrail.stores import open_breaker_store
 
     approver = _authorised(args.by)
     if not args.reason.strip():
         raise _Refused("a reset needs --reason")
     log = _audit(args.audit)
-    store = SQLiteBreakerStore(args.store)
+    store = open_breaker_store(args.store)
     try:
         before = store.reset(args.rule)
     finally:
-        store.close()
+        _close(store)
     with log:
         detail = (
             ""
@@ -325,7 +330,7 @@ def add_change_subcommands(commands: argparse._SubParsersAction[Any]) -> None:
     approve.add_argument("pack", metavar="PACK")
     approve.add_argument("--by", required=True, metavar="ID", help="the checker's id")
     approve.add_argument("--reason", default="", help="ticket or change reference")
-    approve.add_argument("--audit", type=Path, metavar="LOG", help="also record it in this log")
+    approve.add_argument("--audit", metavar="LOG", help="also record it in this log (file or URL)")
     approve.set_defaults(func=_run(_cmd_approve))
     verify = pack_commands.add_parser("verify", help="exit 1 unless the approval matches")
     verify.add_argument("pack", metavar="PACK")
@@ -344,11 +349,15 @@ def add_change_subcommands(commands: argparse._SubParsersAction[Any]) -> None:
             sub.add_argument("--until", type=_until, required=True, help="date or ISO time")
         sub.add_argument("--reason", required=True)
         sub.add_argument("--by", required=True, metavar="ID", help="the approver's id")
-        sub.add_argument("--store", type=Path, required=True, help="policy store (SQLite)")
-        sub.add_argument("--audit", type=Path, required=True, metavar="LOG")
+        sub.add_argument(
+            "--store", required=True, help="policy store: a SQLite file or a store URL"
+        )
+        sub.add_argument(
+            "--audit", required=True, metavar="LOG", help="a SQLite file or a store URL"
+        )
         sub.set_defaults(func=_run(func))
     listing = snooze_commands.add_parser("list", help="every snooze in the store")
-    listing.add_argument("--store", type=Path, required=True)
+    listing.add_argument("--store", required=True)
     listing.set_defaults(func=_run(_cmd_snooze_list))
 
     breaker = commands.add_parser("breaker", help="circuit breakers: status and reset")
@@ -357,12 +366,12 @@ def add_change_subcommands(commands: argparse._SubParsersAction[Any]) -> None:
     )
     status = breaker_commands.add_parser("status", help="exit 1 when any breaker is tripped")
     status.add_argument("pack", metavar="PACK")
-    status.add_argument("--store", type=Path, required=True)
+    status.add_argument("--store", required=True)
     status.set_defaults(func=_run(_cmd_breaker_status))
     reset = breaker_commands.add_parser("reset", help="close a tripped breaker (audited)")
     reset.add_argument("rule", metavar="RULE")
     reset.add_argument("--by", required=True, metavar="ID")
     reset.add_argument("--reason", required=True)
-    reset.add_argument("--store", type=Path, required=True)
-    reset.add_argument("--audit", type=Path, required=True, metavar="LOG")
+    reset.add_argument("--store", required=True)
+    reset.add_argument("--audit", required=True, metavar="LOG")
     reset.set_defaults(func=_run(_cmd_breaker_reset))
