@@ -68,9 +68,8 @@ def test_schema_condition_enum_and_duplicate_errors_all_come_in_one_run(
     positions = [(int(m["line"]), int(m["col"])) for m in parsed if m]
     assert positions == sorted(positions)  # sorted by file and line
     text = "\n".join(lines)
-    assert (
-        "measure: 'amuont' is not one of amount, counterparty, event; did you mean 'amount'?"
-        in text
+    assert re.search(
+        r"measure: 'amuont' is not one of amount, [a-z_, ]+; did you mean 'amount'\?", text
     )
     assert "missing required field 'title_zh'" in text
     assert "unknown field 'customer.agee'; did you mean 'customer.age'?" in text

@@ -26,11 +26,20 @@ from guardrail.lang.checker import Checker
 from guardrail.lang.declarations import LexiconSpec, WatchlistSpec, WindowSpec
 from guardrail.lang.errors import Collector, ExpressionError, Location, did_you_mean
 from guardrail.lang.identity import content_version, pack_content_hash, read_watchlist_data
-from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op
+from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, RefKind, refs
 from guardrail.lang.loader import BrokenRule, Layer, RulePath
-from guardrail.lang.pack import KIND_KEY, CompiledRule, Pack, Questionnaire, yyyymmdd
+from guardrail.lang.pack import (
+    KIND_KEY,
+    REPORT_OBLIGATIONS,
+    UNCLEARABLE_TAGS,
+    CompiledRule,
+    Pack,
+    Questionnaire,
+    yyyymmdd,
+)
 from guardrail.lang.source import Source
 from guardrail.lang.spec import AnswerType, QuestionnaireSpec, RuleSpec
+from guardrail.model.decision import Action
 
 REGION_CODE = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,8}){0,3}$")
 _DATE_REF = FieldRef(LOCAL_DATE_KEY, FieldType.INT)
@@ -109,6 +118,8 @@ def merge_layers(layers: Sequence[Layer], found: Collector) -> Pack | None:
     if found.errors:
         return None
     top = layers[-1]
+    declared = (layer.meta.score_bands for layer in reversed(layers) if layer.meta.score_bands)
+    bands = next(declared, ())
     watchlist_data = read_watchlist_data(watchlist_paths)
     return Pack(
         meta=top.meta,
@@ -126,6 +137,7 @@ def merge_layers(layers: Sequence[Layer], found: Collector) -> Pack | None:
         warnings=tuple(found.warnings),
         chain=tuple(layer.meta.name for layer in layers),
         watchlist_digests={name: content_version(raw) for name, raw in watchlist_data.items()},
+        score_bands=bands,
     )
 
 
@@ -203,6 +215,9 @@ def _compile(
             )
             if condition is None or not version.spec.enabled:
                 continue
+            clear_ok, clears = _check_clears(version, condition, checker, found)
+            if not clear_ok:
+                continue
             later = [v.outside() for v in defined[index + 1 :]]
             if any(outside is None for outside in later):
                 replaced_by = defined[-1]
@@ -214,23 +229,67 @@ def _compile(
                 continue
             exclusions = [outside for outside in later if outside is not None]
             key = rule_id if index == len(defined) - 1 else f"{rule_id}@{version.pack}"
+            scope = _scope(version, exclusions)
+            items = condition.items if isinstance(condition, All) else (condition,)
             rules.append(
                 CompiledRule(
                     spec=version.spec,
                     condition=condition,
-                    guarded=_guard(version, condition, exclusions),
+                    guarded=All((*scope, *items)) if scope else condition,
                     location=version.location,
                     pack=version.pack,
                     key=key,
                     region=version.region,
+                    clears=clears,
+                    scope=scope,
                 )
             )
     return rules
 
 
-def _guard(version: _Version, condition: Condition, exclusions: list[Condition]) -> Condition:
-    """Fold the rule's event kinds, dates, region and the scopes of later versions into the
-    condition the engines see."""
+def _check_clears(
+    version: _Version, condition: Condition, checker: Checker, found: Collector
+) -> tuple[bool, Condition | None]:
+    """(False, None) after reporting an error, else (True, the checked clearing condition or
+    None when the rule declares none)."""
+    spec = version.spec
+    if spec.clears is None:
+        return True, None
+    refusal = _why_unclearable(spec, condition)
+    if refusal:
+        found.error(
+            version.source.location((*version.path, "clears")),
+            f"rule {spec.id!r} cannot declare 'clears': {refusal}; typology, "
+            "watchlist and report-level rules can never be cleared",
+        )
+        return False, None
+    try:
+        return True, checker.check(spec.clears)
+    except ExpressionError as error:
+        found.error(
+            version.source.text_location((*version.path, "clears"), error.offset), error.message
+        )
+        return False, None
+
+
+def _why_unclearable(spec: RuleSpec, condition: Condition) -> str:
+    """Why ``spec`` may never be cleared, or "" when it may."""
+    tags = sorted(UNCLEARABLE_TAGS.intersection(spec.tags))
+    if tags:
+        return f"it is tagged {', '.join(tags)}"
+    if spec.action >= Action.REPORT:
+        return "its action is report"
+    reports = sorted(o.value for o in REPORT_OBLIGATIONS.intersection(spec.obligations))
+    if reports:
+        return f"it carries the obligation {', '.join(reports)}"
+    if any(ref.kind is RefKind.WATCHLIST for ref in refs(condition)):
+        return "it reads a watchlist"
+    return ""
+
+
+def _scope(version: _Version, exclusions: list[Condition]) -> tuple[Condition, ...]:
+    """The rule's event kinds, dates, region and the scopes of later versions: the tests the
+    engines run before the rule's own condition."""
     parts: list[Condition] = []
     spec = version.spec
     if spec.applies_to:
@@ -242,10 +301,7 @@ def _guard(version: _Version, condition: Condition, exclusions: list[Condition])
         parts.append(tests[0] if len(tests) == 1 else AnyOf(tests))
     parts.extend(version.scope())
     parts.extend(exclusions)
-    if not parts:
-        return condition
-    items = [*parts, *(condition.items if isinstance(condition, All) else (condition,))]
-    return All(tuple(items))
+    return tuple(parts)
 
 
 def _date_test(op: Op, day: dt.date) -> Compare:

@@ -17,14 +17,20 @@ from typing import Any
 from guardrail.lang.catalog import Catalog
 from guardrail.lang.declarations import LexiconSpec, WatchlistSpec, WindowSpec
 from guardrail.lang.errors import Diagnostic, Location
-from guardrail.lang.ir import Condition, FieldRef, RefKind, refs
-from guardrail.lang.spec import AnswerType, PackMeta, QuestionnaireSpec, RuleSpec
-from guardrail.model.decision import Action, PackRef
+from guardrail.lang.ir import All, Condition, FieldRef, RefKind, refs
+from guardrail.lang.spec import AnswerType, PackMeta, QuestionnaireSpec, RuleSpec, ScoreBand
+from guardrail.model.decision import Action, Obligation, PackRef
 
 PACK_FILE = "pack.yaml"
 DATA_DIR = "data"  # watchlist sources; not rule files
 APPROVAL_FILE = "approval.json"  # the signed maker-checker manifest; not part of the content
 KIND_KEY = "kind"
+CLEARS_SUFFIX = "#clears"  # engine id of a rule's clearing condition; '#' is never in a rule id
+# Rules with these tags, a report action or a report obligation can never be cleared.
+UNCLEARABLE_TAGS = frozenset({"typology", "watchlist", "regulatory"})
+REPORT_OBLIGATIONS = frozenset(
+    {Obligation.LARGE_VALUE_REPORT, Obligation.SUSPICIOUS_TRANSACTION_REPORT}
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,9 @@ class CompiledRule:
     pack: str
     key: str = ""
     region: str | None = None  # the pack's region that scopes this rule, if any
+    clears: Condition | None = None  # the author's clearing condition, in IR
+    scope: tuple[Condition, ...] = ()  # kinds, dates, region, later versions: ``guarded`` less
+    # the condition, so the clearing condition gets exactly the same guard
 
     @property
     def id(self) -> str:
@@ -60,6 +69,30 @@ class CompiledRule:
     @cached_property
     def evidence_refs(self) -> tuple[FieldRef, ...]:
         return tuple(refs(self.condition))
+
+    @cached_property
+    def clears_refs(self) -> tuple[FieldRef, ...]:
+        return () if self.clears is None else tuple(refs(self.clears))
+
+    def clearing_rule(self) -> CompiledRule | None:
+        """The clearing condition as an ordinary rule the engines evaluate (id ``X#clears``),
+        guarded by the same kinds, dates and region; None when the rule declares no
+        ``clears``."""
+        if self.clears is None:
+            return None
+        spec = self.spec.model_copy(
+            update={"id": self.spec.id + CLEARS_SUFFIX, "clears": None, "score": 0}
+        )
+        items = self.clears.items if isinstance(self.clears, All) else (self.clears,)
+        return CompiledRule(
+            spec=spec,
+            condition=self.clears,
+            guarded=All((*self.scope, *items)) if self.scope else self.clears,
+            location=self.location,
+            pack=self.pack,
+            key=self.id + CLEARS_SUFFIX,
+            region=self.region,
+        )
 
     @cached_property
     def watchlists(self) -> frozenset[str]:
@@ -91,6 +124,18 @@ class Pack:
     warnings: tuple[Diagnostic, ...] = ()
     chain: tuple[str, ...] = field(default=())  # pack names, base first
     watchlist_digests: Mapping[str, str] = field(default_factory=dict)  # name -> content version
+    score_bands: tuple[ScoreBand, ...] = ()
+
+    @cached_property
+    def engine_rules(self) -> tuple[CompiledRule, ...]:
+        """What a backend compiles: every rule, then every rule's clearing condition."""
+        clearing = (rule.clearing_rule() for rule in self.rules)
+        return (*self.rules, *(rule for rule in clearing if rule is not None))
+
+    def score_action(self, score: int) -> Action:
+        """The action the pack's score bands give ``score`` (proceed below every band)."""
+        reached = [band.action for band in self.score_bands if score >= band.min_score]
+        return max(reached, default=Action.PROCEED)
 
     @cached_property
     def ref(self) -> PackRef:

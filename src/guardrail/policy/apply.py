@@ -2,9 +2,10 @@
 decision after the rules have run, and only ever lower a hit's action.
 
 A snoozed hit counts as ``proceed``; a hit of a tripped breaker counts at most at the
-breaker's cap. The action is recomputed from the adjusted hits (a failure still floors it at
-``review``); obligations, hits and evidence are kept, and each change is named in
-``Decision.adjustments``.
+breaker's cap. Neither adds its score weight. The action is recomputed as in ``decide`` (the
+higher of the adjusted ladder and the pack's score band; a failure still floors it at
+``review``) and never exceeds the unadjusted action; obligations, hits and evidence are kept,
+and each change is named in ``Decision.adjustments``.
 """
 
 from __future__ import annotations
@@ -82,12 +83,24 @@ class PostDecisionPolicies:
             effective.append(action)
         if not adjustments:
             return decision
-        action = max(effective, default=Action.PROCEED)
+        quietened = {a.rule_id for a in adjustments}
+        parts = tuple(p for p in decision.score_parts if p.rule_id not in quietened)
+        score = sum(p.weight for p in parts)
+        ladder = max(effective, default=Action.PROCEED)
+        score_action = pack.score_action(score)
+        action = max(ladder, score_action)
         if decision.failures:
             action = max(action, FAIL_CLOSED_FLOOR)
         action = min(action, decision.action)  # policies never raise an action
         return decision.model_copy(
-            update={"action": action, "adjustments": (*decision.adjustments, *adjustments)}
+            update={
+                "action": action,
+                "ladder_action": ladder,
+                "score": score,
+                "score_action": score_action,
+                "score_parts": parts,
+                "adjustments": (*decision.adjustments, *adjustments),
+            }
         )
 
 
