@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from guardrail.audit.capture import decision_record, redact_for_event
+from guardrail.audit.capture import decision_record, redact_for_event, shadow_record
 from guardrail.audit.chain import (
     FORMAT_VERSION,
     Sealer,
@@ -276,24 +276,8 @@ class AuditLog:
         return self.append([record], recorded_at=recorded_at)[0]
 
     def log_shadow(self, event: Event, live: Decision, shadow: Decision) -> int:
-        """Record a candidate pack's decision beside the live one (no personal data: ids,
-        actions, obligations and rule ids only)."""
-        record = ShadowRecord(
-            case_id=event.event_id,
-            event_id=event.event_id,
-            occurred=event.timestamp,
-            kind=event.kind,
-            live_pack=live.pack,
-            shadow_pack=shadow.pack,
-            live_action=live.action,
-            shadow_action=shadow.action,
-            live_obligations=live.obligations,
-            shadow_obligations=shadow.obligations,
-            live_rules=live.rule_ids,
-            shadow_rules=shadow.rule_ids,
-            shadow_failed=shadow.failed,
-        )
-        return self.append([record])[0]
+        """Record a candidate pack's decision beside the live one (a ``ShadowSink``)."""
+        return self.append([shadow_record(event, live, shadow)])[0]
 
     def log_control(
         self,
