@@ -91,6 +91,17 @@ def render_decision(decision: Decision, label: str = "") -> str:
         if hit.notice_zh or hit.notice_en:
             lines.append(f"      notice: {hit.notice_zh} {hit.notice_en}".rstrip())
         lines.append(f"      source: {hit.source}")
+    if decision.score:
+        parts = ", ".join(f"{p.rule_id} +{p.weight}" for p in decision.score_parts)
+        lines.append(
+            f"  score {decision.score} → {decision.score_action.value} ({parts}); "
+            f"highest single rule {decision.ladder_action.value}"
+        )
+    for cleared in decision.cleared:
+        by = ", ".join(
+            f"{e.feature} = {json.dumps(e.value, ensure_ascii=False)}" for e in cleared.cleared_by
+        )
+        lines.append(f"  cleared {cleared.rule_id} ({cleared.action.value}) by {by}")
     return "\n".join(lines)
 
 
