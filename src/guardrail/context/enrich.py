@@ -32,6 +32,7 @@ from guardrail.lang.catalog import (
     DOCUMENT_KINDS,
     LOCAL_DATE_KEY,
     OBSERVATIONS,
+    REGION_KEY_PREFIX,
     FieldSource,
     FieldType,
 )
@@ -187,7 +188,10 @@ class Resolution:
 
 def _cheap(ref: FieldRef) -> bool:
     return ref.kind is RefKind.FIELD and (
-        ref.key in BASE_KEYS or ref.key in STATIC_DERIVED or ref.key == LOCAL_DATE_KEY
+        ref.key in BASE_KEYS
+        or ref.key in STATIC_DERIVED
+        or ref.key == LOCAL_DATE_KEY
+        or ref.key.startswith(REGION_KEY_PREFIX)
     )
 
 
@@ -205,6 +209,12 @@ class FeaturePlan:
         self.keys = frozenset(needed)
         self._needs_local_date = LOCAL_DATE_KEY in needed
         self._needs_static = not STATIC_DERIVED.isdisjoint(needed)
+        # the branch region cut to N parts, for windows across customers of a region
+        self._region_depths = {
+            key: int(key.removeprefix(REGION_KEY_PREFIX))
+            for key in needed
+            if key.startswith(REGION_KEY_PREFIX)
+        }
         self._windows = {
             key: pack.windows[key.removeprefix("window.")]
             for key in needed
@@ -264,6 +274,7 @@ class FeaturePlan:
             or key in HISTORY_DERIVED
             or key in self._windows
             or key == LOCAL_DATE_KEY
+            or key.startswith(REGION_KEY_PREFIX)
         )
 
     def resolve(
@@ -284,6 +295,8 @@ class FeaturePlan:
                 features[LOCAL_DATE_KEY] = local.year * 10000 + local.month * 100 + local.day
             if self._needs_static:
                 features.update(static_derived_features(event))
+        for key, depth in self._region_depths.items():
+            features[key] = "-".join(event.branch.region.split("-")[:depth])
         if not self._steps:
             return resolution
         todo = self._all_steps if complete else self._needed_steps(features)

@@ -43,6 +43,7 @@ def decide(
     details: Mapping[str, str] | None = None,
     failures: Iterable[Failure] = (),
     elapsed_us: int = 0,
+    watchlists: Mapping[str, str] | None = None,
 ) -> Decision:
     """Build the decision for one event from the ids of the rules it hit."""
     failures = tuple(failures)
@@ -55,7 +56,7 @@ def decide(
     hits = [_hit(pack, rules[rule_id], features, details) for rule_id in live]
     ladder = max((rules[rule_id].spec.action for rule_id in live), default=Action.PROCEED)
     parts = [
-        {"rule_id": rule_id, "weight": rules[rule_id].spec.score}
+        {"rule_id": rules[rule_id].spec.id, "weight": rules[rule_id].spec.score}
         for rule_id in live
         if rules[rule_id].spec.score
     ]
@@ -82,6 +83,7 @@ def decide(
             "score_action": score_action,
             "score_parts": parts,
             "cleared": [_cleared(pack, rule, features, details) for rule in cleared],
+            "watchlists": watchlists or {},
         }
     )
 
