@@ -21,7 +21,7 @@ import pytest
 from guardrail.audit import AuditKeys
 from guardrail.context.windows import history_values
 from guardrail.guard import Guard
-from guardrail.lang.pack import load_pack
+from guardrail.lang.loader import load_pack
 from guardrail.model.event import Event
 from guardrail.stores import open_audit_log, open_history_store
 

@@ -342,6 +342,8 @@ def build_report(
     for record in records:
         read += 1
         payload = record.payload
+        if not isinstance(payload, DecisionRecord | SessionStepRecord):
+            continue  # shadow and control records: see guardrail.audit.shadow_report
         case = cases.setdefault(payload.case_id, _Case())
         if isinstance(payload, DecisionRecord):
             if case.first is None:

@@ -23,6 +23,7 @@ from guardrail.lang.catalog import (
     DOCUMENT_KINDS,
     LOCAL_DATE_KEY,
     OBSERVATIONS,
+    REGION_KEY_PREFIX,
     FieldSource,
     FieldType,
 )
@@ -254,6 +255,7 @@ class FeaturePlan:
             or key in HISTORY_DERIVED
             or key in self._windows
             or key == LOCAL_DATE_KEY
+            or key.startswith(REGION_KEY_PREFIX)
         )
 
     def enrich(
@@ -275,6 +277,9 @@ class FeaturePlan:
         if key == LOCAL_DATE_KEY:
             local = local_time(event)
             values[key] = local.year * 10000 + local.month * 100 + local.day
+        elif key.startswith(REGION_KEY_PREFIX):
+            depth = int(key.removeprefix(REGION_KEY_PREFIX))
+            values[key] = "-".join(event.branch.region.split("-")[:depth])
         elif key in STATIC_DERIVED:
             derived = static_derived_features(event)
             for name in STATIC_DERIVED:

@@ -38,6 +38,7 @@ def decide(
     details: Mapping[str, str] | None = None,
     failures: Iterable[Failure] = (),
     elapsed_us: int = 0,
+    watchlists: Mapping[str, str] | None = None,
 ) -> Decision:
     """Build the decision for one event from the ids of the rules it hit."""
     failures = tuple(failures)
@@ -51,7 +52,7 @@ def decide(
     hits = [_hit(rules[rule_id], features, details) for rule_id in live]
     ladder = max((rules[rule_id].spec.action for rule_id in live), default=Action.PROCEED)
     parts = [
-        {"rule_id": rule_id, "weight": rules[rule_id].spec.score}
+        {"rule_id": rules[rule_id].spec.id, "weight": rules[rule_id].spec.score}
         for rule_id in live
         if rules[rule_id].spec.score
     ]
@@ -77,6 +78,7 @@ def decide(
             "score_action": score_action,
             "score_parts": parts,
             "cleared": [_cleared(rule, features, details) for rule in cleared],
+            "watchlists": watchlists or {},
         }
     )
 
