@@ -366,6 +366,7 @@ class Replayer:
     def feed(self, record: ReplayRecord) -> Action | None:
         """Screen (or just record) one record; returns the action, None for background."""
         self.events += 1
+        self.last_decision = None
         guard = self.guard
         if record.background:
             self.background += 1
