@@ -228,6 +228,7 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
 
 def _registrars() -> list[Registrar]:
     """Subcommands owned by other parts of the library (imported late to keep start-up cheap)."""
+    from guardrail.analysis.cli import add_analyze_subcommand
     from guardrail.audit.cli import add_audit_subcommands
     from guardrail.change.cli import add_change_subcommands
     from guardrail.replay.cli import add_replay_subcommands
@@ -251,6 +252,7 @@ def _registrars() -> list[Registrar]:
         add_audit,
         add_server_subcommands,
         add_change_subcommands,
+        add_analyze_subcommand,
     ]
 
 
