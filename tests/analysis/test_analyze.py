@@ -9,7 +9,6 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import BASELINE, write_pack
 
 from guardrail.analysis import analyze_pack, check_equivalence
 from guardrail.analysis.counterexample import build_event, confirm
@@ -17,6 +16,7 @@ from guardrail.analysis.queries import Verdict
 from guardrail.cli import main
 from guardrail.guard import Guard, parse_event
 from guardrail.lang.loader import load_pack
+from support import BASELINE, write_pack
 
 
 def _pack(folder: Path, rules: list[dict[str, Any]]) -> Any:
@@ -45,10 +45,18 @@ def test_planted_redundant_rule(tmp_path: Path) -> None:
     _pack(
         folder,
         [
-            {"id": "broad", "condition": "amount >= 50000", "action": "hold",
-             "obligations": ["family_contact"]},
-            {"id": "narrow", "condition": "amount >= 80000 and observations.on_phone",
-             "action": "review", "obligations": ["family_contact"]},
+            {
+                "id": "broad",
+                "condition": "amount >= 50000",
+                "action": "hold",
+                "obligations": ["family_contact"],
+            },
+            {
+                "id": "narrow",
+                "condition": "amount >= 80000 and observations.on_phone",
+                "action": "review",
+                "obligations": ["family_contact"],
+            },
             {"id": "stronger", "condition": "amount >= 90000", "action": "intercept"},
         ],
     )
@@ -64,18 +72,30 @@ def test_negation_and_split_refactorings_are_proven_equivalent(tmp_path: Path) -
         tmp_path / "old",
         [
             {"id": "a", "condition": "not (amount < 50000)", "action": "hold"},
-            {"id": "b", "condition": "observations.on_phone or customer.age >= 70",
-             "action": "review", "obligations": ["family_contact"]},
+            {
+                "id": "b",
+                "condition": "observations.on_phone or customer.age >= 70",
+                "action": "review",
+                "obligations": ["family_contact"],
+            },
         ],
     )
     new = _pack(
         tmp_path / "new",
         [
             {"id": "a", "condition": "amount >= 50000", "action": "hold"},
-            {"id": "b1", "condition": "observations.on_phone", "action": "review",
-             "obligations": ["family_contact"]},
-            {"id": "b2", "condition": "customer.age >= 70", "action": "review",
-             "obligations": ["family_contact"]},
+            {
+                "id": "b1",
+                "condition": "observations.on_phone",
+                "action": "review",
+                "obligations": ["family_contact"],
+            },
+            {
+                "id": "b2",
+                "condition": "customer.age >= 70",
+                "action": "review",
+                "obligations": ["family_contact"],
+            },
         ],
     )
     assert check_equivalence(old, new).verdict is Verdict.PROVEN
@@ -90,9 +110,7 @@ def test_threshold_change_gives_a_counterexample_that_really_differs(
     new = _pack(tmp_path / "new", [{**rule, "condition": "amount >= 60000"}])
     result = check_equivalence(old, new)
     assert result.verdict is Verdict.REFUTED and result.model is not None
-    code = main(
-        ["analyze", "--equivalent", str(tmp_path / "old"), str(tmp_path / "new"), "--json"]
-    )
+    code = main(["analyze", "--equivalent", str(tmp_path / "old"), str(tmp_path / "new"), "--json"])
     assert code == 1
     printed = json.loads(capsys.readouterr().out)
     event = parse_event(printed["counterexample"])  # a valid event
@@ -103,7 +121,7 @@ def test_threshold_change_gives_a_counterexample_that_really_differs(
 
 @settings(max_examples=25, deadline=None)
 @given(
-    old_threshold=st.integers(1, 6) .map(lambda n: n * 10000),
+    old_threshold=st.integers(1, 6).map(lambda n: n * 10000),
     new_threshold=st.integers(1, 6).map(lambda n: n * 10000),
     old_op=st.sampled_from([">=", ">"]),
     new_op=st.sampled_from([">=", ">"]),

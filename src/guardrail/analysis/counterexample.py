@@ -8,6 +8,7 @@ reproduce. ``confirm`` screens the built event on both packs and says whether it
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -43,10 +44,8 @@ def build_event(values: dict[str, object]) -> dict[str, Any]:
     local_date = values.get(LOCAL_DATE_KEY)
     day = dt.date(2025, 3, 1)
     if isinstance(local_date, int):
-        try:
+        with contextlib.suppress(ValueError):
             day = dt.datetime.strptime(str(local_date), "%Y%m%d").date()
-        except ValueError:
-            pass
     hour = values.get("event.local_hour")
     hour = hour if isinstance(hour, int) and 0 <= hour <= 23 else 10
     event: dict[str, Any] = {

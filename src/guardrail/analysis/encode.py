@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import z3
 
@@ -148,7 +149,10 @@ class Encoder:
         if spec.channels:
             channel = self._plain("channel", pack)
             counts.append(
-                z3.And(channel.known, z3.Or(*(channel.value == channel.values.index(c.value) for c in spec.channels)))
+                z3.And(
+                    channel.known,
+                    z3.Or(*(channel.value == channel.values.index(c.value) for c in spec.channels)),
+                )
             )
         if spec.aggregate in (Aggregate.COUNT, Aggregate.COUNT_DISTINCT):
             bound: z3.BoolRef = feature.value >= 1
@@ -185,15 +189,7 @@ class Encoder:
         ordered = compare.op not in (Op.EQ, Op.NE)
         if ordered and left.type not in (FieldType.INT, FieldType.MONEY):
             raise NotCovered(f"ordering comparison on {compare.left.key} ({left.type.value})")
-        relation = {
-            Op.EQ: lambda a, b: a == b,
-            Op.NE: lambda a, b: a != b,
-            Op.LT: lambda a, b: a < b,
-            Op.LE: lambda a, b: a <= b,
-            Op.GT: lambda a, b: a > b,
-            Op.GE: lambda a, b: a >= b,
-        }[compare.op]
-        return z3.And(known, relation(left.value, other))
+        return z3.And(known, _relate(compare.op, left.value, other))
 
     @staticmethod
     def _constant(const: Const, feature: Feature, key: str) -> z3.ExprRef:
@@ -209,6 +205,23 @@ class Encoder:
         if feature.type is FieldType.STRING and isinstance(value, str):
             return z3.StringVal(value)
         raise NotCovered(f"constant {value!r} compared with {key}")
+
+
+def _relate(op: Op, left: Any, right: Any) -> z3.BoolRef:
+    relation: z3.BoolRef
+    if op is Op.EQ:
+        relation = left == right
+    elif op is Op.NE:
+        relation = left != right
+    elif op is Op.LT:
+        relation = left < right
+    elif op is Op.LE:
+        relation = left <= right
+    elif op is Op.GT:
+        relation = left > right
+    else:
+        relation = left >= right
+    return relation
 
 
 @dataclass
@@ -252,9 +265,11 @@ def encode_pack(encoder: Encoder, pack: Pack) -> PackFormulas:
     ladder = _max(
         [z3.If(live[r.id], z3.IntVal(ACTIONS.index(r.action)), z3.IntVal(0)) for r in pack.rules]
     )
-    score = z3.Sum(
-        *(z3.If(live[r.id], z3.IntVal(r.spec.score), z3.IntVal(0)) for r in pack.rules)
-    ) if pack.rules else z3.IntVal(0)
+    score = (
+        z3.Sum(*(z3.If(live[r.id], z3.IntVal(r.spec.score), z3.IntVal(0)) for r in pack.rules))
+        if pack.rules
+        else z3.IntVal(0)
+    )
     banded = _max(
         [
             z3.If(score >= band.min_score, z3.IntVal(ACTIONS.index(band.action)), z3.IntVal(0))

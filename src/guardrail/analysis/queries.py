@@ -7,6 +7,7 @@ the encoding does not model). Only a proof is ever reported as a finding's certa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -14,7 +15,7 @@ import z3
 
 from guardrail.analysis.encode import ACTIONS, Encoder, NotCovered, PackFormulas, encode_pack
 from guardrail.lang.ir import render
-from guardrail.lang.pack import Pack
+from guardrail.lang.pack import CompiledRule, Pack
 from guardrail.model.decision import Action, Obligation
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -93,9 +94,7 @@ def analyze_pack(pack: Pack, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Analysi
             )
             live[rule.id] = z3.And(hits[rule.id], z3.Not(cleared))
         except NotCovered as problem:
-            analysis.findings.append(
-                Finding("not_covered", rule.id, f"not analysed: {problem}")
-            )
+            analysis.findings.append(Finding("not_covered", rule.id, f"not analysed: {problem}"))
     constraints = encoder.constraints
 
     def ask(*formulas: z3.BoolRef) -> Verdict:
@@ -141,14 +140,19 @@ def analyze_pack(pack: Pack, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Analysi
                     )
                 )
                 break
-    _conflicting_intent(pack, candidates, live, ask, analysis)
+    _conflicting_intent(candidates, live, ask, analysis)
     return analysis
 
 
 _INTERCEPTING = frozenset({Action.INTERCEPT, Action.REPORT})
 
 
-def _conflicting_intent(pack, candidates, live, ask, analysis):  # type: ignore[no-untyped-def]
+def _conflicting_intent(
+    candidates: list[CompiledRule],
+    live: dict[str, z3.BoolRef],
+    ask: Callable[..., Verdict],
+    analysis: Analysis,
+) -> None:
     """Informational: a rule that lets the request proceed with an obligation overlaps one that
     intercepts it (the intercept wins; the author may not expect the obligation to be moot)."""
     lenient = [r for r in candidates if r.action.rank <= Action.NOTICE.rank and r.spec.obligations]
@@ -177,9 +181,7 @@ class Equivalence:
     new: tuple[Action, tuple[Obligation, ...]] | None = None
 
 
-def check_equivalence(
-    old: Pack, new: Pack, *, timeout_s: float = DEFAULT_TIMEOUT_S
-) -> Equivalence:
+def check_equivalence(old: Pack, new: Pack, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Equivalence:
     """Whether ``old`` and ``new`` give the same action and obligations for every event."""
     encoder = Encoder()
     try:
