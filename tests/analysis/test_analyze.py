@@ -162,3 +162,55 @@ def test_baseline_analysis_finds_no_dead_rules() -> None:
 def test_bad_pack_path_is_a_one_line_error(tmp_path: Path, capsys: Any) -> None:
     assert main(["analyze", str(tmp_path / "missing")]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def _scored_pack(folder: Path, rules: list[dict[str, Any]]) -> Any:
+    write_pack(folder, rules)
+    (folder / "pack.yaml").write_text(
+        'pack:\n  name: scored\n  version: "1"\n  score_bands:\n'
+        "    - {min_score: 3, action: hold}\n",
+        encoding="utf-8",
+    )
+    return load_pack(folder)
+
+
+def test_scores_and_clearing_conditions_are_part_of_the_decision(tmp_path: Path) -> None:
+    signals = [
+        {"id": "s1", "condition": "observations.on_phone", "action": "notice", "score": 2},
+        {"id": "s2", "condition": "observations.hurried", "action": "notice", "score": 1},
+    ]
+    scored = _scored_pack(tmp_path / "scored", signals)
+    # Both signals together reach the hold band: a pack stating that rule is equivalent.
+    explicit = _pack(
+        tmp_path / "explicit",
+        [
+            {**signals[0], "score": 0},
+            {**signals[1], "score": 0},
+            {
+                "id": "both",
+                "condition": "observations.on_phone and observations.hurried",
+                "action": "hold",
+            },
+        ],
+    )
+    assert check_equivalence(scored, explicit).verdict is Verdict.PROVEN
+    # A clearing condition changes decisions: not equivalent, and the event shows it.
+    plain = _pack(
+        tmp_path / "plain", [{"id": "r", "condition": "amount >= 50000", "action": "hold"}]
+    )
+    clearable = _pack(
+        tmp_path / "clearable",
+        [
+            {
+                "id": "r",
+                "condition": "amount >= 50000",
+                "action": "hold",
+                "clears": "answers.knows_payee == true",
+            }
+        ],
+    )
+    result = check_equivalence(plain, clearable)
+    assert result.verdict is Verdict.REFUTED and result.model is not None
+    differs, before, after = confirm(plain, clearable, build_event(result.model))
+    assert differs and before[0].value == "hold" and after[0].value == "proceed"
+    assert not analyze_pack(scored).findings  # weighted rules are never called redundant
