@@ -230,9 +230,9 @@ def _registrars() -> list[Registrar]:
     """Subcommands owned by other parts of the library (imported late to keep start-up cheap)."""
     from guardrail.audit.cli import add_audit_subcommands
     from guardrail.change.cli import add_change_subcommands
+    from guardrail.replay.cli import add_replay_subcommands
     from guardrail.server.cli import add_server_subcommands
     from guardrail.sim.scenario_cli import add_test_subcommand
-    from guardrail.sim.simulate_cli import add_simulate_subcommands
     from guardrail.stores import guard_from_path, open_audit_store
 
     def add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -240,7 +240,7 @@ def _registrars() -> list[Registrar]:
         add_audit_subcommands(commands, lambda location: open_audit_store(location, create=False))
 
     def add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        add_simulate_subcommands(
+        add_replay_subcommands(
             commands,
             lambda pack, url, backend: guard_from_path(pack, history=url, backend=backend),
         )
