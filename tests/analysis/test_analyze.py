@@ -214,3 +214,14 @@ def test_scores_and_clearing_conditions_are_part_of_the_decision(tmp_path: Path)
     differs, before, after = confirm(plain, clearable, build_event(result.model))
     assert differs and before[0].value == "hold" and after[0].value == "proceed"
     assert not analyze_pack(scored).findings  # weighted rules are never called redundant
+
+
+def test_regional_overlay_differs_on_a_screened_event_in_its_region(capsys: Any) -> None:
+    overlay = BASELINE.parent / "overlays" / "zhejiang"
+    assert main(["analyze", "--equivalent", str(BASELINE), str(overlay), "--json"]) == 1
+    printed = json.loads(capsys.readouterr().out)
+    event = parse_event(printed["counterexample"])
+    assert event.branch.region.startswith("CN-ZJ")
+    before = Guard(load_pack(BASELINE)).screen(event)
+    after = Guard(load_pack(overlay)).screen(event)
+    assert (before.action, before.obligations) != (after.action, after.obligations)

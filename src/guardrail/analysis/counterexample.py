@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 
 from guardrail.guard import Guard, parse_event
-from guardrail.lang.catalog import LOCAL_DATE_KEY, OBSERVATIONS
+from guardrail.lang.catalog import LOCAL_DATE_KEY, OBSERVATIONS, REGION_KEY_PREFIX
 from guardrail.lang.pack import Pack
 from guardrail.model.decision import Action, Obligation
 from guardrail.model.event import OPENING_KINDS, TransactionKind
@@ -38,6 +39,22 @@ def _yuan(fen: object) -> dict[str, str]:
     return {"value": str(Decimal(fen) / 100), "currency": "CNY"}
 
 
+_REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,8}){0,3}$")
+
+
+def _branch_region(values: dict[str, object]) -> str:
+    """The most specific region code the model names for the branch (region-scoped overlays
+    compare the region cut to N parts), else a default."""
+    named = [
+        value
+        for key, value in values.items()
+        if (key == "branch.region" or key.startswith(REGION_KEY_PREFIX))
+        and isinstance(value, str)
+        and _REGION.match(value)
+    ]
+    return max(named, key=lambda code: code.count("-"), default="CN-SH")
+
+
 def build_event(values: dict[str, object]) -> dict[str, Any]:
     """An event JSON object carrying the model's values (defaults for everything else)."""
     kind = str(values.get("kind") or TransactionKind.TRANSFER.value)
@@ -53,7 +70,7 @@ def build_event(values: dict[str, object]) -> dict[str, Any]:
         "kind": kind,
         "amount": _yuan(values.get("amount") or 0),
         "timestamp": f"{day.isoformat()}T{hour:02d}:00:00+08:00",
-        "branch": {"id": "ANALYZE-BRANCH", "region": "CN-SH"},
+        "branch": {"id": "ANALYZE-BRANCH", "region": _branch_region(values)},
         "teller_id": "T0001",
         "customer": {"id": "C-ANALYZE"},
         "account": {"id": "6222000000000001", "opened_on": "2020-01-01"},
