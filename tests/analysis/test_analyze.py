@@ -225,3 +225,14 @@ def test_regional_overlay_differs_on_a_screened_event_in_its_region(capsys: Any)
     before = Guard(load_pack(BASELINE)).screen(event)
     after = Guard(load_pack(overlay)).screen(event)
     assert (before.action, before.obligations) != (after.action, after.obligations)
+
+
+def test_elderly_flag_is_tied_to_age(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    _pack(
+        folder, [{"id": "young-elderly", "condition": "customer.is_elderly and customer.age < 60"}]
+    )
+    assert [f.rule for f in analyze_pack(load_pack(folder)).dead] == ["young-elderly"]
+    old = _pack(tmp_path / "old", [{"id": "r", "condition": "customer.is_elderly"}])
+    new = _pack(tmp_path / "new", [{"id": "r", "condition": "customer.age >= 60"}])
+    assert check_equivalence(old, new).verdict is Verdict.PROVEN

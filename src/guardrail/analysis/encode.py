@@ -19,6 +19,7 @@ from typing import Any
 
 import z3
 
+from guardrail.context.windows import ELDERLY_AGE
 from guardrail.errors import GuardrailError
 from guardrail.lang.catalog import LOCAL_DATE_KEY, REGION_KEY_PREFIX, FieldType
 from guardrail.lang.declarations import Aggregate, Measure
@@ -93,7 +94,22 @@ class Encoder:
             self._direction_follows_kind(pack)
         if ref.key.startswith("window."):
             self._window_bounds(ref, pack, feature)
+        if ref.key in ("customer.age", "customer.is_elderly"):
+            self._elderly_follows_age(pack)
         return feature
+
+    def _elderly_follows_age(self, pack: Pack) -> None:
+        """``customer.is_elderly`` is ``customer.age >= 60``, unknown exactly when age is."""
+        if "customer.age" not in self.features:
+            self._plain("customer.age", pack)  # adds the constraints through this method
+            return
+        if "customer.is_elderly" not in self.features:
+            return
+        age, elderly = self.features["customer.age"], self.features["customer.is_elderly"]
+        self.constraints += [
+            elderly.known == age.known,
+            z3.Implies(age.known, elderly.value == (age.value >= ELDERLY_AGE)),
+        ]
 
     def _variable_name(self, ref: FieldRef, pack: Pack) -> str:
         # A window, lexicon or watchlist is only the same feature in two packs when declared
