@@ -21,7 +21,7 @@ from guardrail.context.history import (
 from guardrail.context.watchlist import Watchlist, WatchlistRegistry, load_watchlist
 from guardrail.engine import BACKENDS, Backend, DurableRulesBackend, ReferenceBackend, decide
 from guardrail.engine.decide import FAIL_CLOSED_FLOOR
-from guardrail.errors import GuardrailError
+from guardrail.errors import EventError as EventError  # re-exported: its historic home
 from guardrail.lang.pack import Pack, load_pack
 from guardrail.model.decision import Decision, Failure
 from guardrail.model.event import Event
@@ -29,16 +29,6 @@ from guardrail.model.event import Event
 logger = logging.getLogger("guardrail")
 
 MAX_EVENT_BYTES = 256 * 1024
-
-
-class EventError(GuardrailError, ValueError):
-    """An event failed validation. ``problems`` lists ``(field path, message)`` pairs."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems
-        super().__init__(
-            "invalid event:\n" + "\n".join(f"  {path}: {message}" for path, message in problems)
-        )
 
 
 def parse_event(data: str | bytes | Mapping[str, Any]) -> Event:

@@ -10,6 +10,7 @@ import sqlite3
 import sys
 import threading
 from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -18,9 +19,16 @@ from heapq import heappop, heappush
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from guardrail.errors import StoreError
+from guardrail.errors import EventError, StoreError
 from guardrail.lang.declarations import WindowSpec
-from guardrail.model.event import Channel, Direction, Event, TransactionKind
+from guardrail.model.event import (
+    MAX_CLOCK_SKEW,
+    Channel,
+    Direction,
+    Event,
+    TransactionKind,
+    implausible_timestamp,
+)
 from guardrail.model.money import Currency
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -30,6 +38,8 @@ _MICROSECOND = timedelta(microseconds=1)
 # change); the margin also absorbs small clock skew between tellers' terminals.
 _MIN_LOOKBACK = timedelta(hours=24)
 _RETENTION_MARGIN = timedelta(hours=2)
+# The margin covers MAX_CLOCK_SKEW (the furthest a record may be dated ahead and so push the
+# retention clock) plus the extra hour of a local day across DST.
 
 
 def utc_micros(ts: datetime) -> int:
@@ -37,6 +47,16 @@ def utc_micros(ts: datetime) -> int:
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError(f"history needs aware timestamps, got naive {ts.isoformat()}")
     return (ts - _EPOCH) // _MICROSECOND
+
+
+def plausible_micros(rec: HistoryRecord) -> int:
+    """``rec``'s instant in UTC microseconds; ``EventError`` if it is in the future or absurd.
+
+    A record dated ahead would move the retention clock and evict everyone's recent history."""
+    problem = implausible_timestamp(rec.timestamp)
+    if problem is not None:
+        raise EventError([("timestamp", f"{problem} (event {rec.event_id})")])
+    return utc_micros(rec.timestamp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,11 +187,44 @@ class _Series:
         return self.records[bisect_left(self.keys, key) :]
 
 
+class _RetentionClock:
+    """The instant retention and payee forgetting are measured from: the median of the last
+    few recorded timestamps, never moving back. One record dated far ahead (a terminal with a
+    wrong clock, a crafted event) cannot move it and so cannot evict everyone's recent history;
+    it takes most of the last ``SPAN`` records to move it."""
+
+    SPAN = 9
+    __slots__ = ("now", "recent")
+
+    def __init__(self, recent: Iterable[int] = ()) -> None:
+        self.recent: deque[int] = deque(maxlen=self.SPAN)
+        self.now: int | None = None
+        for key in recent:
+            self.advance(key)
+
+    def advance(self, key: int) -> int:
+        """Note one recorded instant; returns the clock."""
+        self.recent.append(key)
+        ordered = sorted(self.recent)
+        median = ordered[(len(ordered) - 1) // 2]  # the lower median: an outlier never wins
+        if self.now is None or median > self.now:
+            self.now = median
+        return self.now
+
+    def copy(self) -> _RetentionClock:
+        clone = _RetentionClock()
+        clone.recent.extend(self.recent)
+        clone.now = self.now
+        return clone
+
+
 class InMemoryHistoryStore:
     """History in process memory; with ``retention``, memory stays bounded.
 
-    When retention is set, records older than (newest timestamp seen − retention) are evicted as
-    new records arrive, and a record already older than that is not stored at all.
+    When retention is set, records older than (clock − retention) are evicted as new records
+    arrive, and a record already older than that is not stored at all. The clock follows the
+    recorded event times but not an outlier among them (see ``_RetentionClock``), and
+    timestamps in the future (beyond ``MAX_CLOCK_SKEW`` of the wall clock) are refused.
     """
 
     def __init__(self, retention: timedelta | None = None) -> None:
@@ -187,18 +240,17 @@ class InMemoryHistoryStore:
         self._earliest: dict[tuple[str, str], list[tuple[int, str, datetime]]] = {}
         # Oldest-first heap of (instant, event_id) for eviction; kept only with a retention.
         self._ages: list[tuple[int, str]] = []
-        self._newest: int | None = None
+        self._clock = _RetentionClock()
 
     def record(self, rec: HistoryRecord) -> None:
-        key = utc_micros(rec.timestamp)
+        key = plausible_micros(rec)
         with self._lock:
             if rec.event_id in self._by_id:
                 return
+            now = self._clock.advance(key)
             self._note_counterparty(key, rec)
             if self._retention_us is not None:
-                if self._newest is None or key > self._newest:
-                    self._newest = key
-                cutoff = self._newest - self._retention_us
+                cutoff = now - self._retention_us
                 if key < cutoff:
                     return
             self._insert(key, rec)
@@ -349,6 +401,8 @@ class SQLiteHistoryStore:
     Instants are stored as UTC microseconds for ordering and range scans, beside the original
     ISO text so each timestamp comes back with the offset it was recorded with.
     ``path=":memory:"`` gives a private, non-persistent database (useful in tests).
+    Retention and refusal of future timestamps work as in ``InMemoryHistoryStore``; a write
+    that fails raises ``StoreError`` with SQLite's reason.
     """
 
     def __init__(self, path: str | Path, retention: timedelta | None = None) -> None:
@@ -373,8 +427,13 @@ class SQLiteHistoryStore:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
         if "currency" not in columns:  # a file written before amounts carried their currency
             conn.execute("ALTER TABLE history ADD COLUMN currency TEXT NOT NULL DEFAULT 'CNY'")
-        newest = conn.execute("SELECT MAX(ts_us) FROM history").fetchone()[0]
-        self._newest: int | None = newest
+        # Resume the clock from the newest records; capped at the wall clock for a file written
+        # before future timestamps were refused.
+        latest = utc_micros(datetime.now(UTC) + MAX_CLOCK_SKEW)
+        newest = conn.execute(
+            "SELECT ts_us FROM history ORDER BY ts_us DESC LIMIT ?", (_RetentionClock.SPAN,)
+        ).fetchall()
+        self._clock = _RetentionClock(min(key, latest) for (key,) in reversed(newest))
         self._evicted_to: int | None = None
 
     def _connection(self) -> sqlite3.Connection:
@@ -402,8 +461,8 @@ class SQLiteHistoryStore:
         self.record_many((rec,))
 
     def record_many(self, recs: Iterable[HistoryRecord]) -> None:
-        """Record several records in one transaction (bulk load)."""
-        keyed = [(utc_micros(rec.timestamp), rec) for rec in recs]
+        """Record several records in one transaction (bulk load); all or nothing."""
+        keyed = [(plausible_micros(rec), rec) for rec in recs]
         if not keyed:
             return
         payees = [
@@ -419,12 +478,11 @@ class SQLiteHistoryStore:
         ]
         with self._lock:
             conn = self._connection()
-            newest = max(key for key, _ in keyed)
-            if self._newest is None or newest > self._newest:
-                self._newest = newest
+            clock = self._clock.copy()  # kept only if the transaction commits
+            now = max(clock.advance(key) for key, _ in keyed)
             cutoff: int | None = None
             if self._retention_us is not None:
-                cutoff = self._newest - self._retention_us
+                cutoff = now - self._retention_us
                 keyed = [(key, rec) for key, rec in keyed if key >= cutoff]
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -432,9 +490,11 @@ class SQLiteHistoryStore:
                 # Noted even for records too old to keep: a late record still proves the payee.
                 conn.executemany(_NOTE_COUNTERPARTY, payees)
                 conn.executemany(_KEEP_TWO_EARLIEST, {(row[0], row[1]) for row in payees})
-                if cutoff is not None and (self._evicted_to is None or cutoff > self._evicted_to):
+                evict = cutoff is not None and (
+                    self._evicted_to is None or cutoff > self._evicted_to
+                )
+                if evict:
                     conn.execute("DELETE FROM history WHERE ts_us < ?", (cutoff,))
-                    self._evicted_to = cutoff
                 conn.execute("COMMIT")
             except sqlite3.Error as error:
                 self._roll_back(conn)
@@ -442,6 +502,9 @@ class SQLiteHistoryStore:
             except BaseException:
                 self._roll_back(conn)
                 raise
+            self._clock = clock
+            if evict:
+                self._evicted_to = cutoff
 
     @staticmethod
     def _roll_back(conn: sqlite3.Connection) -> None:
