@@ -126,6 +126,45 @@ def test_disk_full_is_reported_as_such_and_nothing_is_half_written(tmp_path: Pat
     store.close()
 
 
+# Defect 12: the earliest-payee index grew without bound.
+def test_in_memory_payee_index_is_bounded_by_count() -> None:
+    store = InMemoryHistoryStore(dt.timedelta(hours=26), max_payees=100)
+    start = at("2025-03-03 09:00")
+    store.record(rec("regular", start, payee="RENT"))
+    for i in range(1000):
+        store.record(rec(f"e{i}", start + dt.timedelta(seconds=i + 1), payee=f"ONE-OFF-{i}"))
+        if i % 50 == 0:  # a payee in use stays remembered
+            store.record(
+                rec(f"r{i}", start + dt.timedelta(seconds=i + 1, microseconds=1), payee="RENT")
+            )
+    assert len(store._payees) <= 100
+    assert store.earliest_with_counterparty("C1", "ONE-OFF-0") == []  # forgotten: looks new
+    assert store.earliest_with_counterparty("C1", "ONE-OFF-999") != []
+    assert store.earliest_with_counterparty("C1", "RENT")[0] == (start, "regular")
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_payees_not_seen_for_the_horizon_are_forgotten(kind: str, tmp_path: Path) -> None:
+    horizon = dt.timedelta(days=30)
+    store: InMemoryHistoryStore | SQLiteHistoryStore = (
+        InMemoryHistoryStore(dt.timedelta(hours=26), payee_horizon=horizon)
+        if kind == "memory"
+        else SQLiteHistoryStore(tmp_path / "h.db", dt.timedelta(hours=26), payee_horizon=horizon)
+    )
+    start = at("2025-01-02 09:00")
+    store.record(rec("once", start, payee="ONCE"))
+    store.record(rec("often-0", start, payee="OFTEN"))
+    for day in range(1, 45):
+        store.record(rec(f"often-{day}", start + dt.timedelta(days=day), payee="OFTEN"))
+    assert store.earliest_with_counterparty("C1", "ONCE") == []
+    assert store.earliest_with_counterparty("C1", "OFTEN")[0] == (start, "often-0")
+    if isinstance(store, SQLiteHistoryStore):
+        assert store._conn is not None
+        rows = store._conn.execute("SELECT COUNT(*) FROM counterparty_earliest").fetchone()[0]
+        assert rows == 2  # OFTEN's two earliest; ONCE is gone from disk too
+    store.close()
+
+
 class _CountingId(str):
     """An event id that counts how often it is compared."""
 

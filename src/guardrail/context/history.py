@@ -10,7 +10,7 @@ import sqlite3
 import sys
 import threading
 from bisect import bisect_left, bisect_right
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -40,6 +40,11 @@ _MIN_LOOKBACK = timedelta(hours=24)
 _RETENTION_MARGIN = timedelta(hours=2)
 # The margin covers MAX_CLOCK_SKEW (the furthest a record may be dated ahead and so push the
 # retention clock) plus the extra hour of a local day across DST.
+
+# How long a (customer, counterparty) pair is remembered after it was last seen, and how many
+# pairs an in-memory store keeps at most (about 500 bytes each).
+DEFAULT_PAYEE_HORIZON = timedelta(days=400)
+DEFAULT_MAX_PAYEES = 1_000_000
 
 
 def utc_micros(ts: datetime) -> int:
@@ -218,6 +223,16 @@ class _RetentionClock:
         return clone
 
 
+class _PayeeSeen:
+    """When a customer paid one counterparty: the two earliest records, and the latest instant."""
+
+    __slots__ = ("earliest", "last")
+
+    def __init__(self, last: int) -> None:
+        self.earliest: list[tuple[int, str, datetime]] = []
+        self.last = last
+
+
 class InMemoryHistoryStore:
     """History in process memory; with ``retention``, memory stays bounded.
 
@@ -225,19 +240,34 @@ class InMemoryHistoryStore:
     arrive, and a record already older than that is not stored at all. The clock follows the
     recorded event times but not an outlier among them (see ``_RetentionClock``), and
     timestamps in the future (beyond ``MAX_CLOCK_SKEW`` of the wall clock) are refused.
+
+    The earliest-payee index outlives retention, but forgets a (customer, counterparty) pair
+    not seen for ``payee_horizon`` and, beyond ``max_payees`` pairs, the least recently seen:
+    forgetting only ever makes a payee look new, which raises suspicion, never lowers it.
     """
 
-    def __init__(self, retention: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        retention: timedelta | None = None,
+        *,
+        payee_horizon: timedelta | None = DEFAULT_PAYEE_HORIZON,
+        max_payees: int | None = DEFAULT_MAX_PAYEES,
+    ) -> None:
         if retention is not None and retention <= timedelta(0):
             raise ValueError("retention must be positive")
+        if payee_horizon is not None and payee_horizon <= timedelta(0):
+            raise ValueError("payee_horizon must be positive")
+        if max_payees is not None and max_payees < 1:
+            raise ValueError("max_payees must be at least 1")
         self._retention_us = None if retention is None else retention // _MICROSECOND
+        self._payee_horizon_us = None if payee_horizon is None else payee_horizon // _MICROSECOND
+        self._max_payees = max_payees
         self._lock = threading.Lock()
         self._by_id: dict[str, tuple[int, HistoryRecord]] = {}
         self._by_customer: dict[str, _Series] = {}
         self._by_account: dict[str, _Series] = {}
-        # (customer, counterparty) -> two earliest (instant, event_id, timestamp); never evicted,
-        # it grows with distinct payees per customer, not with records.
-        self._earliest: dict[tuple[str, str], list[tuple[int, str, datetime]]] = {}
+        # (customer, counterparty) -> when seen, least recently seen first.
+        self._payees: OrderedDict[tuple[str, str], _PayeeSeen] = OrderedDict()
         # Oldest-first heap of (instant, event_id) for eviction; kept only with a retention.
         self._ages: list[tuple[int, str]] = []
         self._clock = _RetentionClock()
@@ -248,7 +278,7 @@ class InMemoryHistoryStore:
             if rec.event_id in self._by_id:
                 return
             now = self._clock.advance(key)
-            self._note_counterparty(key, rec)
+            self._note_counterparty(key, rec, now)
             if self._retention_us is not None:
                 cutoff = now - self._retention_us
                 if key < cutoff:
@@ -263,15 +293,32 @@ class InMemoryHistoryStore:
         for rec in recs:
             self.record(rec)
 
-    def _note_counterparty(self, key: int, rec: HistoryRecord) -> None:
-        if rec.counterparty_account is None:
-            return
-        earliest = self._earliest.setdefault((rec.customer_id, rec.counterparty_account), [])
-        entry = (key, rec.event_id, rec.timestamp)
-        if entry not in earliest:
-            earliest.append(entry)
-            earliest.sort()
-            del earliest[2:]
+    def _note_counterparty(self, key: int, rec: HistoryRecord, now: int) -> None:
+        payees = self._payees
+        if rec.counterparty_account is not None:
+            pair = (rec.customer_id, rec.counterparty_account)
+            seen = payees.get(pair)
+            if seen is None:
+                seen = payees[pair] = _PayeeSeen(key)
+            else:
+                payees.move_to_end(pair)
+                seen.last = max(seen.last, key)
+            entry = (key, rec.event_id, rec.timestamp)
+            earliest = seen.earliest
+            if entry not in earliest:
+                earliest.append(entry)
+                earliest.sort()
+                del earliest[2:]
+        if self._max_payees is not None:
+            while len(payees) > self._max_payees:
+                payees.popitem(last=False)
+        if self._payee_horizon_us is not None:
+            forget_before = now - self._payee_horizon_us
+            while payees:
+                oldest = next(iter(payees.values()))
+                if oldest.last >= forget_before:
+                    break
+                payees.popitem(last=False)
 
     def _insert(self, key: int, rec: HistoryRecord) -> None:
         self._by_id[rec.event_id] = (key, rec)
@@ -325,8 +372,10 @@ class InMemoryHistoryStore:
         self, customer_id: str, counterparty_account: str
     ) -> Sequence[tuple[datetime, str]]:
         with self._lock:
-            earliest = self._earliest.get((customer_id, counterparty_account), ())
-            return [(timestamp, event_id) for _, event_id, timestamp in earliest]
+            seen = self._payees.get((customer_id, counterparty_account))
+            if seen is None:
+                return []
+            return [(timestamp, event_id) for _, event_id, timestamp in seen.earliest]
 
     def evict_before(self, cutoff: datetime) -> int:
         limit = utc_micros(cutoff)
@@ -370,6 +419,13 @@ CREATE TABLE IF NOT EXISTS counterparty_earliest (
     ts_iso TEXT NOT NULL,
     PRIMARY KEY (customer_id, counterparty_account, ts_us, event_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counterparty_last_seen (
+    customer_id TEXT NOT NULL,
+    counterparty_account TEXT NOT NULL,
+    last_us INTEGER NOT NULL,
+    PRIMARY KEY (customer_id, counterparty_account)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS counterparty_last_seen_us ON counterparty_last_seen (last_us);
 """
 
 _COLUMNS = (
@@ -388,6 +444,22 @@ _KEEP_TWO_EARLIEST = (
     " WHERE customer_id = ?1 AND counterparty_account = ?2"
     " ORDER BY ts_us, event_id LIMIT 1 OFFSET 1)"
 )
+_NOTE_LAST_SEEN = (
+    "INSERT INTO counterparty_last_seen VALUES (?, ?, ?) ON CONFLICT DO UPDATE"
+    " SET last_us = max(last_us, excluded.last_us)"
+)
+# Files written before pairs were forgotten: every known pair counts as seen at its latest.
+_BACKFILL_LAST_SEEN = (
+    "INSERT OR IGNORE INTO counterparty_last_seen SELECT customer_id, counterparty_account,"
+    " MAX(ts_us) FROM counterparty_earliest GROUP BY customer_id, counterparty_account"
+)
+_FORGET_PAYEES = (
+    "DELETE FROM counterparty_earliest WHERE (customer_id, counterparty_account) IN"
+    " (SELECT customer_id, counterparty_account FROM counterparty_last_seen WHERE last_us < ?1)"
+)
+_FORGET_LAST_SEEN = "DELETE FROM counterparty_last_seen WHERE last_us < ?"
+# Forgetting old payees scans an index; once per hour of event time is often enough.
+_FORGET_STEP_US = 3_600_000_000
 _KINDS = {kind.value: kind for kind in TransactionKind}
 _DIRECTIONS = {direction.value: direction for direction in Direction}
 _CHANNELS = {channel.value: channel for channel in Channel}
@@ -401,14 +473,23 @@ class SQLiteHistoryStore:
     Instants are stored as UTC microseconds for ordering and range scans, beside the original
     ISO text so each timestamp comes back with the offset it was recorded with.
     ``path=":memory:"`` gives a private, non-persistent database (useful in tests).
-    Retention and refusal of future timestamps work as in ``InMemoryHistoryStore``; a write
-    that fails raises ``StoreError`` with SQLite's reason.
+    Retention, refusal of future timestamps and ``payee_horizon`` work as in
+    ``InMemoryHistoryStore``; a write that fails raises ``StoreError`` with SQLite's reason.
     """
 
-    def __init__(self, path: str | Path, retention: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        retention: timedelta | None = None,
+        *,
+        payee_horizon: timedelta | None = DEFAULT_PAYEE_HORIZON,
+    ) -> None:
         if retention is not None and retention <= timedelta(0):
             raise ValueError("retention must be positive")
+        if payee_horizon is not None and payee_horizon <= timedelta(0):
+            raise ValueError("payee_horizon must be positive")
         self._retention_us = None if retention is None else retention // _MICROSECOND
+        self._payee_horizon_us = None if payee_horizon is None else payee_horizon // _MICROSECOND
         self._path = str(path)
         self._lock = threading.Lock()
         # One connection shared under a lock: sqlite3 objects are not safe for unguarded
@@ -423,7 +504,12 @@ class SQLiteHistoryStore:
         # Index inserts land all over the (customer, time) B-trees; SQLite's default 2 MiB page
         # cache turns a large history into disk traffic, so give it 64 MiB.
         conn.execute("PRAGMA cache_size=-65536")
+        had_last_seen = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'counterparty_last_seen'"
+        ).fetchone()
         conn.executescript(_SCHEMA)
+        if had_last_seen is None:
+            conn.execute(_BACKFILL_LAST_SEEN)
         columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
         if "currency" not in columns:  # a file written before amounts carried their currency
             conn.execute("ALTER TABLE history ADD COLUMN currency TEXT NOT NULL DEFAULT 'CNY'")
@@ -435,6 +521,7 @@ class SQLiteHistoryStore:
         ).fetchall()
         self._clock = _RetentionClock(min(key, latest) for (key,) in reversed(newest))
         self._evicted_to: int | None = None
+        self._payees_forgotten_to: int | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -484,17 +571,27 @@ class SQLiteHistoryStore:
             if self._retention_us is not None:
                 cutoff = now - self._retention_us
                 keyed = [(key, rec) for key, rec in keyed if key >= cutoff]
+            forget_before: int | None = None
+            if self._payee_horizon_us is not None:
+                forget_before = now - self._payee_horizon_us
+                done = self._payees_forgotten_to
+                if done is not None and forget_before < done + _FORGET_STEP_US:
+                    forget_before = None
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(_INSERT, [self._row(key, rec) for key, rec in keyed])
                 # Noted even for records too old to keep: a late record still proves the payee.
                 conn.executemany(_NOTE_COUNTERPARTY, payees)
                 conn.executemany(_KEEP_TWO_EARLIEST, {(row[0], row[1]) for row in payees})
+                conn.executemany(_NOTE_LAST_SEEN, [row[:3] for row in payees])
                 evict = cutoff is not None and (
                     self._evicted_to is None or cutoff > self._evicted_to
                 )
                 if evict:
                     conn.execute("DELETE FROM history WHERE ts_us < ?", (cutoff,))
+                if forget_before is not None:
+                    conn.execute(_FORGET_PAYEES, (forget_before,))
+                    conn.execute(_FORGET_LAST_SEEN, (forget_before,))
                 conn.execute("COMMIT")
             except sqlite3.Error as error:
                 self._roll_back(conn)
@@ -505,6 +602,8 @@ class SQLiteHistoryStore:
             self._clock = clock
             if evict:
                 self._evicted_to = cutoff
+            if forget_before is not None:
+                self._payees_forgotten_to = forget_before
 
     @staticmethod
     def _roll_back(conn: sqlite3.Connection) -> None:
