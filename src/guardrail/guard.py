@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
 from collections.abc import Mapping
+from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +34,24 @@ logger = logging.getLogger("guardrail")
 MAX_EVENT_BYTES = 256 * 1024
 
 
+MAX_EVENT_DEPTH = 16  # an event nests five levels; deeper input is refused before any recursion
+
+
 def parse_event(data: str | bytes | Mapping[str, Any]) -> Event:
     """Validate JSON text or a JSON-like mapping into an ``Event``.
 
-    Raises ``EventError`` naming every field that is wrong."""
+    Raises ``EventError`` naming every field that is wrong. Refused outright: a key given twice
+    in one object (parsers disagree on which one wins), nesting deeper than
+    ``MAX_EVENT_DEPTH``, and in a mapping any value JSON has no type for (``bytes`` among them).
+    """
+    from_text = not isinstance(data, Mapping)
     if isinstance(data, Mapping):
-        try:
-            data = json.dumps(data, default=str, ensure_ascii=False)
-        except (TypeError, ValueError) as error:
-            raise EventError([("(event)", f"not JSON-serialisable: {error}")]) from None
+        _check_plain(data, "", 0)
+        data = json.dumps(data, default=_json_scalar, ensure_ascii=False)
     if len(data) > MAX_EVENT_BYTES:
         raise EventError([("(event)", f"larger than {MAX_EVENT_BYTES} bytes")])
     try:
-        return Event.model_validate_json(data)
+        event = Event.model_validate_json(data)
     except ValidationError as error:
         problems = []
         for item in error.errors(include_url=False):
@@ -53,6 +61,63 @@ def parse_event(data: str | bytes | Mapping[str, Any]) -> Event:
                 message = "unknown field"
             problems.append((path, message))
         raise EventError(problems) from None
+    if from_text:  # a mapping cannot hold a key twice
+        _refuse_duplicate_keys(data)
+    return event
+
+
+_SCALARS = (str, int, float, bool, type(None), Decimal, dt.date, Enum)
+
+
+def _check_plain(value: object, path: str, depth: int) -> None:
+    """Refuse what JSON cannot say (bytes, sets, objects) and nesting deeper than allowed."""
+    if depth > MAX_EVENT_DEPTH:
+        raise EventError([(path or "(event)", f"nested deeper than {MAX_EVENT_DEPTH} levels")])
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise EventError([(path or "(event)", f"key {key!r} is not a string")])
+            _check_plain(item, f"{path}.{key}" if path else key, depth + 1)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_plain(item, f"{path}.{index}" if path else str(index), depth + 1)
+    elif not isinstance(value, _SCALARS) or isinstance(value, bytes):
+        kind = type(value).__name__
+        raise EventError([(path or "(event)", f"a {kind} is not a JSON value; send text")])
+
+
+def _json_scalar(value: object) -> object:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)  # Decimal: exact digits
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return result
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+_STRICT_JSON = json.JSONDecoder(object_pairs_hook=_unique_pairs)
+
+
+def _refuse_duplicate_keys(data: str | bytes) -> None:
+    try:
+        _STRICT_JSON.decode(data if isinstance(data, str) else data.decode("utf-8"))
+    except _DuplicateKey as duplicate:
+        raise EventError([(duplicate.key, "key given more than once")]) from None
+    except (ValueError, RecursionError):
+        pass  # not JSON: the validation error already says why
 
 
 def make_backend(name: str, pack: Pack) -> Backend:
