@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from guardrail.audit.chain import VerifyReport
 from guardrail.audit.keys import KEY_ENV_VAR, AuditKeyError, AuditKeys, InsecureAuditKeyWarning
 from guardrail.audit.log import read_records, verify_log
 from guardrail.audit.report import GroupBy, build_report
 from guardrail.audit.store import AuditStoreError
+from guardrail.audit.verify import VerifyReport
 
 EXIT_OK = 0
 EXIT_FAILED = 1
