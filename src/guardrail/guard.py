@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from guardrail.context.deadline import reads_can_fail, with_budget
 from guardrail.context.enrich import Enrichment, FeaturePlan
 from guardrail.context.history import (
     HistoryRecord,
@@ -32,6 +33,7 @@ from guardrail.model.event import Event
 logger = logging.getLogger("guardrail")
 
 MAX_EVENT_BYTES = 256 * 1024
+DEFAULT_HISTORY_BUDGET_S = 2.0  # a teller waits this long at most for a blocking history store
 
 
 MAX_EVENT_DEPTH = 16  # an event nests five levels; deeper input is refused before any recursion
@@ -139,14 +141,19 @@ class Guard:
         backend: str = "reference",
         history: HistoryStore | None = None,
         watchlists: WatchlistRegistry | None = None,
+        history_budget_s: float | None = DEFAULT_HISTORY_BUDGET_S,
     ) -> None:
+        """``history_budget_s``: how long one history read may take before screening fails
+        closed (stores whose reads can block only; None waits for ever)."""
         self.pack = pack
         self.backend: Backend = make_backend(backend, pack)
         # "is None", not "or": an empty store has len() 0 and would be silently replaced.
         retention = retention_for(list(pack.windows.values()))
-        self.history: HistoryStore = (
-            history if history is not None else InMemoryHistoryStore(retention)
-        )
+        store = history if history is not None else InMemoryHistoryStore(retention)
+        self.history: HistoryStore = with_budget(store, history_budget_s)
+        # A store read can fail: read every history feature, so that a failure fails closed on
+        # every backend alike, whether or not a rule of this event reads that feature.
+        self._read_all_history = reads_can_fail(store)
         self.watchlists = watchlists if watchlists is not None else WatchlistRegistry()
         loaded = self.watchlists.names()
         for name, path in pack.watchlist_paths.items():
@@ -169,6 +176,9 @@ class Guard:
         try:
             snapshot = self.watchlists.snapshot()  # one version of every list for this whole call
             enrichment = self._plan.enrich(event, self.history, snapshot)
+            if self._read_all_history:
+                for key in self._plan.history_keys:
+                    enrichment[key]
             stage = "engine"
             hit_ids = self.backend.evaluate(enrichment)
             stage = "decide"
@@ -187,6 +197,14 @@ class Guard:
                 stage=stage, error_type=type(error).__name__, message=str(error)[:500]
             )
             return self._failed_decision(event, hit_ids, enrichment, failure, started)
+        except BaseException as interrupt:  # KeyboardInterrupt, SystemExit: leave a trace, go on
+            logger.warning(
+                "screening of event %s interrupted in %s by %s",
+                event.event_id,
+                stage,
+                type(interrupt).__name__,
+            )
+            raise
 
     def _failed_decision(
         self,

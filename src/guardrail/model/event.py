@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
+from functools import lru_cache
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -59,6 +61,24 @@ def _aware(value: dt.datetime) -> dt.datetime:
     if problem is not None:
         raise ValueError(problem)
     return value
+
+
+@lru_cache(maxsize=256)
+def _zone_problem(name: str) -> str | None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return f"unknown time zone {name!r} (expected an IANA name like 'Asia/Shanghai')"
+    return None
+
+
+def _known_zone(name: str) -> str:
+    # Checked here, not when a feature first needs local time: a backend that never reads that
+    # feature would otherwise screen the event as if nothing were wrong.
+    problem = _zone_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
 
 
 AwareDatetime = Annotated[dt.datetime, Field(strict=False), AfterValidator(_aware)]
@@ -165,7 +185,9 @@ class Branch(_Frozen):
     region: RegionCode = Field(
         description="e.g. CN-ZJ (Zhejiang), CN-HE (Hebei), CN-GD-SZ (Shenzhen)"
     )
-    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Asia/Shanghai"
+    timezone: Annotated[
+        str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_zone)
+    ] = "Asia/Shanghai"
 
 
 class Customer(_Frozen):
