@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from guardrail.lang.catalog import LOCAL_DATE_KEY, Catalog, FieldType
 from guardrail.lang.checker import Checker
 from guardrail.lang.declarations import LexiconSpec, WatchlistSpec, WindowSpec
+from guardrail.lang.durable_limits import durable_problems
 from guardrail.lang.errors import (
     Diagnostic,
     ExpressionError,
@@ -401,10 +402,16 @@ def _merge(layers: list[_Layer], found: _Collector) -> Pack | None:
             except ExpressionError as error:
                 found.error(source.text_location((*path, "condition"), error.offset), error.message)
                 continue
+            guarded = _guard(spec, condition)
+            limits = durable_problems(guarded)
+            for problem in limits:
+                found.error(location, f"rule {spec.id!r}: {problem}")
+            if limits:
+                continue
             rules[spec.id] = CompiledRule(
                 spec=spec,
                 condition=condition,
-                guarded=_guard(spec, condition),
+                guarded=guarded,
                 location=location,
                 pack=layer.meta.name,
             )
