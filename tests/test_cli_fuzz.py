@@ -109,10 +109,9 @@ def bad_packs(draw: st.DrawFn) -> tuple[str, bytes]:
         lines.append(f"rules: [*{lines[-1][0]}]")
         return "rules.yaml", "\n".join(lines).encode()
     if how == "yaml":
-        cut = draw(st.integers(10, len(rules) - 10))
-        return "rules.yaml", (
-            rules[:cut] + draw(st.sampled_from(['"', "\t- [", ": :"])) + rules[cut:]
-        ).encode()
+        lines = rules.splitlines(keepends=True)
+        at = draw(st.integers(1, len(lines) - 1))  # an unclosed, tab-indented flow sequence
+        return "rules.yaml", "".join([*lines[:at], "\t- [\n", *lines[at:]]).encode()
     content = draw(st.sampled_from([b"", b"6222000011112222\n", b"value\n\xff\xfe\n"]))
     return "data/involved_accounts.csv", content
 
