@@ -13,16 +13,23 @@ import datetime as dt
 import json
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from guardrail.audit.keys import KEY_ENV_VAR, AuditKeyError, AuditKeys, InsecureAuditKeyWarning
-from guardrail.audit.log import read_records, verify_log
+from guardrail.audit.log import to_audit_record
+from guardrail.audit.records import AuditRecord
 from guardrail.audit.report import GroupBy, build_report
-from guardrail.audit.store import AuditStoreError
-from guardrail.audit.verify import VerifyReport
+from guardrail.audit.shadow_report import build_shadow_report
+from guardrail.audit.sqlite_store import SQLiteStore
+from guardrail.audit.store import AuditStore
+from guardrail.audit.verify import VerifyReport, verify_reader
+from guardrail.errors import StoreError
+
+# Opens an existing log read-only from what the user typed (a path or a store URL).
+StoreOpener = Callable[[str], AuditStore]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -31,6 +38,37 @@ EXIT_ERROR = 2
 
 class _UsageError(Exception):
     pass
+
+
+def open_sqlite_log(location: str) -> AuditStore:
+    """The default opener: ``location`` is a SQLite file (``guardrail.stores`` adds URLs)."""
+    return SQLiteStore(Path(location), create=False)
+
+
+def _opener(args: argparse.Namespace) -> StoreOpener:
+    opener: StoreOpener = getattr(args, "open_store", None) or open_sqlite_log
+    return opener
+
+
+def _verify(
+    args: argparse.Namespace, key: bytes | None, anchors: Sequence[tuple[int, str]]
+) -> VerifyReport:
+    store = _opener(args)(args.log)
+    try:
+        with store.snapshot() as reader:
+            return verify_reader(reader, key, anchors=anchors)
+    finally:
+        store.close()
+
+
+def _records(args: argparse.Namespace) -> Iterator[AuditRecord]:
+    store = _opener(args)(args.log)
+    try:
+        with store.snapshot() as reader:
+            for row in reader.iterate():
+                yield to_audit_record(row)
+    finally:
+        store.close()
 
 
 def _anchor(text: str) -> tuple[int, str]:
@@ -42,7 +80,9 @@ def _anchor(text: str) -> tuple[int, str]:
 
 def configure_verify_parser(parser: argparse.ArgumentParser) -> None:
     """Add the ``verify`` arguments to ``parser``."""
-    parser.add_argument("log", type=Path, metavar="LOG", help="the audit log (SQLite file)")
+    parser.add_argument(
+        "log", metavar="LOG", help="the audit log: a SQLite file or a store URL (postgresql://...)"
+    )
     keys = parser.add_mutually_exclusive_group()
     keys.add_argument(
         "--key-env",
@@ -73,7 +113,9 @@ def configure_verify_parser(parser: argparse.ArgumentParser) -> None:
 
 def configure_report_parser(parser: argparse.ArgumentParser) -> None:
     """Add the ``report`` arguments to ``parser``."""
-    parser.add_argument("log", type=Path, metavar="LOG", help="the audit log (SQLite file)")
+    parser.add_argument(
+        "log", metavar="LOG", help="the audit log: a SQLite file or a store URL (postgresql://...)"
+    )
     parser.add_argument(
         "--from",
         dest="start",
@@ -100,6 +142,11 @@ def configure_report_parser(parser: argparse.ArgumentParser) -> None:
         "--verify",
         action="store_true",
         help=f"verify the log first (needs {KEY_ENV_VAR}); refuse to report on a bad log",
+    )
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="report the shadow screenings instead: agreement with the live pack, differences",
     )
 
 
@@ -129,7 +176,7 @@ def _signing_key(args: argparse.Namespace) -> bytes | None:
     return AuditKeys.from_env(var=var, strict=True).signing
 
 
-def _print_verify(report: VerifyReport, log: Path, as_json: bool, out: TextIO) -> None:
+def _print_verify(report: VerifyReport, log: str, as_json: bool, out: TextIO) -> None:
     if as_json:
         out.write(json.dumps({"log": str(log), **report.to_dict()}, indent=2) + "\n")
         return
@@ -152,8 +199,8 @@ def run_verify(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = sys.stdout if out is None else out
     try:
         key = _signing_key(args)
-        report = verify_log(args.log, key, anchors=args.anchor)
-    except (AuditKeyError, AuditStoreError) as exc:
+        report = _verify(args, key, args.anchor)
+    except (AuditKeyError, StoreError) as exc:
         sys.stderr.write(f"guardrail audit verify: {exc}\n")
         return EXIT_ERROR
     _print_verify(report, args.log, args.json, out)
@@ -172,7 +219,7 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
         start = _parse_when(args.start, zone, end=False)
         end = _parse_when(args.end, zone, end=True)
         if args.verify:
-            verdict = verify_log(args.log, _signing_key(args))
+            verdict = _verify(args, _signing_key(args), ())
             if not verdict.ok:
                 problem = verdict.problem
                 assert problem is not None
@@ -181,11 +228,17 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
                     f" {problem.message}\n"
                 )
                 return EXIT_FAILED
-        report = build_report(read_records(args.log), by=args.by, start=start, end=end)
+        if args.shadow:
+            shadow = build_shadow_report(_records(args))
+            if args.format == "csv":
+                raise _UsageError("--shadow reports as text or json")
+            _write(args, shadow.to_json() if args.format == "json" else shadow.to_text(), out)
+            return EXIT_OK
+        report = build_report(_records(args), by=args.by, start=start, end=end)
     except _UsageError as exc:
         sys.stderr.write(f"guardrail audit report: {exc}\n")
         return EXIT_ERROR
-    except (AuditKeyError, AuditStoreError) as exc:
+    except (AuditKeyError, StoreError) as exc:
         sys.stderr.write(f"guardrail audit report: {exc}\n")
         return EXIT_ERROR
     if args.format == "json":
@@ -194,24 +247,29 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
         text = report.to_csv()
     else:
         text = report.to_text()
+    _write(args, text, out)
+    return EXIT_OK
+
+
+def _write(args: argparse.Namespace, text: str, out: TextIO) -> None:
     if args.output is not None:
         args.output.write_text(text, encoding="utf-8")
     else:
         out.write(text)
-    return EXIT_OK
 
 
-def add_audit_subcommands(subparsers: Any) -> None:
+def add_audit_subcommands(subparsers: Any, open_store: StoreOpener | None = None) -> None:
     """Register ``audit verify`` and ``audit report`` on the main CLI's subparsers; each
-    sets ``func`` which takes the parsed args and returns an exit code."""
+    sets ``func`` which takes the parsed args and returns an exit code. ``open_store`` opens
+    LOG (default: a SQLite file; the ``guardrail`` command passes one that takes URLs)."""
     audit = subparsers.add_parser("audit", help="verify and report on the audit log")
     commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     verify = commands.add_parser("verify", help="detect tampering; exit 1 if any")
     configure_verify_parser(verify)
-    verify.set_defaults(func=run_verify)
+    verify.set_defaults(func=run_verify, open_store=open_store)
     report = commands.add_parser("report", help="counts and amounts by action and outcome")
     configure_report_parser(report)
-    report.set_defaults(func=run_report)
+    report.set_defaults(func=run_report, open_store=open_store)
 
 
 def verify_main(argv: Sequence[str] | None = None) -> int:

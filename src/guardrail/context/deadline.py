@@ -10,14 +10,22 @@ answers from process memory and is used directly, without a thread hop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from typing import TypeVar
 
-from guardrail.context.history import HistoryRecord, HistoryStore, InMemoryHistoryStore
+from guardrail.context.history import (
+    CrossCustomerHistory,
+    HistoryRecord,
+    HistoryStore,
+    InMemoryHistoryStore,
+)
+from guardrail.context.windows import HistoryValue, WindowedHistory, is_windowed
 from guardrail.errors import StoreError
+from guardrail.lang.declarations import WindowSpec
+from guardrail.model.event import Event
 
 T = TypeVar("T")
 
@@ -38,6 +46,16 @@ def with_budget(store: HistoryStore, budget_s: float | None) -> HistoryStore:
     """``store`` with its reads bounded by ``budget_s`` seconds if they can block at all."""
     if budget_s is None or not reads_can_fail(store) or isinstance(store, DeadlineHistoryStore):
         return store
+    # The wrapper offers what the store offers (reads across customers, all windows in one
+    # request), so wrapping never changes how features are computed.
+    cross = isinstance(store, CrossCustomerHistory)
+    windowed = is_windowed(store)
+    if cross and windowed:
+        return _CrossWindowedDeadline(store, budget_s)
+    if windowed:
+        return _WindowedDeadline(store, budget_s)
+    if cross:
+        return _CrossDeadline(store, budget_s)
     return DeadlineHistoryStore(store, budget_s)
 
 
@@ -92,3 +110,43 @@ class DeadlineHistoryStore:
 
     def __len__(self) -> int:
         return len(self.store)
+
+
+class _CrossDeadline(DeadlineHistoryStore):
+    """A budget for a store that reads across customers."""
+
+    def for_branch(self, branch_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        store = self.store
+        assert isinstance(store, CrossCustomerHistory)
+        return self._read("a branch read", lambda: store.for_branch(branch_id, since))
+
+    def for_counterparty(
+        self, counterparty_account: str, since: datetime | None
+    ) -> Sequence[HistoryRecord]:
+        store = self.store
+        assert isinstance(store, CrossCustomerHistory)
+        return self._read(
+            "a payee account read", lambda: store.for_counterparty(counterparty_account, since)
+        )
+
+
+class _WindowedDeadline(DeadlineHistoryStore):
+    """A budget for a store that answers all of a screening's windows in one request."""
+
+    def window_values(
+        self,
+        event: Event,
+        specs: Mapping[str, WindowSpec],
+        current: HistoryRecord,
+        *,
+        derived: bool,
+    ) -> dict[str, HistoryValue]:
+        store = self.store
+        assert isinstance(store, WindowedHistory)
+        return self._read(
+            "the windows", lambda: store.window_values(event, specs, current, derived=derived)
+        )
+
+
+class _CrossWindowedDeadline(_WindowedDeadline, _CrossDeadline):
+    """Both of the above."""

@@ -6,12 +6,14 @@ replaying recorded history gives exactly the answers live screening gave.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from guardrail.context.history import HistoryRecord, HistoryStore
+from guardrail.context.history import CrossCustomerHistory, HistoryRecord, HistoryStore
+from guardrail.errors import GuardrailError
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.model.event import Direction, Event
 
@@ -40,7 +42,8 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
-def _window_start(spec: WindowSpec, event: Event) -> datetime | None:
+def window_start(spec: WindowSpec, event: Event) -> datetime | None:
+    """The first instant ``spec`` reads for ``event`` (None: the whole retained history)."""
     if spec.span is Span.SAME_DAY:
         tz = zone(event.branch.timezone)
         return local_midnight(event.timestamp.astimezone(tz).date(), tz)
@@ -55,8 +58,22 @@ def _window_start(spec: WindowSpec, event: Event) -> datetime | None:
     return local_midnight(event.account.opened_on, zone(event.branch.timezone))
 
 
+class WindowStoreError(GuardrailError):
+    """The history store cannot answer a window keyed across customers."""
+
+
 def _candidates(spec: WindowSpec, event: Event, store: HistoryStore) -> Sequence[HistoryRecord]:
-    since = _window_start(spec, event)
+    since = window_start(spec, event)
+    if spec.across_customers:
+        if not isinstance(store, CrossCustomerHistory):
+            raise WindowStoreError(
+                f"window {spec.name!r} is keyed by {spec.key.value} across customers, and the "
+                f"history store {type(store).__name__} cannot read by branch or payee"
+            )
+        if spec.key is WindowKey.BRANCH:
+            return store.for_branch(event.branch.id, since)
+        payee = event.counterparty.account if event.counterparty is not None else None
+        return [] if payee is None else store.for_counterparty(payee, since)
     if spec.key is WindowKey.ACCOUNT and event.account is not None:
         return store.for_account(event.account.id, since)
     # key customer, counterparty (filtered below), or account when the event has none
@@ -74,12 +91,18 @@ def compute_window(
     window of an event without a payee account is 0. ``current`` is the event's own record
     when the caller already built it (several windows of one screening share it).
     """
-    if spec.key is WindowKey.COUNTERPARTY:
+    if spec.key in (WindowKey.COUNTERPARTY, WindowKey.PAYEE):
         payee = event.counterparty.account if event.counterparty is not None else None
         if payee is None:
             return 0
     else:
         payee = None
+    purpose: str | None = None
+    if spec.same_purpose:
+        if event.purpose is None:
+            return 0
+        purpose = event.purpose.code.value
+    min_age = spec.min_customer_age
     end = event.timestamp
     kinds = frozenset(spec.kinds)
     channels = frozenset(spec.channels)
@@ -95,6 +118,8 @@ def compute_window(
         and (direction is None or rec.direction is direction)
         and (not channels or rec.channel in channels)
         and (currency is None or rec.currency is currency)
+        and (purpose is None or rec.purpose == purpose)
+        and (min_age is None or (rec.customer_age is not None and rec.customer_age >= min_age))
     ]
     if spec.include_current:
         if current is None:
@@ -104,9 +129,31 @@ def compute_window(
             and (direction is None or current.direction is direction)
             and (not channels or current.channel in channels)
             and (currency is None or current.currency is currency)
+            and (
+                min_age is None
+                or (current.customer_age is not None and current.customer_age >= min_age)
+            )
         ):
             selected.append(current)
     return _aggregate(spec, selected)
+
+
+def needs_records(spec: WindowSpec) -> bool:
+    """True for windows only :func:`compute_window` answers (keyed across customers, or with a
+    purpose or age filter): a store that computes windows itself hands these back."""
+    return spec.across_customers or spec.same_purpose or spec.min_customer_age is not None
+
+
+WindowFunction = Callable[[Event, HistoryStore, "HistoryRecord | None"], int]
+
+
+def window_function(spec: WindowSpec) -> WindowFunction:
+    """``compute_window`` bound to one spec (what the resolver's window step calls)."""
+
+    def compute(event: Event, store: HistoryStore, current: HistoryRecord | None) -> int:
+        return compute_window(spec, event, store, current)
+
+    return compute
 
 
 def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
@@ -115,10 +162,79 @@ def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
     if spec.aggregate is Aggregate.MAX:
         return max((rec.amount_fen for rec in records), default=0)
     if spec.aggregate is Aggregate.COUNT_DISTINCT:
+        if spec.measure is Measure.CUSTOMER:
+            return len({rec.customer_id for rec in records})
         return len({rec.counterparty_account for rec in records} - {None})
     if spec.measure is Measure.COUNTERPARTY:  # count of records that have a payee account
         return sum(1 for rec in records if rec.counterparty_account is not None)
     return sum(1 for _ in records)
+
+
+HistoryValue = int | bool | None
+
+
+@runtime_checkable
+class WindowedHistory(Protocol):
+    """A history store that answers every window of a screening in one request (a database
+    computing them where the records are), instead of handing records to :func:`compute_window`.
+    """
+
+    def window_values(
+        self,
+        event: Event,
+        specs: Mapping[str, WindowSpec],
+        current: HistoryRecord,
+        *,
+        derived: bool,
+    ) -> dict[str, HistoryValue]:
+        """Each window of ``specs`` by its key, exactly as :func:`compute_window` gives it, and
+        with ``derived`` the :func:`derived_history_features` too; ``current`` is the event's
+        own record (counted by windows that include the current event)."""
+        ...
+
+
+_WINDOWED: dict[type, bool] = {}
+
+
+def is_windowed(store: object) -> bool:
+    """Whether ``store`` is a :class:`WindowedHistory` (cached per type: a runtime protocol
+    check costs tens of microseconds, and screening asks for every lazy feature)."""
+    kind = type(store)
+    known = _WINDOWED.get(kind)
+    if known is None:
+        known = _WINDOWED[kind] = isinstance(store, WindowedHistory)
+    return known
+
+
+def history_values(
+    event: Event,
+    specs: Mapping[str, WindowSpec],
+    store: HistoryStore,
+    current: HistoryRecord | None = None,
+    *,
+    derived: bool = True,
+) -> dict[str, HistoryValue]:
+    """Every window of ``specs`` (by key) and, with ``derived``, the derived history features of
+    ``event``: one request to a :class:`WindowedHistory` store, record reads otherwise."""
+    if current is None:
+        current = HistoryRecord.from_event(event)
+    if is_windowed(store):
+        assert isinstance(store, WindowedHistory)
+        # A windowed store computes the per-customer windows it was written for; windows across
+        # customers or with purpose/age filters are computed from records (or fail loudly when
+        # the store cannot read across customers), never silently answered as per-customer.
+        simple = {key: spec for key, spec in specs.items() if not needs_records(spec)}
+        answered = store.window_values(event, simple, current, derived=derived)
+        for key, spec in specs.items():
+            if key not in simple:
+                answered[key] = compute_window(spec, event, store, current)
+        return answered
+    values: dict[str, HistoryValue] = {
+        key: compute_window(spec, event, store, current) for key, spec in specs.items()
+    }
+    if derived:
+        values.update(derived_history_features(event, store))
+    return values
 
 
 def derived_history_features(event: Event, store: HistoryStore) -> dict[str, bool | int | None]:

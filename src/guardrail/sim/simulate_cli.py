@@ -6,14 +6,26 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from guardrail.guard import Guard
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from guardrail.sim.behaviours import BehaviourError, load_behaviours
     from guardrail.sim.generator import generate, write_jsonl
 
     try:
-        records = generate(args.n, args.fraud_rate, args.seed, start=args.start)
+        behaviours = load_behaviours(args.behaviours)
+    except BehaviourError as error:
+        print(f"guardrail simulate: {error}", file=sys.stderr)
+        return 2
+    try:
+        records = generate(
+            args.n, args.fraud_rate, args.seed, start=args.start, behaviours=behaviours
+        )
         if args.out in (None, "-"):
             write_jsonl(records, sys.stdout)
             sys.stdout.flush()
@@ -27,11 +39,28 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# Builds a Guard for PACK on the history store at URL with BACKEND (see guardrail.stores).
+GuardOpener = Callable[[str, str, str], "Guard"]
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
+    from guardrail.errors import StoreError
     from guardrail.guard import Guard
     from guardrail.sim.replay import ReplayError, replay_file
+    from guardrail.sim.scenario_cli import friction_gate
 
-    guard = Guard.from_path(args.pack, backend=args.backend)
+    open_guard: GuardOpener | None = getattr(args, "open_guard", None)
+    if args.history == "memory:" or open_guard is None:
+        if args.history != "memory:":
+            print("guardrail replay: --history: only memory: here", file=sys.stderr)
+            return 2
+        guard = Guard.from_path(args.pack, backend=args.backend)
+    else:
+        try:
+            guard = open_guard(args.pack, args.history, args.backend)
+        except StoreError as error:
+            print(f"guardrail replay: --history: {error}", file=sys.stderr)
+            return 2
     show_progress = not args.no_progress and sys.stderr.isatty()
     try:
         report = replay_file(
@@ -55,7 +84,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             f"first: {report.first_bad_line}",
             file=sys.stderr,
         )
-    return 1 if report.failures else 0
+    over = friction_gate("replay", report.friction_rate, args.max_friction)
+    return 1 if report.failures or over else 0
 
 
 def _date(text: str) -> dt.date:
@@ -85,9 +115,14 @@ def _count(text: str) -> int:
     return value
 
 
-def add_simulate_subcommands(commands: argparse._SubParsersAction[Any]) -> None:
-    """Register ``simulate`` and ``replay`` on the ``guardrail`` command."""
+def add_simulate_subcommands(
+    commands: argparse._SubParsersAction[Any], open_guard: GuardOpener | None = None
+) -> None:
+    """Register ``simulate`` and ``replay`` on the ``guardrail`` command. ``open_guard(pack,
+    history_url, backend)`` builds replay's Guard on a history store URL (the ``guardrail``
+    command passes one from ``guardrail.stores``; without it only ``memory:``)."""
     from guardrail.sim.generator import DEFAULT_START
+    from guardrail.sim.scenario_cli import percent
 
     simulate = commands.add_parser(
         "simulate",
@@ -108,6 +143,11 @@ def add_simulate_subcommands(commands: argparse._SubParsersAction[Any]) -> None:
         help=f"first day, YYYY-MM-DD (default {DEFAULT_START})",
     )
     simulate.add_argument("--out", help="output file (default: standard output)")
+    simulate.add_argument(
+        "--behaviours",
+        metavar="DIR",
+        help="folder with typologies.yaml and legitimate.yaml (default: the bundled ones)",
+    )
     simulate.set_defaults(func=_cmd_simulate)
 
     replay = commands.add_parser(
@@ -123,8 +163,21 @@ def add_simulate_subcommands(commands: argparse._SubParsersAction[Any]) -> None:
     replay.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     replay.add_argument("--limit", type=_count, help="stop after this many events")
     replay.add_argument(
+        "--max-friction",
+        type=percent,
+        metavar="PCT",
+        help="fail (exit 1) when the friction rate on legitimate events is above PCT percent",
+    )
+    replay.add_argument(
         "--skip-bad-lines",
         action="store_true",
         help="skip and count malformed lines instead of stopping",
     )
-    replay.set_defaults(func=_cmd_replay)
+    replay.add_argument(
+        "--history",
+        default="memory:",
+        metavar="URL",
+        help="history store the windows read and executed events are recorded in: memory: "
+        "(default, fresh), sqlite:///path.db or postgresql://user@host:port/db",
+    )
+    replay.set_defaults(func=_cmd_replay, open_guard=open_guard)
