@@ -16,6 +16,7 @@ from guardrail.context.history import CrossCustomerHistory, HistoryRecord, Histo
 from guardrail.errors import GuardrailError
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.model.event import Direction, Event
+from guardrail.model.money import Currency
 
 ELDERLY_AGE = 60  # Law on the Protection of the Rights of the Elderly, art. 2
 _DAY = timedelta(hours=24)
@@ -147,16 +148,100 @@ def needs_records(spec: WindowSpec) -> bool:
 WindowFunction = Callable[[Event, HistoryStore, "HistoryRecord | None"], int]
 
 
+class _Own:
+    """What the aggregates read of the event being screened, when it counts in its window:
+    cheaper than building its ``HistoryRecord`` (which a window without a current record
+    would otherwise do for every screening)."""
+
+    __slots__ = ("amount_fen", "counterparty_account", "customer_id")
+
+    def __init__(self, event: Event) -> None:
+        self.amount_fen = event.amount.fen
+        self.customer_id = event.customer.id
+        self.counterparty_account = (
+            event.counterparty.account if event.counterparty is not None else None
+        )
+
+
 def window_function(spec: WindowSpec) -> WindowFunction:
-    """``compute_window`` bound to one spec (what the resolver's window step calls)."""
+    """``compute_window`` specialised for one spec, with the same result for every event and
+    store (what the resolver's window step calls): the spec's filters are read once here, the
+    record filter tests only what the spec constrains, and the event's own record is not built
+    unless the caller has it."""
+    if spec.across_customers or spec.same_purpose:  # rare: the general path
+
+        def general(event: Event, store: HistoryStore, current: HistoryRecord | None) -> int:
+            return compute_window(spec, event, store, current)
+
+        return general
+    by_payee = spec.key is WindowKey.COUNTERPARTY
+    by_account = spec.key is WindowKey.ACCOUNT
+    kinds = frozenset(spec.kinds)
+    channels = frozenset(spec.channels)
+    direction = spec.direction
+    currency = spec.effective_currency
+    min_age = spec.min_customer_age
+    include_current = spec.include_current
+    filtered = bool(kinds or channels or direction is not None or currency is not None)
+    filtered = filtered or min_age is not None
+
+    def counts(rec: HistoryRecord | Event, age: int | None) -> bool:
+        return (
+            (not kinds or rec.kind in kinds)
+            and (direction is None or rec.direction is direction)
+            and (not channels or rec.channel in channels)
+            and (currency is None or _currency(rec) is currency)
+            and (min_age is None or (age is not None and age >= min_age))
+        )
 
     def compute(event: Event, store: HistoryStore, current: HistoryRecord | None) -> int:
-        return compute_window(spec, event, store, current)
+        payee = None
+        if by_payee:
+            payee = event.counterparty.account if event.counterparty is not None else None
+            if payee is None:
+                return 0
+        since = window_start(spec, event)
+        if by_account and event.account is not None:
+            candidates = store.for_account(event.account.id, since)
+        else:
+            candidates = store.for_customer(event.customer.id, since)
+        selected: list[HistoryRecord | _Own] = []
+        if candidates:
+            end = event.timestamp
+            own_id = event.event_id
+            selected = [
+                rec
+                for rec in candidates
+                if rec.timestamp <= end
+                and rec.event_id != own_id
+                and (payee is None or rec.counterparty_account == payee)
+                and (not filtered or counts(rec, rec.customer_age))
+            ]
+        if include_current:
+            if current is not None:
+                if not filtered or counts(current, current.customer_age):
+                    selected.append(current)
+            elif not filtered or counts(event, _age_on_utc_date(event)):
+                selected.append(_Own(event))
+        return _aggregate(spec, selected)
 
     return compute
 
 
-def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
+def _currency(item: HistoryRecord | Event) -> Currency:
+    return item.currency if isinstance(item, HistoryRecord) else item.amount.currency
+
+
+def _age_on_utc_date(event: Event) -> int | None:
+    """The customer's age as ``HistoryRecord.from_event`` records it."""
+    born = event.customer.birth_date
+    if born is None:
+        return None
+    on = event.timestamp.date()
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _aggregate(spec: WindowSpec, records: Sequence[HistoryRecord | _Own]) -> int:
     if spec.aggregate is Aggregate.SUM:
         return sum(rec.amount_fen for rec in records)
     if spec.aggregate is Aggregate.MAX:
@@ -167,7 +252,7 @@ def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
         return len({rec.counterparty_account for rec in records} - {None})
     if spec.measure is Measure.COUNTERPARTY:  # count of records that have a payee account
         return sum(1 for rec in records if rec.counterparty_account is not None)
-    return sum(1 for _ in records)
+    return len(records)
 
 
 HistoryValue = int | bool | None
