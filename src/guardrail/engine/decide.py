@@ -16,6 +16,7 @@ hit is shown."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from enum import Enum
 
 from guardrail.engine.reference import holds
 from guardrail.lang.catalog import FieldType
@@ -24,10 +25,15 @@ from guardrail.lang.pack import CLEARS_SUFFIX, CompiledRule, Pack
 from guardrail.model.decision import (
     FAIL_CLOSED_FLOOR,
     Action,
+    Cleared,
     Decision,
+    Evidence,
     Failure,
+    Hit,
     JsonScalar,
     Obligation,
+    ScorePart,
+    trusted,
 )
 from guardrail.model.features import Features, FeatureValue
 from guardrail.model.money import from_fen
@@ -47,26 +53,36 @@ def decide(
 ) -> Decision:
     """Build the decision for one event from the ids of the rules it hit."""
     failures = tuple(failures)
-    details = details or {}
-    rules = pack.rules_by_id
-    live, cleared_ids, ladder, score, score_action, action, owed = _settle(pack, hit_ids)
-    cleared = [rules[rule_id] for rule_id in cleared_ids]
-    hits = [_hit(pack, rules[rule_id], features, details) for rule_id in live]
-    parts = [
-        {"rule_id": rules[rule_id].spec.id, "weight": rules[rule_id].spec.score}
-        for rule_id in live
-        if rules[rule_id].spec.score
-    ]
+    if hit_ids:
+        details = details or {}
+        rules = pack.rules_by_id
+        live, cleared_ids, ladder, score, score_action, action, owed = _settle(pack, hit_ids)
+        hits = tuple(_hit(pack, rules[rule_id], features, details) for rule_id in live)
+        parts = tuple(
+            trusted(ScorePart, {"rule_id": rule.spec.id, "weight": rule.spec.score})
+            for rule in (rules[rule_id] for rule_id in live)
+            if rule.spec.score
+        )
+        cleared = tuple(
+            _cleared(pack, rules[rule_id], features, details) for rule_id in cleared_ids
+        )
+    else:  # most events: nothing to settle or explain
+        hits, parts, cleared, owed = (), (), (), ()
+        ladder, score = Action.PROCEED, 0
+        score_action = pack.score_action(0) if pack.score_bands else Action.PROCEED
+        action = score_action
     if failures:
         action = max(action, FAIL_CLOSED_FLOOR)
-    obligations = set(owed)
-    # One validation of a plain tree is cheaper than building each nested model (cheaper even
-    # than pydantic's model_construct).
-    return Decision.model_validate(
+    if elapsed_us < 0:
+        raise ValueError("elapsed_us must not be negative")
+    # Every value is already of its declared type (the pack was validated when loaded, the
+    # features are plain values): the decision is built without validating it again.
+    return trusted(
+        Decision,
         {
             "event_id": event_id,
             "action": action,
-            "obligations": tuple(o for o in _OBLIGATIONS if o in obligations),
+            "obligations": owed,
             "hits": hits,
             "pack": pack.ref,
             "backend": backend,
@@ -76,9 +92,10 @@ def decide(
             "score": score,
             "score_action": score_action,
             "score_parts": parts,
-            "cleared": [_cleared(pack, rule, features, details) for rule in cleared],
-            "watchlists": watchlists or {},
-        }
+            "cleared": cleared,
+            "watchlists": dict(watchlists) if watchlists else {},
+            "adjustments": (),
+        },
     )
 
 
@@ -109,13 +126,13 @@ def _collect(condition: Condition, features: Features, seen: dict[str, FieldRef]
 
 def _explain(
     pack: Pack, condition: Condition | None, features: Features, details: Mapping[str, str]
-) -> list[dict[str, JsonScalar]]:
+) -> tuple[Evidence, ...]:
     if condition is None:
-        return []
-    return [
+        return ()
+    return tuple(
         _evidence(pack, ref, features.get(ref.key), details)
         for ref in deciding_refs(condition, features)
-    ]
+    )
 
 
 def outcome(pack: Pack, hit_ids: Iterable[str]) -> tuple[Action, tuple[Obligation, ...]]:
@@ -151,45 +168,51 @@ def _settle(
 
 def _cleared(
     pack: Pack, rule: CompiledRule, features: Features, details: Mapping[str, str]
-) -> dict[str, object]:
+) -> Cleared:
     spec = rule.spec
-    return {
-        "rule_id": spec.id,
-        "title_zh": spec.title_zh,
-        "title_en": spec.title_en,
-        "action": spec.action,
-        "evidence": _explain(pack, rule.condition, features, details),
-        "cleared_by": _explain(pack, rule.clears, features, details),
-    }
+    return trusted(
+        Cleared,
+        {
+            "rule_id": spec.id,
+            "title_zh": spec.title_zh,
+            "title_en": spec.title_en,
+            "action": spec.action,
+            "evidence": _explain(pack, rule.condition, features, details),
+            "cleared_by": _explain(pack, rule.clears, features, details),
+        },
+    )
 
 
-def _hit(
-    pack: Pack, rule: CompiledRule, features: Features, details: Mapping[str, str]
-) -> dict[str, object]:
+def _hit(pack: Pack, rule: CompiledRule, features: Features, details: Mapping[str, str]) -> Hit:
     spec = rule.spec
-    return {
-        "rule_id": spec.id,
-        "title_zh": spec.title_zh,
-        "title_en": spec.title_en,
-        "action": spec.action,
-        "obligations": spec.obligations,
-        "evidence": _explain(pack, rule.condition, features, details),
-        "source": spec.source,
-        "notice_zh": spec.notice_zh,
-        "notice_en": spec.notice_en,
-        "tags": spec.tags,
-        "ask": spec.ask,
-    }
+    return trusted(
+        Hit,
+        {
+            "rule_id": spec.id,
+            "title_zh": spec.title_zh,
+            "title_en": spec.title_en,
+            "action": spec.action,
+            "obligations": spec.obligations,
+            "evidence": _explain(pack, rule.condition, features, details),
+            "source": spec.source,
+            "notice_zh": spec.notice_zh,
+            "notice_en": spec.notice_en,
+            "tags": spec.tags,
+            "ask": spec.ask,
+        },
+    )
 
 
 def _evidence(
     pack: Pack, ref: FieldRef, value: FeatureValue, details: Mapping[str, str]
-) -> dict[str, JsonScalar]:
+) -> Evidence:
     shown: JsonScalar = value
-    if ref.type is FieldType.MONEY and isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, Enum):  # an enum member is shown, and validates, as its value
+        shown = value.value
+    elif ref.type is FieldType.MONEY and isinstance(value, int) and not isinstance(value, bool):
         shown = str(from_fen(value))
     detail = details.get(ref.key, "")
     window = pack.windows.get(ref.key.removeprefix("window.")) if not detail else None
     if window is not None and ref.key.startswith("window.") and value is not None:
         detail = f"{window.aggregate.value} over {window.span.value} = {shown}"
-    return {"feature": ref.key, "value": shown, "detail": detail}
+    return trusted(Evidence, {"feature": ref.key, "value": shown, "detail": detail})
