@@ -23,7 +23,8 @@ from guardrail.context.history import (
     retention_for,
 )
 from guardrail.context.watchlist import Watchlist, WatchlistRegistry, load_watchlist
-from guardrail.engine import Backend, decide, load_backend
+from guardrail.engine import Backend, load_backend
+from guardrail.engine.decide import Decider
 from guardrail.errors import EventError as EventError  # re-exported: its historic home
 from guardrail.lang.approval import verify_approval
 from guardrail.lang.loader import load_pack
@@ -139,6 +140,20 @@ class _Screener:
         self.pack = pack
         self.backend: Backend = make_backend(backend, pack)
         self.plan = FeaturePlan(pack)
+        self.decider = Decider(pack)
+        # The versions of the pack's watchlists, for the last snapshot seen (a snapshot is a
+        # new object after every reload, so identity tells when to recompute).
+        self._versions: tuple[Mapping[str, Watchlist], dict[str, str]] | None = None
+
+    def versions(self, snapshot: Mapping[str, Watchlist]) -> dict[str, str]:
+        known = self._versions
+        if known is not None and known[0] is snapshot:
+            return known[1]
+        versions = {
+            name: snapshot[name].version for name in self.pack.watchlists if name in snapshot
+        }
+        self._versions = (snapshot, versions)
+        return versions
 
 
 class Guard:
@@ -225,16 +240,14 @@ class Guard:
         features = FeatureMap()
         details: dict[str, str] = {}
         hit_ids: list[str] = []
-        pack = screener.pack
-        versions = {name: snapshot[name].version for name in pack.watchlists if name in snapshot}
+        versions = screener.versions(snapshot)
         try:
             resolution = screener.plan.resolve(event, self.history, snapshot)
             features, details = resolution.features, resolution.details
             stage = "engine"
             hit_ids = screener.backend.evaluate(features)
             stage = "decide"
-            return decide(
-                pack,
+            return screener.decider.decide(
                 event.event_id,
                 hit_ids,
                 features,
@@ -298,8 +311,7 @@ class Guard:
     ) -> Decision:
         elapsed = (time.perf_counter_ns() - started) // 1000
         try:
-            return decide(
-                screener.pack,
+            return screener.decider.decide(
                 event.event_id,
                 hit_ids,
                 features,
