@@ -43,11 +43,17 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
+@lru_cache(maxsize=4096)
+def _midnight(zone_name: str, day: date) -> datetime:
+    """``local_midnight`` by zone name, kept: every screening of a day asks for the same one."""
+    return local_midnight(day, zone(zone_name))
+
+
 def window_start(spec: WindowSpec, event: Event) -> datetime | None:
     """The first instant ``spec`` reads for ``event`` (None: the whole retained history)."""
     if spec.span is Span.SAME_DAY:
-        tz = zone(event.branch.timezone)
-        return local_midnight(event.timestamp.astimezone(tz).date(), tz)
+        name = event.branch.timezone
+        return _midnight(name, event.timestamp.astimezone(zone(name)).date())
     if spec.span is Span.HOURS:
         return event.timestamp - timedelta(hours=spec.length or 0)
     if spec.span is Span.DAYS:
@@ -149,18 +155,36 @@ WindowFunction = Callable[[Event, HistoryStore, "HistoryRecord | None"], int]
 
 
 class _Own:
-    """What the aggregates read of the event being screened, when it counts in its window:
-    cheaper than building its ``HistoryRecord`` (which a window without a current record
-    would otherwise do for every screening)."""
+    """The event being screened as the aggregates read it, when it counts in its window: its
+    ``HistoryRecord`` is not built (a window without the caller's record would build one for
+    every screening), and its amount is converted only by a sum or a max."""
 
-    __slots__ = ("amount_fen", "counterparty_account", "customer_id")
+    __slots__ = ("event",)
 
     def __init__(self, event: Event) -> None:
-        self.amount_fen = event.amount.fen
-        self.customer_id = event.customer.id
-        self.counterparty_account = (
-            event.counterparty.account if event.counterparty is not None else None
-        )
+        self.event = event
+
+    @property
+    def amount_fen(self) -> int:
+        return self.event.amount.fen
+
+    @property
+    def customer_id(self) -> str:
+        return self.event.customer.id
+
+    @property
+    def counterparty_account(self) -> str | None:
+        counterparty = self.event.counterparty
+        return None if counterparty is None else counterparty.account
+
+
+def _start_function(spec: WindowSpec) -> Callable[[Event], datetime | None]:
+    """``window_start`` for ``spec``, with a fixed span's length worked out once."""
+    if spec.span is Span.HOURS or spec.span is Span.DAYS:
+        length = timedelta(hours=spec.length or 0) if spec.span is Span.HOURS else None
+        length = length if length is not None else (spec.length or 0) * _DAY
+        return lambda event: event.timestamp - length
+    return lambda event: window_start(spec, event)
 
 
 def window_function(spec: WindowSpec) -> WindowFunction:
@@ -185,13 +209,18 @@ def window_function(spec: WindowSpec) -> WindowFunction:
     filtered = bool(kinds or channels or direction is not None or currency is not None)
     filtered = filtered or min_age is not None
 
-    def counts(rec: HistoryRecord | Event, age: int | None) -> bool:
+    start = _start_function(spec)
+
+    def counts(rec: HistoryRecord | Event) -> bool:
+        if min_age is not None:
+            age = rec.customer_age if isinstance(rec, HistoryRecord) else _age_on_utc_date(rec)
+            if age is None or age < min_age:
+                return False
         return (
             (not kinds or rec.kind in kinds)
             and (direction is None or rec.direction is direction)
             and (not channels or rec.channel in channels)
             and (currency is None or _currency(rec) is currency)
-            and (min_age is None or (age is not None and age >= min_age))
         )
 
     def compute(event: Event, store: HistoryStore, current: HistoryRecord | None) -> int:
@@ -200,7 +229,7 @@ def window_function(spec: WindowSpec) -> WindowFunction:
             payee = event.counterparty.account if event.counterparty is not None else None
             if payee is None:
                 return 0
-        since = window_start(spec, event)
+        since = start(event)
         if by_account and event.account is not None:
             candidates = store.for_account(event.account.id, since)
         else:
@@ -215,13 +244,13 @@ def window_function(spec: WindowSpec) -> WindowFunction:
                 if rec.timestamp <= end
                 and rec.event_id != own_id
                 and (payee is None or rec.counterparty_account == payee)
-                and (not filtered or counts(rec, rec.customer_age))
+                and (not filtered or counts(rec))
             ]
         if include_current:
             if current is not None:
-                if not filtered or counts(current, current.customer_age):
+                if not filtered or counts(current):
                     selected.append(current)
-            elif not filtered or counts(event, _age_on_utc_date(event)):
+            elif not filtered or counts(event):
                 selected.append(_Own(event))
         return _aggregate(spec, selected)
 
@@ -326,7 +355,7 @@ def derived_history_features(event: Event, store: HistoryStore) -> dict[str, boo
     """History features every pack can use, as of the event and excluding the event itself."""
     end = event.timestamp
     payee = event.counterparty.account if event.counterparty is not None else None
-    local_day_start = local_midnight(local_time(event).date(), zone(event.branch.timezone))
+    local_day_start = _midnight(event.branch.timezone, local_time(event).date())
     day_ago = end - _DAY
     since = min(day_ago, local_day_start)  # one read covers the local day and the last 24h
     recent = [
