@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -133,6 +133,9 @@ def make_backend(name: str, pack: Pack) -> Backend:
     return load_backend(name, pack.engine_rules, pack.content_hash)
 
 
+_NO_HITS: tuple[str, ...] = ()  # the hits of a screening that failed before the engine ran
+
+
 class _Screener:
     """One pack compiled for screening: its backend and feature plan."""
 
@@ -237,9 +240,9 @@ class Guard:
         values, ``decide`` builds the decision from them; nothing calls back into the context."""
         started = time.perf_counter_ns()
         stage = "context"
-        features = FeatureMap()
-        details: dict[str, str] = {}
-        hit_ids: list[str] = []
+        features: FeatureMap | None = None
+        details: dict[str, str] | None = None
+        hit_ids: Sequence[str] = _NO_HITS
         versions = screener.versions(snapshot)
         try:
             resolution = screener.plan.resolve(event, self.history, snapshot)
@@ -262,7 +265,13 @@ class Guard:
                 stage=stage, error_type=type(error).__name__, message=str(error)[:500]
             )
             return self._failed_decision(
-                screener, event, hit_ids, features, details, failure, started
+                screener,
+                event,
+                hit_ids,
+                FeatureMap() if features is None else features,
+                {} if details is None else details,
+                failure,
+                started,
             )
         except BaseException as interrupt:  # KeyboardInterrupt, SystemExit: leave a trace, go on
             logger.warning(
@@ -303,7 +312,7 @@ class Guard:
         self,
         screener: _Screener,
         event: Event,
-        hit_ids: list[str],
+        hit_ids: Sequence[str],
         features: FeatureMap,
         details: dict[str, str],
         failure: Failure,

@@ -180,6 +180,7 @@ class FeaturePlan:
         body.append("return m")
         self._needed_steps: Callable[[FeatureMap], int] = compile_function("needed_steps", body)
         self._all_steps = (1 << len(self._steps)) - 1
+        self._bits = [(1 << index, step) for index, step in enumerate(self._steps)]
 
     def _computable(self, key: str) -> bool:
         return (
@@ -208,7 +209,7 @@ class FeaturePlan:
             if self._needs_local_date:
                 features[LOCAL_DATE_KEY] = local.year * 10000 + local.month * 100 + local.day
             if self._needs_static:
-                features.update(static_derived_features(event))
+                features.update(static_derived_features(event, local))
         for key, depth in self._region_depths.items():
             features[key] = "-".join(event.branch.region.split("-")[:depth])
         if not self._steps:
@@ -222,8 +223,8 @@ class FeaturePlan:
                 )
             )
             todo &= ~self._history_mask
-        for index, step in enumerate(self._steps):
-            if todo >> index & 1:
+        for bit, step in self._bits:
+            if todo & bit:
                 step(resolution)
         return resolution
 

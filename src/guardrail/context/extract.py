@@ -123,7 +123,9 @@ def extractor(keys: Collection[str]) -> Extractor:
         if any(_uses(expression, name) for expression in expressions)
     ]
     body.append("return {")
-    body += [f"    {key!r}: {expression}," for key, expression in zip(wanted, expressions)]
+    body += [
+        f"    {key!r}: {expression}," for key, expression in zip(wanted, expressions, strict=True)
+    ]
     body.append("}")
     return compile_function("extract_features", body, parameter="e", namespace=_NAMESPACE)
 

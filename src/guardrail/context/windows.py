@@ -413,9 +413,13 @@ def _province(region: str) -> str:
     return "-".join(region.split("-")[:2])
 
 
-def static_derived_features(event: Event) -> dict[str, int | bool | None]:
-    """Features of the event alone (no history), on the branch's local calendar."""
-    local = local_time(event)
+def static_derived_features(
+    event: Event, local: datetime | None = None
+) -> dict[str, int | bool | None]:
+    """Features of the event alone (no history), on the branch's local calendar (``local``:
+    the event's ``local_time``, when the caller has it)."""
+    if local is None:
+        local = local_time(event)
     today = local.date()
     birth = event.customer.birth_date
     age = None if birth is None else _whole_years(birth, today)
