@@ -238,13 +238,21 @@ def window_function(spec: WindowSpec) -> WindowFunction:
         if candidates:
             end = event.timestamp
             own_id = event.event_id
+            # Inline tests (no call per record): a customer may have hundreds of records.
             selected = [
                 rec
                 for rec in candidates
                 if rec.timestamp <= end
                 and rec.event_id != own_id
                 and (payee is None or rec.counterparty_account == payee)
-                and (not filtered or counts(rec))
+                and (not kinds or rec.kind in kinds)
+                and (direction is None or rec.direction is direction)
+                and (not channels or rec.channel in channels)
+                and (currency is None or rec.currency is currency)
+                and (
+                    min_age is None
+                    or (rec.customer_age is not None and rec.customer_age >= min_age)
+                )
             ]
         if include_current:
             if current is not None:
