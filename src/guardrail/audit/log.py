@@ -23,7 +23,9 @@ from guardrail.audit.chain import (
 from guardrail.audit.keys import AuditKeys
 from guardrail.audit.masking import DEFAULT_POLICY, Masker, MaskingPolicy
 from guardrail.audit.records import (
+    AnyPayload,
     AuditRecord,
+    CaseEntryRecord,
     DecisionRecord,
     Outcome,
     RecordKind,
@@ -36,7 +38,7 @@ from guardrail.audit.sqlite_store import SQLiteStore
 from guardrail.audit.store import AppendConflict, AuditStore, Head, LogMeta, StoredRecord
 from guardrail.model import Action, Answers, Decision, Event, Money
 
-Payload = DecisionRecord | SessionStepRecord
+Payload = AnyPayload
 DEFAULT_CHECKPOINT_EVERY = 1000
 _MAX_CONFLICT_RETRIES = 100
 MAX_REASON = 4000  # SessionStepRecord.reason
@@ -263,9 +265,9 @@ class AuditLog:
         if not payloads:
             return []
         for payload in payloads:
-            if not isinstance(payload, DecisionRecord | SessionStepRecord):
+            if not isinstance(payload, DecisionRecord | SessionStepRecord | CaseEntryRecord):
                 raise TypeError(
-                    f"payload: expected DecisionRecord or SessionStepRecord, got "
+                    f"payload: expected DecisionRecord, SessionStepRecord or CaseEntryRecord, got "
                     f"{type(payload).__name__}"
                 )
         encoded = [(p.type, p.case_id, encode_payload(p).decode("utf-8")) for p in payloads]

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from guardrail.audit.records import (
     PREVENTED_OUTCOMES,
     AuditRecord,
+    CaseEntryRecord,
     DecisionRecord,
     Outcome,
     SessionStepRecord,
@@ -342,6 +343,8 @@ def build_report(
     for record in records:
         read += 1
         payload = record.payload
+        if isinstance(payload, CaseEntryRecord):
+            continue  # the case ledger is reported by ``period_report``
         case = cases.setdefault(payload.case_id, _Case())
         if isinstance(payload, DecisionRecord):
             if case.first is None:

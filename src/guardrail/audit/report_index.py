@@ -1,0 +1,315 @@
+"""The report index: narrow fact tables derived from the chained records, kept in the same
+database and brought up to date incrementally (records are append-only, so only records
+after the last indexed seq are read). Reports aggregate these tables in SQL.
+
+Each record's JSON is parsed once, by the database, when it is indexed (one multi-path
+extraction per record). The index is derived data, outside the chain: ``rebuild`` drops and
+recomputes it, and a report run with ``--verify`` rebuilds it from the records it has just
+verified, so a signed report never rests on an index someone could have edited.
+
+Tables (``rpt_`` prefix): ``screening`` (one row per screened request: its first decision's
+time, branch, teller, kind, channel, amount and currency, and its highest action), ``case_rule``
+(the rules that hit a request), ``outcome`` (outcomes recorded), ``verdict`` (verdicts, from
+counter outcomes and from the case ledger, latest wins; ``unknown`` withdraws), ``entry``
+(case-ledger entries).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from guardrail.model import Action
+
+INDEX_VERSION = 1
+ACTION_RANK = {action.value: action.rank for action in Action}
+
+
+def _rank_sql(expr: str) -> str:
+    whens = " ".join(f"WHEN '{name}' THEN {rank}" for name, rank in ACTION_RANK.items())
+    return f"(CASE {expr} {whens} ELSE 0 END)"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few SQL spellings that differ between SQLite and PostgreSQL."""
+
+    name: str
+    param: str  # "?" or "%s"
+
+    def json_paths(self, column: str, paths: Sequence[str]) -> str:
+        """One expression yielding the values at ``paths`` (parsed once)."""
+        if self.name == "sqlite":
+            return "json_extract(" + column + ", " + ", ".join(f"'$.{p}'" for p in paths) + ")"
+        return column + "::jsonb"
+
+    def item(self, j: str, index: int, path: str, *, as_int: bool = False) -> str:
+        if self.name == "sqlite":
+            expr = f"({j} ->> {index})"
+        else:
+            expr = f"({j} #>> '{{{path.replace('.', ',')}}}')"
+        return f"CAST({expr} AS BIGINT)" if as_int else expr
+
+    def epoch(self, text: str) -> str:
+        if self.name == "sqlite":
+            return f"CAST(strftime('%s', {text}) AS INTEGER)"
+        return f"CAST(EXTRACT(EPOCH FROM CAST({text} AS TIMESTAMPTZ)) AS BIGINT)"
+
+    def fen(self, text: str) -> str:
+        # Money values are decimal strings with at most two places; exact below 10**13 yuan.
+        return f"CAST(ROUND(CAST({text} AS NUMERIC) * 100) AS BIGINT)"
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"max({a}, {b})" if self.name == "sqlite" else f"GREATEST({a}, {b})"
+
+    def hits(self, j: str, index: int) -> str:
+        """A table expression of (rule_id) for the hits array held in ``j``."""
+        if self.name == "sqlite":
+            return f"json_each({j}, '$[{index}]') h"
+        return f"jsonb_array_elements({j} -> 'hits') h"
+
+    def hit_rule(self) -> str:
+        return "(h.value ->> 'rule_id')"
+
+    def period(self, epoch: str, unit: str, offset_s: int, tz: str) -> str:
+        """The period label of ``epoch`` in the report's time zone."""
+        if self.name == "sqlite":
+            local = f"{epoch} + {int(offset_s)}, 'unixepoch'"
+            return {
+                "day": f"date({local})",
+                "week": f"date({local}, 'weekday 0', '-6 days')",
+                "month": f"strftime('%Y-%m', {local})",
+                "quarter": (
+                    f"(strftime('%Y', {local}) || '-Q' || "
+                    f"((CAST(strftime('%m', {local}) AS INTEGER) + 2) / 3))"
+                ),
+            }[unit]
+        local = f"(to_timestamp({epoch}) AT TIME ZONE '{tz}')"
+        return {
+            "day": f"to_char({local}, 'YYYY-MM-DD')",
+            "week": f"to_char(date_trunc('week', {local}), 'YYYY-MM-DD')",
+            "month": f"to_char({local}, 'YYYY-MM')",
+            "quarter": f"to_char({local}, 'YYYY-\"Q\"Q')",
+        }[unit]
+
+
+SQLITE = Dialect("sqlite", "?")
+POSTGRES = Dialect("postgresql", "%s")
+
+_TABLES = ("rpt_meta", "rpt_screening", "rpt_case_rule", "rpt_outcome", "rpt_verdict", "rpt_entry")
+
+
+def schema(d: Dialect) -> list[str]:
+    big = "BIGINT"
+    return [
+        f"CREATE TABLE IF NOT EXISTS rpt_meta (id INTEGER PRIMARY KEY, version INTEGER NOT NULL,"
+        f" indexed_seq {big} NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS rpt_screening (case_id TEXT PRIMARY KEY, seq {big} NOT NULL,"
+        f" epoch {big} NOT NULL, branch TEXT NOT NULL, teller TEXT NOT NULL, kind TEXT NOT NULL,"
+        f" channel TEXT NOT NULL, amount_fen {big} NOT NULL, currency TEXT NOT NULL,"
+        f" action INTEGER NOT NULL, failed INTEGER NOT NULL, decisions INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS rpt_case_rule (case_id TEXT NOT NULL, rule_id TEXT NOT NULL,"
+        " PRIMARY KEY (case_id, rule_id))",
+        f"CREATE TABLE IF NOT EXISTS rpt_outcome (seq {big} PRIMARY KEY, case_id TEXT NOT NULL,"
+        " outcome TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS rpt_verdict (seq {big} PRIMARY KEY, case_id TEXT NOT NULL,"
+        " fraud INTEGER)",
+        f"CREATE TABLE IF NOT EXISTS rpt_entry (seq {big} PRIMARY KEY, case_id TEXT NOT NULL,"
+        f" entry TEXT NOT NULL, epoch {big} NOT NULL, case_type TEXT, branch TEXT,"
+        f" typology TEXT, source_case_id TEXT, verdict TEXT, resolution TEXT,"
+        f" prevented_fen {big}, prevented_cur TEXT, returned_fen {big}, returned_cur TEXT,"
+        f" police INTEGER, risk_fen {big}, risk_cur TEXT)",
+        "CREATE INDEX IF NOT EXISTS rpt_outcome_case ON rpt_outcome (case_id, seq)",
+        "CREATE INDEX IF NOT EXISTS rpt_verdict_case ON rpt_verdict (case_id, seq)",
+        "CREATE INDEX IF NOT EXISTS rpt_entry_case ON rpt_entry (case_id, entry, seq)",
+    ]
+
+
+_DECISION_PATHS = (
+    "event.timestamp",
+    "event.branch_id",
+    "teller_id",
+    "event.kind",
+    "event.channel",
+    "action",
+    "event.amount_fen",
+    "event.amount.currency",
+    "failures",
+    "hits",
+)
+_STEP_PATHS = ("outcome", "confirmed_fraud")
+_ENTRY_PATHS = (
+    "entry",
+    "at",
+    "case_type",
+    "branch_id",
+    "typology",
+    "source_case_id",
+    "verdict",
+    "resolution",
+    "amount_prevented.value",
+    "amount_prevented.currency",
+    "amount_returned.value",
+    "amount_returned.currency",
+    "reported_to_police",
+    "amount_at_risk.value",
+    "amount_at_risk.currency",
+)
+
+
+def refresh_statements(d: Dialect) -> list[str]:
+    """Statements that index records with ``lo < seq <= hi``: each takes ``(lo, hi)`` once
+    per pair of placeholders it holds."""
+    p = d.param
+    rng = f"r.seq > {p} AND r.seq <= {p}"
+    dj = d.json_paths("r.payload", _DECISION_PATHS)
+    i = d.item
+    # The first decision of a request sets its time, branch and amount; later ones (answers,
+    # re-screening) can only raise its action.
+    upsert = (
+        "INSERT INTO rpt_screening (case_id, seq, epoch, branch, teller, kind, channel,"
+        " amount_fen, currency, action, failed, decisions) "
+        "SELECT n.case_id, n.seq, n.epoch, n.branch, n.teller, n.kind, n.channel, n.amount_fen,"
+        " n.currency, g.action, g.failed, g.decisions FROM ("
+        f"SELECT r.seq, r.case_id, {d.epoch(i('j', 0, 'event.timestamp'))} AS epoch,"
+        f" {i('j', 1, 'event.branch_id')} AS branch, {i('j', 2, 'teller_id')} AS teller,"
+        f" {i('j', 3, 'event.kind')} AS kind, {i('j', 4, 'event.channel')} AS channel,"
+        f" {i('j', 6, 'event.amount_fen', as_int=True)} AS amount_fen,"
+        f" {i('j', 7, 'event.amount.currency')} AS currency,"
+        f" {_rank_sql(i('j', 5, 'action'))} AS action,"
+        f" CASE WHEN {i('j', 8, 'failures')} IN ('[]', '') OR {i('j', 8, 'failures')} IS NULL"
+        " THEN 0 ELSE 1 END AS failed "
+        f"FROM (SELECT r.seq, r.case_id, {dj} AS j FROM records r"
+        f" WHERE {rng} AND r.kind = 'decision') r) n "
+        "JOIN (SELECT m.case_id, min(m.seq) AS seq, max(m.action) AS action,"
+        " max(m.failed) AS failed, count(*) AS decisions FROM ("
+        f"SELECT r.seq, r.case_id, {_rank_sql(i('j', 5, 'action'))} AS action,"
+        f" CASE WHEN {i('j', 8, 'failures')} IN ('[]', '') OR {i('j', 8, 'failures')} IS NULL"
+        " THEN 0 ELSE 1 END AS failed "
+        f"FROM (SELECT r.seq, r.case_id, {dj} AS j FROM records r"
+        f" WHERE {rng} AND r.kind = 'decision') r) m GROUP BY m.case_id) g"
+        " ON g.seq = n.seq WHERE 1 = 1 "  # SQLite needs a WHERE before an upsert's ON
+        "ON CONFLICT (case_id) DO UPDATE SET"
+        f" action = {d.greatest('rpt_screening.action', 'excluded.action')},"
+        f" failed = {d.greatest('rpt_screening.failed', 'excluded.failed')},"
+        " decisions = rpt_screening.decisions + excluded.decisions"
+    )
+    rules = (
+        "INSERT INTO rpt_case_rule (case_id, rule_id) "
+        f"SELECT DISTINCT r.case_id, {d.hit_rule()} FROM"
+        f" (SELECT r.seq, r.case_id, {dj} AS j FROM records r"
+        f" WHERE {rng} AND r.kind = 'decision') r, {d.hits('r.j', 9)} WHERE 1 = 1 "
+        "ON CONFLICT DO NOTHING"
+    )
+    sj = d.json_paths("r.payload", _STEP_PATHS)
+    outcomes = (
+        "INSERT INTO rpt_outcome (seq, case_id, outcome) "
+        f"SELECT s.seq, s.case_id, {i('s.j', 0, 'outcome')} FROM"
+        f" (SELECT r.seq, r.case_id, {sj} AS j FROM records r"
+        f" WHERE {rng} AND r.kind = 'session_step') s"
+        f" WHERE {i('s.j', 0, 'outcome')} IS NOT NULL"
+    )
+    fraud = i("s.j", 1, "confirmed_fraud")
+    step_verdicts = (
+        "INSERT INTO rpt_verdict (seq, case_id, fraud) "
+        f"SELECT s.seq, s.case_id, CASE WHEN {fraud} = 'true' OR {fraud} = '1' THEN 1 ELSE 0"
+        " END FROM"
+        f" (SELECT r.seq, r.case_id, {sj} AS j FROM records r"
+        f" WHERE {rng} AND r.kind = 'session_step') s"
+        f" WHERE {fraud} IS NOT NULL"
+    )
+    ej = d.json_paths("r.payload", _ENTRY_PATHS)
+
+    def money(k: int, path: str) -> str:
+        return d.fen(i("e.j", k, path))
+
+    police = i("e.j", 12, "reported_to_police")
+    entries = (
+        "INSERT INTO rpt_entry (seq, case_id, entry, epoch, case_type, branch, typology,"
+        " source_case_id, verdict, resolution, prevented_fen, prevented_cur, returned_fen,"
+        " returned_cur, police, risk_fen, risk_cur) "
+        f"SELECT e.seq, e.case_id, {i('e.j', 0, 'entry')}, {d.epoch(i('e.j', 1, 'at'))},"
+        f" {i('e.j', 2, 'case_type')}, {i('e.j', 3, 'branch_id')}, {i('e.j', 4, 'typology')},"
+        f" {i('e.j', 5, 'source_case_id')}, {i('e.j', 6, 'verdict')},"
+        f" {i('e.j', 7, 'resolution')},"
+        f" {money(8, 'amount_prevented.value')}, {i('e.j', 9, 'amount_prevented.currency')},"
+        f" {money(10, 'amount_returned.value')}, {i('e.j', 11, 'amount_returned.currency')},"
+        f" CASE WHEN {police} IS NULL THEN NULL WHEN {police} = 'true' OR {police} = '1'"
+        " THEN 1 ELSE 0 END,"
+        f" {money(13, 'amount_at_risk.value')}, {i('e.j', 14, 'amount_at_risk.currency')} FROM"
+        f" (SELECT r.seq, r.case_id, {ej} AS j FROM records r"
+        f" WHERE {rng} AND r.kind = 'case_entry') e"
+    )
+    # A ledger verdict applies to the screening the case came from (a friction complaint's
+    # "not fraud" clears the customer it was about), else to the case itself.
+    ledger_verdicts = (
+        "INSERT INTO rpt_verdict (seq, case_id, fraud) "
+        "SELECT e.seq, COALESCE(o.source_case_id, e.case_id),"
+        " CASE e.verdict WHEN 'fraud_confirmed' THEN 1 WHEN 'not_fraud' THEN 0 END"
+        " FROM rpt_entry e LEFT JOIN rpt_entry o ON o.case_id = e.case_id"
+        f" AND o.entry = 'opened' WHERE e.entry = 'verdict' AND e.seq > {p} AND e.seq <= {p}"
+    )
+    return [upsert, rules, outcomes, step_verdicts, entries, ledger_verdicts]
+
+
+class ReportIndex:
+    """The report index of one SQLite audit log (``sqlite3`` connection in autocommit mode)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.dialect = SQLITE
+
+    def ensure(self) -> None:
+        """Create the index tables if missing; reset them if an older version built them."""
+        for statement in schema(self.dialect):
+            self.conn.execute(statement)
+        row = self.conn.execute("SELECT version FROM rpt_meta WHERE id = 1").fetchone()
+        if row is None or int(row[0]) != INDEX_VERSION:
+            self._reset()
+
+    def _reset(self) -> None:
+        for table in _TABLES:
+            self.conn.execute(f"DROP TABLE IF EXISTS {table}")
+        for statement in schema(self.dialect):
+            self.conn.execute(statement)
+        self.conn.execute(
+            "INSERT INTO rpt_meta (id, version, indexed_seq) VALUES (1, ?, 0)", (INDEX_VERSION,)
+        )
+
+    def indexed_seq(self) -> int:
+        row = self.conn.execute("SELECT indexed_seq FROM rpt_meta WHERE id = 1").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def refresh(self, upto: int | None = None) -> int:
+        """Index records after the last indexed seq (up to ``upto``); returns how many seqs
+        were covered. One transaction: a crash leaves the index as it was."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.ensure()
+            lo = self.indexed_seq()
+            top = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()[0]
+            hi = int(top) if upto is None else min(int(top), upto)
+            if hi > lo:
+                for statement in refresh_statements(self.dialect):
+                    conn.execute(statement, (lo, hi) * (statement.count("?") // 2))
+                conn.execute("UPDATE rpt_meta SET indexed_seq = ? WHERE id = 1", (hi,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return max(0, hi - lo)
+
+    def rebuild(self, upto: int | None = None) -> int:
+        """Drop the index and index every record again (up to ``upto``)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._reset()
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        return self.refresh(upto)
