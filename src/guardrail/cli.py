@@ -149,10 +149,18 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
 def _registrars() -> list[Registrar]:
     """Subcommands owned by other parts of the library (imported late to keep start-up cheap)."""
     from guardrail.audit.cli import add_audit_subcommands
+    from guardrail.auditsim.cli import extend_simulate
+    from guardrail.cases.cli import add_cases_subcommand
     from guardrail.sim.scenario_cli import add_test_subcommand
     from guardrail.sim.simulate_cli import add_simulate_subcommands
 
-    return [add_test_subcommand, add_simulate_subcommands, add_audit_subcommands]
+    return [
+        add_test_subcommand,
+        add_simulate_subcommands,
+        extend_simulate,
+        add_audit_subcommands,
+        add_cases_subcommand,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

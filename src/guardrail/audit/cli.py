@@ -19,9 +19,10 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from guardrail.audit.chain import VerifyReport
+from guardrail.audit.dashboard import DashboardData, render_dashboard
 from guardrail.audit.keys import KEY_ENV_VAR, AuditKeyError, AuditKeys, InsecureAuditKeyWarning
-from guardrail.audit.log import read_records, verify_log
-from guardrail.audit.report import GroupBy, build_report
+from guardrail.audit.log import verify_log
+from guardrail.audit.period_report import DIMENSIONS, sqlite_report
 from guardrail.audit.store import AuditStoreError
 
 EXIT_OK = 0
@@ -87,14 +88,28 @@ def configure_report_parser(parser: argparse.ArgumentParser) -> None:
         help="last day included (YYYY-MM-DD) or instant excluded (ISO 8601)",
     )
     parser.add_argument(
-        "--by", choices=[g.value for g in GroupBy], default=GroupBy.ALL.value, help="grouping"
+        "--by",
+        default="",
+        metavar="DIMS",
+        help=f"grouping, one or a comma list of: {', '.join(DIMENSIONS)} (e.g. month,branch)",
+    )
+    parser.add_argument(
+        "--kind", action="append", default=[], help="only this transaction kind (repeatable)"
+    )
+    parser.add_argument(
+        "--channel", action="append", default=[], help="only this channel (repeatable)"
     )
     parser.add_argument(
         "--tz",
         default="Asia/Shanghai",
         help="time zone for dates without an offset (default Asia/Shanghai)",
     )
-    parser.add_argument("--format", choices=["text", "json", "csv"], default="text")
+    parser.add_argument(
+        "--format",
+        choices=["text", "json", "csv", "html"],
+        default="text",
+        help="html: the self-contained dashboard (charts and tables)",
+    )
     parser.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
     parser.add_argument(
         "--verify",
@@ -171,6 +186,7 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         start = _parse_when(args.start, zone, end=False)
         end = _parse_when(args.end, zone, end=True)
+        rebuild_upto: int | None = None
         if args.verify:
             verdict = verify_log(args.log, _signing_key(args))
             if not verdict.ok:
@@ -181,21 +197,41 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
                     f" {problem.message}\n"
                 )
                 return EXIT_FAILED
-        report = build_report(read_records(args.log), by=args.by, start=start, end=end)
+            rebuild_upto = verdict.records  # report on exactly the records just verified
+        filters: dict[str, Any] = {
+            "start": start,
+            "end": end,
+            "tz": args.tz,
+            "kinds": args.kind,
+            "channels": args.channel,
+        }
+        report = sqlite_report(args.log, by=args.by, rebuild_upto=rebuild_upto, **filters)
+        if args.format == "html":
+            text = render_dashboard(
+                DashboardData(
+                    sqlite_report(args.log, **filters),
+                    sqlite_report(args.log, by="day", **filters),
+                    sqlite_report(args.log, by="branch", **filters),
+                )
+            )
+        elif args.format == "json":
+            text = report.to_json()
+        elif args.format == "csv":
+            text = report.to_csv()
+        else:
+            text = report.to_text()
     except _UsageError as exc:
         sys.stderr.write(f"guardrail audit report: {exc}\n")
         return EXIT_ERROR
     except (AuditKeyError, AuditStoreError) as exc:
         sys.stderr.write(f"guardrail audit report: {exc}\n")
         return EXIT_ERROR
-    if args.format == "json":
-        text = report.to_json()
-    elif args.format == "csv":
-        text = report.to_csv()
-    else:
-        text = report.to_text()
     if args.output is not None:
-        args.output.write_text(text, encoding="utf-8")
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            sys.stderr.write(f"guardrail audit report: {args.output}: {exc.strerror}\n")
+            return EXIT_ERROR
     else:
         out.write(text)
     return EXIT_OK

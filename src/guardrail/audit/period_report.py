@@ -10,7 +10,8 @@ Units, said plainly:
   with no outcome recorded is counted as ``no_outcome``: it is *not* a case.
 * a **case** is an entry in the case ledger (opened from a screening at or above the
   configured action, from a complaint, or by hand): it counts in the period it was opened.
-  ``cases_open`` are the cases among those still open when the report is made.
+  ``cases_open`` are the cases among those still open "as of" the latest time the log knows
+  (its last event or ledger entry, unless ``as_of`` is given); case ageing is measured then.
 
 Periods (``day``, ``week`` starting Monday, ``month``, ``quarter``) are calendar periods in the
 report's time zone. Grouping by ``rule`` puts a screening in the group of every rule that hit
@@ -240,8 +241,7 @@ class PeriodReport:
             "groups": [r.to_dict(self.by) for r in self.sorted_rows()],
             "rules": [self.rules[k].to_dict() for k in sorted(self.rules)],
             "typologies": [
-                {"typology": k, **self.typologies[k].to_dict(())["cases"]}  # type: ignore[dict-item]
-                for k in sorted(self.typologies)
+                self.typologies[k].to_dict(("typology",)) for k in sorted(self.typologies)
             ],
         }
 
@@ -592,7 +592,8 @@ def aggregate(
         zone = ZoneInfo(tz)
     except (KeyError, ValueError):
         raise ReportError(f"--tz: unknown time zone {tz!r}") from None
-    as_of = dt.datetime.now(dt.UTC) if as_of is None else as_of
+    if as_of is None:
+        as_of = _log_time(conn) or dt.datetime.now(dt.UTC)
     anchor = start or as_of
     query = _Query(
         dialect,
@@ -680,6 +681,20 @@ def aggregate(
     else:
         _fill_typologies(report, query, rows_of, as_of_epoch)
     return report
+
+
+def _log_time(conn: Any) -> dt.datetime | None:
+    """The latest time the log knows of (event or ledger entry): the default "as of", so a
+    past month's ageing is measured at its end, not today."""
+    cur = conn.cursor()
+    cur.execute(
+        "SELECT MAX(t) FROM (SELECT MAX(epoch) AS t FROM rpt_screening"
+        " UNION ALL SELECT MAX(epoch) AS t FROM rpt_entry) u"
+    )
+    row = cur.fetchone()
+    if row is None or row[0] is None:
+        return None
+    return dt.datetime.fromtimestamp(int(row[0]), dt.UTC)
 
 
 def _fill_typologies(report: PeriodReport, query: _Query, rows_of: Any, as_of: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import mimetypes
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -34,7 +34,7 @@ from guardrail.audit.records import (
     Verdict,
     decode_payload,
 )
-from guardrail.audit.store import StoredRecord
+from guardrail.audit.store import AuditReader, StoredRecord
 from guardrail.cases.errors import CaseError
 from guardrail.cases.evidence import EvidenceProblem, EvidenceStore, default_evidence_root
 from guardrail.cases.state import CaseState, fold
@@ -369,7 +369,7 @@ class CaseLedger:
     # -- reading ------------------------------------------------------------------------------
     def find(self, case_id: str) -> CaseState | None:
         """The case as it stands, or None if the ledger has no such case."""
-        return fold(self._entries(self._rows_of(case_id)))
+        return find_case(self.log.store, case_id)
 
     def get(self, case_id: str) -> CaseState:
         state = self.find(case_id)
@@ -379,23 +379,14 @@ class CaseLedger:
 
     def cases(self, status: str = "all") -> list[CaseState]:
         """Every case (``status`` ``open``, ``closed`` or ``all``), in order of opening."""
-        if status not in ("open", "closed", "all"):
-            raise CaseError(f"status: expected open, closed or all, got {status!r}")
-        grouped: dict[str, list[tuple[int, CaseEntryRecord]]] = {}
-        for seq, entry in self._entries(self._case_rows()):
-            grouped.setdefault(entry.case_id, []).append((seq, entry))
-        result = [s for s in (fold(e) for e in grouped.values()) if s is not None]
-        result.sort(key=lambda s: (s.opened_at, s.case_id))
-        if status == "all":
-            return result
-        return [s for s in result if s.status == status]
+        return list_cases(self.log.store, status)
 
     def verify(self) -> LedgerVerifyReport:
         """Verify the chain and every evidence file the chain names."""
         chain = self.log.verify()
         problems: list[EvidenceProblem] = []
         checked = 0
-        for seq, entry in self._entries(self._case_rows()):
+        for seq, entry in _entries(_case_rows(self.log.store)):
             if entry.entry is CaseEntryKind.EVIDENCE_ATTACHED and entry.evidence_sha256:
                 checked += 1
                 problem = self.evidence.check(entry.case_id, seq, entry.evidence_sha256)
@@ -404,21 +395,6 @@ class CaseLedger:
         return LedgerVerifyReport(chain, checked, tuple(problems))
 
     # -- machinery ----------------------------------------------------------------------------
-    def _rows_of(self, case_id: str) -> Iterator[StoredRecord]:
-        by_case = getattr(self.log.store, "case_records", None)
-        rows = by_case(case_id) if by_case is not None else self.log.store.iterate()
-        return (r for r in rows if r.case_id == case_id and r.kind == RecordKind.CASE_ENTRY)
-
-    def _case_rows(self) -> Iterator[StoredRecord]:
-        return (r for r in self.log.store.iterate() if r.kind == RecordKind.CASE_ENTRY)
-
-    @staticmethod
-    def _entries(rows: Iterator[StoredRecord]) -> Iterator[tuple[int, CaseEntryRecord]]:
-        for row in rows:
-            payload = decode_payload(row.payload)
-            if isinstance(payload, CaseEntryRecord):
-                yield row.seq, payload
-
     def _writable(self, case_id: str, kind: CaseEntryKind) -> CaseState:
         state = self.get(case_id)
         if not state.is_open and kind not in _AFTER_CLOSE:
@@ -485,3 +461,35 @@ def _enum(cls: type[_E], value: _E | str, what: str) -> _E:
     except ValueError:
         choices = ", ".join(m.value for m in cls)
         raise CaseError(f"{what}: {value!r} is not one of {choices}") from None
+
+
+def _case_rows(store: AuditReader) -> Iterator[StoredRecord]:
+    return (r for r in store.iterate() if r.kind == RecordKind.CASE_ENTRY)
+
+
+def _entries(rows: Iterable[StoredRecord]) -> Iterator[tuple[int, CaseEntryRecord]]:
+    for row in rows:
+        payload = decode_payload(row.payload)
+        if isinstance(payload, CaseEntryRecord):
+            yield row.seq, payload
+
+
+def find_case(store: AuditReader, case_id: str) -> CaseState | None:
+    """The case ``case_id`` as the store's ledger entries say, or None (no key needed)."""
+    by_case = getattr(store, "case_records", None)
+    rows: Iterable[StoredRecord] = by_case(case_id) if by_case is not None else store.iterate()
+    return fold(
+        _entries(r for r in rows if r.case_id == case_id and r.kind == RecordKind.CASE_ENTRY)
+    )
+
+
+def list_cases(store: AuditReader, status: str = "all") -> list[CaseState]:
+    """Every case in the store (``open``, ``closed`` or ``all``), in order of opening."""
+    if status not in ("open", "closed", "all"):
+        raise CaseError(f"status: expected open, closed or all, got {status!r}")
+    grouped: dict[str, list[tuple[int, CaseEntryRecord]]] = {}
+    for seq, entry in _entries(_case_rows(store)):
+        grouped.setdefault(entry.case_id, []).append((seq, entry))
+    result = [s for s in (fold(e) for e in grouped.values()) if s is not None]
+    result.sort(key=lambda s: (s.opened_at, s.case_id))
+    return result if status == "all" else [s for s in result if s.status == status]
