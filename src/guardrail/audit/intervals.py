@@ -21,4 +21,5 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # Rounding can leave the estimate a hair outside (k == n gives 0.9999999999999998).
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
