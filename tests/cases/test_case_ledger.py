@@ -131,12 +131,12 @@ def test_illegal_steps_are_refused_with_the_reason(ledger: CaseLedger) -> None:
     with pytest.raises(CaseError, match="no such case"):
         ledger.note("CMP-nothing", "hello", by="x")
     case_id = ledger.open("complaint", by="desk", at=T)
-    with pytest.raises(CaseError, match="verdict.*not one of"):
+    with pytest.raises(CaseError, match=r"verdict.*not one of"):
         ledger.verdict(case_id, "guilty", by="x")
     with pytest.raises(CaseError, match="already open"):
         ledger.open("complaint", by="desk", case_id=case_id)
     ledger.close(case_id, "complaint_upheld", by="desk", at=T + dt.timedelta(hours=3))
-    with pytest.raises(CaseError, match="closed.*not assigned"):
+    with pytest.raises(CaseError, match=r"closed.*not assigned"):
         ledger.assign(case_id, "CO01", by="HQ")
     # what is learnt later is still accepted after the close
     ledger.verdict(case_id, "not_fraud", by="desk", at=T + dt.timedelta(days=2))
