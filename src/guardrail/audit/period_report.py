@@ -34,7 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from guardrail.audit.intervals import wilson
-from guardrail.audit.report_index import ACTION_RANK, SQLITE, Dialect, ReportIndex
+from guardrail.audit.report_index import SQLITE, Dialect, ReportIndex
 from guardrail.audit.store import AuditStoreError
 from guardrail.model import Action, from_fen
 
@@ -398,20 +398,8 @@ def _latest(column: str, table: str, key: str, where: str = "") -> str:
     )
 
 
-_TYPOLOGY = (
-    "(SELECT x.typology FROM rpt_entry x WHERE x.source_case_id = s.case_id"
-    " AND x.entry = 'opened' AND x.typology IS NOT NULL ORDER BY x.seq LIMIT 1)"
-)
-
-
 def _screening_rows(where: str) -> str:
-    return (
-        "(SELECT s.*, "
-        + _latest("outcome", "rpt_outcome", "s.case_id")
-        + " AS outcome, "
-        + _latest("fraud", "rpt_verdict", "s.case_id")
-        + f" AS fraud, {_TYPOLOGY} AS typology FROM rpt_screening s WHERE {where}) s"
-    )
+    return f"(SELECT * FROM rpt_screening s WHERE {where}) s"
 
 
 _CASE_ROWS = (
@@ -447,10 +435,9 @@ class _Query:
 
     def dim(self, name: str, *, unit: str) -> str:
         """The SQL of dimension ``name`` for screenings (``unit='s'``) or cases (``'c'``)."""
-        d = self.dialect
-        if name in PERIODS:
+        if name in PERIODS:  # the local day number; weeks, months, quarters are folded from it
             epoch = "s.epoch" if unit == "s" else "o.epoch"
-            return d.period(epoch, name, self.offset_s, self.tz)
+            return f"(({epoch} + {int(self.offset_s)}) / 86400)"
         if name == "branch":
             return "s.branch" if unit == "s" else f"COALESCE(o.branch, s.branch, '{NONE}')"
         if name == "rule":
@@ -478,35 +465,29 @@ class _Query:
         return " AND ".join(parts)
 
     def screenings(self) -> tuple[str, list[Any]]:
+        """Counts and amounts per group and per (currency, action, outcome, verdict,
+        failed): the SQL only groups; the measures are folded from these cells in Python."""
         dims = [self.dim(n, unit="s") for n in self.by]
         select = "".join(f"{expr} AS d{k}, " for k, expr in enumerate(dims))
-        ranks = "".join(
-            f"SUM(CASE WHEN s.action = {rank} THEN 1 ELSE 0 END), "
-            for rank in sorted(ACTION_RANK.values())
-        )
-        prevented = "s.outcome IN (" + ", ".join(f"'{x}'" for x in PREVENTED) + ")"
-        inquire, hold = Action.INQUIRE.rank, Action.HOLD.rank
+        cells = "s.currency, s.action, s.outcome, s.fraud, s.failed"
+        groups = ", ".join([f"d{k}" for k in range(len(dims))] + [cells])
         params: list[Any] = []
+        rows = _screening_rows(self.where("s.epoch", params, linked_only=False))
+        head = f"SELECT {select}{cells}, COUNT(*), SUM(s.amount_fen) FROM "
+        if "rule" not in self.by:
+            return f"{head}{rows} GROUP BY {groups}", params
+        # A request hit by rules counts in each rule's group (through the small rule table);
+        # one hit by none, in "(none)", without a join.
+        none = [self.dim(n, unit="s") if n != "rule" else f"'{NONE}'" for n in self.by]
+        select_none = "".join(f"{expr} AS d{k}, " for k, expr in enumerate(none))
+        params2: list[Any] = []
+        rows2 = _screening_rows(self.where("s.epoch", params2, linked_only=False))
         sql = (
-            f"SELECT {select}s.currency, COUNT(*), SUM(s.amount_fen), {ranks}"
-            "SUM(CASE WHEN s.outcome = 'executed' THEN 1 ELSE 0 END),"
-            " SUM(CASE WHEN s.outcome = 'executed' THEN s.amount_fen ELSE 0 END),"
-            f" SUM(CASE WHEN {prevented} THEN 1 ELSE 0 END),"
-            f" SUM(CASE WHEN {prevented} THEN s.amount_fen ELSE 0 END),"
-            " SUM(CASE WHEN s.outcome = 'police_notified' THEN 1 ELSE 0 END),"
-            " SUM(CASE WHEN s.outcome = 'police_notified' THEN s.amount_fen ELSE 0 END),"
-            " SUM(CASE WHEN s.outcome IS NULL THEN 1 ELSE 0 END), SUM(s.failed),"
-            " SUM(CASE WHEN s.fraud = 1 THEN 1 ELSE 0 END),"
-            " SUM(CASE WHEN s.fraud = 0 THEN 1 ELSE 0 END),"
-            f" SUM(CASE WHEN s.fraud = 0 AND s.action >= {inquire} THEN 1 ELSE 0 END),"
-            f" SUM(CASE WHEN s.fraud = 0 AND s.action >= {hold} THEN 1 ELSE 0 END)"
-            " FROM " + _screening_rows(self.where("s.epoch", params, linked_only=False))
+            f"{head}rpt_case_rule cr JOIN {rows} ON s.case_id = cr.case_id GROUP BY {groups}"
+            f" UNION ALL SELECT {select_none}{cells}, COUNT(*), SUM(s.amount_fen) FROM {rows2}"
+            f" WHERE s.rules = 0 GROUP BY {groups}"
         )
-        if "rule" in self.by:
-            sql += " LEFT JOIN rpt_case_rule cr ON cr.case_id = s.case_id"
-        groups = [f"d{k}" for k in range(len(dims))] + ["s.currency"]
-        sql += " GROUP BY " + ", ".join(groups)
-        return sql, params
+        return sql, params + params2
 
     def rules(self) -> tuple[str, list[Any]]:
         params: list[Any] = []
@@ -516,7 +497,8 @@ class _Query:
             " SUM(CASE WHEN s.fraud = 1 THEN 1 ELSE 0 END)"
             " FROM "
             + _screening_rows(self.where("s.epoch", params, linked_only=False))
-            + " JOIN rpt_case_rule cr ON cr.case_id = s.case_id GROUP BY cr.rule_id, s.currency"
+            + " JOIN rpt_case_rule cr ON cr.case_id = s.case_id WHERE s.rules > 0"
+            " GROUP BY cr.rule_id, s.currency"
         )
         return sql, params
 
@@ -635,27 +617,31 @@ def aggregate(
             row = report.rows[key] = Row(key)
         return [row]
 
-    week = "week" in by
     sql, params = query.screenings()
     for rec in rows_of(sql, params):
-        key = _key(rec[:n], by, week)
-        currency = str(rec[n])
-        values = [int(v or 0) for v in rec[n + 1 :]]
-        count, amount = values[0], values[1]
-        ranks = values[2 : 2 + len(ACTION_RANK)]
-        rest = values[2 + len(ACTION_RANK) :]
+        key = _key(rec[:n], by)
+        currency, action, outcome, fraud, failed, count, amount = rec[n:]
         for row in targets(key):
-            _add_screenings(row, currency, count, amount, ranks, rest)
+            _add_cell(
+                row,
+                str(currency),
+                int(action),
+                outcome,
+                fraud,
+                int(failed),
+                int(count),
+                int(amount or 0),
+            )
     as_of_epoch = int(as_of.timestamp())
     sql, params = query.cases(as_of_epoch)
     for rec in rows_of(sql, params):
-        key = _key(rec[:n], by, week)
+        key = _key(rec[:n], by)
         for row in targets(key):
             _add_cases(row, [int(v or 0) for v in rec[n:]])
     for what in ("risk", "prevented", "returned"):
         sql, params = query.case_money(what)
         for rec in rows_of(sql, params):
-            key = _key(rec[:n], by, week)
+            key = _key(rec[:n], by)
             for row in targets(key):
                 _case_amounts(row, what).add(int(rec[n + 1] or 0), rec[n], int(rec[n + 2] or 0))
     sql, params = query.rules()
@@ -664,7 +650,10 @@ def aggregate(
         stats.hits.add(int(rec[2]), str(rec[1]), int(rec[3] or 0))
         stats.with_verdict += int(rec[4] or 0)
         stats.confirmed += int(rec[5] or 0)
-    if by:  # the total is its own query: rule groups overlap, so rows do not add up to it
+    if by and not {"rule", "typology"} & set(by):  # groups partition the total: add them up
+        _fill_typologies(report, query, rows_of, as_of_epoch)
+        report.total = _sum_rows(report.rows.values())
+    elif by:  # rule groups overlap, so the total is its own query
         whole = aggregate(
             conn,
             dialect,
@@ -681,6 +670,46 @@ def aggregate(
     else:
         _fill_typologies(report, query, rows_of, as_of_epoch)
     return report
+
+
+def _sum_rows(rows: Iterable[Row]) -> Row:
+    total = Row(())
+    for row in rows:
+        for name in (
+            "screened",
+            "executed",
+            "intercepted",
+            "police_notified",
+            "amount_at_risk",
+            "prevented_ledger",
+            "returned",
+        ):
+            mine, theirs = getattr(total, name), getattr(row, name)
+            mine.count += theirs.count
+            for cur, fen in theirs.fen.items():
+                mine.fen[cur] = mine.fen.get(cur, 0) + fen
+        for key, value in row.by_action.items():
+            total.by_action[key] += value
+        for key, value in row.open_by_age.items():
+            total.open_by_age[key] += value
+        for name in (
+            "no_outcome",
+            "failures",
+            "fraud_confirmed",
+            "not_fraud",
+            "questioned_legitimate",
+            "held_legitimate",
+            "cases_opened",
+            "cases_closed",
+            "cases_open",
+            "complaints_received",
+            "complaints_closed",
+            "friction_complaints",
+            "cases_reported_to_police",
+            "days_to_close_total",
+        ):
+            setattr(total, name, getattr(total, name) + getattr(row, name))
+    return total
 
 
 def _log_time(conn: Any) -> dt.datetime | None:
@@ -713,31 +742,63 @@ def _case_amounts(row: Row, what: str) -> Amounts:
     return {"risk": row.amount_at_risk, "prevented": row.prevented_ledger}.get(what, row.returned)
 
 
-def _key(values: Iterable[Any], by: tuple[str, ...], week: bool) -> tuple[str, ...]:
-    key = [NONE if v is None else str(v) for v in values]
-    if week:
-        index = by.index("week")
-        monday = dt.date.fromisoformat(key[index])
-        year, number, _ = monday.isocalendar()
-        key[index] = f"{year}-W{number:02d}"
-    return tuple(key)
+_EPOCH_DAY = dt.date(1970, 1, 1)
 
 
-def _add_screenings(
-    row: Row, currency: str, count: int, amount: int, ranks: list[int], rest: list[int]
+def period_label(day_number: int, unit: str) -> str:
+    """The label of local day ``day_number`` (days since 1970-01-01) in ``unit``."""
+    day = _EPOCH_DAY + dt.timedelta(days=day_number)
+    if unit == "day":
+        return day.isoformat()
+    if unit == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    if unit == "month":
+        return f"{day:%Y-%m}"
+    return f"{day.year}-Q{(day.month + 2) // 3}"
+
+
+def _key(values: Iterable[Any], by: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(
+        period_label(int(v), name)
+        if name in PERIODS and v is not None
+        else (NONE if v is None else str(v))
+        for name, v in zip(by, values, strict=True)
+    )
+
+
+_RANK_ACTION = {action.rank: action for action in Action}
+_INQUIRE, _HOLD = Action.INQUIRE.rank, Action.HOLD.rank
+
+
+def _add_cell(
+    row: Row,
+    currency: str,
+    action: int,
+    outcome: str | None,
+    fraud: int | None,
+    failed: int,
+    count: int,
+    amount: int,
 ) -> None:
+    """Fold one (action, outcome, verdict) cell of screenings into a row's measures."""
     row.screened.add(count, currency, amount)
-    for action, value in zip(Action, ranks, strict=True):
-        row.by_action[action.value] += value
-    row.executed.add(rest[0], currency, rest[1])
-    row.intercepted.add(rest[2], currency, rest[3])
-    row.police_notified.add(rest[4], currency, rest[5])
-    row.no_outcome += rest[6]
-    row.failures += rest[7]
-    row.fraud_confirmed += rest[8]
-    row.not_fraud += rest[9]
-    row.questioned_legitimate += rest[10]
-    row.held_legitimate += rest[11]
+    row.by_action[_RANK_ACTION[action].value] += count
+    if outcome is None:
+        row.no_outcome += count
+    elif outcome == "executed":
+        row.executed.add(count, currency, amount)
+    elif outcome in PREVENTED:
+        row.intercepted.add(count, currency, amount)
+        if outcome == "police_notified":
+            row.police_notified.add(count, currency, amount)
+    row.failures += count if failed else 0
+    if fraud == 1:
+        row.fraud_confirmed += count
+    elif fraud == 0:
+        row.not_fraud += count
+        row.questioned_legitimate += count if action >= _INQUIRE else 0
+        row.held_legitimate += count if action >= _HOLD else 0
 
 
 def _add_cases(row: Row, v: list[int]) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from guardrail.model import Action
 
-INDEX_VERSION = 1
+INDEX_VERSION = 3
 ACTION_RANK = {action.value: action.rank for action in Action}
 
 
@@ -63,41 +63,28 @@ class Dialect:
     def greatest(self, a: str, b: str) -> str:
         return f"max({a}, {b})" if self.name == "sqlite" else f"GREATEST({a}, {b})"
 
-    def hits(self, j: str, index: int) -> str:
-        """A table expression of (rule_id) for the hits array held in ``j``."""
+    def hits(self, column: str) -> str:
+        """A table expression ``h`` over the hits array (JSON text) in ``column``."""
         if self.name == "sqlite":
-            return f"json_each({j}, '$[{index}]') h"
-        return f"jsonb_array_elements({j} -> 'hits') h"
+            return f"json_each({column}) h"
+        return f"jsonb_array_elements(CAST({column} AS jsonb)) h"
 
     def hit_rule(self) -> str:
         return "(h.value ->> 'rule_id')"
-
-    def period(self, epoch: str, unit: str, offset_s: int, tz: str) -> str:
-        """The period label of ``epoch`` in the report's time zone."""
-        if self.name == "sqlite":
-            local = f"{epoch} + {int(offset_s)}, 'unixepoch'"
-            return {
-                "day": f"date({local})",
-                "week": f"date({local}, 'weekday 0', '-6 days')",
-                "month": f"strftime('%Y-%m', {local})",
-                "quarter": (
-                    f"(strftime('%Y', {local}) || '-Q' || "
-                    f"((CAST(strftime('%m', {local}) AS INTEGER) + 2) / 3))"
-                ),
-            }[unit]
-        local = f"(to_timestamp({epoch}) AT TIME ZONE '{tz}')"
-        return {
-            "day": f"to_char({local}, 'YYYY-MM-DD')",
-            "week": f"to_char(date_trunc('week', {local}), 'YYYY-MM-DD')",
-            "month": f"to_char({local}, 'YYYY-MM')",
-            "quarter": f"to_char({local}, 'YYYY-\"Q\"Q')",
-        }[unit]
 
 
 SQLITE = Dialect("sqlite", "?")
 POSTGRES = Dialect("postgresql", "%s")
 
-_TABLES = ("rpt_meta", "rpt_screening", "rpt_case_rule", "rpt_outcome", "rpt_verdict", "rpt_entry")
+_TABLES = (
+    "rpt_meta",
+    "rpt_new_decision",
+    "rpt_screening",
+    "rpt_case_rule",
+    "rpt_outcome",
+    "rpt_verdict",
+    "rpt_entry",
+)
 
 
 def schema(d: Dialect) -> list[str]:
@@ -108,7 +95,11 @@ def schema(d: Dialect) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS rpt_screening (case_id TEXT PRIMARY KEY, seq {big} NOT NULL,"
         f" epoch {big} NOT NULL, branch TEXT NOT NULL, teller TEXT NOT NULL, kind TEXT NOT NULL,"
         f" channel TEXT NOT NULL, amount_fen {big} NOT NULL, currency TEXT NOT NULL,"
-        f" action INTEGER NOT NULL, failed INTEGER NOT NULL, decisions INTEGER NOT NULL)",
+        f" action INTEGER NOT NULL, failed INTEGER NOT NULL, decisions INTEGER NOT NULL,"
+        " outcome TEXT, fraud INTEGER, typology TEXT, rules INTEGER NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS rpt_new_decision (seq {big} PRIMARY KEY, case_id TEXT,"
+        f" epoch {big}, branch TEXT, teller TEXT, kind TEXT, channel TEXT, amount_fen {big},"
+        " currency TEXT, action INTEGER, failed INTEGER, hits TEXT)",
         "CREATE TABLE IF NOT EXISTS rpt_case_rule (case_id TEXT NOT NULL, rule_id TEXT NOT NULL,"
         " PRIMARY KEY (case_id, rule_id))",
         f"CREATE TABLE IF NOT EXISTS rpt_outcome (seq {big} PRIMARY KEY, case_id TEXT NOT NULL,"
@@ -123,6 +114,8 @@ def schema(d: Dialect) -> list[str]:
         "CREATE INDEX IF NOT EXISTS rpt_outcome_case ON rpt_outcome (case_id, seq)",
         "CREATE INDEX IF NOT EXISTS rpt_verdict_case ON rpt_verdict (case_id, seq)",
         "CREATE INDEX IF NOT EXISTS rpt_entry_case ON rpt_entry (case_id, entry, seq)",
+        "CREATE INDEX IF NOT EXISTS rpt_entry_source ON rpt_entry (source_case_id)",
+        "CREATE INDEX IF NOT EXISTS rpt_screening_seq ON rpt_screening (seq)",
     ]
 
 
@@ -165,30 +158,30 @@ def refresh_statements(d: Dialect) -> list[str]:
     rng = f"r.seq > {p} AND r.seq <= {p}"
     dj = d.json_paths("r.payload", _DECISION_PATHS)
     i = d.item
+    # Each new decision's JSON is parsed once, into a staging table.
+    failures = i("j", 8, "failures")
+    stage = (
+        "INSERT INTO rpt_new_decision (seq, case_id, epoch, branch, teller, kind, channel,"
+        " amount_fen, currency, action, failed, hits) "
+        f"SELECT r.seq, r.case_id, {d.epoch(i('j', 0, 'event.timestamp'))},"
+        f" {i('j', 1, 'event.branch_id')}, {i('j', 2, 'teller_id')},"
+        f" {i('j', 3, 'event.kind')}, {i('j', 4, 'event.channel')},"
+        f" {i('j', 6, 'event.amount_fen', as_int=True)}, {i('j', 7, 'event.amount.currency')},"
+        f" {_rank_sql(i('j', 5, 'action'))},"
+        f" CASE WHEN {failures} IN ('[]', '') OR {failures} IS NULL THEN 0 ELSE 1 END,"
+        f" {i('j', 9, 'hits')}"
+        f" FROM (SELECT r.seq, r.case_id, {dj} AS j FROM records r"
+        f" WHERE {rng} AND r.kind = 'decision') r"
+    )
     # The first decision of a request sets its time, branch and amount; later ones (answers,
     # re-screening) can only raise its action.
     upsert = (
         "INSERT INTO rpt_screening (case_id, seq, epoch, branch, teller, kind, channel,"
-        " amount_fen, currency, action, failed, decisions) "
+        " amount_fen, currency, action, failed, decisions, rules) "
         "SELECT n.case_id, n.seq, n.epoch, n.branch, n.teller, n.kind, n.channel, n.amount_fen,"
-        " n.currency, g.action, g.failed, g.decisions FROM ("
-        f"SELECT r.seq, r.case_id, {d.epoch(i('j', 0, 'event.timestamp'))} AS epoch,"
-        f" {i('j', 1, 'event.branch_id')} AS branch, {i('j', 2, 'teller_id')} AS teller,"
-        f" {i('j', 3, 'event.kind')} AS kind, {i('j', 4, 'event.channel')} AS channel,"
-        f" {i('j', 6, 'event.amount_fen', as_int=True)} AS amount_fen,"
-        f" {i('j', 7, 'event.amount.currency')} AS currency,"
-        f" {_rank_sql(i('j', 5, 'action'))} AS action,"
-        f" CASE WHEN {i('j', 8, 'failures')} IN ('[]', '') OR {i('j', 8, 'failures')} IS NULL"
-        " THEN 0 ELSE 1 END AS failed "
-        f"FROM (SELECT r.seq, r.case_id, {dj} AS j FROM records r"
-        f" WHERE {rng} AND r.kind = 'decision') r) n "
-        "JOIN (SELECT m.case_id, min(m.seq) AS seq, max(m.action) AS action,"
-        " max(m.failed) AS failed, count(*) AS decisions FROM ("
-        f"SELECT r.seq, r.case_id, {_rank_sql(i('j', 5, 'action'))} AS action,"
-        f" CASE WHEN {i('j', 8, 'failures')} IN ('[]', '') OR {i('j', 8, 'failures')} IS NULL"
-        " THEN 0 ELSE 1 END AS failed "
-        f"FROM (SELECT r.seq, r.case_id, {dj} AS j FROM records r"
-        f" WHERE {rng} AND r.kind = 'decision') r) m GROUP BY m.case_id) g"
+        " n.currency, g.action, g.failed, g.decisions, 0 FROM rpt_new_decision n"
+        " JOIN (SELECT case_id, MIN(seq) AS seq, MAX(action) AS action, MAX(failed) AS failed,"
+        " COUNT(*) AS decisions FROM rpt_new_decision GROUP BY case_id) g"
         " ON g.seq = n.seq WHERE 1 = 1 "  # SQLite needs a WHERE before an upsert's ON
         "ON CONFLICT (case_id) DO UPDATE SET"
         f" action = {d.greatest('rpt_screening.action', 'excluded.action')},"
@@ -197,9 +190,8 @@ def refresh_statements(d: Dialect) -> list[str]:
     )
     rules = (
         "INSERT INTO rpt_case_rule (case_id, rule_id) "
-        f"SELECT DISTINCT r.case_id, {d.hit_rule()} FROM"
-        f" (SELECT r.seq, r.case_id, {dj} AS j FROM records r"
-        f" WHERE {rng} AND r.kind = 'decision') r, {d.hits('r.j', 9)} WHERE 1 = 1 "
+        f"SELECT DISTINCT n.case_id, {d.hit_rule()} FROM rpt_new_decision n,"
+        f" {d.hits('n.hits')} WHERE n.hits <> '[]' "
         "ON CONFLICT DO NOTHING"
     )
     sj = d.json_paths("r.payload", _STEP_PATHS)
@@ -250,7 +242,41 @@ def refresh_statements(d: Dialect) -> list[str]:
         " FROM rpt_entry e LEFT JOIN rpt_entry o ON o.case_id = e.case_id"
         f" AND o.entry = 'opened' WHERE e.entry = 'verdict' AND e.seq > {p} AND e.seq <= {p}"
     )
-    return [upsert, rules, outcomes, step_verdicts, entries, ledger_verdicts]
+    # Each request carries its latest outcome and verdict, its case's typology and how many
+    # rules hit it, refreshed for the requests that new records touch, so reports never look
+    # them up row by row.
+    touched = (
+        "rpt_screening.case_id IN (SELECT case_id FROM rpt_new_decision UNION "
+        f"SELECT case_id FROM rpt_outcome WHERE seq > {p} AND seq <= {p} UNION "
+        f"SELECT case_id FROM rpt_verdict WHERE seq > {p} AND seq <= {p} UNION "
+        f"SELECT source_case_id FROM rpt_entry WHERE seq > {p} AND seq <= {p}"
+        " AND entry = 'opened' AND source_case_id IS NOT NULL)"
+    )
+    latest = (
+        "UPDATE rpt_screening SET"
+        " outcome = (SELECT x.outcome FROM rpt_outcome x WHERE x.case_id = rpt_screening.case_id"
+        " ORDER BY x.seq DESC LIMIT 1),"
+        " fraud = (SELECT x.fraud FROM rpt_verdict x WHERE x.case_id = rpt_screening.case_id"
+        " ORDER BY x.seq DESC LIMIT 1),"
+        " typology = (SELECT x.typology FROM rpt_entry x"
+        " WHERE x.source_case_id = rpt_screening.case_id AND x.entry = 'opened'"
+        " AND x.typology IS NOT NULL ORDER BY x.seq LIMIT 1),"
+        " rules = (SELECT COUNT(*) FROM rpt_case_rule x WHERE x.case_id = rpt_screening.case_id)"
+        f" WHERE {touched}"
+    )
+    clear = "DELETE FROM rpt_new_decision"
+    return [
+        clear,
+        stage,
+        upsert,
+        rules,
+        outcomes,
+        step_verdicts,
+        entries,
+        ledger_verdicts,
+        latest,
+        clear,
+    ]
 
 
 class ReportIndex:
