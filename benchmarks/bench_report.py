@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import tempfile
 import time
@@ -78,31 +79,63 @@ def _templates(log: AuditLog) -> dict[str, str]:
         (Action.INTERCEPT, ("RULEA", "RULEB")),
     ):
         hits = tuple(
-            Hit(rule_id=r, title_zh="规则", title_en=r, action=action,
-                evidence=(Evidence(feature="event.amount_fen", value=MARK_FEN),))
+            Hit(
+                rule_id=r,
+                title_zh="规则",
+                title_en=r,
+                action=action,
+                evidence=(Evidence(feature="event.amount_fen", value=MARK_FEN),),
+            )
             for r in rules
         )
-        decision = Decision(event_id=MARK_ID, action=action, hits=hits, pack=PACK,
-                            backend="reference")
+        decision = Decision(
+            event_id=MARK_ID, action=action, hits=hits, pack=PACK, backend="reference"
+        )
         out[action.value] = encode_payload(log.decision_record(event, decision)).decode()
     for outcome in ("executed", "intercepted", "withdrawn_after_dissuasion"):
-        step = log.session_step_record(MARK_ID, "outcome_recorded", at=event.timestamp,
-                                       teller_id="TLMARK", outcome=outcome, amount=event.amount)
+        step = log.session_step_record(
+            MARK_ID,
+            "outcome_recorded",
+            at=event.timestamp,
+            teller_id="TLMARK",
+            outcome=outcome,
+            amount=event.amount,
+        )
         out[outcome] = encode_payload(step).decode()
     for kind in ("questions_asked", "notice_delivered"):
         step = log.session_step_record(MARK_ID, kind, at=event.timestamp, teller_id="TLMARK")
         out[kind] = encode_payload(step).decode()
     ledger = CaseLedger(log, EvidenceStore(Path(tempfile.gettempdir())))
     at = event.timestamp
-    out["opened"] = encode_payload(ledger.build_entry(
-        MARK_ID, CaseEntryKind.OPENED, at, "HQ", case_type=CaseType.DECISION,
-        source_case_id=MARK_ID, branch_id="BRMARK", typology="impersonation_police",
-        amount_at_risk=event.amount)).decode()
-    out["verdict"] = encode_payload(ledger.build_entry(
-        MARK_ID, CaseEntryKind.VERDICT, at, "PSB", verdict=Verdict.FRAUD_CONFIRMED)).decode()
-    out["closed"] = encode_payload(ledger.build_entry(
-        MARK_ID, CaseEntryKind.CLOSED, at, "CO01", resolution="fraud_prevented",
-        amount_prevented=event.amount, reported_to_police=True)).decode()
+    out["opened"] = encode_payload(
+        ledger.build_entry(
+            MARK_ID,
+            CaseEntryKind.OPENED,
+            at,
+            "HQ",
+            case_type=CaseType.DECISION,
+            source_case_id=MARK_ID,
+            branch_id="BRMARK",
+            typology="impersonation_police",
+            amount_at_risk=event.amount,
+        )
+    ).decode()
+    out["verdict"] = encode_payload(
+        ledger.build_entry(
+            MARK_ID, CaseEntryKind.VERDICT, at, "PSB", verdict=Verdict.FRAUD_CONFIRMED
+        )
+    ).decode()
+    out["closed"] = encode_payload(
+        ledger.build_entry(
+            MARK_ID,
+            CaseEntryKind.CLOSED,
+            at,
+            "CO01",
+            resolution="fraud_prevented",
+            amount_prevented=event.amount,
+            reported_to_police=True,
+        )
+    ).decode()
     return out
 
 
@@ -118,14 +151,20 @@ def _records(templates: dict[str, str], rng: random.Random):  # type: ignore[no-
         ts = moment.isoformat()
         branch = f"BR{rng.randrange(40):03d}"
 
-        def fill(text: str, *, case: str = case, fen: int = fen, ts: str = ts,
-                 branch: str = branch) -> str:
-            return (text.replace(MARK_ID, case).replace(MARK_TS, ts)
-                    .replace(str(MARK_FEN), str(fen))
-                    .replace(str(Decimal(MARK_FEN) / 100), str(Decimal(fen) / 100))
-                    .replace("BRMARK", branch).replace("TLMARK", branch + "-T1")
-                    .replace("RULEA", rng.choice(RULES)).replace("RULEB", rng.choice(RULES))
-                    .replace('"cash_withdrawal"', f'"{rng.choice(KINDS)}"'))
+        def fill(
+            text: str, *, case: str = case, fen: int = fen, ts: str = ts, branch: str = branch
+        ) -> str:
+            return (
+                text.replace(MARK_ID, case)
+                .replace(MARK_TS, ts)
+                .replace(str(MARK_FEN), str(fen))
+                .replace(str(Decimal(MARK_FEN) / 100), str(Decimal(fen) / 100))
+                .replace("BRMARK", branch)
+                .replace("TLMARK", branch + "-T1")
+                .replace("RULEA", rng.choice(RULES))
+                .replace("RULEB", rng.choice(RULES))
+                .replace('"cash_withdrawal"', f'"{rng.choice(KINDS)}"')
+            )
 
         roll = rng.random()
         if roll < 0.9:
@@ -137,8 +176,7 @@ def _records(templates: dict[str, str], rng: random.Random):  # type: ignore[no-
         yield "session_step", case, fill(templates["questions_asked"])
         yield "session_step", case, fill(templates["notice_delivered"])
         stopped = action == "intercept" or rng.random() < 0.2
-        yield "session_step", case, fill(
-            templates["intercepted" if stopped else "executed"])
+        yield "session_step", case, fill(templates["intercepted" if stopped else "executed"])
         if action == "intercept":
             yield "case_entry", case, fill(templates["opened"])
             if rng.random() < 0.7:
@@ -161,8 +199,9 @@ def build_log(path: Path, n: int, keys: AuditKeys) -> float:
         chunk = list(islice(stream, min(10_000, n - written)))
         now = utc_timestamp(dt.datetime.now(dt.UTC))
         sealed = sealer.seal([Unsealed(k, c, p, now) for k, c, p in chunk], head, now)
-        store.append(sealed.records, head=sealed.head, checkpoints=sealed.checkpoints,
-                     expected_seq=head.seq)
+        store.append(
+            sealed.records, head=sealed.head, checkpoints=sealed.checkpoints, expected_seq=head.seq
+        )
         head = sealed.head
         written += len(chunk)
     store.close()
@@ -170,37 +209,48 @@ def build_log(path: Path, n: int, keys: AuditKeys) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=None, help="where the log goes (temp)")
     parser.add_argument("--sample", type=int, default=20_000, help="records for the peer")
     args = parser.parse_args()
     keys = AuditKeys.from_secret(b"benchmark-secret-key-0123456789ab")
     n = args.records
+    load = os.getloadavg()[0]
+    print(f"machine: {os.cpu_count()} cores, load average {load:.1f} (figures scale with it)")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "bench-report.db"
         seconds = build_log(path, n, keys)
         size = path.stat().st_size
-        print(f"log: {n:,} records, {size / 1e6:,.0f} MB, built in {seconds:,.1f} s "
-              f"({n / seconds:,.0f} records/s, batches of 10,000)")
+        print(
+            f"log: {n:,} records, {size / 1e6:,.0f} MB, built in {seconds:,.1f} s "
+            f"({n / seconds:,.0f} records/s, batches of 10,000)"
+        )
         with AuditLog.open(path, keys=keys) as log:
             started = time.perf_counter()
             ok = log.verify().ok
-            print(f"verify:                                 {n / (time.perf_counter() - started):>10,.0f} records/s (ok={ok})")
+            print(
+                f"verify:                                 {n / (time.perf_counter() - started):>10,.0f} records/s (ok={ok})"
+            )
         started = time.perf_counter()
         sqlite_report(path)
         cold = time.perf_counter() - started
-        print(f"cold report (index all + aggregate):    {n / cold:>10,.0f} records/s  ({cold:.1f} s)")
+        print(
+            f"cold report (index all + aggregate):    {n / cold:>10,.0f} records/s  ({cold:.1f} s)"
+        )
         figures: dict[str, float] = {}
         for by in ("", "month", "week,branch", "branch,rule", "quarter,kind"):
             started = time.perf_counter()
             report = sqlite_report(path, by=by)
             elapsed = time.perf_counter() - started
             figures[by or "total"] = n / elapsed
-            print(f"report --by {by or '(none)':<14} (indexed): {n / elapsed:>10,.0f} records/s  "
-                  f"({elapsed:.2f} s, {report.total.screened.count:,} requests, "
-                  f"{len(report.rows):,} groups)")
+            print(
+                f"report --by {by or '(none)':<14} (indexed): {n / elapsed:>10,.0f} records/s  "
+                f"({elapsed:.2f} s, {report.total.screened.count:,} requests, "
+                f"{len(report.rows):,} groups)"
+            )
         sample = min(args.sample, n)
         started = time.perf_counter()
         build_report(read_records(path, 1, sample), by="branch")
@@ -209,11 +259,15 @@ def main() -> None:
         slowest = min(figures.values())
         print(f"SQL aggregation is {slowest / peer:,.0f}x the parsing report (slowest grouping)")
         state = "met" if slowest >= TARGET else "NOT met"
-        print(f"target: report aggregation >= {TARGET:,} records/s on SQLite: {state} "
-              f"(slowest {slowest:,.0f})")
+        print(
+            f"target: report aggregation >= {TARGET:,} records/s on SQLite: {state} "
+            f"(slowest {slowest:,.0f})"
+        )
         cold_state = "met" if n / cold >= TARGET else "NOT met"
-        print(f"        cold report incl. first indexing >= {TARGET:,} records/s: {cold_state} "
-              f"({n / cold:,.0f}; indexing runs once per record, later reports are incremental)")
+        print(
+            f"        cold report incl. first indexing >= {TARGET:,} records/s: {cold_state} "
+            f"({n / cold:,.0f}; indexing runs once per record, later reports are incremental)"
+        )
         print("PostgreSQL: not measured (no PostgreSQL audit store on this branch yet)")
 
 

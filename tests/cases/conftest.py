@@ -7,15 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from case_support import PACK, SECRET
 
 from guardrail.audit import AuditKeys, AuditLog
 from guardrail.auditsim import SimulationSummary, simulate_audit_log
 from guardrail.cases import CaseLedger
 from guardrail.guard import Guard
 from guardrail.sim.generator import generate
-
-SECRET = b"case-tests-secret-key-0123456789ab"
-PACK = Path(__file__).resolve().parents[2] / "rules" / "cn-baseline"
 
 
 @pytest.fixture(scope="session")

@@ -34,9 +34,20 @@ def _chromium() -> str:
 
 def _run(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         f"--user-data-dir={tmp / 'profile'}", "--virtual-time-budget=3000", *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            f"--user-data-dir={tmp / 'profile'}",
+            "--virtual-time-budget=3000",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -56,9 +67,21 @@ def rendered(quarter: Quarter, tmp_path_factory: pytest.TempPathFactory) -> dict
     tmp = tmp_path_factory.mktemp("dashboard")
     page = tmp / "dashboard.html"
     out = subprocess.run(
-        [sys.executable, "-m", "guardrail.cli", "audit", "report", str(quarter[0]),
-         "--format", "html", "-o", str(page)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "guardrail.cli",
+            "audit",
+            "report",
+            str(quarter[0]),
+            "--format",
+            "html",
+            "-o",
+            str(page),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert out.returncode == 0, out.stderr
@@ -110,8 +133,10 @@ def test_charts_hold_the_numbers_of_the_json_report(
     for rule_id, low, high in intervals:
         want = judged[html.unescape(rule_id)].interval
         assert want is not None
-        assert (float(low), float(high)) == (pytest.approx(want[0], abs=1e-6),
-                                             pytest.approx(want[1], abs=1e-6))
+        assert (float(low), float(high)) == (
+            pytest.approx(want[0], abs=1e-6),
+            pytest.approx(want[1], abs=1e-6),
+        )
     t = total.total
     assert _bars(dom, "chart-case-ageing") == t.open_by_age
     assert sum(t.open_by_age.values()) == t.cases_open
