@@ -33,7 +33,7 @@ from guardrail.audit.period_report import sqlite_report
 from guardrail.audit.records import CaseEntryKind, CaseType, Verdict, encode_payload
 from guardrail.audit.sqlite_store import SQLiteStore
 from guardrail.cases import CaseLedger, EvidenceStore
-from guardrail.model import Action, Decision, Event, Evidence, Hit, Money, PackRef
+from guardrail.model import Action, Decision, Event, Evidence, Hit, PackRef
 
 TARGET = 200_000
 PACK = PackRef(name="cn-baseline", version="1.0.0", content_hash="sha256:" + "ab" * 32)
@@ -231,9 +231,8 @@ def main() -> None:
         with AuditLog.open(path, keys=keys) as log:
             started = time.perf_counter()
             ok = log.verify().ok
-            print(
-                f"verify:                                 {n / (time.perf_counter() - started):>10,.0f} records/s (ok={ok})"
-            )
+            rate = n / (time.perf_counter() - started)
+            print(f"verify:                                 {rate:>10,.0f} records/s (ok={ok})")
         started = time.perf_counter()
         sqlite_report(path)
         cold = time.perf_counter() - started
