@@ -35,9 +35,17 @@ def default_pack() -> Path:
 
 
 def _cmd_screen(args: argparse.Namespace) -> int:
-    from guardrail.guard import EventError, Guard
+    from guardrail.errors import StoreError
+    from guardrail.guard import EventError
+    from guardrail.stores import guard_from_path
 
-    guard = Guard.from_path(args.pack or default_pack(), backend=args.backend)
+    try:
+        guard = guard_from_path(
+            args.pack or default_pack(), history=args.history, backend=args.backend
+        )
+    except StoreError as error:
+        print(f"guardrail screen: --history: {error}", file=sys.stderr)
+        return 2
     status = 0
     for path in args.events:
         try:
@@ -132,6 +140,13 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
     )
     screen.add_argument("--backend", default="reference", choices=("reference", "durable_rules"))
     screen.add_argument("--json", action="store_true", help="print one JSON decision per line")
+    screen.add_argument(
+        "--history",
+        default="memory:",
+        metavar="URL",
+        help="executed history the windows read: memory: (default), sqlite:///path.db or "
+        "postgresql://user@host:port/db",
+    )
     screen.set_defaults(func=_cmd_screen)
 
     lint = commands.add_parser("lint", help="check a rule pack (or every pack under a folder)")
@@ -153,14 +168,19 @@ def _registrars() -> list[Registrar]:
     from guardrail.cases.cli import add_cases_subcommand
     from guardrail.sim.scenario_cli import add_test_subcommand
     from guardrail.sim.simulate_cli import add_simulate_subcommands
+    from guardrail.stores import guard_from_path, open_audit_store
 
-    return [
-        add_test_subcommand,
-        add_simulate_subcommands,
-        extend_simulate,
-        add_audit_subcommands,
-        add_cases_subcommand,
-    ]
+    def add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        # LOG may be a SQLite path or any store URL; verify and report never create a log.
+        add_audit_subcommands(commands, lambda location: open_audit_store(location, create=False))
+
+    def add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        add_simulate_subcommands(
+            commands,
+            lambda pack, url, backend: guard_from_path(pack, history=url, backend=backend),
+        )
+
+    return [add_test_subcommand, add_simulate, extend_simulate, add_audit, add_cases_subcommand]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,17 +13,23 @@ import datetime as dt
 import json
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from guardrail.audit.chain import VerifyReport
+from guardrail.audit.chain import VerifyReport, verify_reader
 from guardrail.audit.dashboard import DashboardData, render_dashboard
 from guardrail.audit.keys import KEY_ENV_VAR, AuditKeyError, AuditKeys, InsecureAuditKeyWarning
-from guardrail.audit.log import verify_log
-from guardrail.audit.period_report import DIMENSIONS, sqlite_report
-from guardrail.audit.store import AuditStoreError
+from guardrail.audit.log import to_audit_record
+from guardrail.audit.period_report import DIMENSIONS, PeriodReport, store_report
+from guardrail.audit.records import AuditRecord
+from guardrail.audit.sqlite_store import SQLiteStore
+from guardrail.audit.store import AuditStore
+from guardrail.errors import StoreError
+
+# Opens an existing log read-only from what the user typed (a path or a store URL).
+StoreOpener = Callable[[str], AuditStore]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -32,6 +38,37 @@ EXIT_ERROR = 2
 
 class _UsageError(Exception):
     pass
+
+
+def open_sqlite_log(location: str) -> AuditStore:
+    """The default opener: ``location`` is a SQLite file (``guardrail.stores`` adds URLs)."""
+    return SQLiteStore(Path(location), create=False)
+
+
+def _opener(args: argparse.Namespace) -> StoreOpener:
+    opener: StoreOpener = getattr(args, "open_store", None) or open_sqlite_log
+    return opener
+
+
+def _verify(
+    args: argparse.Namespace, key: bytes | None, anchors: Sequence[tuple[int, str]]
+) -> VerifyReport:
+    store = _opener(args)(args.log)
+    try:
+        with store.snapshot() as reader:
+            return verify_reader(reader, key, anchors=anchors)
+    finally:
+        store.close()
+
+
+def _records(args: argparse.Namespace) -> Iterator[AuditRecord]:
+    store = _opener(args)(args.log)
+    try:
+        with store.snapshot() as reader:
+            for row in reader.iterate():
+                yield to_audit_record(row)
+    finally:
+        store.close()
 
 
 def _anchor(text: str) -> tuple[int, str]:
@@ -43,7 +80,9 @@ def _anchor(text: str) -> tuple[int, str]:
 
 def configure_verify_parser(parser: argparse.ArgumentParser) -> None:
     """Add the ``verify`` arguments to ``parser``."""
-    parser.add_argument("log", type=Path, metavar="LOG", help="the audit log (SQLite file)")
+    parser.add_argument(
+        "log", metavar="LOG", help="the audit log: a SQLite file or a store URL (postgresql://...)"
+    )
     keys = parser.add_mutually_exclusive_group()
     keys.add_argument(
         "--key-env",
@@ -74,7 +113,9 @@ def configure_verify_parser(parser: argparse.ArgumentParser) -> None:
 
 def configure_report_parser(parser: argparse.ArgumentParser) -> None:
     """Add the ``report`` arguments to ``parser``."""
-    parser.add_argument("log", type=Path, metavar="LOG", help="the audit log (SQLite file)")
+    parser.add_argument(
+        "log", metavar="LOG", help="the audit log: a SQLite file or a store URL (postgresql://...)"
+    )
     parser.add_argument(
         "--from",
         dest="start",
@@ -144,7 +185,7 @@ def _signing_key(args: argparse.Namespace) -> bytes | None:
     return AuditKeys.from_env(var=var, strict=True).signing
 
 
-def _print_verify(report: VerifyReport, log: Path, as_json: bool, out: TextIO) -> None:
+def _print_verify(report: VerifyReport, log: str, as_json: bool, out: TextIO) -> None:
     if as_json:
         out.write(json.dumps({"log": str(log), **report.to_dict()}, indent=2) + "\n")
         return
@@ -167,8 +208,8 @@ def run_verify(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = sys.stdout if out is None else out
     try:
         key = _signing_key(args)
-        report = verify_log(args.log, key, anchors=args.anchor)
-    except (AuditKeyError, AuditStoreError) as exc:
+        report = _verify(args, key, args.anchor)
+    except (AuditKeyError, StoreError) as exc:
         sys.stderr.write(f"guardrail audit verify: {exc}\n")
         return EXIT_ERROR
     _print_verify(report, args.log, args.json, out)
@@ -188,7 +229,7 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
         end = _parse_when(args.end, zone, end=True)
         rebuild_upto: int | None = None
         if args.verify:
-            verdict = verify_log(args.log, _signing_key(args))
+            verdict = _verify(args, _signing_key(args), ())
             if not verdict.ok:
                 problem = verdict.problem
                 assert problem is not None
@@ -205,15 +246,20 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
             "kinds": args.kind,
             "channels": args.channel,
         }
-        report = sqlite_report(args.log, by=args.by, rebuild_upto=rebuild_upto, **filters)
-        if args.format == "html":
-            text = render_dashboard(
-                DashboardData(
-                    sqlite_report(args.log, **filters),
-                    sqlite_report(args.log, by="day", **filters),
-                    sqlite_report(args.log, by="branch", **filters),
-                )
-            )
+        store = _opener(args)(args.log)
+        try:
+
+            def make(by: str = "", rebuild: int | None = None) -> PeriodReport:
+                return store_report(store, by=by, rebuild_upto=rebuild, **filters)
+
+            report = make(args.by, rebuild_upto)
+            html = None
+            if args.format == "html":
+                html = render_dashboard(DashboardData(make(), make("day"), make("branch")))
+        finally:
+            store.close()
+        if html is not None:
+            text = html
         elif args.format == "json":
             text = report.to_json()
         elif args.format == "csv":
@@ -223,7 +269,7 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except _UsageError as exc:
         sys.stderr.write(f"guardrail audit report: {exc}\n")
         return EXIT_ERROR
-    except (AuditKeyError, AuditStoreError) as exc:
+    except (AuditKeyError, StoreError) as exc:
         sys.stderr.write(f"guardrail audit report: {exc}\n")
         return EXIT_ERROR
     if args.output is not None:
@@ -237,17 +283,18 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return EXIT_OK
 
 
-def add_audit_subcommands(subparsers: Any) -> None:
+def add_audit_subcommands(subparsers: Any, open_store: StoreOpener | None = None) -> None:
     """Register ``audit verify`` and ``audit report`` on the main CLI's subparsers; each
-    sets ``func`` which takes the parsed args and returns an exit code."""
+    sets ``func`` which takes the parsed args and returns an exit code. ``open_store`` opens
+    LOG (default: a SQLite file; the ``guardrail`` command passes one that takes URLs)."""
     audit = subparsers.add_parser("audit", help="verify and report on the audit log")
     commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     verify = commands.add_parser("verify", help="detect tampering; exit 1 if any")
     configure_verify_parser(verify)
-    verify.set_defaults(func=run_verify)
+    verify.set_defaults(func=run_verify, open_store=open_store)
     report = commands.add_parser("report", help="counts and amounts by action and outcome")
     configure_report_parser(report)
-    report.set_defaults(func=run_report)
+    report.set_defaults(func=run_report, open_store=open_store)
 
 
 def verify_main(argv: Sequence[str] | None = None) -> int:

@@ -35,7 +35,14 @@ from guardrail.audit.records import (
     encode_payload,
 )
 from guardrail.audit.sqlite_store import SQLiteStore
-from guardrail.audit.store import AppendConflict, AuditStore, Head, LogMeta, StoredRecord
+from guardrail.audit.store import (
+    AppendConflict,
+    AuditStore,
+    Head,
+    HeadLockingStore,
+    LogMeta,
+    StoredRecord,
+)
 from guardrail.model import Action, Answers, Decision, Event, Money
 
 Payload = AnyPayload
@@ -272,6 +279,8 @@ class AuditLog:
                 )
         encoded = [(p.type, p.case_id, encode_payload(p).decode("utf-8")) for p in payloads]
         with self._lock:
+            if isinstance(self.store, HeadLockingStore):
+                return self._append_holding_head(self.store, encoded, recorded_at)
             for _ in range(_MAX_CONFLICT_RETRIES):
                 head = self._head if self._head is not None else self._read_head()
                 now = utc_timestamp(self._clock())
@@ -291,6 +300,22 @@ class AuditLog:
                 self._head = sealed.head
                 return seqs
         raise AppendConflict("gave up after repeated concurrent appends")
+
+    def _append_holding_head(
+        self,
+        store: HeadLockingStore,
+        encoded: Sequence[tuple[str, str, str]],
+        recorded_at: dt.datetime | None,
+    ) -> list[int]:
+        """Seal on the head as stored while holding it: concurrent writers wait, never retry."""
+        with store.hold_head() as held:
+            now = utc_timestamp(self._clock())
+            stamp = now if recorded_at is None else utc_timestamp(recorded_at)
+            batch = [Unsealed(kind, case, text, stamp) for kind, case, text in encoded]
+            sealed = self._sealer.seal(batch, held.head, now)
+            seqs = held.append(sealed.records, head=sealed.head, checkpoints=sealed.checkpoints)
+        self._head = sealed.head
+        return seqs
 
     def _read_head(self) -> Head:
         head = self.store.head()

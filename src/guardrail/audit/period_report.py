@@ -869,3 +869,36 @@ def sqlite_report(
     report.seconds = time.perf_counter() - started
     report.source = str(path)
     return report
+
+
+def store_report(
+    store: object,
+    *,
+    by: str | Sequence[str] = (),
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    tz: str = "Asia/Shanghai",
+    kinds: Sequence[str] = (),
+    channels: Sequence[str] = (),
+    as_of: dt.datetime | None = None,
+    rebuild_upto: int | None = None,
+) -> PeriodReport:
+    """A report over any audit store that gives SQL access: a SQLite file, or a store with a
+    ``sql_connection()`` context manager (PostgreSQL)."""
+    from guardrail.audit.sqlite_store import SQLiteStore
+
+    options: dict[str, Any] = {
+        "by": by,
+        "start": start,
+        "end": end,
+        "tz": tz,
+        "kinds": kinds,
+        "channels": channels,
+        "as_of": as_of,
+        "rebuild_upto": rebuild_upto,
+    }
+    if isinstance(store, SQLiteStore):
+        return sqlite_report(store.path, **options)
+    raise ReportError(
+        f"{type(store).__name__}: this store gives no SQL access, so it cannot be reported on"
+    )

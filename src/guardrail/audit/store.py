@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from guardrail.errors import StoreError
 
@@ -126,4 +126,30 @@ class AuditStore(AuditReader, Protocol):
 
     def close(self) -> None:
         """Release connections; further calls fail."""
+        ...
+
+
+class HeldHead(Protocol):
+    """The log's head, held for one append (see :class:`HeadLockingStore`)."""
+
+    @property
+    def head(self) -> Head:
+        """The head as stored now; nobody else can move it while held."""
+        ...
+
+    def append(
+        self, records: Sequence[StoredRecord], *, head: Head, checkpoints: Sequence[Checkpoint]
+    ) -> list[int]:
+        """Add the records and checkpoints and set ``head``; durable when the hold ends."""
+        ...
+
+
+@runtime_checkable
+class HeadLockingStore(AuditStore, Protocol):
+    """A store that can hold the head while the log seals a batch: writers queue on the lock
+    instead of racing and retrying (PostgreSQL: the head row's lock, held in one transaction).
+    """
+
+    def hold_head(self) -> AbstractContextManager[HeldHead]:
+        """Wait for the head, hold it for one append, commit when the block ends."""
         ...

@@ -4,13 +4,16 @@ the engines read. Only the features some rule of the pack names are computed."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import cast
 
 from guardrail.context.history import HistoryRecord, HistoryStore
 from guardrail.context.lexicon import LexiconMatcher
 from guardrail.context.watchlist import Watchlist
 from guardrail.context.windows import (
+    WindowedHistory,
     compute_window,
     derived_history_features,
+    is_windowed,
     local_time,
     static_derived_features,
 )
@@ -177,6 +180,7 @@ class FeaturePlan:
             for key in needed
             if key.startswith("window.")
         }
+        self._reads_derived = any(key in HISTORY_DERIVED for key in needed)
         self._lexicon_fields: dict[str, list[FieldRef]] = {}
         for ref in needed.values():
             if ref.kind is RefKind.LEXICON:
@@ -222,6 +226,8 @@ class FeaturePlan:
             derived = static_derived_features(event)
             for name in STATIC_DERIVED:
                 values.setdefault(name, derived[name])
+        elif (key in HISTORY_DERIVED or key in self._windows) and is_windowed(history):
+            self._history_at_once(event, cast(WindowedHistory, history), out)
         elif key in HISTORY_DERIVED:
             from_history = derived_history_features(event, history)
             for name in HISTORY_DERIVED:
@@ -238,6 +244,18 @@ class FeaturePlan:
                 self._lexicons(ref.field, event, out)
             else:
                 self._watchlist(ref, event, watchlists, out)
+
+    def _history_at_once(self, event: Event, history: WindowedHistory, out: Enrichment) -> None:
+        """Every window and history feature the pack reads, in one request to the store."""
+        values = history.window_values(
+            event, self._windows, out.current_record(), derived=self._reads_derived
+        )
+        for key, value in values.items():
+            out.setdefault(key, value)
+        for key, spec in self._windows.items():
+            value = values[key]
+            shown = str(from_fen(int(value or 0))) if spec.is_money else str(value)
+            out.details[key] = f"{spec.aggregate.value} over {spec.span.value} = {shown}"
 
     def _lexicons(self, text_field: str, event: Event, out: Enrichment) -> None:
         hits = self.matcher.find(_TEXT[text_field](event), text_field)

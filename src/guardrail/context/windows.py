@@ -6,9 +6,10 @@ replaying recorded history gives exactly the answers live screening gave.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from guardrail.context.history import HistoryRecord, HistoryStore
@@ -40,7 +41,8 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
-def _window_start(spec: WindowSpec, event: Event) -> datetime | None:
+def window_start(spec: WindowSpec, event: Event) -> datetime | None:
+    """The first instant ``spec`` reads for ``event`` (None: the whole retained history)."""
     if spec.span is Span.SAME_DAY:
         tz = zone(event.branch.timezone)
         return local_midnight(event.timestamp.astimezone(tz).date(), tz)
@@ -56,7 +58,7 @@ def _window_start(spec: WindowSpec, event: Event) -> datetime | None:
 
 
 def _candidates(spec: WindowSpec, event: Event, store: HistoryStore) -> Sequence[HistoryRecord]:
-    since = _window_start(spec, event)
+    since = window_start(spec, event)
     if spec.key is WindowKey.ACCOUNT and event.account is not None:
         return store.for_account(event.account.id, since)
     # key customer, counterparty (filtered below), or account when the event has none
@@ -119,6 +121,65 @@ def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
     if spec.measure is Measure.COUNTERPARTY:  # count of records that have a payee account
         return sum(1 for rec in records if rec.counterparty_account is not None)
     return sum(1 for _ in records)
+
+
+HistoryValue = int | bool | None
+
+
+@runtime_checkable
+class WindowedHistory(Protocol):
+    """A history store that answers every window of a screening in one request (a database
+    computing them where the records are), instead of handing records to :func:`compute_window`.
+    """
+
+    def window_values(
+        self,
+        event: Event,
+        specs: Mapping[str, WindowSpec],
+        current: HistoryRecord,
+        *,
+        derived: bool,
+    ) -> dict[str, HistoryValue]:
+        """Each window of ``specs`` by its key, exactly as :func:`compute_window` gives it, and
+        with ``derived`` the :func:`derived_history_features` too; ``current`` is the event's
+        own record (counted by windows that include the current event)."""
+        ...
+
+
+_WINDOWED: dict[type, bool] = {}
+
+
+def is_windowed(store: object) -> bool:
+    """Whether ``store`` is a :class:`WindowedHistory` (cached per type: a runtime protocol
+    check costs tens of microseconds, and screening asks for every lazy feature)."""
+    kind = type(store)
+    known = _WINDOWED.get(kind)
+    if known is None:
+        known = _WINDOWED[kind] = isinstance(store, WindowedHistory)
+    return known
+
+
+def history_values(
+    event: Event,
+    specs: Mapping[str, WindowSpec],
+    store: HistoryStore,
+    current: HistoryRecord | None = None,
+    *,
+    derived: bool = True,
+) -> dict[str, HistoryValue]:
+    """Every window of ``specs`` (by key) and, with ``derived``, the derived history features of
+    ``event``: one request to a :class:`WindowedHistory` store, record reads otherwise."""
+    if current is None:
+        current = HistoryRecord.from_event(event)
+    if is_windowed(store):
+        assert isinstance(store, WindowedHistory)
+        return store.window_values(event, specs, current, derived=derived)
+    values: dict[str, HistoryValue] = {
+        key: compute_window(spec, event, store, current) for key, spec in specs.items()
+    }
+    if derived:
+        values.update(derived_history_features(event, store))
+    return values
 
 
 def derived_history_features(event: Event, store: HistoryStore) -> dict[str, bool | int | None]:

@@ -6,7 +6,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from guardrail.guard import Guard
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -27,11 +31,27 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# Builds a Guard for PACK on the history store at URL with BACKEND (see guardrail.stores).
+GuardOpener = Callable[[str, str, str], "Guard"]
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
+    from guardrail.errors import StoreError
     from guardrail.guard import Guard
     from guardrail.sim.replay import ReplayError, replay_file
 
-    guard = Guard.from_path(args.pack, backend=args.backend)
+    open_guard: GuardOpener | None = getattr(args, "open_guard", None)
+    if args.history == "memory:" or open_guard is None:
+        if args.history != "memory:":
+            print("guardrail replay: --history: only memory: here", file=sys.stderr)
+            return 2
+        guard = Guard.from_path(args.pack, backend=args.backend)
+    else:
+        try:
+            guard = open_guard(args.pack, args.history, args.backend)
+        except StoreError as error:
+            print(f"guardrail replay: --history: {error}", file=sys.stderr)
+            return 2
     show_progress = not args.no_progress and sys.stderr.isatty()
     try:
         report = replay_file(
@@ -85,8 +105,12 @@ def _count(text: str) -> int:
     return value
 
 
-def add_simulate_subcommands(commands: argparse._SubParsersAction[Any]) -> None:
-    """Register ``simulate`` and ``replay`` on the ``guardrail`` command."""
+def add_simulate_subcommands(
+    commands: argparse._SubParsersAction[Any], open_guard: GuardOpener | None = None
+) -> None:
+    """Register ``simulate`` and ``replay`` on the ``guardrail`` command. ``open_guard(pack,
+    history_url, backend)`` builds replay's Guard on a history store URL (the ``guardrail``
+    command passes one from ``guardrail.stores``; without it only ``memory:``)."""
     from guardrail.sim.generator import DEFAULT_START
 
     simulate = commands.add_parser(
@@ -127,4 +151,11 @@ def add_simulate_subcommands(commands: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="skip and count malformed lines instead of stopping",
     )
-    replay.set_defaults(func=_cmd_replay)
+    replay.add_argument(
+        "--history",
+        default="memory:",
+        metavar="URL",
+        help="history store the windows read and executed events are recorded in: memory: "
+        "(default, fresh), sqlite:///path.db or postgresql://user@host:port/db",
+    )
+    replay.set_defaults(func=_cmd_replay, open_guard=open_guard)

@@ -1,0 +1,254 @@
+"""Store benchmark: screen() with 1,000,000 history records in PostgreSQL vs in memory vs
+SQLite, and audit appends/s on PostgreSQL with 1, 4 and 16 concurrent writer processes.
+
+Every store holds the same records (no retention, so all of them stay); the same events are
+screened with the baseline pack through ``Guard.screen()``. Round trips are store requests
+per screening (PostgreSQL: statements sent; memory and SQLite: record reads). Prints figures and
+the issue's target ("within 3x of in-memory on p50"); asserts nothing.
+
+    .venv/bin/python benchmarks/bench_stores.py [--records N] [--customers N] [--events N]
+        [--postgres URL] [--audit-seconds S]
+
+Without ``--postgres`` (or $GUARDRAIL_BENCH_POSTGRES_URL) a throwaway server is started with
+initdb/pg_ctl as for the tests (tests/postgres_server.py) and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+
+from bench_history import screening_events, synthetic_records  # noqa: E402
+
+from guardrail.audit import AuditKeys  # noqa: E402
+from guardrail.context import HistoryRecord, InMemoryHistoryStore, SQLiteHistoryStore  # noqa: E402
+from guardrail.guard import Guard  # noqa: E402
+from guardrail.lang.pack import load_pack  # noqa: E402
+from guardrail.model.event import Event  # noqa: E402
+from guardrail.stores import open_audit_log, open_history_store  # noqa: E402
+from guardrail.stores.postgres.history import PostgresHistoryStore  # noqa: E402
+
+PACK = HERE.parent / "rules" / "cn-baseline"
+TARGET_RATIO = 3.0
+
+
+class CountingStore:
+    """Delegates to a record-reading store and counts its reads (round trips)."""
+
+    def __init__(self, inner: InMemoryHistoryStore | SQLiteHistoryStore) -> None:
+        self.inner = inner
+        self.round_trips = 0
+
+    def record(self, rec: HistoryRecord) -> None:
+        self.inner.record(rec)
+
+    def for_customer(self, customer_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        self.round_trips += 1
+        return self.inner.for_customer(customer_id, since)
+
+    def for_account(self, account_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        self.round_trips += 1
+        return self.inner.for_account(account_id, since)
+
+    def earliest_with_counterparty(
+        self, customer_id: str, counterparty_account: str
+    ) -> Sequence[tuple[datetime, str]]:
+        self.round_trips += 1
+        return self.inner.earliest_with_counterparty(customer_id, counterparty_account)
+
+    def evict_before(self, cutoff: datetime) -> int:
+        return self.inner.evict_before(cutoff)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+
+def load(store: Any, records: Iterator[HistoryRecord], batch: int) -> float:
+    started = time.perf_counter()
+    while chunk := list(islice(records, batch)):
+        store.record_many(chunk)
+    return time.perf_counter() - started
+
+
+class Result:
+    def __init__(self, name: str, timings_us: list[float], round_trips: float) -> None:
+        self.name = name
+        self.timings = sorted(timings_us)
+        self.round_trips = round_trips
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.timings)
+
+    @property
+    def p99(self) -> float:
+        return self.timings[min(len(self.timings) - 1, int(len(self.timings) * 0.99))]
+
+    @property
+    def per_s(self) -> float:
+        return len(self.timings) / (sum(self.timings) / 1e6)
+
+
+def screen_all(name: str, guard: Guard, events: list[Event], counter: Any) -> Result:
+    for event in events[:200]:  # warm up: caches, prepared statements, buffers
+        guard.screen(event)
+    before = counter.round_trips
+    clock = time.perf_counter_ns
+    timings = []
+    for event in events:
+        started = clock()
+        decision = guard.screen(event)
+        timings.append((clock() - started) / 1000)
+        if decision.failures:
+            raise SystemExit(f"{name}: screening failed: {decision.failures[0].message}")
+    return Result(name, timings, (counter.round_trips - before) / len(events))
+
+
+def _writer(url: str, seconds: float, ready: Any, go: Any, queue: Any) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        keys = AuditKeys.insecure_development_keys()
+    log = open_audit_log(url, keys)
+    events = screening_events(50, 1000, seed=os.getpid())
+    guard = Guard(load_pack(PACK))
+    records = [log.decision_record(e, guard.screen(e), case_id=e.event_id) for e in events]
+    ready.release()
+    go.wait(timeout=300)
+    count = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        log.append([records[count % len(records)]])
+        count += 1
+    log.close()
+    queue.put(count)
+
+
+def audit_appends(url: str, writers: int, seconds: float) -> float:
+    """Appends per second by ``writers`` processes, each with its own AuditLog and pool,
+    started together once every one of them is connected and ready."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    ready = context.Semaphore(0)
+    go = context.Event()
+    procs = [
+        context.Process(target=_writer, args=(url, seconds, ready, go, queue))
+        for _ in range(writers)
+    ]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        if not ready.acquire(timeout=300):
+            raise SystemExit("audit writers did not start")
+    go.set()
+    total = sum(queue.get(timeout=300) for _ in procs)
+    for proc in procs:
+        proc.join(timeout=60)
+    return total / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=3_000)
+    parser.add_argument("--postgres", default=os.environ.get("GUARDRAIL_BENCH_POSTGRES_URL"))
+    parser.add_argument("--audit-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+
+    server = None
+    url = args.postgres
+    if url is None:
+        from postgres_server import PostgresServer, create_database
+
+        server = PostgresServer()
+        server.start()
+        url = create_database(server.url)
+    print(
+        f"store benchmark: {args.records:,} history records, {args.customers:,} customers, "
+        f"{args.events:,} screenings with rules/cn-baseline; python {sys.version.split()[0]}"
+    )
+    try:
+        run(args, url)
+    finally:
+        if server is not None:
+            server.destroy()
+
+
+def run(args: argparse.Namespace, url: str) -> None:
+    pack = load_pack(PACK)
+    events = screening_events(args.events, args.customers)
+    results: list[Result] = []
+
+    memory = InMemoryHistoryStore()
+    seconds = load(memory, synthetic_records(args.records, args.customers), 10_000)
+    print(f"  load in-memory   {seconds:7.1f} s")
+    counting = CountingStore(memory)
+    results.append(screen_all("in-memory", Guard(pack, history=counting), events, counting))
+    del memory, counting
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = SQLiteHistoryStore(Path(tmp) / "history.db")
+        seconds = load(sqlite, synthetic_records(args.records, args.customers), 10_000)
+        print(f"  load SQLite      {seconds:7.1f} s")
+        counting_sqlite = CountingStore(sqlite)
+        guard = Guard(pack, history=counting_sqlite)
+        results.append(screen_all("SQLite", guard, events, counting_sqlite))
+        sqlite.close()
+
+    postgres = open_history_store(url)
+    assert isinstance(postgres, PostgresHistoryStore)
+    seconds = load(postgres, synthetic_records(args.records, args.customers), 50_000)
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE guardrail_history")
+    print(f"  load PostgreSQL  {seconds:7.1f} s (COPY, then VACUUM ANALYZE)")
+    print(f"  PostgreSQL holds {len(postgres):,} records")
+    results.append(screen_all("PostgreSQL", Guard(pack, history=postgres), events, postgres))
+    postgres.close()
+
+    print(f"\nscreen() with {args.records:,} records in the history store")
+    print(f"  {'store':<11} {'screens/s':>10} {'p50 µs':>9} {'p99 µs':>9} {'round trips':>12}")
+    for result in results:
+        print(
+            f"  {result.name:<11} {result.per_s:>10.0f} {result.p50:>9.1f} {result.p99:>9.1f}"
+            f" {result.round_trips:>12.2f}"
+        )
+    base = results[0]
+    for result in results[1:]:
+        print(
+            f"  {result.name} / in-memory: p50 x{result.p50 / base.p50:.2f}, "
+            f"p99 x{result.p99 / base.p99:.2f}"
+        )
+    ratio = results[2].p50 / base.p50
+    verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
+    print(
+        f"  target: PostgreSQL screen() p50 within {TARGET_RATIO:g}x of in-memory: {verdict} "
+        f"(x{ratio:.2f})"
+    )
+
+    print(f"\naudit appends/s on PostgreSQL ({args.audit_seconds:g} s each, 1 record per append)")
+    for writers in (1, 4, 16):
+        rate = audit_appends(url, writers, args.audit_seconds)
+        print(f"  {writers:>2} writer processes: {rate:8.0f} appends/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""PostgreSQL backends of the history, session and audit stores (psycopg 3, pooled)."""

@@ -1,0 +1,525 @@
+"""Executed history in PostgreSQL, shared by every teller process of the bank.
+
+Records are written once (the event id is the primary key). A screening asks for all of its
+windows and derived history features in one query (:meth:`PostgresHistoryStore.window_values`):
+the customer's and account's records since the earliest window start are read through covering
+indexes on (customer, time) and (account, time), and each window is one ``FILTER`` aggregate over
+them, as of the event's timestamp. The event itself joins the rows as one ``VALUES`` row, so
+``include_current`` counts it exactly once, as :func:`guardrail.context.windows.compute_window`
+does. Retention deletes old rows in the database; the payees each customer has paid are kept
+apart (two earliest per payee) and never expire, so "first seen" means never seen before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from guardrail.context.history import HistoryRecord, utc_micros
+from guardrail.context.windows import (
+    HistoryValue,
+    local_midnight,
+    local_time,
+    window_start,
+    zone,
+)
+from guardrail.errors import StoreError
+from guardrail.lang.declarations import Aggregate, Measure, WindowKey, WindowSpec
+from guardrail.model.event import Channel, Direction, Event, TransactionKind
+from guardrail.model.money import Currency
+from guardrail.stores.postgres.connect import describe, open_pool
+from guardrail.stores.postgres.migrations import migrate
+from guardrail.stores.urls import StoreURL
+
+COMPONENT = "history"
+_COLUMNS = (
+    "event_id, customer_id, account_id, kind, direction, channel, amount_fen, ts_us, ts_iso, "
+    "counterparty_account, currency"
+)
+MIGRATIONS: tuple[str, ...] = (
+    # 1: records, the two indexes windows read through, and the payees seen per customer
+    """
+    CREATE TABLE guardrail_history (
+        event_id text PRIMARY KEY,
+        customer_id text NOT NULL,
+        account_id text,
+        kind text NOT NULL,
+        direction text NOT NULL,
+        channel text NOT NULL,
+        amount_fen bigint NOT NULL,
+        ts_us bigint NOT NULL,
+        ts_iso text NOT NULL,
+        counterparty_account text,
+        currency text NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX guardrail_history_customer_ts ON guardrail_history (customer_id, ts_us)
+        INCLUDE (event_id, account_id, kind, direction, channel, amount_fen,
+                 counterparty_account, currency);
+    CREATE INDEX guardrail_history_account_ts ON guardrail_history (account_id, ts_us)
+        INCLUDE (event_id, customer_id, kind, direction, channel, amount_fen,
+                 counterparty_account, currency);
+    CREATE INDEX guardrail_history_ts ON guardrail_history (ts_us);
+    CREATE TABLE guardrail_payee_seen (
+        customer_id text NOT NULL,
+        counterparty_account text NOT NULL,
+        ts_us bigint NOT NULL,
+        event_id text NOT NULL,
+        ts_iso text NOT NULL,
+        PRIMARY KEY (customer_id, counterparty_account, ts_us, event_id)
+    );
+    """,
+)
+
+_INSERT = (
+    f"INSERT INTO guardrail_history ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+    " %s) ON CONFLICT (event_id) DO NOTHING"
+)
+_NOTE_PAYEE = "INSERT INTO guardrail_payee_seen VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+# Keeps the table bounded by distinct payees; an extra row left by a concurrent writer does not
+# change any answer (first-seen asks whether *any* earlier record exists).
+_KEEP_TWO_EARLIEST = (
+    "DELETE FROM guardrail_payee_seen WHERE customer_id = %(c)s AND counterparty_account = %(p)s"
+    " AND (ts_us, event_id) > (SELECT ts_us, event_id FROM guardrail_payee_seen"
+    " WHERE customer_id = %(c)s AND counterparty_account = %(p)s"
+    " ORDER BY ts_us, event_id LIMIT 1 OFFSET 1)"
+)
+_KINDS = {kind.value: kind for kind in TransactionKind}
+_DIRECTIONS = {direction.value: direction for direction in Direction}
+_CHANNELS = {channel.value: channel for channel in Channel}
+_DAY = timedelta(hours=24)
+_NO_LOWER_BOUND = -(1 << 62)
+_DERIVED = (
+    "counterparty.first_seen",
+    "history.inbound_24h",
+    "history.outbound_count_24h",
+    "history.same_payee_count_today",
+)
+
+
+def _row(rec: HistoryRecord) -> tuple[object, ...]:
+    return (
+        rec.event_id,
+        rec.customer_id,
+        rec.account_id,
+        rec.kind.value,
+        rec.direction.value,
+        rec.channel.value,
+        rec.amount_fen,
+        utc_micros(rec.timestamp),
+        rec.timestamp.isoformat(),
+        rec.counterparty_account,
+        rec.currency.value,
+    )
+
+
+def _decode(row: Sequence[Any]) -> HistoryRecord:
+    event_id, customer, account, kind, direction, channel, amount, _, ts_iso, payee, currency = row
+    return HistoryRecord(
+        event_id=event_id,
+        customer_id=customer,
+        account_id=account,
+        kind=_KINDS[kind],
+        direction=_DIRECTIONS[direction],
+        channel=_CHANNELS[channel],
+        amount_fen=int(amount),
+        timestamp=datetime.fromisoformat(ts_iso),
+        counterparty_account=payee,
+        currency=Currency(currency),
+    )
+
+
+def _in(column: str, values: Iterable[str]) -> sql.Composable:
+    return sql.SQL("{} IN ({})").format(
+        sql.Identifier(column), sql.SQL(", ").join(sql.Literal(v) for v in values)
+    )
+
+
+def _window_column(index: int, spec: WindowSpec, by_account: bool) -> sql.Composable:
+    """One window as an aggregate over the candidate rows; ``%(s<index>)s`` is its start."""
+    conditions: list[sql.Composable] = [sql.SQL("ts_us >= {}").format(sql.Placeholder(f"s{index}"))]
+    if spec.key is WindowKey.ACCOUNT and by_account:
+        conditions.append(sql.SQL("account_id = %(a)s"))
+    else:
+        conditions.append(sql.SQL("customer_id = %(c)s"))
+    if spec.key is WindowKey.COUNTERPARTY:
+        conditions.append(sql.SQL("counterparty_account = %(p)s"))
+    if not spec.include_current:
+        conditions.append(sql.SQL("NOT is_current"))
+    if spec.kinds:
+        conditions.append(_in("kind", (kind.value for kind in spec.kinds)))
+    if spec.direction is not None:
+        conditions.append(sql.SQL("direction = {}").format(sql.Literal(spec.direction.value)))
+    if spec.channels:
+        conditions.append(_in("channel", (channel.value for channel in spec.channels)))
+    currency = spec.effective_currency
+    if currency is not None:
+        conditions.append(sql.SQL("currency = {}").format(sql.Literal(currency.value)))
+    where = sql.SQL(" AND ").join(conditions)
+    if spec.aggregate is Aggregate.SUM:
+        expr = sql.SQL("COALESCE(SUM(amount_fen) FILTER (WHERE {}), 0)")
+    elif spec.aggregate is Aggregate.MAX:
+        expr = sql.SQL("COALESCE(MAX(amount_fen) FILTER (WHERE {}), 0)")
+    elif spec.aggregate is Aggregate.COUNT_DISTINCT:
+        expr = sql.SQL("COUNT(DISTINCT counterparty_account) FILTER (WHERE {})")
+    elif spec.measure is Measure.COUNTERPARTY:
+        expr = sql.SQL("COUNT(counterparty_account) FILTER (WHERE {})")
+    else:
+        expr = sql.SQL("COUNT(*) FILTER (WHERE {})")
+    return expr.format(where)
+
+
+_DERIVED_COLUMNS = sql.SQL(
+    ", EXISTS (SELECT 1 FROM guardrail_payee_seen WHERE customer_id = %(c)s"
+    " AND counterparty_account = %(p)s AND ts_us <= %(end)s AND event_id <> %(e)s)"
+    ", COALESCE(SUM(amount_fen) FILTER (WHERE NOT is_current AND ts_us >= %(day_ago)s"
+    " AND direction = 'in' AND currency = %(cur)s"
+    " AND (CASE WHEN %(a)s::text IS NULL THEN customer_id = %(c)s ELSE account_id = %(a)s END)"
+    "), 0)"
+    ", COUNT(*) FILTER (WHERE NOT is_current AND customer_id = %(c)s AND ts_us >= %(day_ago)s"
+    " AND direction = 'out')"
+    ", COUNT(*) FILTER (WHERE NOT is_current AND customer_id = %(c)s"
+    " AND ts_us >= %(today)s AND counterparty_account = %(p)s)"
+)
+
+# The candidate rows: the customer's, the account's (other customers on the same account), the
+# event itself; everything in [since, end], the event's stored copy (if any) left out.
+_CANDIDATES = sql.SQL(
+    "WITH candidates AS ("
+    "SELECT customer_id, account_id, kind, direction, channel, amount_fen, ts_us,"
+    " counterparty_account, currency, false AS is_current FROM guardrail_history"
+    " WHERE customer_id = %(c)s AND ts_us >= %(since)s AND ts_us <= %(end)s AND event_id <> %(e)s"
+    " UNION ALL "
+    "SELECT customer_id, account_id, kind, direction, channel, amount_fen, ts_us,"
+    " counterparty_account, currency, false FROM guardrail_history"
+    " WHERE %(a)s::text IS NOT NULL AND account_id = %(a)s AND customer_id <> %(c)s"
+    " AND ts_us >= %(since)s AND ts_us <= %(end)s AND event_id <> %(e)s"
+    " UNION ALL "
+    "SELECT %(c)s::text, %(a)s::text, %(ck)s::text, %(cd)s::text, %(cch)s::text, %(camt)s::bigint,"
+    " %(end)s::bigint, %(cp)s::text, %(ccur)s::text, true"
+    ") SELECT "
+)
+
+
+class _Query:
+    """The one statement that answers a set of windows (built once per set of specs)."""
+
+    def __init__(self, specs: Mapping[str, WindowSpec], derived: bool) -> None:
+        self.keys = list(specs)
+        self.specs = [specs[key] for key in self.keys]
+        self.derived = derived
+        self._by_account: dict[bool, sql.Composed] = {
+            by_account: self._compose(by_account) for by_account in (True, False)
+        }
+        self._rendered: dict[bool, bytes] = {}
+
+    def _compose(self, by_account: bool) -> sql.Composed:
+        columns: list[sql.Composable] = [
+            _window_column(index, spec, by_account) for index, spec in enumerate(self.specs)
+        ]
+        if not columns:
+            columns.append(sql.SQL("0"))
+        body = sql.SQL(", ").join(columns)
+        tail = _DERIVED_COLUMNS if self.derived else sql.SQL("")
+        return sql.Composed([_CANDIDATES, body, tail, sql.SQL(" FROM candidates")])
+
+    def statement(self, event: Event, conn: psycopg.Connection[Any]) -> bytes:
+        """The statement's text, rendered once per shape (rendering costs more than running)."""
+        by_account = event.account is not None
+        text = self._rendered.get(by_account)
+        if text is None:
+            text = self._rendered[by_account] = self._by_account[by_account].as_bytes(conn)
+        return text
+
+
+class PostgresHistoryStore:
+    """A :class:`~guardrail.context.history.HistoryStore` (and
+    :class:`~guardrail.context.windows.WindowedHistory`) in PostgreSQL; thread-safe, and any
+    number of processes can share it. Open it with :func:`guardrail.stores.open_history_store`.
+    """
+
+    def __init__(
+        self,
+        url: StoreURL,
+        *,
+        retention: timedelta | None = None,
+        pool_size: int = 4,
+        timeout_s: float = 5.0,
+        statement_timeout_ms: int = 5000,
+    ) -> None:
+        if retention is not None and retention <= timedelta(0):
+            raise ValueError("retention must be positive")
+        self.url = url
+        self._retention_us = None if retention is None else retention // timedelta(microseconds=1)
+        self._timeout_s = timeout_s
+        self._pool: ConnectionPool = open_pool(
+            url,
+            max_size=pool_size,
+            connect_timeout_s=timeout_s,
+            statement_timeout_ms=statement_timeout_ms,
+            what="history store",
+        )
+        self._lock = threading.Lock()
+        self._queries: dict[tuple[tuple[tuple[str, int], ...], bool], _Query] = {}
+        try:
+            with self._pool.connection() as conn:
+                migrate(conn, COMPONENT, MIGRATIONS, url.masked)
+                newest = conn.execute("SELECT MAX(ts_us) FROM guardrail_history").fetchone()
+        except psycopg.Error as exc:
+            self._pool.close()
+            raise StoreError(f"history store {url.masked}: {describe(exc, url)}") from None
+        except BaseException:
+            self._pool.close()
+            raise
+        self._newest: int | None = None if newest is None or newest[0] is None else int(newest[0])
+        self._evicted_to: int | None = None
+        self.round_trips = 0  # statements sent, for the benchmark's round trips per screening
+
+    # -- errors ---------------------------------------------------------------------------
+    def _fail(self, what: str, exc: BaseException) -> StoreError:
+        if isinstance(exc, PoolTimeout):
+            return StoreError(
+                f"history store {self.url.masked}: {what}: no connection within "
+                f"{self._timeout_s:g}s (is the server down?)"
+            )
+        return StoreError(f"history store {self.url.masked}: {what}: {describe(exc, self.url)}")
+
+    # -- writes ---------------------------------------------------------------------------
+    def record(self, rec: HistoryRecord) -> None:
+        """Store ``rec`` durably; recording the same event id again changes nothing."""
+        self.record_many((rec,))
+
+    def record_many(self, recs: Iterable[HistoryRecord]) -> None:
+        """Store several records in one transaction (bulk loads use COPY)."""
+        records = list(recs)
+        if not records:
+            return
+        rows = [_row(rec) for rec in records]
+        payees = [
+            (rec.customer_id, rec.counterparty_account, row[7], rec.event_id, row[8])
+            for rec, row in zip(records, rows, strict=True)
+            if rec.counterparty_account is not None
+        ]
+        cutoff = self._cutoff(max(int(str(row[7])) for row in rows))
+        kept = rows if cutoff is None else [row for row in rows if int(str(row[7])) >= cutoff]
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                if len(kept) + len(payees) > 64:
+                    self._copy(conn, kept, payees)
+                else:
+                    with conn.pipeline(), conn.cursor() as cursor:
+                        if kept:
+                            cursor.executemany(_INSERT, kept)
+                        if payees:
+                            cursor.executemany(_NOTE_PAYEE, payees)
+                            cursor.executemany(
+                                _KEEP_TWO_EARLIEST,
+                                [{"c": c, "p": p} for c, p in {(r[0], r[1]) for r in payees}],
+                            )
+                self._evict(conn, cutoff)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._fail("cannot record history", exc) from None
+
+    def _copy(
+        self,
+        conn: psycopg.Connection[Any],
+        rows: Sequence[tuple[object, ...]],
+        payees: Sequence[tuple[object, ...]],
+    ) -> None:
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS guardrail_history_load"
+            " (LIKE guardrail_history INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with conn.cursor() as cursor:
+            with cursor.copy(f"COPY guardrail_history_load ({_COLUMNS}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO guardrail_history ({_COLUMNS}) SELECT {_COLUMNS}"
+                " FROM guardrail_history_load ON CONFLICT (event_id) DO NOTHING"
+            )
+            if not payees:
+                return
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS guardrail_payee_load"
+                " (LIKE guardrail_payee_seen) ON COMMIT DELETE ROWS"
+            )
+            with cursor.copy("COPY guardrail_payee_load FROM STDIN") as copy:
+                for payee in payees:
+                    copy.write_row(payee)
+            cursor.execute(
+                "INSERT INTO guardrail_payee_seen SELECT customer_id, counterparty_account, ts_us,"
+                " event_id, ts_iso FROM (SELECT *, row_number() OVER (PARTITION BY customer_id,"
+                " counterparty_account ORDER BY ts_us, event_id) AS n FROM guardrail_payee_load)"
+                " AS ranked WHERE n <= 2 ON CONFLICT DO NOTHING"
+            )
+            cursor.execute(
+                "DELETE FROM guardrail_payee_seen AS s USING (SELECT customer_id,"
+                " counterparty_account, ts_us, event_id, row_number() OVER (PARTITION BY"
+                " customer_id, counterparty_account ORDER BY ts_us, event_id) AS n"
+                " FROM guardrail_payee_seen WHERE (customer_id, counterparty_account) IN"
+                " (SELECT customer_id, counterparty_account FROM guardrail_payee_load)) AS r"
+                " WHERE r.n > 2 AND s.customer_id = r.customer_id"
+                " AND s.counterparty_account = r.counterparty_account"
+                " AND s.ts_us = r.ts_us AND s.event_id = r.event_id"
+            )
+
+    def _cutoff(self, newest_in_batch: int) -> int | None:
+        with self._lock:
+            if self._newest is None or newest_in_batch > self._newest:
+                self._newest = newest_in_batch
+            if self._retention_us is None:
+                return None
+            return self._newest - self._retention_us
+
+    def _evict(self, conn: psycopg.Connection[Any], cutoff: int | None) -> None:
+        # Deleting is cheap when nothing is old, but not free: do it once per hour of event time.
+        if cutoff is None:
+            return
+        with self._lock:
+            due = self._evicted_to is None or cutoff - self._evicted_to >= 3_600_000_000
+            if due:
+                self._evicted_to = cutoff
+        if due:
+            conn.execute("DELETE FROM guardrail_history WHERE ts_us < %s", (cutoff,))
+
+    def evict_before(self, cutoff: datetime) -> int:
+        """Delete records older than ``cutoff``; returns how many."""
+        try:
+            with self._pool.connection() as conn:
+                cursor = conn.execute(
+                    "DELETE FROM guardrail_history WHERE ts_us < %s", (utc_micros(cutoff),)
+                )
+                return cursor.rowcount
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._fail("cannot evict history", exc) from None
+
+    # -- reads ----------------------------------------------------------------------------
+    def _select(self, column: str, value: str, since: datetime | None) -> list[HistoryRecord]:
+        query = f"SELECT {_COLUMNS} FROM guardrail_history WHERE {column} = %s AND ts_us >= %s"
+        query += " ORDER BY ts_us, event_id"
+        lower = _NO_LOWER_BOUND if since is None else utc_micros(since)
+        try:
+            with self._pool.connection() as conn:
+                rows = conn.execute(query.encode(), (value, lower)).fetchall()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._fail("cannot read history", exc) from None
+        return [_decode(row) for row in rows]
+
+    def for_customer(self, customer_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        return self._select("customer_id", customer_id, since)
+
+    def for_account(self, account_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        return self._select("account_id", account_id, since)
+
+    def earliest_with_counterparty(
+        self, customer_id: str, counterparty_account: str
+    ) -> Sequence[tuple[datetime, str]]:
+        try:
+            with self._pool.connection() as conn:
+                rows = conn.execute(
+                    "SELECT ts_iso, event_id FROM guardrail_payee_seen WHERE customer_id = %s"
+                    " AND counterparty_account = %s ORDER BY ts_us, event_id LIMIT 2",
+                    (customer_id, counterparty_account),
+                ).fetchall()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._fail("cannot read history", exc) from None
+        return [(datetime.fromisoformat(ts_iso), event_id) for ts_iso, event_id in rows]
+
+    def window_values(
+        self,
+        event: Event,
+        specs: Mapping[str, WindowSpec],
+        current: HistoryRecord,
+        *,
+        derived: bool,
+    ) -> dict[str, HistoryValue]:
+        """Every window of ``specs`` and (with ``derived``) the derived history features, in
+        one query as of the event's timestamp."""
+        # Keyed by the spec objects' identities: the cached query holds them, so an id cannot
+        # be reused by another spec while its entry exists.
+        cache_key = (tuple((key, id(spec)) for key, spec in specs.items()), derived)
+        query = self._queries.get(cache_key)
+        if query is None:
+            query = _Query(specs, derived)
+            with self._lock:
+                if len(self._queries) >= 256:
+                    self._queries.clear()
+                self._queries[cache_key] = query
+        end = utc_micros(event.timestamp)
+        params: dict[str, object] = {
+            "c": event.customer.id,
+            "a": event.account.id if event.account is not None else None,
+            "p": event.counterparty.account if event.counterparty is not None else None,
+            "e": event.event_id,
+            "end": end,
+            "ck": current.kind.value,
+            "cd": current.direction.value,
+            "cch": current.channel.value,
+            "camt": current.amount_fen,
+            "cp": current.counterparty_account,
+            "ccur": current.currency.value,
+        }
+        starts: list[int] = []
+        for index, spec in enumerate(query.specs):
+            start = window_start(spec, event)
+            params[f"s{index}"] = value = _NO_LOWER_BOUND if start is None else utc_micros(start)
+            starts.append(value)
+        if derived:
+            day_ago = utc_micros(event.timestamp - _DAY)
+            today = utc_micros(
+                local_midnight(local_time(event).date(), zone(event.branch.timezone))
+            )
+            params.update(day_ago=day_ago, today=today, cur=event.amount.currency.value)
+            starts.extend((day_ago, today))
+        params["since"] = min(starts, default=end)
+        try:
+            with self._pool.connection() as conn:
+                row = conn.execute(query.statement(event, conn), params).fetchone()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._fail("cannot compute windows", exc) from None
+        self.round_trips += 1
+        assert row is not None
+        values: dict[str, HistoryValue] = {
+            key: int(row[index]) for index, key in enumerate(query.keys)
+        }
+        if derived:
+            seen, inbound, outbound, same_payee = row[max(1, len(query.keys)) :]
+            payee = params["p"]
+            amount = event.amount.fen
+            values.update(
+                {
+                    "counterparty.first_seen": None if payee is None else not seen,
+                    "history.inbound_24h": int(inbound),
+                    "history.inbound_24h_pct": None
+                    if amount == 0
+                    else int(inbound) * 100 // amount,
+                    "history.outbound_count_24h": int(outbound),
+                    "history.same_payee_count_today": 0 if payee is None else int(same_payee),
+                }
+            )
+        return values
+
+    def __len__(self) -> int:
+        try:
+            with self._pool.connection() as conn:
+                row = conn.execute("SELECT COUNT(*) FROM guardrail_history").fetchone()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._fail("cannot count history", exc) from None
+        return 0 if row is None else int(row[0])
+
+    def close(self) -> None:
+        """Close the pool; the data stays in the database."""
+        self._pool.close()
+
+    def __enter__(self) -> PostgresHistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

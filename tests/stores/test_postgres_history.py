@@ -1,0 +1,246 @@
+"""The PostgreSQL history store: the same answers as the in-memory store, computed in SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from context.context_factory import make_event, window
+from guardrail.context import HistoryRecord, InMemoryHistoryStore
+from guardrail.context.windows import history_values
+from guardrail.errors import StoreError
+from guardrail.guard import Guard
+from guardrail.lang.pack import load_pack
+from guardrail.model.decision import Action
+from guardrail.model.event import Channel, Direction, TransactionKind
+from guardrail.model.money import Currency
+from guardrail.stores import guard_from_path, open_history_store
+from guardrail.stores.postgres.history import PostgresHistoryStore
+from guardrail.stores.postgres.migrations import SchemaTooNew
+from postgres_server import create_database, drop_database, start_private_server
+
+KINDS = list(TransactionKind)
+CHANNELS = list(Channel)
+BASE = dt.datetime(2025, 3, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+ZONES = ["Asia/Shanghai", "Europe/London", "America/New_York", "Asia/Kathmandu"]
+PAYEES = [None, "P1-0001", "P2-0002", "P3-0003"]
+ACCOUNTS = [None, "6222000011112222", "A9-0000"]
+DIRECTIONS = {kind: make_event("k", BASE, kind=kind).direction for kind in KINDS}
+
+
+@pytest.fixture(scope="module")
+def pg_history(postgres_url: str) -> Iterator[PostgresHistoryStore]:
+    url = create_database(postgres_url)
+    store = open_history_store(url)
+    assert isinstance(store, PostgresHistoryStore)
+    try:
+        yield store
+    finally:
+        store.close()
+        drop_database(postgres_url, url)
+
+
+def _truncate(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE guardrail_history, guardrail_payee_seen")
+
+
+records = st.builds(
+    lambda i, customer, minutes, kind, channel, fen, payee, account, usd, offset: HistoryRecord(
+        event_id=f"h{i}",
+        customer_id=customer,
+        account_id=account,
+        kind=kind,
+        direction=DIRECTIONS[kind],
+        channel=channel,
+        amount_fen=fen,
+        timestamp=(BASE + dt.timedelta(minutes=minutes)).astimezone(
+            dt.timezone(dt.timedelta(hours=offset))
+        ),
+        counterparty_account=payee,
+        currency=Currency.USD if usd else Currency.CNY,
+    ),
+    st.integers(0, 10**6),
+    st.sampled_from(["C1", "C2"]),
+    st.integers(-60 * 24 * 40, 60 * 24 * 2),
+    st.sampled_from(KINDS),
+    st.sampled_from(CHANNELS),
+    st.integers(0, 10**10),
+    st.sampled_from(PAYEES),
+    st.sampled_from(ACCOUNTS),
+    st.booleans(),
+    st.sampled_from([0, 8, -5]),
+)
+
+specs = st.builds(
+    lambda agg, span, length, key, kinds, direction, channels, current, currency: window(
+        aggregate=agg,
+        measure={"count_distinct": "counterparty", "count": "event"}.get(agg, "amount"),
+        span=span,
+        length=length if span in ("hours", "days") else None,
+        key=key,
+        kinds=kinds,
+        direction=direction,
+        channels=channels,
+        include_current=current,
+        currency=currency,
+    ),
+    st.sampled_from(["sum", "count", "max", "count_distinct"]),
+    st.sampled_from(["same_day", "hours", "days", "since_account_opened"]),
+    st.integers(1, 800),
+    st.sampled_from(["customer", "account", "counterparty"]),
+    st.lists(st.sampled_from(KINDS), max_size=3, unique=True),
+    st.sampled_from([None, "in", "out", "none"]),
+    st.lists(st.sampled_from(CHANNELS), max_size=2, unique=True),
+    st.booleans(),
+    st.sampled_from([None, "CNY", "USD"]),
+)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    window_specs=st.lists(specs, min_size=1, max_size=6),
+    history=st.lists(records, max_size=40, unique_by=lambda r: r.event_id),
+    minutes=st.integers(-60 * 24, 60 * 24),
+    kind=st.sampled_from(KINDS),
+    payee=st.sampled_from(PAYEES),
+    account=st.sampled_from(ACCOUNTS),
+    timezone=st.sampled_from(ZONES),
+    recorded_already=st.booleans(),
+    amount=st.sampled_from(["0", "123.45", "50000"]),
+)
+def test_postgres_windows_equal_the_in_memory_windows(
+    pg_history: PostgresHistoryStore,
+    window_specs: list[Any],
+    history: list[HistoryRecord],
+    minutes: int,
+    kind: TransactionKind,
+    payee: str | None,
+    account: str | None,
+    timezone: str,
+    recorded_already: bool,
+    amount: str,
+) -> None:
+    event = make_event(
+        "current",
+        BASE + dt.timedelta(minutes=minutes),
+        amount,
+        kind=kind,
+        payee=payee,
+        account_id=account,
+        timezone=timezone,
+        opened_on=dt.date(2025, 2, 10),
+    )
+    if recorded_already:  # the event's own record is in history: counted once or not at all
+        history = [*history, HistoryRecord.from_event(event)]
+    memory = InMemoryHistoryStore()
+    memory.record_many(history)
+    _truncate(pg_history.url.url)
+    pg_history.record_many(history)
+    by_key = {f"window.w{index}": spec for index, spec in enumerate(window_specs)}
+    expected = history_values(event, by_key, memory)
+    assert history_values(event, by_key, pg_history) == expected
+
+
+def test_recording_is_idempotent_and_bulk_loads_match(postgres_db_url: str) -> None:
+    store = open_history_store(postgres_db_url)
+    event = make_event("e1", BASE, "30000", payee="P1-0001")
+    rec = HistoryRecord.from_event(event)
+    store.record(rec)
+    store.record(rec)
+    many = [
+        HistoryRecord.from_event(make_event(f"b{i}", BASE + dt.timedelta(minutes=i), "1"))
+        for i in range(200)
+    ]
+    store.record_many(many)  # large batch: goes through COPY
+    store.record_many(many)
+    assert len(store) == 201
+    assert store.for_customer("C1", BASE + dt.timedelta(minutes=150))[0].event_id == "b150"
+    assert [eid for _, eid in store.earliest_with_counterparty("C1", "P1-0001")] == ["e1"]
+    store.close()
+
+
+def test_retention_deletes_in_the_database_but_payees_are_remembered(
+    postgres_db_url: str,
+) -> None:
+    store = open_history_store(postgres_db_url, retention=dt.timedelta(hours=30))
+    old = make_event("old", BASE, "10", payee="P9-0009")
+    store.record(HistoryRecord.from_event(old))
+    later = BASE + dt.timedelta(days=3)
+    store.record(HistoryRecord.from_event(make_event("new", later, "10")))
+    too_old = make_event("late", BASE - dt.timedelta(days=1), "10")
+    store.record(HistoryRecord.from_event(too_old))  # older than retention: not stored
+    assert [r.event_id for r in store.for_customer("C1", None)] == ["new"]
+    with psycopg.connect(postgres_db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM guardrail_history").fetchone() == (1,)
+    again = make_event("again", later, "10", payee="P9-0009")
+    values = history_values(again, {}, store)
+    assert values["counterparty.first_seen"] is False
+    store.close()
+
+
+def test_a_screening_is_one_round_trip_whatever_the_windows(postgres_db_url: str) -> None:
+    pack = load_pack("rules/cn-baseline")
+    store = open_history_store(postgres_db_url)
+    assert isinstance(store, PostgresHistoryStore)
+    guard = Guard(pack, history=store)
+    for index in range(5):
+        event = make_event(
+            f"t{index}",
+            BASE + dt.timedelta(hours=index),
+            "3000",
+            kind=TransactionKind.TRANSFER,
+            payee="P1-0001",
+        )
+        before = store.round_trips
+        decision = guard.screen(event)
+        assert not decision.failures
+        assert store.round_trips - before == 1
+        guard.record_executed(event)
+    store.close()
+
+
+def test_a_schema_newer_than_the_code_is_refused(postgres_db_url: str) -> None:
+    open_history_store(postgres_db_url).close()
+    with psycopg.connect(postgres_db_url, autocommit=True) as conn:
+        conn.execute("UPDATE guardrail_schema SET version = 99 WHERE component = 'history'")
+    with pytest.raises(SchemaTooNew, match=r"history schema is at version 99.*upgrade guardrail"):
+        open_history_store(postgres_db_url)
+
+
+def test_screening_fails_closed_within_budget_when_the_store_goes_down() -> None:
+    server = start_private_server()
+    try:
+        guard = guard_from_path("rules/cn-baseline", history=server.url, timeout_s=2)
+        transfer = make_event("x1", BASE, "60000", kind=TransactionKind.TRANSFER, payee="P1-0001")
+        assert not guard.screen(transfer).failures
+        server.stop()
+        started = time.monotonic()
+        decision = guard.screen(transfer)
+        elapsed = time.monotonic() - started
+        assert decision.action >= Action.REVIEW
+        assert decision.failures
+        failure = decision.failures[0]
+        assert failure.error_type == "StoreError"
+        assert "history store postgresql://postgres@127.0.0.1" in failure.message
+        assert elapsed < 20, elapsed
+        with pytest.raises(StoreError, match="cannot record history"):
+            guard.record_executed(transfer)
+        guard.history.close()
+    finally:
+        server.destroy()
+
+
+def test_direction_enum_values_match_the_sql() -> None:
+    assert Direction.IN.value == "in" and Direction.OUT.value == "out"
