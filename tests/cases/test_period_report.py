@@ -246,3 +246,58 @@ def test_wilson_known_values() -> None:
     assert low == pytest.approx(0.4385, abs=1e-4) and high == 1.0
     low, high = wilson(50, 100)  # type: ignore[misc]
     assert (low, high) == (pytest.approx(0.4038, abs=1e-4), pytest.approx(0.5962, abs=1e-4))
+
+
+def test_counter_verdicts_and_police_flags_are_read_as_true(tmp_path: Path) -> None:
+    """JSON ``true`` comes out of SQLite as the integer 1: both spellings count."""
+    from guardrail.audit import AuditKeys, AuditLog
+    from guardrail.cases import CaseLedger
+    from guardrail.model import Action, Decision, Event, Hit, PackRef
+
+    event = Event.model_validate_json(
+        json.dumps(
+            {
+                "event_id": "E1",
+                "kind": "cash_withdrawal",
+                "amount": {"value": "50000.00"},
+                "timestamp": "2025-03-03T10:00:00+08:00",
+                "branch": {"id": "B001", "region": "CN-ZJ"},
+                "teller_id": "T01",
+                "customer": {"id": "C1", "birth_date": "1950-01-01"},
+            }
+        )
+    )
+    pack = PackRef(name="p", version="1", content_hash="sha256:" + "ab" * 32)
+
+    def make_decision(event: Event, action: Action, rules: tuple[str, ...]) -> Decision:
+        hits = tuple(Hit(rule_id=r, title_zh="规则", title_en=r, action=action) for r in rules)
+        return Decision(event_id="E1", action=action, hits=hits, pack=pack, backend="reference")
+
+    path = tmp_path / "flags.db"
+    with AuditLog.open(
+        path, keys=AuditKeys.from_secret(b"flags-secret-key-0123456789abcdef")
+    ) as log:
+        log.log_decision(event, make_decision(event, Action.INTERCEPT, ("R1",)))
+        log.log_session_step(
+            event.event_id,
+            "outcome_recorded",
+            at=event.timestamp,
+            teller_id="T01",
+            outcome="police_notified",
+            confirmed_fraud=True,
+            event=event,
+        )
+        ledger = CaseLedger.for_sqlite(log)
+        case = ledger.open_from_decision(
+            event, make_decision(event, Action.INTERCEPT, ("R1",)), at=event.timestamp
+        )
+        ledger.close(
+            case,
+            "fraud_prevented",
+            by="CO1",
+            reported_to_police=True,
+            at=event.timestamp + dt.timedelta(days=1),
+        )
+    t = sqlite_report(path).total
+    assert (t.fraud_confirmed, t.police_notified.count, t.cases_reported_to_police) == (1, 1, 1)
+    assert sqlite_report(path).rules["R1"].confirmed == 1

@@ -34,7 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from guardrail.audit.intervals import wilson
-from guardrail.audit.report_index import SQLITE, Dialect, ReportIndex
+from guardrail.audit.report_index import POSTGRES, SQLITE, Dialect, ReportIndex
 from guardrail.audit.store import AuditStoreError
 from guardrail.model import Action, from_fen
 
@@ -899,6 +899,51 @@ def store_report(
     }
     if isinstance(store, SQLiteStore):
         return sqlite_report(store.path, **options)
+    connect = getattr(store, "sql_connection", None)
+    if connect is not None:
+        with connect() as conn:
+            report = postgres_report(conn, **options)
+        report.source = str(getattr(store, "path", ""))
+        return report
     raise ReportError(
         f"{type(store).__name__}: this store gives no SQL access, so it cannot be reported on"
     )
+
+
+def postgres_report(
+    conn: Any,
+    *,
+    by: str | Sequence[str] = (),
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    tz: str = "Asia/Shanghai",
+    kinds: Sequence[str] = (),
+    channels: Sequence[str] = (),
+    as_of: dt.datetime | None = None,
+    rebuild_upto: int | None = None,
+) -> PeriodReport:
+    """The same report over a PostgreSQL audit log (a ``psycopg`` connection): the index is
+    refreshed in its own transaction, the report read in one ``REPEATABLE READ`` snapshot."""
+    dims = parse_by(by)
+    started = time.perf_counter()
+    index = ReportIndex(conn, POSTGRES)
+    if rebuild_upto is not None:
+        index.rebuild(rebuild_upto)
+    else:
+        index.refresh()
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        report = aggregate(
+            conn,
+            POSTGRES,
+            by=dims,
+            start=start,
+            end=end,
+            tz=tz,
+            kinds=kinds,
+            channels=channels,
+            as_of=as_of,
+            records_indexed=index.indexed_seq(),
+        )
+    report.seconds = time.perf_counter() - started
+    return report

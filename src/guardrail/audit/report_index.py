@@ -16,13 +16,14 @@ counter outcomes and from the case ledger, latest wins; ``unknown`` withdraws), 
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from guardrail.model import Action
 
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 ACTION_RANK = {action.value: action.rank for action in Action}
 
 
@@ -37,6 +38,7 @@ class Dialect:
 
     name: str
     param: str  # "?" or "%s"
+    records: str  # the chained records' table
 
     def json_paths(self, column: str, paths: Sequence[str]) -> str:
         """One expression yielding the values at ``paths`` (parsed once)."""
@@ -54,7 +56,7 @@ class Dialect:
     def epoch(self, text: str) -> str:
         if self.name == "sqlite":
             return f"CAST(strftime('%s', {text}) AS INTEGER)"
-        return f"CAST(EXTRACT(EPOCH FROM CAST({text} AS TIMESTAMPTZ)) AS BIGINT)"
+        return f"CAST(FLOOR(EXTRACT(EPOCH FROM CAST({text} AS TIMESTAMPTZ))) AS BIGINT)"
 
     def fen(self, text: str) -> str:
         # Money values are decimal strings with at most two places; exact below 10**13 yuan.
@@ -73,8 +75,8 @@ class Dialect:
         return "(h.value ->> 'rule_id')"
 
 
-SQLITE = Dialect("sqlite", "?")
-POSTGRES = Dialect("postgresql", "%s")
+SQLITE = Dialect("sqlite", "?", "records")
+POSTGRES = Dialect("postgresql", "%s", "guardrail_audit_records")
 
 _TABLES = (
     "rpt_meta",
@@ -170,7 +172,7 @@ def refresh_statements(d: Dialect) -> list[str]:
         f" {_rank_sql(i('j', 5, 'action'))},"
         f" CASE WHEN {failures} IN ('[]', '') OR {failures} IS NULL THEN 0 ELSE 1 END,"
         f" {i('j', 9, 'hits')}"
-        f" FROM (SELECT r.seq, r.case_id, {dj} AS j FROM records r"
+        f" FROM (SELECT r.seq, r.case_id, {dj} AS j FROM {d.records} r"
         f" WHERE {rng} AND r.kind = 'decision') r"
     )
     # The first decision of a request sets its time, branch and amount; later ones (answers,
@@ -198,16 +200,16 @@ def refresh_statements(d: Dialect) -> list[str]:
     outcomes = (
         "INSERT INTO rpt_outcome (seq, case_id, outcome) "
         f"SELECT s.seq, s.case_id, {i('s.j', 0, 'outcome')} FROM"
-        f" (SELECT r.seq, r.case_id, {sj} AS j FROM records r"
+        f" (SELECT r.seq, r.case_id, {sj} AS j FROM {d.records} r"
         f" WHERE {rng} AND r.kind = 'session_step') s"
         f" WHERE {i('s.j', 0, 'outcome')} IS NOT NULL"
     )
     fraud = i("s.j", 1, "confirmed_fraud")
     step_verdicts = (
         "INSERT INTO rpt_verdict (seq, case_id, fraud) "
-        f"SELECT s.seq, s.case_id, CASE WHEN {fraud} = 'true' OR {fraud} = '1' THEN 1 ELSE 0"
+        f"SELECT s.seq, s.case_id, CASE WHEN CAST({fraud} AS TEXT) IN ('true', '1') THEN 1 ELSE 0"
         " END FROM"
-        f" (SELECT r.seq, r.case_id, {sj} AS j FROM records r"
+        f" (SELECT r.seq, r.case_id, {sj} AS j FROM {d.records} r"
         f" WHERE {rng} AND r.kind = 'session_step') s"
         f" WHERE {fraud} IS NOT NULL"
     )
@@ -227,10 +229,11 @@ def refresh_statements(d: Dialect) -> list[str]:
         f" {i('e.j', 7, 'resolution')},"
         f" {money(8, 'amount_prevented.value')}, {i('e.j', 9, 'amount_prevented.currency')},"
         f" {money(10, 'amount_returned.value')}, {i('e.j', 11, 'amount_returned.currency')},"
-        f" CASE WHEN {police} IS NULL THEN NULL WHEN {police} = 'true' OR {police} = '1'"
+        # SQLite yields JSON true as the integer 1, PostgreSQL as the text 'true'
+        f" CASE WHEN {police} IS NULL THEN NULL WHEN CAST({police} AS TEXT) IN ('true', '1')"
         " THEN 1 ELSE 0 END,"
         f" {money(13, 'amount_at_risk.value')}, {i('e.j', 14, 'amount_at_risk.currency')} FROM"
-        f" (SELECT r.seq, r.case_id, {ej} AS j FROM records r"
+        f" (SELECT r.seq, r.case_id, {ej} AS j FROM {d.records} r"
         f" WHERE {rng} AND r.kind = 'case_entry') e"
     )
     # A ledger verdict applies to the screening the case came from (a friction complaint's
@@ -280,62 +283,77 @@ def refresh_statements(d: Dialect) -> list[str]:
 
 
 class ReportIndex:
-    """The report index of one SQLite audit log (``sqlite3`` connection in autocommit mode)."""
+    """The report index in the database of one audit log: a ``sqlite3`` connection in
+    autocommit mode (SQLite) or a ``psycopg`` connection (PostgreSQL)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Any, dialect: Dialect = SQLITE) -> None:
         self.conn = conn
-        self.dialect = SQLITE
+        self.dialect = dialect
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self.dialect is SQLITE:
+            return self.conn.execute(sql, params)
+        cursor = self.conn.cursor()
+        cursor.execute(sql, params)
+        return cursor
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        if self.dialect is SQLITE:
+            self.conn.execute("BEGIN IMMEDIATE")  # one indexer at a time
+            try:
+                yield
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            return
+        with self.conn.transaction():
+            self._exec("SET LOCAL statement_timeout = 0")  # a first indexing can take a while
+            self._exec("SELECT pg_advisory_xact_lock(hashtext('guardrail_report_index'))")
+            yield
 
     def ensure(self) -> None:
         """Create the index tables if missing; reset them if an older version built them."""
         for statement in schema(self.dialect):
-            self.conn.execute(statement)
-        row = self.conn.execute("SELECT version FROM rpt_meta WHERE id = 1").fetchone()
+            self._exec(statement)
+        row = self._exec("SELECT version FROM rpt_meta WHERE id = 1").fetchone()
         if row is None or int(row[0]) != INDEX_VERSION:
             self._reset()
 
     def _reset(self) -> None:
         for table in _TABLES:
-            self.conn.execute(f"DROP TABLE IF EXISTS {table}")
+            self._exec(f"DROP TABLE IF EXISTS {table}")
         for statement in schema(self.dialect):
-            self.conn.execute(statement)
-        self.conn.execute(
-            "INSERT INTO rpt_meta (id, version, indexed_seq) VALUES (1, ?, 0)", (INDEX_VERSION,)
+            self._exec(statement)
+        p = self.dialect.param
+        self._exec(
+            f"INSERT INTO rpt_meta (id, version, indexed_seq) VALUES (1, {p}, 0)",
+            (INDEX_VERSION,),
         )
 
     def indexed_seq(self) -> int:
-        row = self.conn.execute("SELECT indexed_seq FROM rpt_meta WHERE id = 1").fetchone()
+        row = self._exec("SELECT indexed_seq FROM rpt_meta WHERE id = 1").fetchone()
         return 0 if row is None else int(row[0])
 
     def refresh(self, upto: int | None = None) -> int:
         """Index records after the last indexed seq (up to ``upto``); returns how many seqs
         were covered. One transaction: a crash leaves the index as it was."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        d = self.dialect
+        with self._transaction():
             self.ensure()
             lo = self.indexed_seq()
-            top = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()[0]
+            top = self._exec(f"SELECT COALESCE(MAX(seq), 0) FROM {d.records}").fetchone()[0]
             hi = int(top) if upto is None else min(int(top), upto)
             if hi > lo:
-                for statement in refresh_statements(self.dialect):
-                    conn.execute(statement, (lo, hi) * (statement.count("?") // 2))
-                conn.execute("UPDATE rpt_meta SET indexed_seq = ? WHERE id = 1", (hi,))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+                for statement in refresh_statements(d):
+                    self._exec(statement, (lo, hi) * (statement.count(d.param) // 2))
+                self._exec(f"UPDATE rpt_meta SET indexed_seq = {d.param} WHERE id = 1", (hi,))
         return max(0, hi - lo)
 
     def rebuild(self, upto: int | None = None) -> int:
         """Drop the index and index every record again (up to ``upto``)."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._reset()
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
         return self.refresh(upto)

@@ -234,6 +234,10 @@ class PostgresAuditStore:
             self._pool.close()
             raise
 
+    def sql_connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """A pooled connection for SQL reports over this log (``audit.period_report``)."""
+        return self._pool.connection()
+
     def _check_exists(self, conn: psycopg.Connection[Any]) -> None:
         row = conn.execute("SELECT to_regclass('guardrail_audit_records')").fetchone()
         if row is None or row[0] is None:
