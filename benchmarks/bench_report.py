@@ -184,13 +184,15 @@ def _records(templates: dict[str, str], rng: random.Random):  # type: ignore[no-
             yield "case_entry", case, fill(templates["closed"])
 
 
-def build_log(path: Path, n: int, keys: AuditKeys) -> float:
-    """Write ``n`` sealed records in batches; returns seconds taken."""
+def build_log(path: Path | str, n: int, keys: AuditKeys) -> float:
+    """Write ``n`` sealed records in batches (a SQLite path or a store URL); returns seconds."""
+    from guardrail.stores import open_audit_store
+
     started = time.perf_counter()
-    with AuditLog.open(path, keys=keys) as log:
+    with AuditLog(open_audit_store(path), keys) as log:
         templates = _templates(log)
         sealer = Sealer(keys.signing, log.meta)
-    store = SQLiteStore(path)
+    store = SQLiteStore(path) if isinstance(path, Path) else open_audit_store(path)
     head = store.head()
     assert head is not None
     stream = _records(templates, random.Random(20250101))
@@ -215,6 +217,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=None, help="where the log goes (temp)")
     parser.add_argument("--sample", type=int, default=20_000, help="records for the peer")
+    parser.add_argument(
+        "--postgres", action="store_true", help="also measure a throwaway PostgreSQL server"
+    )
     args = parser.parse_args()
     keys = AuditKeys.from_secret(b"benchmark-secret-key-0123456789ab")
     n = args.records
@@ -267,7 +272,47 @@ def main() -> None:
             f"        cold report incl. first indexing >= {TARGET:,} records/s: {cold_state} "
             f"({n / cold:,.0f}; indexing runs once per record, later reports are incremental)"
         )
-        print("PostgreSQL: not measured (no PostgreSQL audit store on this branch yet)")
+        if args.postgres:
+            _postgres(n, keys)
+        else:
+            print("PostgreSQL: not measured (pass --postgres to start a throwaway server)")
+
+
+def _postgres(n: int, keys: AuditKeys) -> None:
+    """The same log and reports in a throwaway PostgreSQL server (tests/postgres_server.py)."""
+    import sys
+
+    from guardrail.audit.period_report import store_report
+    from guardrail.stores import open_audit_store
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from postgres_server import create_database, start_private_server
+
+    server = start_private_server()
+    try:
+        url = create_database(server.url)
+        seconds = build_log(url, n, keys)
+        print(f"PostgreSQL log: {n:,} records built in {seconds:,.1f} s")
+        started = time.perf_counter()
+        store_report(open_audit_store(url, create=False))
+        cold = time.perf_counter() - started
+        print(f"PostgreSQL cold report (index all + aggregate): {n / cold:>10,.0f} records/s")
+        slowest = float("inf")
+        for by in ("", "month", "week,branch", "branch,rule", "quarter,kind"):
+            started = time.perf_counter()
+            store_report(open_audit_store(url, create=False), by=by)
+            rate = n / (time.perf_counter() - started)
+            slowest = min(slowest, rate)
+            print(
+                f"PostgreSQL report --by {by or '(none)':<14} (indexed): {rate:>10,.0f} records/s"
+            )
+        state = "met" if slowest >= TARGET else "NOT met"
+        print(
+            f"target: report aggregation >= {TARGET:,} records/s on PostgreSQL: {state} "
+            f"(slowest {slowest:,.0f})"
+        )
+    finally:
+        server.destroy()
 
 
 if __name__ == "__main__":
