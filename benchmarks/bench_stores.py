@@ -106,6 +106,15 @@ class Result:
         return len(self.timings) / (sum(self.timings) / 1e6)
 
 
+def show(result: Result) -> Result:
+    print(
+        f"  screen() {result.name:<11} {result.per_s:>7.0f} screens/s  p50 {result.p50:>8.1f} µs"
+        f"  p99 {result.p99:>8.1f} µs  {result.round_trips:.2f} round trips/screening",
+        flush=True,
+    )
+    return result
+
+
 def screen_all(name: str, guard: Guard, events: list[Event], counter: Any) -> Result:
     for event in events[:200]:  # warm up: caches, prepared statements, buffers
         guard.screen(event)
@@ -118,7 +127,7 @@ def screen_all(name: str, guard: Guard, events: list[Event], counter: Any) -> Re
         timings.append((clock() - started) / 1000)
         if decision.failures:
             raise SystemExit(f"{name}: screening failed: {decision.failures[0].message}")
-    return Result(name, timings, (counter.round_trips - before) / len(events))
+    return show(Result(name, timings, (counter.round_trips - before) / len(events)))
 
 
 def _writer(url: str, seconds: float, ready: Any, go: Any, queue: Any) -> None:
@@ -198,7 +207,7 @@ def run(args: argparse.Namespace, url: str) -> None:
 
     memory = InMemoryHistoryStore()
     seconds = load(memory, synthetic_records(args.records, args.customers), 10_000)
-    print(f"  load in-memory   {seconds:7.1f} s")
+    print(f"  load in-memory   {seconds:7.1f} s", flush=True)
     counting = CountingStore(memory)
     results.append(screen_all("in-memory", Guard(pack, history=counting), events, counting))
     del memory, counting
@@ -206,7 +215,7 @@ def run(args: argparse.Namespace, url: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = SQLiteHistoryStore(Path(tmp) / "history.db")
         seconds = load(sqlite, synthetic_records(args.records, args.customers), 10_000)
-        print(f"  load SQLite      {seconds:7.1f} s")
+        print(f"  load SQLite      {seconds:7.1f} s", flush=True)
         counting_sqlite = CountingStore(sqlite)
         guard = Guard(pack, history=counting_sqlite)
         results.append(screen_all("SQLite", guard, events, counting_sqlite))
@@ -214,12 +223,12 @@ def run(args: argparse.Namespace, url: str) -> None:
 
     postgres = open_history_store(url)
     assert isinstance(postgres, PostgresHistoryStore)
-    seconds = load(postgres, synthetic_records(args.records, args.customers), 50_000)
+    seconds = load(postgres, synthetic_records(args.records, args.customers), 20_000)
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE guardrail_history")
-    print(f"  load PostgreSQL  {seconds:7.1f} s (COPY, then VACUUM ANALYZE)")
+    print(f"  load PostgreSQL  {seconds:7.1f} s (COPY, then VACUUM ANALYZE)", flush=True)
     print(f"  PostgreSQL holds {len(postgres):,} records")
     results.append(screen_all("PostgreSQL", Guard(pack, history=postgres), events, postgres))
     postgres.close()

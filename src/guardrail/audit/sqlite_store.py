@@ -25,6 +25,7 @@ from guardrail.audit.store import (
     LogMeta,
     StoredRecord,
 )
+from guardrail.context.sqlite_schema import migrate_sqlite, refuse_newer
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -71,6 +72,9 @@ CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
     BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
 """
 
+# Forward migrations, applied in order once each (version table ``guardrail_schema``). The
+# first is idempotent, so logs created before the version table existed adopt version 1.
+MIGRATIONS = (_SCHEMA,)
 _TABLES = {"meta", "head", "records", "checkpoints"}
 _RECORD_COLUMNS = "seq, recorded_at, kind, case_id, prev_hash, record_hash, mac, payload"
 
@@ -192,7 +196,9 @@ class SQLiteStore:
         self._conn = self._connect()
         try:
             if create:
-                self._conn.executescript(_SCHEMA)
+                migrate_sqlite(self._conn, "audit", MIGRATIONS, str(self.path))
+            else:
+                refuse_newer(self._conn, "audit", len(MIGRATIONS), str(self.path))
             self._check_schema(self._conn)
         except sqlite3.DatabaseError as exc:
             self._conn.close()

@@ -11,12 +11,15 @@ import sys
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from heapq import heappop, heappush
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from guardrail.context.sqlite_schema import Migration, migrate_sqlite
+from guardrail.errors import StoreError
 from guardrail.lang.declarations import WindowSpec
 from guardrail.model.event import Channel, Direction, Event, TransactionKind
 from guardrail.model.money import Currency
@@ -124,6 +127,10 @@ def retention_for(windows: Sequence[WindowSpec]) -> timedelta | None:
     return longest + _RETENTION_MARGIN
 
 
+def _event_id(rec: HistoryRecord) -> str:
+    return rec.event_id
+
+
 class _Series:
     """Records of one customer or account, sorted by (instant, event_id)."""
 
@@ -133,22 +140,25 @@ class _Series:
         self.keys: list[int] = []
         self.records: list[HistoryRecord] = []
 
+    def _position(self, key: int, event_id: str) -> int:
+        # Among records sharing the instant, binary search on event_id: a linear scan there
+        # made many records with one timestamp quadratic.
+        keys = self.keys
+        lo, hi = bisect_left(keys, key), bisect_right(keys, key)
+        return bisect_left(self.records, event_id, lo, hi, key=_event_id)
+
     def insert(self, key: int, rec: HistoryRecord) -> None:
         keys = self.keys
         if not keys or key > keys[-1]:  # the usual case: history arrives in time order
             keys.append(key)
             self.records.append(rec)
             return
-        lo, hi = bisect_left(keys, key), bisect_right(keys, key)
-        while lo < hi and self.records[lo].event_id < rec.event_id:
-            lo += 1
-        keys.insert(lo, key)
-        self.records.insert(lo, rec)
+        index = self._position(key, rec.event_id)
+        keys.insert(index, key)
+        self.records.insert(index, rec)
 
     def remove(self, key: int, event_id: str) -> None:
-        index = bisect_left(self.keys, key)
-        while self.records[index].event_id != event_id:
-            index += 1
+        index = self._position(key, event_id)
         del self.keys[index]
         del self.records[index]
 
@@ -311,6 +321,17 @@ CREATE TABLE IF NOT EXISTS counterparty_earliest (
 ) WITHOUT ROWID;
 """
 
+
+def _add_currency(conn: sqlite3.Connection) -> None:
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
+    if "currency" not in columns:  # a file written before amounts carried their currency
+        conn.execute("ALTER TABLE history ADD COLUMN currency TEXT NOT NULL DEFAULT 'CNY'")
+
+
+# Forward migrations (version table ``guardrail_schema``); the first is idempotent, so files
+# written before the version table existed adopt it, and the second upgrades them.
+_MIGRATIONS: tuple[Migration, ...] = (_SCHEMA, _add_currency)
+
 _COLUMNS = (
     "event_id, customer_id, account_id, kind, direction, channel, amount_fen, ts_iso, "
     "counterparty_account, currency"
@@ -360,10 +381,7 @@ class SQLiteHistoryStore:
         # Index inserts land all over the (customer, time) B-trees; SQLite's default 2 MiB page
         # cache turns a large history into disk traffic, so give it 64 MiB.
         conn.execute("PRAGMA cache_size=-65536")
-        conn.executescript(_SCHEMA)
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
-        if "currency" not in columns:  # a file written before amounts carried their currency
-            conn.execute("ALTER TABLE history ADD COLUMN currency TEXT NOT NULL DEFAULT 'CNY'")
+        migrate_sqlite(conn, "history", _MIGRATIONS, self._path)
         newest = conn.execute("SELECT MAX(ts_us) FROM history").fetchone()[0]
         self._newest: int | None = newest
         self._evicted_to: int | None = None
@@ -417,8 +435,8 @@ class SQLiteHistoryStore:
             if self._retention_us is not None:
                 cutoff = self._newest - self._retention_us
                 keyed = [(key, rec) for key, rec in keyed if key >= cutoff]
-            conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(_INSERT, [self._row(key, rec) for key, rec in keyed])
                 # Noted even for records too old to keep: a late record still proves the payee.
                 conn.executemany(_NOTE_COUNTERPARTY, payees)
@@ -427,9 +445,20 @@ class SQLiteHistoryStore:
                     conn.execute("DELETE FROM history WHERE ts_us < ?", (cutoff,))
                     self._evicted_to = cutoff
                 conn.execute("COMMIT")
+            except sqlite3.Error as error:
+                self._roll_back(conn)
+                raise StoreError(f"history store {self._path}: {error}") from error
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._roll_back(conn)
                 raise
+
+    @staticmethod
+    def _roll_back(conn: sqlite3.Connection) -> None:
+        # SQLite rolls back by itself on some errors (a full disk among them); a second
+        # ROLLBACK would then replace the real reason with "no transaction is active".
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):  # the error being raised says more
+                conn.execute("ROLLBACK")
 
     @staticmethod
     def _decode(row: _Row) -> HistoryRecord:

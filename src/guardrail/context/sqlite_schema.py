@@ -20,6 +20,44 @@ class SQLiteSchemaTooNew(StoreError):
     """The file was written by a newer guardrail; this code will not touch it."""
 
 
+def _statements(script: str) -> list[str]:
+    """``script`` split into complete statements (``executescript`` would commit first)."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending)
+            pending = ""
+    if pending.strip():
+        statements.append(pending)
+    return statements
+
+
+def schema_version(conn: sqlite3.Connection, component: str) -> int:
+    """The component's schema version without writing anything (0: never migrated)."""
+    known = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'guardrail_schema'"
+    ).fetchone()
+    if known is None:
+        return 0
+    row = conn.execute(
+        "SELECT version FROM guardrail_schema WHERE component = ?", (component,)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def refuse_newer(conn: sqlite3.Connection, component: str, known: int, where: str) -> None:
+    """Raise :class:`SQLiteSchemaTooNew` if the file's schema is newer than ``known``
+    (for read-only opens, which must not migrate)."""
+    current = schema_version(conn, component)
+    if current > known:
+        raise SQLiteSchemaTooNew(
+            f"{where}: the {component} schema is at version {current}, newer than this "
+            f"guardrail understands ({known}); upgrade guardrail before using this file"
+        )
+
+
 def migrate_sqlite(
     conn: sqlite3.Connection, component: str, migrations: Sequence[Migration], where: str
 ) -> int:
@@ -43,9 +81,8 @@ def migrate_sqlite(
             )
         for step in migrations[current:]:
             if isinstance(step, str):
-                for statement in step.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in _statements(step):
+                    conn.execute(statement)
             else:
                 step(conn)
         conn.execute(
