@@ -3,6 +3,8 @@ hash-chained and signed; verification, reports and a pluggable store."""
 
 from guardrail.audit.chain import ProblemKind, VerifyProblem, VerifyReport
 from guardrail.audit.cli import add_audit_subcommands, report_main, verify_main
+from guardrail.audit.dashboard import DashboardData, render_dashboard
+from guardrail.audit.intervals import wilson
 from guardrail.audit.keys import (
     KEY_ENV_VAR,
     AuditKeyError,
@@ -17,13 +19,25 @@ from guardrail.audit.masking import (
     MaskingPolicy,
     Protection,
 )
+from guardrail.audit.period_report import (
+    PeriodReport,
+    ReportError,
+    RulePrecision,
+    postgres_report,
+    sqlite_report,
+    store_report,
+)
 from guardrail.audit.records import (
     PREVENTED_OUTCOMES,
     AuditRecord,
+    CaseEntryKind,
+    CaseEntryRecord,
+    CaseType,
     DecisionRecord,
     Outcome,
     SessionStepRecord,
     StepKind,
+    Verdict,
 )
 from guardrail.audit.report import (
     AuditReport,
@@ -59,7 +73,11 @@ __all__ = [
     "AuditReport",
     "AuditStore",
     "AuditStoreError",
+    "CaseEntryKind",
+    "CaseEntryRecord",
+    "CaseType",
     "Checkpoint",
+    "DashboardData",
     "DecisionRecord",
     "FieldClass",
     "GroupBy",
@@ -70,21 +88,30 @@ __all__ = [
     "Masker",
     "MaskingPolicy",
     "Outcome",
+    "PeriodReport",
     "ProblemKind",
     "Protection",
+    "ReportError",
+    "RulePrecision",
     "RuleStats",
     "SQLiteStore",
     "SessionStepRecord",
     "StepKind",
     "StoredRecord",
     "Tally",
+    "Verdict",
     "VerifyProblem",
     "VerifyReport",
     "add_audit_subcommands",
     "build_report",
     "counted_kind",
+    "postgres_report",
     "read_records",
+    "render_dashboard",
     "report_main",
+    "sqlite_report",
+    "store_report",
     "verify_log",
     "verify_main",
+    "wilson",
 ]
