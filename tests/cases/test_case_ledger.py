@@ -169,3 +169,27 @@ def test_a_verdict_written_later_changes_rule_precision(
         ledger.verdict(case_id, "unknown", by="PSB1", at=T + dt.timedelta(days=6))
         withdrawn = sqlite_report(path)
         assert all(withdrawn.rules[r].with_verdict == 0 for r in rules)
+
+
+def test_intake_opens_one_case_per_screening_at_the_configured_action(
+    ledger: CaseLedger, guard: Guard
+) -> None:
+    from guardrail.cases import CasePolicy
+
+    logged = 0
+    for item in generate(3000, 0.05, 5):
+        if item.executed_history_hint == "if_allowed":
+            ledger.log.log_decision(item.event, guard.screen(item.event))
+            logged += 1
+        if logged == 400:
+            break
+    held = {
+        r.payload.case_id
+        for r in ledger.log.records()
+        if r.payload.type == "decision" and r.payload.action >= Action.HOLD  # type: ignore[union-attr]
+    }
+    opened = ledger.intake(CasePolicy(open_at=Action.HOLD), at=T)
+    assert set(opened) == held and held
+    assert ledger.intake(CasePolicy(open_at=Action.HOLD), at=T) == []  # idempotent
+    assert {s.case_id for s in ledger.cases("open")} == held
+    assert all(s.case_type is CaseType.DECISION for s in ledger.cases())

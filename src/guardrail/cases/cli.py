@@ -22,12 +22,9 @@ from guardrail.audit.keys import KEY_ENV_VAR, AuditKeyError, AuditKeys, Insecure
 from guardrail.audit.log import AuditLog
 from guardrail.audit.records import (
     CaseType,
-    DecisionRecord,
     PartyRole,
-    RecordKind,
     Resolution,
     Verdict,
-    decode_payload,
 )
 from guardrail.audit.sqlite_store import SQLiteStore
 from guardrail.audit.store import AuditStoreError
@@ -333,19 +330,11 @@ def _close(args: argparse.Namespace) -> int:
 def _intake(args: argparse.Namespace) -> int:
     ledger = _ledger(args)
     policy = CasePolicy(open_at=Action(args.open_at))
-    opened = 0
-    with_case = {state.case_id for state in ledger.cases("all")}
-    for row in ledger.log.store.iterate():
-        if row.kind != RecordKind.DECISION or row.case_id in with_case:
-            continue
-        record = decode_payload(row.payload)
-        if isinstance(record, DecisionRecord) and policy.opens_case(record.action):
-            at = args.at or dt.datetime.now(dt.UTC)
-            ledger.log.append([ledger.opening_entry(record, at=at, by=args.by)])
-            with_case.add(record.case_id)
-            opened += 1
-    ledger.log.close()
-    print(f"{args.log}: opened {opened} case(s) at or above {policy.open_at.value}")
+    try:
+        opened = ledger.intake(policy, by=args.by, at=args.at)
+    finally:
+        ledger.log.close()
+    print(f"{args.log}: opened {len(opened)} case(s) at or above {policy.open_at.value}")
     return 0
 
 

@@ -241,6 +241,23 @@ class CaseLedger:
         self.log.append([entry])
         return record.case_id
 
+    def intake(
+        self, policy: CasePolicy, *, by: str = "system", at: dt.datetime | None = None
+    ) -> list[str]:
+        """Open a case for every logged screening at or above ``policy.open_at`` that has none
+        yet (idempotent); returns the case ids opened."""
+        with_case = {state.case_id for state in self.cases("all")}
+        opened: list[str] = []
+        for row in self.log.store.iterate():
+            if row.kind != RecordKind.DECISION or row.case_id in with_case:
+                continue
+            record = decode_payload(row.payload)
+            if isinstance(record, DecisionRecord) and policy.opens_case(record.action):
+                self.log.append([self.opening_entry(record, at=self._at(at), by=by)])
+                with_case.add(record.case_id)
+                opened.append(record.case_id)
+        return opened
+
     def note(self, case_id: str, text: str, *, by: str, at: dt.datetime | None = None) -> int:
         """Add a progress note; returns its seq."""
         if not text.strip():
