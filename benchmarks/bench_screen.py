@@ -50,7 +50,8 @@ import zen
 
 from guardrail.context.history import HistoryRecord, InMemoryHistoryStore, retention_for
 from guardrail.guard import Guard
-from guardrail.lang.pack import Pack, load_pack
+from guardrail.lang.loader import load_pack
+from guardrail.lang.pack import Pack
 from guardrail.model.event import (
     DIRECTION_OF_KIND,
     Account,

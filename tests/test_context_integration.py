@@ -3,6 +3,7 @@ through the SQLite store across a process restart."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -51,7 +52,10 @@ def test_a_watchlist_reload_changes_the_next_decision_not_the_one_in_flight(tmp_
     assert "payee-involved-account" in following.rule_ids
     assert following.action is Action.REPORT
     hit = next(h for h in following.hits if h.rule_id == "payee-involved-account")
-    assert "2025-03-02" in hit.evidence[0].detail
+    new_version = hashlib.sha256(updated.read_bytes()).hexdigest()[:12]
+    assert new_version in hit.evidence[0].detail  # the version is the data, not its label
+    assert following.watchlists["involved_accounts"] == new_version
+    assert in_flight.watchlists["involved_accounts"] != new_version
 
 
 _REPLAY = textwrap.dedent(

@@ -8,9 +8,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from guardrail.errors import GuardrailError
 from guardrail.lang.errors import PackError, Severity
-from guardrail.lang.pack import PACK_FILE, lint_pack
+from guardrail.lang.loader import lint_pack, packs_under, stray_yaml_files
+from guardrail.lang.pack import PACK_FILE
 from guardrail.model.decision import TITLES_ZH, Decision
 from guardrail.model.event import event_json_schema
 
@@ -39,9 +42,10 @@ def _cmd_screen(args: argparse.Namespace) -> int:
     from guardrail.guard import EventError
     from guardrail.stores import guard_from_path
 
+    options, audit = _screen_options(args)
     try:
         guard = guard_from_path(
-            args.pack or default_pack(), history=args.history, backend=args.backend
+            args.pack or default_pack(), history=args.history, backend=args.backend, **options
         )
     except StoreError as error:
         print(f"guardrail screen: --history: {error}", file=sys.stderr)
@@ -59,11 +63,47 @@ def _cmd_screen(args: argparse.Namespace) -> int:
             print(f"{path}: {error}", file=sys.stderr)
             status = 2
             continue
+        if audit is not None:
+            from guardrail.guard import parse_event
+
+            audit.log_decision(parse_event(text), decision)
         if args.json:
             print(decision.model_dump_json())
         else:
             print(render_decision(decision, path))
     return status
+
+
+def _screen_options(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """Guard options from ``screen``'s flags, and the audit log to write to (or None)."""
+    options: dict[str, Any] = {}
+    audit = None
+    if args.audit or args.production:
+        from guardrail.audit.keys import AuditKeys
+
+        keys = AuditKeys.from_env()
+        if args.production:
+            options.update(production=True, approval_key=keys.approval)
+        if args.audit:
+            from guardrail.stores import open_audit_log
+
+            audit = open_audit_log(args.audit, keys)
+    if args.candidate:
+        from guardrail.lang.loader import load_pack
+
+        options["candidate"] = load_pack(args.candidate)
+        if audit is not None:
+            options["shadow_sink"] = audit.log_shadow
+    if args.policy_store:
+        from guardrail.policy import CircuitBreakers, PostDecisionPolicies
+        from guardrail.stores import open_breaker_store, open_snooze_store
+
+        on_trip = audit.log_breaker_trip if audit is not None else None
+        options["policies"] = PostDecisionPolicies(
+            snoozes=open_snooze_store(args.policy_store),
+            breakers=CircuitBreakers(open_breaker_store(args.policy_store), on_trip=on_trip),
+        )
+    return options, audit
 
 
 def render_decision(decision: Decision, label: str = "") -> str:
@@ -78,6 +118,11 @@ def render_decision(decision: Decision, label: str = "") -> str:
         lines.append("  obligations: " + ", ".join(o.value for o in decision.obligations))
     for failure in decision.failures:
         lines.append(f"  FAILURE in {failure.stage}: {failure.error_type}: {failure.message}")
+    for adjustment in decision.adjustments:
+        lines.append(
+            f"  {adjustment.kind.value}: {adjustment.message} "
+            f"({adjustment.from_action.value} -> {adjustment.to_action.value})"
+        )
     if not decision.hits:
         lines.append("  no rule hit")
     for hit in decision.hits:
@@ -91,11 +136,23 @@ def render_decision(decision: Decision, label: str = "") -> str:
         if hit.notice_zh or hit.notice_en:
             lines.append(f"      notice: {hit.notice_zh} {hit.notice_en}".rstrip())
         lines.append(f"      source: {hit.source}")
+    if decision.score:
+        parts = ", ".join(f"{p.rule_id} +{p.weight}" for p in decision.score_parts)
+        lines.append(
+            f"  score {decision.score} → {decision.score_action.value} ({parts}); "
+            f"highest single rule {decision.ladder_action.value}"
+        )
+    for cleared in decision.cleared:
+        by = ", ".join(
+            f"{e.feature} = {json.dumps(e.value, ensure_ascii=False)}" for e in cleared.cleared_by
+        )
+        lines.append(f"  cleared {cleared.rule_id} ({cleared.action.value}) by {by}")
     return "\n".join(lines)
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
-    packs = _packs_under(Path(args.pack))
+    root = Path(args.pack)
+    packs = packs_under(root)
     if not packs:
         print(f"{args.pack}: no {PACK_FILE} found here or in its subfolders", file=sys.stderr)
         return 2
@@ -109,17 +166,10 @@ def _cmd_lint(args: argparse.Namespace) -> int:
         warnings = len(diagnostics) - count
         state = "ok" if count == 0 else f"{count} error(s)"
         print(f"{pack}: {state}, {warnings} warning(s)", file=sys.stderr)
+    for diagnostic in stray_yaml_files(root, packs):
+        print(diagnostic)
+        errors += diagnostic.severity is Severity.ERROR
     return 1 if errors else 0
-
-
-def _packs_under(root: Path) -> list[Path]:
-    if (root / PACK_FILE).is_file():
-        return [root]
-    if not root.is_dir():
-        return []
-    return sorted(
-        p.parent for p in root.rglob(PACK_FILE) if "data" not in p.relative_to(root).parts
-    )
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -147,6 +197,20 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
         help="executed history the windows read: memory: (default), sqlite:///path.db or "
         "postgresql://user@host:port/db",
     )
+    screen.add_argument("--candidate", metavar="PACK", help="screen this pack in shadow too")
+    screen.add_argument(
+        "--audit", metavar="LOG", help="record decisions (and shadow decisions): file or URL"
+    )
+    screen.add_argument(
+        "--policy-store",
+        metavar="URL",
+        help="snoozes and circuit breakers: a SQLite file, sqlite:///... or postgresql://...",
+    )
+    screen.add_argument(
+        "--production",
+        action="store_true",
+        help="refuse a pack without a valid approval (needs GUARDRAIL_AUDIT_KEY)",
+    )
     screen.set_defaults(func=_cmd_screen)
 
     lint = commands.add_parser("lint", help="check a rule pack (or every pack under a folder)")
@@ -166,6 +230,8 @@ def _registrars() -> list[Registrar]:
     from guardrail.audit.cli import add_audit_subcommands
     from guardrail.auditsim.cli import extend_simulate
     from guardrail.cases.cli import add_cases_subcommand
+    from guardrail.change.cli import add_change_subcommands
+    from guardrail.server.cli import add_server_subcommands
     from guardrail.sim.scenario_cli import add_test_subcommand
     from guardrail.sim.simulate_cli import add_simulate_subcommands
     from guardrail.stores import guard_from_path, open_audit_store
@@ -180,7 +246,15 @@ def _registrars() -> list[Registrar]:
             lambda pack, url, backend: guard_from_path(pack, history=url, backend=backend),
         )
 
-    return [add_test_subcommand, add_simulate, extend_simulate, add_audit, add_cases_subcommand]
+    return [
+        add_test_subcommand,
+        add_simulate,
+        extend_simulate,
+        add_audit,
+        add_cases_subcommand,
+        add_server_subcommands,
+        add_change_subcommands,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
     except PackError as error:
         print(error, file=sys.stderr)
+        return 2
+    except GuardrailError as error:  # approval, audit key, store: one line, no traceback
+        print(f"guardrail {args.command}: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 from guardrail.audit.masking import FieldClass, Masker
 from guardrail.audit.records import (
+    AdjustmentRecord,
+    ClearedRecord,
     DecisionRecord,
     EvidenceRecord,
     HitRecord,
@@ -19,6 +21,7 @@ from guardrail.audit.records import (
     ProtectedCounterparty,
     ProtectedCustomer,
     ProtectedEvent,
+    ShadowRecord,
 )
 from guardrail.model import Decision, Event, Evidence, Failure, Hit
 
@@ -152,6 +155,9 @@ def _protect_event(event: Event, p: _Protector) -> ProtectedEvent:
         observations=event.observations,
         answers=answers,
         notes=p.text(event.notes),
+        documents=tuple(d.model_copy(update={"description": ""}) for d in event.documents),
+        family=event.family,
+        third_party_roles=tuple(party.role for party in event.third_parties),
     )
 
 
@@ -207,4 +213,48 @@ def decision_record(
         elapsed_us=decision.elapsed_us,
         teller_id=event.teller_id,
         supervisor_id=supervisor_id,
+        score=decision.score,
+        score_parts=decision.score_parts,
+        cleared=tuple(
+            ClearedRecord(
+                rule_id=c.rule_id,
+                action=c.action,
+                evidence=tuple(_evidence(e, p) for e in c.evidence),
+                cleared_by=tuple(_evidence(e, p) for e in c.cleared_by),
+            )
+            for c in decision.cleared
+        ),
+        watchlists=dict(decision.watchlists),
+        adjustments=tuple(
+            AdjustmentRecord(
+                kind=a.kind,
+                rule_id=a.rule_id,
+                from_action=a.from_action,
+                to_action=a.to_action,
+                message=p.text(a.message),
+                until=a.until,
+                approver=a.approver,
+            )
+            for a in decision.adjustments
+        ),
+    )
+
+
+def shadow_record(event: Event, live: Decision, shadow: Decision) -> ShadowRecord:
+    """The record of a candidate pack's decision beside the live one (no personal data: ids,
+    actions, obligations and rule ids only)."""
+    return ShadowRecord(
+        case_id=event.event_id,
+        event_id=event.event_id,
+        occurred=event.timestamp,
+        kind=event.kind,
+        live_pack=live.pack,
+        shadow_pack=shadow.pack,
+        live_action=live.action,
+        shadow_action=shadow.action,
+        live_obligations=live.obligations,
+        shadow_obligations=shadow.obligations,
+        live_rules=live.rule_ids,
+        shadow_rules=shadow.rule_ids,
+        shadow_failed=shadow.failed,
     )

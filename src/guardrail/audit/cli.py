@@ -24,6 +24,7 @@ from guardrail.audit.keys import KEY_ENV_VAR, AuditKeyError, AuditKeys, Insecure
 from guardrail.audit.log import to_audit_record
 from guardrail.audit.period_report import DIMENSIONS, PeriodReport, store_report
 from guardrail.audit.records import AuditRecord
+from guardrail.audit.shadow_report import build_shadow_report
 from guardrail.audit.sqlite_store import SQLiteStore
 from guardrail.audit.store import AuditStore
 from guardrail.errors import StoreError
@@ -157,6 +158,11 @@ def configure_report_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"verify the log first (needs {KEY_ENV_VAR}); refuse to report on a bad log",
     )
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="report the shadow screenings instead: agreement with the live pack, differences",
+    )
 
 
 def _parse_when(text: str | None, zone: dt.tzinfo, *, end: bool) -> dt.datetime | None:
@@ -239,6 +245,13 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 )
                 return EXIT_FAILED
             rebuild_upto = verdict.records  # report on exactly the records just verified
+        if args.shadow:
+            shadow = build_shadow_report(_records(args))
+            if args.format in ("csv", "html"):
+                raise _UsageError("--shadow reports as text or json")
+            return _write(
+                args, shadow.to_json() if args.format == "json" else shadow.to_text(), out
+            )
         filters: dict[str, Any] = {
             "start": start,
             "end": end,
@@ -272,6 +285,10 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except (AuditKeyError, StoreError) as exc:
         sys.stderr.write(f"guardrail audit report: {exc}\n")
         return EXIT_ERROR
+    return _write(args, text, out)
+
+
+def _write(args: argparse.Namespace, text: str, out: TextIO) -> int:
     if args.output is not None:
         try:
             args.output.write_text(text, encoding="utf-8")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from guardrail.audit.capture import decision_record, redact_for_event
+from guardrail.audit.capture import decision_record, redact_for_event, shadow_record
 from guardrail.audit.chain import (
     FORMAT_VERSION,
     Sealer,
@@ -21,15 +21,18 @@ from guardrail.audit.chain import (
     verify_reader,
 )
 from guardrail.audit.keys import AuditKeys
-from guardrail.audit.masking import DEFAULT_POLICY, Masker, MaskingPolicy
+from guardrail.audit.masking import DEFAULT_POLICY, FieldClass, Masker, MaskingPolicy
 from guardrail.audit.records import (
     AnyPayload,
     AuditRecord,
     CaseEntryRecord,
+    ControlKind,
+    ControlRecord,
     DecisionRecord,
     Outcome,
     RecordKind,
     SessionStepRecord,
+    ShadowRecord,
     StepKind,
     decode_payload,
     encode_payload,
@@ -44,8 +47,16 @@ from guardrail.audit.store import (
     StoredRecord,
 )
 from guardrail.model import Action, Answers, Decision, Event, Money
+from guardrail.model.decision import PackRef
+from guardrail.policy.stores import BreakerState
 
 Payload = AnyPayload
+_PAYLOAD_TYPES = (DecisionRecord, SessionStepRecord, ShadowRecord, ControlRecord, CaseEntryRecord)
+_ENTITY_CLASSES = {
+    "customer": FieldClass.CUSTOMER_ID,
+    "account": FieldClass.ACCOUNT,
+    "payee": FieldClass.ACCOUNT,
+}
 DEFAULT_CHECKPOINT_EVERY = 1000
 _MAX_CONFLICT_RETRIES = 100
 MAX_REASON = 4000  # SessionStepRecord.reason
@@ -265,6 +276,58 @@ class AuditLog:
         )
         return self.append([record], recorded_at=recorded_at)[0]
 
+    def log_shadow(self, event: Event, live: Decision, shadow: Decision) -> int:
+        """Record a candidate pack's decision beside the live one (a ``ShadowSink``)."""
+        return self.append([shadow_record(event, live, shadow)])[0]
+
+    def log_control(
+        self,
+        control: ControlKind | str,
+        *,
+        actor: str,
+        at: dt.datetime,
+        rule_id: str | None = None,
+        entity: str | None = None,
+        entity_value: str | None = None,
+        until: dt.datetime | None = None,
+        reason: str = "",
+        pack: PackRef | None = None,
+        detail: str = "",
+    ) -> int:
+        """Record a snooze, breaker or approval change. ``entity_value`` (a customer id or
+        account number) is stored only as its keyed hash."""
+        entity_ref = None
+        if entity is not None and entity_value is not None:
+            field_class = _ENTITY_CLASSES.get(entity, FieldClass.ACCOUNT)
+            entity_ref = self.masker.keyed_hash(field_class, entity_value)
+        record = ControlRecord(
+            case_id=f"control-{uuid.uuid4().hex[:16]}",
+            control=ControlKind(control),
+            at=at,
+            actor=actor,
+            rule_id=rule_id,
+            entity=entity,
+            entity_ref=entity_ref,
+            until=until,
+            reason=_clip(self.masker.redact_text(reason)),
+            pack=pack,
+            detail=_clip(detail),
+        )
+        return self.append([record])[0]
+
+    def log_breaker_trip(self, state: BreakerState) -> int:
+        """Record a tripped circuit breaker (pass as ``CircuitBreakers(on_trip=...)``)."""
+        return self.log_control(
+            ControlKind.BREAKER_TRIPPED,
+            actor="circuit-breaker",
+            at=state.tripped_at,
+            rule_id=state.rule_id,
+            detail=(
+                f"hit rate {100 * state.hit_rate:.1f}% ({state.hits} of {state.screened}); "
+                f"action capped at {state.cap_at.value} until reset"
+            ),
+        )
+
     def append(
         self, payloads: Sequence[Payload], *, recorded_at: dt.datetime | None = None
     ) -> list[int]:
@@ -272,10 +335,10 @@ class AuditLog:
         if not payloads:
             return []
         for payload in payloads:
-            if not isinstance(payload, DecisionRecord | SessionStepRecord | CaseEntryRecord):
+            if not isinstance(payload, _PAYLOAD_TYPES):
                 raise TypeError(
-                    f"payload: expected DecisionRecord, SessionStepRecord or CaseEntryRecord, got "
-                    f"{type(payload).__name__}"
+                    "payload: expected a DecisionRecord, SessionStepRecord, ShadowRecord, "
+                    f"ControlRecord or CaseEntryRecord, got {type(payload).__name__}"
                 )
         encoded = [(p.type, p.case_id, encode_payload(p).decode("utf-8")) for p in payloads]
         with self._lock:

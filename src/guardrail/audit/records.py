@@ -29,16 +29,21 @@ from guardrail.model import (
     Action,
     Answers,
     Channel,
+    Document,
     Failure,
+    FamilyConfirmation,
     Money,
     Obligation,
     Observations,
     PackRef,
     PartyType,
     PurposeCode,
+    ScorePart,
     Segment,
+    ThirdPartyRole,
     TransactionKind,
 )
+from guardrail.model.decision import AdjustmentKind
 from guardrail.model.event import Identifier
 
 JsonScalar = bool | int | str | None
@@ -126,6 +131,18 @@ class RecordKind(StrEnum):
     DECISION = "decision"
     SESSION_STEP = "session_step"
     CASE_ENTRY = "case_entry"
+    SHADOW = "shadow"
+    CONTROL = "control"
+
+
+class ControlKind(StrEnum):
+    """Changes to how rules apply, made by people or by a breaker."""
+
+    SNOOZE_ADDED = "snooze_added"
+    SNOOZE_REMOVED = "snooze_removed"
+    BREAKER_TRIPPED = "breaker_tripped"
+    BREAKER_RESET = "breaker_reset"
+    PACK_APPROVED = "pack_approved"
 
 
 class _Record(BaseModel):
@@ -183,6 +200,9 @@ class ProtectedEvent(_Record):
     observations: Observations = Observations()
     answers: Answers = Answers()
     notes: ShortText = ""
+    documents: tuple[Document, ...] = ()  # kinds shown and whether verified: no personal data
+    family: FamilyConfirmation | None = None
+    third_party_roles: tuple[ThirdPartyRole, ...] = ()  # who was present; identities left out
 
 
 class EvidenceRecord(_Record):
@@ -202,6 +222,27 @@ class HitRecord(_Record):
     tags: tuple[str, ...] = ()
 
 
+class ClearedRecord(_Record):
+    """A rule that matched and was cleared, with the values that cleared it."""
+
+    rule_id: str
+    action: Action
+    evidence: tuple[EvidenceRecord, ...] = ()
+    cleared_by: tuple[EvidenceRecord, ...] = ()
+
+
+class AdjustmentRecord(_Record):
+    """A snooze or circuit breaker that lowered a hit's action (message redacted)."""
+
+    kind: AdjustmentKind
+    rule_id: str
+    from_action: Action
+    to_action: Action
+    message: ShortText = ""
+    until: AwareDatetime | None = None
+    approver: str | None = None
+
+
 class DecisionRecord(_Record):
     """One screening decision: the protected event, the pack, every hit, the action."""
 
@@ -217,6 +258,21 @@ class DecisionRecord(_Record):
     elapsed_us: int = Field(default=0, ge=0)
     teller_id: Identifier
     supervisor_id: Identifier | None = None
+    score: int = Field(default=0, ge=0)
+    score_parts: tuple[ScorePart, ...] = ()
+    cleared: tuple[ClearedRecord, ...] = ()
+    watchlists: dict[str, str] = Field(default_factory=dict)  # list name -> content version
+    adjustments: tuple[AdjustmentRecord, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out when empty, so a decision without them encodes to the same bytes as before
+        # the fields existed.
+        data: dict[str, Any] = handler(self)
+        for name in ("watchlists", "adjustments"):
+            if not data.get(name):
+                data.pop(name, None)
+        return data
 
     @property
     def occurred_at(self) -> dt.datetime:
@@ -447,6 +503,52 @@ class CaseEntryRecord(_Record):
         data: dict[str, Any] = handler(self)
         return {k: v for k, v in data.items() if v not in (None, "", [], ())}
 
+
+class ShadowRecord(_Record):
+    """A candidate pack's decision beside the live one for the same event; never acted on."""
+
+    type: Literal["shadow"] = "shadow"
+    case_id: Identifier
+    event_id: Identifier
+    occurred: AwareDatetime
+    kind: TransactionKind
+    live_pack: PackRef
+    shadow_pack: PackRef
+    live_action: Action
+    shadow_action: Action
+    live_obligations: tuple[Obligation, ...] = ()
+    shadow_obligations: tuple[Obligation, ...] = ()
+    live_rules: tuple[str, ...] = ()
+    shadow_rules: tuple[str, ...] = ()
+    shadow_failed: bool = False
+
+    @property
+    def agrees(self) -> bool:
+        return self.live_action == self.shadow_action and set(self.live_obligations) == set(
+            self.shadow_obligations
+        )
+
+    @property
+    def occurred_at(self) -> dt.datetime:
+        return self.occurred
+
+
+class ControlRecord(_Record):
+    """A snooze added or removed, a breaker tripped or reset, a pack approved: who, why."""
+
+    type: Literal["control"] = "control"
+    case_id: Identifier
+    control: ControlKind
+    at: AwareDatetime
+    actor: Annotated[str, Field(min_length=1, max_length=100)]  # approver id, or "breaker"
+    rule_id: str | None = None
+    entity: str | None = None  # customer, account or payee
+    entity_ref: Protected | None = None  # keyed hash of the entity value, never the value
+    until: AwareDatetime | None = None
+    reason: ShortText = ""
+    pack: PackRef | None = None
+    detail: ShortText = ""
+
     @property
     def occurred_at(self) -> dt.datetime:
         return self.at
@@ -455,7 +557,7 @@ class CaseEntryRecord(_Record):
 _ALL_CASE_FIELDS = frozenset().union(*_CASE_FIELDS.values())
 
 
-AnyPayload = DecisionRecord | SessionStepRecord | CaseEntryRecord
+AnyPayload = DecisionRecord | SessionStepRecord | ShadowRecord | ControlRecord | CaseEntryRecord
 Payload = Annotated[AnyPayload, Field(discriminator="type")]
 PAYLOAD_ADAPTER: TypeAdapter[AnyPayload] = TypeAdapter(Payload)
 

@@ -37,7 +37,6 @@ from typing import Any, Protocol
 from guardrail.audit.records import (
     PREVENTED_OUTCOMES,
     AuditRecord,
-    CaseEntryRecord,
     DecisionRecord,
     Outcome,
     SessionStepRecord,
@@ -343,8 +342,8 @@ def build_report(
     for record in records:
         read += 1
         payload = record.payload
-        if isinstance(payload, CaseEntryRecord):
-            continue  # the case ledger is reported by ``period_report``
+        if not isinstance(payload, DecisionRecord | SessionStepRecord):
+            continue  # shadow, control (shadow_report) and case-ledger (period_report) records
         case = cases.setdefault(payload.case_id, _Case())
         if isinstance(payload, DecisionRecord):
             if case.first is None:

@@ -7,7 +7,6 @@ in the middle of it changes nothing it sees.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 import threading
@@ -20,6 +19,7 @@ from types import MappingProxyType
 import yaml
 
 from guardrail.errors import GuardrailError
+from guardrail.lang.identity import content_version
 
 _VERSION_LINE = re.compile(r"^#\s*version\s*:\s*(\S.*?)\s*$", re.IGNORECASE)
 _SEPARATORS = str.maketrans("", "", " -\t")
@@ -43,13 +43,20 @@ class Watchlist:
     """One named list at one version; ``entries`` hold normalised values."""
 
     name: str
-    version: str
+    version: str  # derived from the content: the same entries always give the same version
     entries: frozenset[str]
+    label: str = ""  # the version the file's author wrote (``# version:``), for people only
 
     @classmethod
-    def of(cls, name: str, version: str, values: Iterable[str]) -> Watchlist:
-        """Build a list from raw values, normalising each and skipping empty ones."""
-        return cls(name, version, frozenset(v for v in map(normalise_value, values) if v))
+    def of(
+        cls, name: str, version: str | None, values: Iterable[str], *, label: str = ""
+    ) -> Watchlist:
+        """Build a list from raw values, normalising each and skipping empty ones; without a
+        ``version``, one is derived from the normalised entries."""
+        entries = frozenset(v for v in map(normalise_value, values) if v)
+        if version is None:
+            version = content_version("\n".join(sorted(entries)).encode())
+        return cls(name, version, entries, label)
 
     def contains(self, value: str) -> bool:
         """Whether ``value`` (in any spacing, dashing or case) is on the list."""
@@ -64,8 +71,9 @@ def load_watchlist(path: Path, name: str) -> Watchlist:
 
     CSV: an optional first line ``# version: X``, then a header with a ``value`` column and an
     optional ``note`` column. YAML: ``version: X`` and ``entries:`` as a list of values or of
-    ``{value:, note:}`` mappings. Without a version, the first 12 hex digits of the file's
-    sha256 stand in, so a changed file always shows a changed version.
+    ``{value:, note:}`` mappings. The list's ``version`` is always the first 12 hex digits of
+    the file's sha256 (as in the pack's content hash): a written ``version`` is kept only as
+    ``label``, so a decision never names a version that is not the data it used.
     """
     path = Path(path)
     try:
@@ -77,7 +85,7 @@ def load_watchlist(path: Path, name: str) -> Watchlist:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise WatchlistError(f"{path}:{line}: not UTF-8 text") from exc
-    digest = hashlib.sha256(raw).hexdigest()[:12]
+    digest = content_version(raw)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         version, values = _parse_csv(path, text)
@@ -87,7 +95,7 @@ def load_watchlist(path: Path, name: str) -> Watchlist:
         raise WatchlistError(
             f"{path}:0: unsupported watchlist format {suffix!r}; use .csv or .yaml"
         )
-    return Watchlist.of(name, version or digest, values)
+    return Watchlist.of(name, digest, values, label=version or "")
 
 
 def _parse_csv(path: Path, text: str) -> tuple[str | None, list[str]]:

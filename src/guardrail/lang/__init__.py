@@ -4,7 +4,8 @@ from guardrail.lang.catalog import Catalog, FieldInfo, FieldType
 from guardrail.lang.checker import Checker
 from guardrail.lang.declarations import LexiconSpec, WatchlistSpec, WindowSpec
 from guardrail.lang.errors import Diagnostic, ExpressionError, Location, PackError, Severity
-from guardrail.lang.pack import CompiledRule, Pack, Questionnaire, lint_pack, load_pack
+from guardrail.lang.loader import lint_pack, load_pack
+from guardrail.lang.pack import CompiledRule, Pack, Questionnaire
 from guardrail.lang.spec import PackMeta, QuestionnaireSpec, RuleSpec
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from enum import Enum
 from typing import Annotated
 
@@ -23,6 +24,13 @@ class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
+class ScoreBand(_Spec):
+    """From ``min_score`` up, the decision is at least ``action`` (``score_bands`` in pack.yaml)."""
+
+    min_score: Annotated[int, Field(ge=1, le=100000)]
+    action: Action
+
+
 class PackMeta(_Spec):
     """``pack.yaml``: who the pack is and what it layers over."""
 
@@ -35,6 +43,35 @@ class PackMeta(_Spec):
         default=None, description="path of the pack this overlay layers over, relative to this pack"
     )
     region: str | None = None
+    score_bands: tuple[ScoreBand, ...] = Field(
+        default=(),
+        description="score thresholds and the action each reaches; an overlay without bands "
+        "keeps its base pack's",
+    )
+
+    @model_validator(mode="after")
+    def _bands_rise(self) -> PackMeta:
+        bands = self.score_bands
+        for lower, upper in itertools.pairwise(bands):
+            if upper.min_score <= lower.min_score or upper.action <= lower.action:
+                raise ValueError(
+                    "score_bands must rise: each band a higher min_score and a higher action"
+                )
+        return self
+
+
+class CircuitBreakerSpec(_Spec):
+    """A ceiling on how often a rule may hit: above it, the rule's action is capped until an
+    authorised person resets the breaker (a bad threshold must not stop hundreds of people)."""
+
+    max_hit_rate: Annotated[float, Field(gt=0, le=1)] = Field(
+        description="share of screened events of the rule's kinds, e.g. 0.05 from a replay"
+    )
+    window_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 60
+    min_screened: Annotated[int, Field(ge=1)] = Field(
+        default=100, description="no verdict on fewer screened events than this in the window"
+    )
+    cap_at: Action = Action.REVIEW
 
 
 class RuleSpec(_Spec):
@@ -58,6 +95,14 @@ class RuleSpec(_Spec):
     ask: tuple[Annotated[str, StringConstraints(min_length=1, max_length=64)], ...] = Field(
         default=(), description="questionnaire question ids this rule wants asked"
     )
+    score: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=0, description="weight this rule adds to the decision's risk score when it hits"
+    )
+    clears: Annotated[str, StringConstraints(min_length=1)] | None = Field(
+        default=None,
+        description="a condition (on answers, documents, family) that, when true, clears the "
+        "rule: it drops out of the decision with the clearing kept as evidence",
+    )
     effective_from: YamlDate | None = None
     effective_to: YamlDate | None = None
     tags: tuple[Tag, ...] = ()
@@ -65,6 +110,7 @@ class RuleSpec(_Spec):
     overrides: bool = Field(
         default=False, description="an overlay rule replacing a base rule of the same id"
     )
+    circuit_breaker: CircuitBreakerSpec | None = None
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> RuleSpec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import Enum
 from typing import Annotated
 
@@ -102,6 +103,25 @@ class Hit(_Frozen):
     ask: tuple[str, ...] = ()  # questionnaire question ids this rule wants asked
 
 
+class ScorePart(_Frozen):
+    """One rule's contribution to the decision's risk score."""
+
+    rule_id: str
+    weight: Annotated[int, Field(ge=0)]
+
+
+class Cleared(_Frozen):
+    """A rule that matched but was cleared by what the customer showed or answered: it drops
+    out of the action, and the clearing condition's values are kept as evidence."""
+
+    rule_id: str
+    title_zh: str
+    title_en: str
+    action: Action  # what the rule would have asked for
+    evidence: tuple[Evidence, ...] = ()  # values of the rule's own condition
+    cleared_by: tuple[Evidence, ...] = ()  # values of its clearing condition
+
+
 class PackRef(_Frozen):
     name: str
     version: str
@@ -116,6 +136,25 @@ class Failure(_Frozen):
     message: str
 
 
+class AdjustmentKind(str, Enum):
+    SNOOZE = "snooze"
+    CIRCUIT_BREAKER = "circuit_breaker"
+
+
+class Adjustment(_Frozen):
+    """A post-decision policy changed what one rule's hit counts for: a snooze for this
+    customer, account or payee, or a tripped circuit breaker capping the rule's action.
+    Adjustments only ever lower a hit's action; obligations are never removed."""
+
+    kind: AdjustmentKind
+    rule_id: str
+    from_action: Action
+    to_action: Action
+    message: str
+    until: dt.datetime | None = None
+    approver: str | None = None
+
+
 class Decision(_Frozen):
     event_id: str
     action: Action
@@ -125,6 +164,15 @@ class Decision(_Frozen):
     backend: str
     failures: tuple[Failure, ...] = ()
     elapsed_us: Annotated[int, Field(ge=0)] = 0
+    ladder_action: Action = Action.PROCEED  # the highest uncleared rule alone
+    score: Annotated[int, Field(ge=0)] = 0  # sum of the weights of the uncleared hits
+    score_action: Action = Action.PROCEED  # what the pack's score bands make of ``score``
+    score_parts: tuple[ScorePart, ...] = ()
+    cleared: tuple[Cleared, ...] = ()
+    watchlists: dict[str, str] = Field(
+        default_factory=dict, description="version (from its content) of every list the pack uses"
+    )
+    adjustments: tuple[Adjustment, ...] = ()
 
     @property
     def rule_ids(self) -> tuple[str, ...]:

@@ -14,10 +14,18 @@ if TYPE_CHECKING:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from guardrail.sim.behaviours import BehaviourError, load_behaviours
     from guardrail.sim.generator import generate, write_jsonl
 
     try:
-        records = generate(args.n, args.fraud_rate, args.seed, start=args.start)
+        behaviours = load_behaviours(args.behaviours)
+    except BehaviourError as error:
+        print(f"guardrail simulate: {error}", file=sys.stderr)
+        return 2
+    try:
+        records = generate(
+            args.n, args.fraud_rate, args.seed, start=args.start, behaviours=behaviours
+        )
         if args.out in (None, "-"):
             write_jsonl(records, sys.stdout)
             sys.stdout.flush()
@@ -39,6 +47,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from guardrail.errors import StoreError
     from guardrail.guard import Guard
     from guardrail.sim.replay import ReplayError, replay_file
+    from guardrail.sim.scenario_cli import friction_gate
 
     open_guard: GuardOpener | None = getattr(args, "open_guard", None)
     if args.history == "memory:" or open_guard is None:
@@ -75,7 +84,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             f"first: {report.first_bad_line}",
             file=sys.stderr,
         )
-    return 1 if report.failures else 0
+    over = friction_gate("replay", report.friction_rate, args.max_friction)
+    return 1 if report.failures or over else 0
 
 
 def _date(text: str) -> dt.date:
@@ -112,6 +122,7 @@ def add_simulate_subcommands(
     history_url, backend)`` builds replay's Guard on a history store URL (the ``guardrail``
     command passes one from ``guardrail.stores``; without it only ``memory:``)."""
     from guardrail.sim.generator import DEFAULT_START
+    from guardrail.sim.scenario_cli import percent
 
     simulate = commands.add_parser(
         "simulate",
@@ -132,6 +143,11 @@ def add_simulate_subcommands(
         help=f"first day, YYYY-MM-DD (default {DEFAULT_START})",
     )
     simulate.add_argument("--out", help="output file (default: standard output)")
+    simulate.add_argument(
+        "--behaviours",
+        metavar="DIR",
+        help="folder with typologies.yaml and legitimate.yaml (default: the bundled ones)",
+    )
     simulate.set_defaults(func=_cmd_simulate)
 
     replay = commands.add_parser(
@@ -146,6 +162,12 @@ def add_simulate_subcommands(
     replay.add_argument("--json", action="store_true", help="print the report as JSON")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     replay.add_argument("--limit", type=_count, help="stop after this many events")
+    replay.add_argument(
+        "--max-friction",
+        type=percent,
+        metavar="PCT",
+        help="fail (exit 1) when the friction rate on legitimate events is above PCT percent",
+    )
     replay.add_argument(
         "--skip-bad-lines",
         action="store_true",
