@@ -122,7 +122,7 @@ class Row:
     amount_at_risk: Amounts = field(default_factory=Amounts)
     prevented_ledger: Amounts = field(default_factory=Amounts)
     returned: Amounts = field(default_factory=Amounts)
-    days_to_close_total: float = 0.0
+    seconds_to_close_total: int = 0  # exact, so totals do not depend on summation order
     open_by_age: dict[str, int] = field(default_factory=lambda: {b[2]: 0 for b in AGE_BUCKETS})
 
     @property
@@ -135,7 +135,11 @@ class Row:
 
     @property
     def mean_days_to_close(self) -> float | None:
-        return None if self.cases_closed == 0 else self.days_to_close_total / self.cases_closed
+        return (
+            None
+            if self.cases_closed == 0
+            else self.seconds_to_close_total / 86400 / self.cases_closed
+        )
 
     def to_dict(self, dims: Sequence[str]) -> dict[str, object]:
         return {
@@ -706,7 +710,7 @@ def _sum_rows(rows: Iterable[Row]) -> Row:
             "complaints_closed",
             "friction_complaints",
             "cases_reported_to_police",
-            "days_to_close_total",
+            "seconds_to_close_total",
         ):
             setattr(total, name, getattr(total, name) + getattr(row, name))
     return total
@@ -809,7 +813,7 @@ def _add_cases(row: Row, v: list[int]) -> None:
     row.complaints_closed += v[3]
     row.friction_complaints += v[4]
     row.cases_reported_to_police += v[5]
-    row.days_to_close_total += v[6] / 86400
+    row.seconds_to_close_total += v[6]
     for (_, _, label), value in zip(AGE_BUCKETS, v[7:], strict=True):
         row.open_by_age[label] += value
 
