@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
@@ -293,6 +293,41 @@ def create_app(config: ServeConfig, service: Service | None = None) -> ASGIWithL
         session_id: str, body: schemas.StepRequest, principal: Caller
     ) -> schemas.SessionView:
         return session_view(svc().step(principal, session_id, body))
+
+    # -- reports (auditors) --------------------------------------------------------------------
+    @app.get("/v1/reports/period", tags=["reports"])
+    def report(
+        principal: Caller,
+        by: str = "",
+        start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+        end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+        tz: Annotated[str, Query(max_length=64)] = "Asia/Shanghai",
+        kind: Annotated[list[str] | None, Query(max_length=64)] = None,
+        channel: Annotated[list[str] | None, Query(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        """The period report (as ``guardrail audit report --format json``): ``by`` one or a
+        comma list of day, week, month, quarter, branch, rule, kind, channel, teller, typology;
+        ``from``/``to`` whole days in ``tz``. Auditors only."""
+        result = svc().report(
+            principal,
+            by=by[:200],
+            start=start,
+            end=end,
+            tz=tz,
+            kinds=kind or (),
+            channels=channel or (),
+        )
+        return result.to_dict()
+
+    @app.get("/v1/reports/dashboard", response_class=HTMLResponse, tags=["reports"])
+    def dashboard(
+        principal: Caller,
+        start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+        end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+        tz: Annotated[str, Query(max_length=64)] = "Asia/Shanghai",
+    ) -> HTMLResponse:
+        """The self-contained HTML dashboard (as ``--format html``). Auditors only."""
+        return HTMLResponse(svc().dashboard(principal, start=start, end=end, tz=tz))
 
     # -- reading -----------------------------------------------------------------------------
     @app.get("/v1/pack", response_model=schemas.PackInfo, tags=["reading"])
