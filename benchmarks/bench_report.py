@@ -34,6 +34,7 @@ from guardrail.audit.records import CaseEntryKind, CaseType, Verdict, encode_pay
 from guardrail.audit.sqlite_store import SQLiteStore
 from guardrail.cases import CaseLedger, EvidenceStore
 from guardrail.model import Action, Decision, Event, Evidence, Hit, PackRef
+from guardrail.model.session import SessionStep
 
 TARGET = 200_000
 PACK = PackRef(name="cn-baseline", version="1.0.0", content_hash="sha256:" + "ab" * 32)
@@ -94,16 +95,20 @@ def _templates(log: AuditLog) -> dict[str, str]:
         out[action.value] = encode_payload(log.decision_record(event, decision)).decode()
     for outcome in ("executed", "intercepted", "withdrawn_after_dissuasion"):
         step = log.session_step_record(
-            MARK_ID,
-            "outcome_recorded",
-            at=event.timestamp,
-            teller_id="TLMARK",
-            outcome=outcome,
-            amount=event.amount,
+            SessionStep(
+                case_id=MARK_ID,
+                kind="outcome_recorded",
+                at=event.timestamp,
+                teller_id="TLMARK",
+                outcome=outcome,
+                amount=event.amount,
+            )
         )
         out[outcome] = encode_payload(step).decode()
     for kind in ("questions_asked", "notice_delivered"):
-        step = log.session_step_record(MARK_ID, kind, at=event.timestamp, teller_id="TLMARK")
+        step = log.session_step_record(
+            SessionStep(case_id=MARK_ID, kind=kind, at=event.timestamp, teller_id="TLMARK")
+        )
         out[kind] = encode_payload(step).decode()
     ledger = CaseLedger(log, EvidenceStore(Path(tempfile.gettempdir())))
     at = event.timestamp

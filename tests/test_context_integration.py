@@ -36,16 +36,16 @@ def test_a_watchlist_reload_changes_the_next_decision_not_the_one_in_flight(tmp_
     )
 
     plan = guard._plan
-    original_compute = plan.compute
+    original_resolve = plan.resolve
 
-    def reload_mid_screening(key: str, *args: Any) -> None:
-        if key == "counterparty.account@involved_accounts":
-            guard.reload_watchlist("involved_accounts", updated)  # lands while this call runs
-        original_compute(key, *args)
+    def reload_mid_screening(*args: Any, **kwargs: Any) -> Any:
+        # Lands after the guard took this call's watchlist snapshot, before any lookup.
+        guard.reload_watchlist("involved_accounts", updated)
+        return original_resolve(*args, **kwargs)
 
-    plan.compute = reload_mid_screening  # type: ignore[method-assign]
+    plan.resolve = reload_mid_screening  # type: ignore[method-assign]
     in_flight = guard.screen(event)
-    plan.compute = original_compute  # type: ignore[method-assign]
+    plan.resolve = original_resolve  # type: ignore[method-assign]
     assert "payee-involved-account" not in in_flight.rule_ids
 
     following = guard.screen(event)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from guardrail.engine.base import BackendUnavailable
 from guardrail.errors import GuardrailError
 from guardrail.lang.errors import PackError, Severity
 from guardrail.lang.loader import lint_pack, packs_under, stray_yaml_files
@@ -264,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
     except PackError as error:
         print(error, file=sys.stderr)
+        return 2
+    except BackendUnavailable as error:  # e.g. --backend durable_rules on Python 3.13
+        print(f"guardrail {args.command}: --backend: {error}", file=sys.stderr)
         return 2
     except GuardrailError as error:  # approval, audit key, store: one line, no traceback
         print(f"guardrail {args.command}: {error}", file=sys.stderr)

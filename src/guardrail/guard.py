@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from guardrail.context.enrich import Enrichment, FeaturePlan
+from guardrail.context.enrich import FeaturePlan
 from guardrail.context.history import (
     HistoryRecord,
     HistoryStore,
@@ -19,14 +19,14 @@ from guardrail.context.history import (
     retention_for,
 )
 from guardrail.context.watchlist import Watchlist, WatchlistRegistry, load_watchlist
-from guardrail.engine import BACKENDS, Backend, DurableRulesBackend, ReferenceBackend, decide
-from guardrail.engine.decide import FAIL_CLOSED_FLOOR
+from guardrail.engine import Backend, decide, load_backend
 from guardrail.errors import GuardrailError
 from guardrail.lang.approval import verify_approval
 from guardrail.lang.loader import load_pack
 from guardrail.lang.pack import Pack
-from guardrail.model.decision import Decision, Failure
+from guardrail.model.decision import FAIL_CLOSED_FLOOR, Decision, Failure
 from guardrail.model.event import Event
+from guardrail.model.features import FeatureMap
 from guardrail.policy.apply import PostDecisionPolicies
 from guardrail.policy.shadow import ShadowSink
 
@@ -70,12 +70,9 @@ def parse_event(data: str | bytes | Mapping[str, Any]) -> Event:
 
 
 def make_backend(name: str, pack: Pack) -> Backend:
-    """The backend called ``name`` (see ``guardrail.engine.BACKENDS``), compiled for ``pack``."""
-    if name == "reference":
-        return ReferenceBackend(pack.engine_rules)
-    if name == "durable_rules":
-        return DurableRulesBackend(pack.engine_rules, pack.content_hash)
-    raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    """The backend called ``name`` (see ``guardrail.engine.BACKENDS``), compiled for ``pack``;
+    ``BackendUnavailable`` when it cannot load on this interpreter."""
+    return load_backend(name, pack.engine_rules, pack.content_hash)
 
 
 class _Screener:
@@ -161,25 +158,29 @@ class Guard:
         self, screener: _Screener, event: Event, snapshot: Mapping[str, Watchlist]
     ) -> Decision:
         """The pack's decision for ``event``: the one code path of live, shadow, test and
-        replay screening."""
+        replay screening. One pass down the layers and back: the resolver computes the features
+        the pack's rules can still use (context), the engine evaluates the rules on those plain
+        values, ``decide`` builds the decision from them; nothing calls back into the context."""
         started = time.perf_counter_ns()
         stage = "context"
-        enrichment = Enrichment()
+        features = FeatureMap()
+        details: dict[str, str] = {}
         hit_ids: list[str] = []
         pack = screener.pack
         versions = {name: snapshot[name].version for name in pack.watchlists if name in snapshot}
         try:
-            enrichment = screener.plan.enrich(event, self.history, snapshot)
+            resolution = screener.plan.resolve(event, self.history, snapshot)
+            features, details = resolution.features, resolution.details
             stage = "engine"
-            hit_ids = screener.backend.evaluate(enrichment)
+            hit_ids = screener.backend.evaluate(features)
             stage = "decide"
             return decide(
                 pack,
                 event.event_id,
                 hit_ids,
-                enrichment,
+                features,
                 screener.backend.name,
-                details=enrichment.details,
+                details=details,
                 elapsed_us=(time.perf_counter_ns() - started) // 1000,
                 watchlists=versions,
             )
@@ -188,7 +189,9 @@ class Guard:
             failure = Failure(
                 stage=stage, error_type=type(error).__name__, message=str(error)[:500]
             )
-            return self._failed_decision(screener, event, hit_ids, enrichment, failure, started)
+            return self._failed_decision(
+                screener, event, hit_ids, features, details, failure, started
+            )
 
     def _shadow(self, event: Event, live: Decision, snapshot: Mapping[str, Watchlist]) -> None:
         assert self._candidate is not None
@@ -221,7 +224,8 @@ class Guard:
         screener: _Screener,
         event: Event,
         hit_ids: list[str],
-        enrichment: Enrichment,
+        features: FeatureMap,
+        details: dict[str, str],
         failure: Failure,
         started: int,
     ) -> Decision:
@@ -231,9 +235,9 @@ class Guard:
                 screener.pack,
                 event.event_id,
                 hit_ids,
-                enrichment,
+                features,
                 screener.backend.name,
-                details=enrichment.details,
+                details=details,
                 failures=[failure],
                 elapsed_us=elapsed,
             )

@@ -253,6 +253,7 @@ def test_counter_verdicts_and_police_flags_are_read_as_true(tmp_path: Path) -> N
     from guardrail.audit import AuditKeys, AuditLog
     from guardrail.cases import CaseLedger
     from guardrail.model import Action, Decision, Event, Hit, PackRef
+    from guardrail.model.session import SessionStep
 
     event = Event.model_validate_json(
         json.dumps(
@@ -279,13 +280,15 @@ def test_counter_verdicts_and_police_flags_are_read_as_true(tmp_path: Path) -> N
     ) as log:
         log.log_decision(event, make_decision(event, Action.INTERCEPT, ("R1",)))
         log.log_session_step(
-            event.event_id,
-            "outcome_recorded",
-            at=event.timestamp,
-            teller_id="T01",
-            outcome="police_notified",
-            confirmed_fraud=True,
-            event=event,
+            SessionStep(
+                case_id="E1",
+                kind="outcome_recorded",
+                at=event.timestamp,
+                teller_id="T01",
+                outcome="police_notified",
+                confirmed_fraud=True,
+                event=event,
+            )
         )
         ledger = CaseLedger.for_sqlite(log)
         case = ledger.open_from_decision(

@@ -29,11 +29,9 @@ from guardrail.audit.records import (
     ControlKind,
     ControlRecord,
     DecisionRecord,
-    Outcome,
     RecordKind,
     SessionStepRecord,
     ShadowRecord,
-    StepKind,
     decode_payload,
     encode_payload,
 )
@@ -46,8 +44,9 @@ from guardrail.audit.store import (
     LogMeta,
     StoredRecord,
 )
-from guardrail.model import Action, Answers, Decision, Event, Money
+from guardrail.model import Decision, Event
 from guardrail.model.decision import PackRef
+from guardrail.model.session import SessionStep
 from guardrail.policy.stores import BreakerState
 
 Payload = AnyPayload
@@ -174,49 +173,30 @@ class AuditLog:
             event, decision, self.masker, case_id=case_id, supervisor_id=supervisor_id
         )
 
-    def session_step_record(
-        self,
-        case_id: str,
-        step: StepKind | str,
-        *,
-        at: dt.datetime,
-        teller_id: str,
-        supervisor_id: str | None = None,
-        event_id: str | None = None,
-        outcome: Outcome | str | None = None,
-        confirmed_fraud: bool | None = None,
-        override_from: Action | str | None = None,
-        override_to: Action | str | None = None,
-        reason: str = "",
-        question_ids: Sequence[str] = (),
-        answers: Answers | None = None,
-        amount: Money | None = None,
-        event: Event | None = None,
-        refused_step: str | None = None,
-    ) -> SessionStepRecord:
-        """Build (without writing) a session-step record. Free text is redacted; pass the
-        case's ``event`` so its customer's names and numbers are recognised in that text.
-        ``refused_step`` names the attempted step of a ``step_refused`` record."""
+    def session_step_record(self, step: SessionStep) -> SessionStepRecord:
+        """Build (without writing) the record of a session step. Free text is redacted; give
+        the step the case's ``event`` so its customer's names and numbers are recognised."""
+        answers, event = step.answers, step.event
         if answers is not None and answers.purpose_detail:
             detail = redact_for_event(answers.purpose_detail, event, self.masker)
             answers = answers.model_copy(update={"purpose_detail": detail})
         return SessionStepRecord.model_validate(
             {
-                "case_id": case_id,
-                "step": step,
-                "at": at,
-                "teller_id": teller_id,
-                "supervisor_id": supervisor_id,
-                "event_id": event_id,
-                "outcome": outcome,
-                "confirmed_fraud": confirmed_fraud,
-                "override_from": override_from,
-                "override_to": override_to,
-                "reason": _clip(redact_for_event(reason, event, self.masker)),
-                "question_ids": tuple(question_ids),
+                "case_id": step.case_id,
+                "step": step.kind,
+                "at": step.at,
+                "teller_id": step.teller_id,
+                "supervisor_id": step.supervisor_id,
+                "event_id": step.event_id,
+                "outcome": step.outcome,
+                "confirmed_fraud": step.confirmed_fraud,
+                "override_from": step.override_from,
+                "override_to": step.override_to,
+                "reason": _clip(redact_for_event(step.reason, event, self.masker)),
+                "question_ids": tuple(step.question_ids),
                 "answers": answers,
-                "amount": amount,
-                "refused_step": refused_step,
+                "amount": step.amount,
+                "refused_step": step.refused_step,
             }
         )
 
@@ -233,48 +213,30 @@ class AuditLog:
         record = self.decision_record(event, decision, case_id=case_id, supervisor_id=supervisor_id)
         return self.append([record], recorded_at=recorded_at)[0]
 
-    def log_session_step(
+    def log_session_step(self, step: SessionStep, *, recorded_at: dt.datetime | None = None) -> int:
+        """Record one counter-session step; returns its acknowledged seq."""
+        return self.append([self.session_step_record(step)], recorded_at=recorded_at)[0]
+
+    def record_step(
         self,
-        case_id: str,
-        step: StepKind | str,
+        step: SessionStep | None,
         *,
-        at: dt.datetime,
-        teller_id: str,
+        event: Event,
+        case_id: str,
+        decision: Decision | None = None,
         supervisor_id: str | None = None,
-        event_id: str | None = None,
-        outcome: Outcome | str | None = None,
-        confirmed_fraud: bool | None = None,
-        override_from: Action | str | None = None,
-        override_to: Action | str | None = None,
-        reason: str = "",
-        question_ids: Sequence[str] = (),
-        answers: Answers | None = None,
-        amount: Money | None = None,
-        event: Event | None = None,
-        refused_step: str | None = None,
-        recorded_at: dt.datetime | None = None,
-    ) -> int:
-        """Record one counter-session step; returns its acknowledged seq. Pass the case's
-        ``event`` so personal values in free text are recognised."""
-        record = self.session_step_record(
-            case_id,
-            step,
-            at=at,
-            teller_id=teller_id,
-            supervisor_id=supervisor_id,
-            event_id=event_id,
-            outcome=outcome,
-            confirmed_fraud=confirmed_fraud,
-            override_from=override_from,
-            override_to=override_to,
-            reason=reason,
-            question_ids=question_ids,
-            answers=answers,
-            amount=amount,
-            event=event,
-            refused_step=refused_step,
-        )
-        return self.append([record], recorded_at=recorded_at)[0]
+    ) -> tuple[int, ...]:
+        """Write a screening ``decision`` of the case (if any) and ``step`` (if any) in one
+        batch, so the log holds all of a counter-session step or none of it (the
+        ``guardrail.model.StepJournal`` a ``CounterSession`` writes to)."""
+        batch: list[Payload] = []
+        if decision is not None:
+            batch.append(
+                self.decision_record(event, decision, case_id=case_id, supervisor_id=supervisor_id)
+            )
+        if step is not None:
+            batch.append(self.session_step_record(step))
+        return tuple(self.append(batch))
 
     def log_shadow(self, event: Event, live: Decision, shadow: Decision) -> int:
         """Record a candidate pack's decision beside the live one (a ``ShadowSink``)."""

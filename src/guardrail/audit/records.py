@@ -45,6 +45,12 @@ from guardrail.model import (
 )
 from guardrail.model.decision import AdjustmentKind
 from guardrail.model.event import Identifier
+from guardrail.model.session import (
+    ACTION_CHANGE_KINDS,
+    SUPERVISOR_KINDS,
+    Outcome,
+    StepKind,
+)
 
 JsonScalar = bool | int | str | None
 ShortText = Annotated[str, Field(max_length=4000)]
@@ -65,66 +71,6 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
-
-
-class Outcome(StrEnum):
-    """How a counter case ended."""
-
-    EXECUTED = "executed"  # the transaction went ahead
-    WITHDRAWN_AFTER_DISSUASION = "withdrawn_after_dissuasion"
-    INTERCEPTED = "intercepted"
-    POLICE_NOTIFIED = "police_notified"
-    PROTECTIVE_STOP_PAYMENT = "protective_stop_payment"
-
-
-PREVENTED_OUTCOMES = frozenset(
-    {
-        Outcome.WITHDRAWN_AFTER_DISSUASION,
-        Outcome.INTERCEPTED,
-        Outcome.POLICE_NOTIFIED,
-        Outcome.PROTECTIVE_STOP_PAYMENT,
-    }
-)
-
-
-class StepKind(StrEnum):
-    """Steps of a counter session after screening, one kind per step.
-
-    New kinds are only ever added: a record's hash covers its stored bytes, never this list,
-    so records written before a kind existed keep verifying and keep their meaning.
-    """
-
-    QUESTIONS_ASKED = "questions_asked"
-    ANSWERS_RECORDED = "answers_recorded"
-    OBSERVATIONS_RECORDED = "observations_recorded"  # what the teller saw (on the phone...)
-    NOTICE_DELIVERED = "notice_delivered"
-    NOTICE_ACKNOWLEDGED = "notice_acknowledged"  # customer signed the anti-fraud notice
-    RISK_ACKNOWLEDGED = "risk_acknowledged"  # customer insists and signs the risk acknowledgement
-    # Legacy: written by the counter session before the two kinds above existed, for either
-    # acknowledgement (its reason then starts with the session step's name). Not written now.
-    ACKNOWLEDGED = "acknowledged"
-    TELLER_OVERRIDE = "teller_override"  # the teller raised the action (never lowers it)
-    ESCALATED = "escalated"
-    SUPERVISOR_APPROVED = "supervisor_approved"  # approved as it stands: from == to
-    SUPERVISOR_REJECTED = "supervisor_rejected"  # refused: the action rises to >= intercept
-    SUPERVISOR_OVERRIDE = "supervisor_override"  # set the action, lower or higher, with a reason
-    STEP_REFUSED = "step_refused"  # an attempted step that was refused; nothing changed
-    OUTCOME_RECORDED = "outcome_recorded"
-    CLOSED = "closed"
-
-
-# Kinds that carry the action before/after (``override_from``/``override_to``).
-ACTION_CHANGE_KINDS = frozenset(
-    {
-        StepKind.TELLER_OVERRIDE,
-        StepKind.SUPERVISOR_APPROVED,
-        StepKind.SUPERVISOR_REJECTED,
-        StepKind.SUPERVISOR_OVERRIDE,
-    }
-)
-SUPERVISOR_KINDS = frozenset(
-    {StepKind.SUPERVISOR_APPROVED, StepKind.SUPERVISOR_REJECTED, StepKind.SUPERVISOR_OVERRIDE}
-)
 
 
 class RecordKind(StrEnum):

@@ -33,7 +33,6 @@ from guardrail.audit.records import (
     PartyRole,
     ProtectedParty,
     Resolution,
-    StepKind,
     Verdict,
 )
 from guardrail.audit.sqlite_store import SQLiteStore
@@ -43,6 +42,7 @@ from guardrail.cases.ledger import CaseLedger, CasePolicy
 from guardrail.counter import CounterSession, IllegalStep, Outcome
 from guardrail.guard import Guard
 from guardrail.model import Action, Decision, Event, Money
+from guardrail.model.session import SessionStep, StepKind
 from guardrail.sim.generator import LabelledEvent
 
 _ANSWER_FIELDS = {
@@ -135,12 +135,14 @@ class _Month:
                 [
                     self.log.decision_record(event, decision),
                     self.log.session_step_record(
-                        event.event_id,
-                        StepKind.OUTCOME_RECORDED,
-                        at=event.timestamp,
-                        teller_id=event.teller_id,
-                        outcome=Outcome.EXECUTED,
-                        amount=event.amount,
+                        SessionStep(
+                            case_id=event.event_id,
+                            kind=StepKind.OUTCOME_RECORDED,
+                            at=event.timestamp,
+                            teller_id=event.teller_id,
+                            outcome=Outcome.EXECUTED,
+                            amount=event.amount,
+                        )
                     ),
                 ]
             )

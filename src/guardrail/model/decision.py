@@ -53,6 +53,9 @@ class Action(str, Enum):
 
 _RANK = {action: index for index, action in enumerate(Action)}
 
+FAIL_CLOSED_FLOOR = Action.REVIEW
+"""The least action of a decision when anything inside screening failed: never a silent proceed."""
+
 TITLES_ZH: dict[Action, str] = {
     Action.PROCEED: "正常办理",
     Action.NOTICE: "风险提示",

@@ -10,9 +10,8 @@ and each change is named in ``Decision.adjustments``.
 
 from __future__ import annotations
 
-from guardrail.engine.decide import FAIL_CLOSED_FLOOR
 from guardrail.lang.pack import Pack
-from guardrail.model.decision import Action, Adjustment, AdjustmentKind, Decision
+from guardrail.model.decision import FAIL_CLOSED_FLOOR, Action, Adjustment, AdjustmentKind, Decision
 from guardrail.model.event import Event
 from guardrail.policy.breaker import CircuitBreakers
 from guardrail.policy.snooze import Snooze, event_entities, refusal

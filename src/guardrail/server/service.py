@@ -36,6 +36,7 @@ from guardrail.lang.errors import PackError
 from guardrail.lang.loader import load_pack
 from guardrail.model.decision import Decision, Failure
 from guardrail.model.event import Event
+from guardrail.model.session import SessionStep
 from guardrail.policy import CircuitBreakers, PostDecisionPolicies
 from guardrail.server import schemas, stores
 from guardrail.server.audit_writer import AuditWriter
@@ -336,18 +337,20 @@ class Service:
         )
         try:
             self.stores.audit.log_session_step(
-                session.session_id,
-                "step_refused",
-                at=dt.datetime.now(dt.UTC),
-                teller_id=session.teller_id,
-                supervisor_id=principal.name if principal.role is not Role.TELLER else None,
-                event_id=session.event.event_id,
-                reason=(
-                    f"forbidden: {principal.role.value} {principal.name} (key "
-                    f"{principal.key_id}) may not take {step.value} on this session"
-                ),
-                event=session.event,
-                refused_step=step.value,
+                SessionStep(
+                    case_id=session.session_id,
+                    kind="step_refused",
+                    at=dt.datetime.now(dt.UTC),
+                    teller_id=session.teller_id,
+                    supervisor_id=principal.name if principal.role is not Role.TELLER else None,
+                    event_id=session.event.event_id,
+                    reason=(
+                        f"forbidden: {principal.role.value} {principal.name} (key "
+                        f"{principal.key_id}) may not take {step.value} on this session"
+                    ),
+                    event=session.event,
+                    refused_step=step.value,
+                )
             )
         except Exception:
             self.metrics.store_error("audit")
