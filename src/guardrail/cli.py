@@ -54,14 +54,21 @@ def _cmd_screen(args: argparse.Namespace) -> int:
     status = 0
     for path in args.events:
         try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+            raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
         except OSError as error:
             print(f"{path}: cannot read: {error.strerror}", file=sys.stderr)
             return 2
         try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            print(f"{path}: (event): not UTF-8 text at byte {error.start}", file=sys.stderr)
+            status = 2
+            continue
+        try:
             decision = guard.screen_json(text)
         except EventError as error:
-            print(f"{path}: {error}", file=sys.stderr)
+            for field, problem in error.problems:  # one line per problem, naming file and field
+                print(f"{path}: {field}: {problem}", file=sys.stderr)
             status = 2
             continue
         if audit is not None:
@@ -228,13 +235,14 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
 
 def _registrars() -> list[Registrar]:
     """Subcommands owned by other parts of the library (imported late to keep start-up cheap)."""
+    from guardrail.analysis.cli import add_analyze_subcommand
     from guardrail.audit.cli import add_audit_subcommands
     from guardrail.auditsim.cli import extend_simulate
     from guardrail.cases.cli import add_cases_subcommand
     from guardrail.change.cli import add_change_subcommands
+    from guardrail.replay.cli import add_replay_subcommands
     from guardrail.server.cli import add_server_subcommands
     from guardrail.sim.scenario_cli import add_test_subcommand
-    from guardrail.sim.simulate_cli import add_simulate_subcommands
     from guardrail.stores import guard_from_path, open_audit_store
 
     def add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -242,7 +250,7 @@ def _registrars() -> list[Registrar]:
         add_audit_subcommands(commands, lambda location: open_audit_store(location, create=False))
 
     def add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        add_simulate_subcommands(
+        add_replay_subcommands(
             commands,
             lambda pack, url, backend: guard_from_path(pack, history=url, backend=backend),
         )
@@ -255,6 +263,7 @@ def _registrars() -> list[Registrar]:
         add_cases_subcommand,
         add_server_subcommands,
         add_change_subcommands,
+        add_analyze_subcommand,
     ]
 
 

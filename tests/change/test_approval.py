@@ -53,7 +53,7 @@ def test_production_guard_needs_an_approval_for_the_exact_content(
 
     # watchlist data is content: changing it voids the approval
     listed = pack_dir / "data" / "involved_accounts.csv"
-    listed.write_text(listed.read_text() + "6222999988887777\n")
+    listed.write_text(listed.read_text() + "6222999988887777,added after approval\n")
     with pytest.raises(ApprovalError, match="changed after approval"):
         Guard.from_path(pack_dir, production=True, approval_key=_key())
     assert main(["pack", "verify", str(pack_dir)]) == 1

@@ -96,7 +96,7 @@ def test_override_applies_from_its_date_and_in_its_region(
 
 @settings(max_examples=60, deadline=None)
 @given(
-    day=st.dates(dt.date(2025, 1, 1), dt.date(2026, 12, 31)),
+    day=st.dates(dt.date(2025, 1, 1), dt.date(2026, 6, 30)),  # not ahead of the wall clock
     region=st.sampled_from(["CN-ZJ", "CN-ZJ-HZ", "CN-SH", "CN-GD-SZ"]),
     amount=st.integers(1, 300000),
 )

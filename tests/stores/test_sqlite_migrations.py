@@ -57,4 +57,4 @@ def test_a_history_file_from_before_versions_and_currencies_is_upgraded(tmp_path
     with sqlite3.connect(path) as conn:
         assert conn.execute(
             "SELECT version FROM guardrail_schema WHERE component = 'history'"
-        ).fetchone() == (3,)
+        ).fetchone() == (4,)  # 4: the payee last-seen table

@@ -2,7 +2,6 @@
 hash-chained and signed; verification and reports. Store implementers find the store protocol
 in ``guardrail.audit.store``."""
 
-from guardrail.audit.chain import ProblemKind, VerifyProblem, VerifyReport
 from guardrail.audit.dashboard import render_dashboard
 from guardrail.audit.keys import KEY_ENV_VAR, AuditKeyError, AuditKeys, InsecureAuditKeyWarning
 from guardrail.audit.log import AuditLog, read_records, verify_log
@@ -12,6 +11,7 @@ from guardrail.audit.records import AuditRecord, CaseEntryRecord, DecisionRecord
 from guardrail.audit.report import AuditReport, GroupBy, build_report, counted_kind
 from guardrail.audit.sqlite_store import SQLiteStore
 from guardrail.audit.store import AuditStore, AuditStoreError
+from guardrail.audit.verify import ProblemKind, VerifyProblem, VerifyReport
 from guardrail.model.session import Outcome, SessionStep, StepKind
 
 __all__ = [

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from guardrail.audit.chain import VerifyReport, verify_reader
 from guardrail.audit.dashboard import DashboardData, render_dashboard
 from guardrail.audit.keys import KEY_ENV_VAR, AuditKeyError, AuditKeys, InsecureAuditKeyWarning
 from guardrail.audit.log import to_audit_record
@@ -27,6 +26,7 @@ from guardrail.audit.records import AuditRecord
 from guardrail.audit.shadow_report import build_shadow_report
 from guardrail.audit.sqlite_store import SQLiteStore
 from guardrail.audit.store import AuditStore
+from guardrail.audit.verify import VerifyReport, verify_reader
 from guardrail.errors import StoreError
 
 # Opens an existing log read-only from what the user typed (a path or a store URL).

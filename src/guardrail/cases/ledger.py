@@ -19,7 +19,6 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from guardrail.audit.chain import VerifyReport
 from guardrail.audit.log import AuditLog
 from guardrail.audit.masking import FieldClass
 from guardrail.audit.records import (
@@ -35,6 +34,7 @@ from guardrail.audit.records import (
     decode_payload,
 )
 from guardrail.audit.store import AuditReader, StoredRecord
+from guardrail.audit.verify import VerifyReport
 from guardrail.cases.errors import CaseError
 from guardrail.cases.evidence import EvidenceProblem, EvidenceStore, default_evidence_root
 from guardrail.cases.state import CaseState, fold

@@ -49,23 +49,17 @@ def decide(
     failures = tuple(failures)
     details = details or {}
     rules = pack.rules_by_id
-    clearing = {r.removesuffix(CLEARS_SUFFIX) for r in hit_ids if CLEARS_SUFFIX in r}
-    matched = [rule_id for rule_id in hit_ids if CLEARS_SUFFIX not in rule_id]
-    live = [rule_id for rule_id in matched if rule_id not in clearing]
-    cleared = [rules[rule_id] for rule_id in matched if rule_id in clearing]
+    live, cleared_ids, ladder, score, score_action, action, owed = _settle(pack, hit_ids)
+    cleared = [rules[rule_id] for rule_id in cleared_ids]
     hits = [_hit(pack, rules[rule_id], features, details) for rule_id in live]
-    ladder = max((rules[rule_id].spec.action for rule_id in live), default=Action.PROCEED)
     parts = [
         {"rule_id": rules[rule_id].spec.id, "weight": rules[rule_id].spec.score}
         for rule_id in live
         if rules[rule_id].spec.score
     ]
-    score = sum(rules[rule_id].spec.score for rule_id in live)
-    score_action = pack.score_action(score)
-    action = max(ladder, score_action)
     if failures:
         action = max(action, FAIL_CLOSED_FLOOR)
-    obligations = {o for rule_id in live for o in rules[rule_id].spec.obligations}
+    obligations = set(owed)
     # One validation of a plain tree is cheaper than building each nested model (cheaper even
     # than pydantic's model_construct).
     return Decision.model_validate(
@@ -122,6 +116,37 @@ def _explain(
         _evidence(pack, ref, features.get(ref.key), details)
         for ref in deciding_refs(condition, features)
     ]
+
+
+def outcome(pack: Pack, hit_ids: Iterable[str]) -> tuple[Action, tuple[Obligation, ...]]:
+    """The action and obligations of a set of engine hits, exactly as ``decide`` settles them
+    (clearing, ladder, score bands). The bulk replay engines decide through this function."""
+    settled = _settle(pack, list(hit_ids))
+    return settled[5], settled[6]
+
+
+def _settle(
+    pack: Pack, hit_ids: Sequence[str]
+) -> tuple[list[str], list[str], Action, int, Action, Action, tuple[Obligation, ...]]:
+    rules = pack.rules_by_id
+    clearing = {r.removesuffix(CLEARS_SUFFIX) for r in hit_ids if CLEARS_SUFFIX in r}
+    matched = [rule_id for rule_id in hit_ids if CLEARS_SUFFIX not in rule_id]
+    live = [rule_id for rule_id in matched if rule_id not in clearing]
+    cleared = [rule_id for rule_id in matched if rule_id in clearing]
+    ladder = max((rules[rule_id].spec.action for rule_id in live), default=Action.PROCEED)
+    score = sum(rules[rule_id].spec.score for rule_id in live)
+    score_action = pack.score_action(score)
+    action = max(ladder, score_action)
+    owed = {o for rule_id in live for o in rules[rule_id].spec.obligations}
+    return (
+        live,
+        cleared,
+        ladder,
+        score,
+        score_action,
+        action,
+        tuple(o for o in _OBLIGATIONS if o in owed),
+    )
 
 
 def _cleared(

@@ -24,10 +24,11 @@ from typing import TypeVar
 from guardrail.lang.catalog import LOCAL_DATE_KEY, Catalog, FieldType, region_key
 from guardrail.lang.checker import Checker
 from guardrail.lang.declarations import LexiconSpec, WatchlistSpec, WindowSpec
+from guardrail.lang.durable_limits import durable_problems
 from guardrail.lang.errors import Collector, ExpressionError, Location, did_you_mean
 from guardrail.lang.identity import content_version, pack_content_hash, read_watchlist_data
 from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, RefKind, refs
-from guardrail.lang.loader import BrokenRule, Layer, RulePath
+from guardrail.lang.loader import BrokenRule, Layer, RulePath, display_path
 from guardrail.lang.pack import (
     KIND_KEY,
     REPORT_OBLIGATIONS,
@@ -39,6 +40,7 @@ from guardrail.lang.pack import (
 )
 from guardrail.lang.source import Source
 from guardrail.lang.spec import AnswerType, QuestionnaireSpec, RuleSpec
+from guardrail.lang.watchlist_file import WatchlistError, read_watchlist_file
 from guardrail.model.decision import Action
 
 REGION_CODE = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,8}){0,3}$")
@@ -100,8 +102,7 @@ def merge_layers(layers: Sequence[Layer], found: Collector) -> Pack | None:
                 found.error(location, f"watchlist {listed.name!r} is declared twice")
                 continue
             data_path = layer.root / listed.path
-            if not data_path.is_file():
-                found.error(location, f"watchlist {listed.name!r}: file not found: {listed.path}")
+            _check_watchlist_file(listed, data_path, layer.root, location, found)
             watchlists[listed.name] = listed
             watchlist_paths[listed.name] = data_path
         if layer.questionnaire is not None:
@@ -231,11 +232,20 @@ def _compile(
             key = rule_id if index == len(defined) - 1 else f"{rule_id}@{version.pack}"
             scope = _scope(version, exclusions)
             items = condition.items if isinstance(condition, All) else (condition,)
+            guarded = All((*scope, *items)) if scope else condition
+            limits = durable_problems(guarded)
+            if clears is not None:  # built as a rule of its own, in the same scope
+                clear_items = clears.items if isinstance(clears, All) else (clears,)
+                limits += durable_problems(All((*scope, *clear_items)) if scope else clears)
+            for problem in limits:
+                found.error(version.location, f"rule {rule_id!r}: {problem}")
+            if limits:
+                continue
             rules.append(
                 CompiledRule(
                     spec=version.spec,
                     condition=condition,
-                    guarded=All((*scope, *items)) if scope else condition,
+                    guarded=guarded,
                     location=version.location,
                     pack=version.pack,
                     key=key,
@@ -245,6 +255,29 @@ def _compile(
                 )
             )
     return rules
+
+
+def _check_watchlist_file(
+    listed: WatchlistSpec, data_path: Path, root: Path, location: Location, found: Collector
+) -> None:
+    """The file must lie inside the pack folder and read as a watchlist with entries."""
+    name = f"watchlist {listed.name!r}"
+    if not data_path.resolve().is_relative_to(root.resolve()):
+        found.error(location, f"{name}: path {listed.path!r} points outside the pack folder")
+        return
+    if not data_path.is_file():
+        found.error(location, f"{name}: file not found: {listed.path}")
+        return
+    try:
+        _, _, values = read_watchlist_file(data_path)
+    except WatchlistError as error:
+        # The message reads "<path>:<line>: <problem>"; report it at that file and line.
+        line_text, _, problem = str(error).removeprefix(f"{data_path}:").partition(": ")
+        line = int(line_text) if line_text.isdigit() else 0
+        found.error(Location(display_path(data_path), max(line, 1), 1), f"{name}: {problem}")
+        return
+    if not values:
+        found.warn(location, f"{name}: {listed.path} has no entries; no value will match")
 
 
 def _check_clears(
