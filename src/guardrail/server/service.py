@@ -41,6 +41,7 @@ from guardrail.policy import CircuitBreakers, PostDecisionPolicies
 from guardrail.server import schemas, stores
 from guardrail.server.audit_writer import AuditWriter
 from guardrail.server.auth import require, require_self, security_log
+from guardrail.server.cases import CaseDesk, case_desk
 from guardrail.server.config import ServeConfig
 from guardrail.server.keys import KeyStore, Principal, Role
 from guardrail.server.metrics import Metrics
@@ -124,6 +125,14 @@ class Service:
         self.pack_problem = why
         self.metrics = Metrics()
         self.writer = writer if writer is not None else AuditWriter(stores_.audit)
+        self._cases: CaseDesk | None = None
+
+    @property
+    def cases(self) -> CaseDesk:
+        """The case ledger over this service's audit log (supervisors and auditors)."""
+        if self._cases is None:
+            self._cases = case_desk(self.config, self.stores.audit, self.metrics)
+        return self._cases
 
     @classmethod
     def start(cls, config: ServeConfig) -> Service:
