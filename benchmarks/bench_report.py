@@ -42,7 +42,7 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 T0 = dt.datetime(2025, 1, 1, 9, tzinfo=SHANGHAI)
 RULES = ["elderly-large-cash", "safe-account", "mule-fast-in-out", "reg-large-cash", "on-phone"]
 KINDS = ["cash_withdrawal", "transfer", "remittance", "cash_deposit"]
-MARK_TS, MARK_ID, MARK_FEN = "2031-01-01T00:00:00+08:00", "EVTMARK", 987654321
+MARK_TS, MARK_ID, MARK_FEN = "2020-02-02T02:02:02+08:00", "EVTMARK", 987654321
 
 
 def _event() -> Event:

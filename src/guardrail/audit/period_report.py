@@ -34,7 +34,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from guardrail.audit.intervals import wilson
-from guardrail.audit.report_index import POSTGRES, SQLITE, Dialect, ReportIndex
+from guardrail.audit.report_index import (
+    CELLS,
+    INDEX_OFFSET_S,
+    POSTGRES,
+    SQLITE,
+    Dialect,
+    ReportIndex,
+)
 from guardrail.audit.store import AuditStoreError
 from guardrail.model import Action, from_fen
 
@@ -436,10 +443,13 @@ class _Query:
     channels: tuple[str, ...]
     offset_s: int
     tz: str
+    case_rows: str = _CASE_ROWS
 
     def dim(self, name: str, *, unit: str) -> str:
         """The SQL of dimension ``name`` for screenings (``unit='s'``) or cases (``'c'``)."""
         if name in PERIODS:  # the local day number; weeks, months, quarters are folded from it
+            if unit == "s" and self.offset_s == INDEX_OFFSET_S:
+                return "s.day"  # stored, and in the order of the covering indexes
             epoch = "s.epoch" if unit == "s" else "o.epoch"
             return f"(({epoch} + {int(self.offset_s)}) / 86400)"
         if name == "branch":
@@ -473,7 +483,7 @@ class _Query:
         failed): the SQL only groups; the measures are folded from these cells in Python."""
         dims = [self.dim(n, unit="s") for n in self.by]
         select = "".join(f"{expr} AS d{k}, " for k, expr in enumerate(dims))
-        cells = "s.currency, s.action, s.outcome, s.fraud, s.failed"
+        cells = ", ".join(f"s.{column.strip()}" for column in CELLS.split(","))
         groups = ", ".join([f"d{k}" for k in range(len(dims))] + [cells])
         params: list[Any] = []
         rows = _screening_rows(self.where("s.epoch", params, linked_only=False))
@@ -484,12 +494,14 @@ class _Query:
         # one hit by none, in "(none)", without a join.
         none = [self.dim(n, unit="s") if n != "rule" else f"'{NONE}'" for n in self.by]
         select_none = "".join(f"{expr} AS d{k}, " for k, expr in enumerate(none))
+        # The constant rule column stays out of GROUP BY, so the unruled index serves it.
+        groups_none = ", ".join([f"d{k}" for k, n in enumerate(self.by) if n != "rule"] + [cells])
         params2: list[Any] = []
         rows2 = _screening_rows(self.where("s.epoch", params2, linked_only=False))
         sql = (
             f"{head}rpt_case_rule cr JOIN {rows} ON s.case_id = cr.case_id GROUP BY {groups}"
             f" UNION ALL SELECT {select_none}{cells}, COUNT(*), SUM(s.amount_fen) FROM {rows2}"
-            f" WHERE s.rules = 0 GROUP BY {groups}"
+            f" WHERE s.rules = 0 GROUP BY {groups_none}"
         )
         return sql, params + params2
 
@@ -507,7 +519,7 @@ class _Query:
         return sql, params
 
     def _cases_from(self) -> str:
-        sql = f" FROM {_CASE_ROWS} LEFT JOIN rpt_screening s ON s.case_id = o.source_case_id"
+        sql = f" FROM {self.case_rows} LEFT JOIN rpt_screening s ON s.case_id = o.source_case_id"
         if "rule" in self.by:
             sql += " LEFT JOIN rpt_case_rule cr ON cr.case_id = o.source_case_id"
         return sql
@@ -570,7 +582,52 @@ def aggregate(
     as_of: dt.datetime | None = None,
     records_indexed: int = 0,
 ) -> PeriodReport:
-    """Run the report's SQL over an up-to-date index on ``conn`` (a DB-API connection)."""
+    """Run the report's SQL over an up-to-date index on ``conn`` (a DB-API connection).
+
+    The cases (each with its close, police report and latest amounts, looked up per case) are
+    materialized once in a temporary table that every case query of the report reads."""
+    temp = "temp.rpt_case_rows" if dialect is SQLITE else "pg_temp.rpt_case_rows"
+    create = (
+        f"CREATE TABLE {temp} AS SELECT * FROM {_CASE_ROWS}"
+        if dialect is SQLITE
+        else f"CREATE TEMP TABLE rpt_case_rows ON COMMIT DROP AS SELECT * FROM {_CASE_ROWS}"
+    )
+    cur = conn.cursor()
+    cur.execute(f"DROP TABLE IF EXISTS {temp}")
+    cur.execute(create)
+    try:
+        return _aggregate(
+            conn,
+            dialect,
+            by=by,
+            start=start,
+            end=end,
+            tz=tz,
+            kinds=kinds,
+            channels=channels,
+            as_of=as_of,
+            records_indexed=records_indexed,
+            case_rows=f"{temp} o",
+        )
+    finally:
+        conn.cursor().execute(f"DROP TABLE IF EXISTS {temp}")
+
+
+def _aggregate(
+    conn: Any,
+    dialect: Dialect,
+    *,
+    by: tuple[str, ...],
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    tz: str,
+    kinds: Sequence[str],
+    channels: Sequence[str],
+    as_of: dt.datetime | None,
+    records_indexed: int,
+    case_rows: str,
+    with_rules: bool = True,
+) -> PeriodReport:
     for name, bound in (("start", start), ("end", end)):
         if bound is not None and (bound.tzinfo is None or bound.utcoffset() is None):
             raise ReportError(f"{name}: must carry a time zone offset")
@@ -590,6 +647,7 @@ def aggregate(
         tuple(channels),
         _tz_offset(zone, anchor),
         tz,
+        case_rows,
     )
     report = PeriodReport(
         by,
@@ -649,7 +707,7 @@ def aggregate(
             for row in targets(key):
                 _case_amounts(row, what).add(int(rec[n + 1] or 0), rec[n], int(rec[n + 2] or 0))
     sql, params = query.rules()
-    for rec in rows_of(sql, params):
+    for rec in rows_of(sql, params) if with_rules else ():
         stats = report.rules.setdefault(str(rec[0]), RulePrecision(str(rec[0])))
         stats.hits.add(int(rec[2]), str(rec[1]), int(rec[3] or 0))
         stats.with_verdict += int(rec[4] or 0)
@@ -658,9 +716,10 @@ def aggregate(
         _fill_typologies(report, query, rows_of, as_of_epoch)
         report.total = _sum_rows(report.rows.values())
     elif by:  # rule groups overlap, so the total is its own query
-        whole = aggregate(
+        whole = _aggregate(
             conn,
             dialect,
+            by=(),
             start=start,
             end=end,
             tz=tz,
@@ -668,6 +727,8 @@ def aggregate(
             channels=channels,
             as_of=as_of,
             records_indexed=records_indexed,
+            case_rows=case_rows,
+            with_rules=False,  # the rule table is this report's own
         )
         report.total = whole.total
         report.typologies = whole.typologies
