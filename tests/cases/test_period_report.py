@@ -304,3 +304,22 @@ def test_counter_verdicts_and_police_flags_are_read_as_true(tmp_path: Path) -> N
     t = sqlite_report(path).total
     assert (t.fraud_confirmed, t.police_notified.count, t.cases_reported_to_police) == (1, 1, 1)
     assert sqlite_report(path).rules["R1"].confirmed == 1
+
+
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "Etc/GMT+5"])
+def test_days_match_an_independent_count_in_the_index_offset_and_another(
+    quarter: Quarter, tz: str
+) -> None:
+    """Asia/Shanghai groups by the stored day column (the index's offset); UTC-5 computes the
+    day from the epoch: both must give each local day's requests."""
+    zone = ZoneInfo(tz)
+    want: Counter[str] = Counter()
+    seen: set[str] = set()
+    for record in read_records(quarter[0]):
+        p = record.payload
+        if isinstance(p, DecisionRecord) and p.case_id not in seen:
+            seen.add(p.case_id)
+            want[p.event.timestamp.astimezone(zone).date().isoformat()] += 1
+    report = sqlite_report(quarter[0], by="day", tz=tz)
+    got = {row.key[0]: row.screened.count for row in report.sorted_rows()}
+    assert got == dict(want)
