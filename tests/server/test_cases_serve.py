@@ -163,3 +163,21 @@ def test_cases_are_in_the_published_openapi(server: Server) -> None:
         assert "403" in paths[f"/v1/cases/{{case_id}}/{action}"]["post"]["responses"]
     upload = paths["/v1/cases/{case_id}/evidence"]["post"]["requestBody"]["content"]
     assert "application/octet-stream" in upload
+
+
+def test_evidence_folder_from_the_config(tmp_path: Path) -> None:
+    from guardrail.server.cases import evidence_root
+    from guardrail.server.config import load_config
+
+    config = tmp_path / "serve.toml"
+    config.write_text('[stores]\naudit = "sqlite:///var/audit.sqlite"\n', encoding="utf-8")
+    assert evidence_root(load_config(config, env={})) == (
+        tmp_path / "var" / "audit.sqlite.evidence"
+    ).resolve()
+    config.write_text(
+        '[stores]\naudit = "postgresql://u@127.0.0.1:1/db"\nevidence = "files/evidence"\n',
+        encoding="utf-8",
+    )
+    assert evidence_root(load_config(config, env={})) == tmp_path.resolve() / "files/evidence"
+    overridden = load_config(config, env={"GUARDRAIL_SERVE_STORES_EVIDENCE": "/srv/evidence"})
+    assert evidence_root(overridden) == Path("/srv/evidence")
