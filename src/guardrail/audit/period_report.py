@@ -998,6 +998,7 @@ def postgres_report(
         index.refresh()
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.execute("SET LOCAL statement_timeout = 0")  # a year's report may take a while
         report = aggregate(
             conn,
             POSTGRES,

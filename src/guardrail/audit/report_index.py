@@ -90,6 +90,7 @@ class Dialect:
 SQLITE = Dialect("sqlite", "?", "records")
 POSTGRES = Dialect("postgresql", "%s", "guardrail_audit_records")
 
+ANALYZE_AFTER = 10_000  # records indexed in one refresh
 _TABLES = (
     "rpt_meta",
     "rpt_new_decision",
@@ -375,6 +376,9 @@ class ReportIndex:
                 for statement in refresh_statements(d):
                     self._exec(statement, (lo, hi) * (statement.count(d.param) // 2))
                 self._exec(f"UPDATE rpt_meta SET indexed_seq = {d.param} WHERE id = 1", (hi,))
+                if d is POSTGRES and hi - lo >= ANALYZE_AFTER:
+                    # Fresh statistics, or the planner guesses on tables it has never seen.
+                    self._exec("ANALYZE " + ", ".join(_TABLES))
         return max(0, hi - lo)
 
     def rebuild(self, upto: int | None = None) -> int:
