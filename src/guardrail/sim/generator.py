@@ -771,11 +771,12 @@ def generate(
     seed: int,
     *,
     start: dt.date = DEFAULT_START,
+    per_day: int = EVENTS_PER_DAY,
     behaviours: Behaviours | None = None,
 ) -> Iterator[StreamLine]:
     """``n`` labelled records in timestamp order, about ``fraud_rate`` of them fraud.
 
-    The stream spans ``ceil(n / EVENTS_PER_DAY)`` days from ``start``; customers come back
+    The stream spans ``ceil(n / per_day)`` days from ``start``; customers come back
     several times over those days, so windows and history features see real histories.
     """
     if n < 0:
@@ -785,13 +786,15 @@ def generate(
     rng = random.Random(seed)
     world = _World(rng, n, start)
     stream = _Stream(world, behaviours if behaviours is not None else _BUNDLED)
-    days = max(1, math.ceil(n / EVENTS_PER_DAY))
-    per_day = n / days
+    if per_day < 1:
+        raise ValueError("per_day must be at least 1")
+    days = max(1, math.ceil(n / per_day))
+    daily = n / days
     emitted = 0
     day = 0
     while emitted < n:
         # plan this day's visits (more than enough: episodes spill into later days)
-        quota = per_day * (day + 1) if day < days else math.inf
+        quota = daily * (day + 1) if day < days else math.inf
         while stream.planned < min(quota, n + 0.0) and day < days:
             if _want_fraud(stream, fraud_rate, rng):
                 stream.fraud(day)
