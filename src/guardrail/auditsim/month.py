@@ -43,7 +43,7 @@ from guardrail.counter import CounterSession, IllegalStep, Outcome
 from guardrail.guard import Guard
 from guardrail.model import Action, Decision, Event, Money
 from guardrail.model.session import SessionStep, StepKind
-from guardrail.sim.generator import LabelledEvent
+from guardrail.model.stream import StreamLine
 
 _ANSWER_FIELDS = {
     "purpose": "stated_purpose",
@@ -119,7 +119,7 @@ class _Month:
         return dt.timedelta(hours=self.rng.uniform(low * 24, high * 24))
 
     # -- one request ------------------------------------------------------------------------
-    def handle(self, item: LabelledEvent) -> None:
+    def handle(self, item: StreamLine) -> None:
         event = item.event
         self.summary.events += 1
         self.write_due(event.timestamp)
@@ -173,7 +173,7 @@ class _Month:
         else:
             self.summary.prevented += 1
 
-    def work(self, session: CounterSession, item: LabelledEvent) -> Outcome:
+    def work(self, session: CounterSession, item: StreamLine) -> Outcome:
         """The counter session as the simulated customer and staff would run it."""
         fraud, rng = item.label == "fraud", self.rng
         supervisor = session.event.branch.id + "-S1"
@@ -209,7 +209,7 @@ class _Month:
         session.close()
         return outcome
 
-    def answers(self, item: LabelledEvent, asked: Iterable[str]) -> dict[str, object]:
+    def answers(self, item: StreamLine, asked: Iterable[str]) -> dict[str, object]:
         given = item.event.answers
         fraud = item.label == "fraud"
         values: dict[str, object] = {}
@@ -260,7 +260,7 @@ class _Month:
         return Outcome.EXECUTED
 
     # -- cases ---------------------------------------------------------------------------------
-    def open_case(self, item: LabelledEvent, decision: Decision, outcome: Outcome) -> None:
+    def open_case(self, item: StreamLine, decision: Decision, outcome: Outcome) -> None:
         event, rng = item.event, self.rng
         record = self.log.decision_record(event, decision)
         at = self.now + dt.timedelta(minutes=rng.randint(1, 30))
@@ -311,7 +311,7 @@ class _Month:
                 reported_to_police=police,
             )
 
-    def friction_complaint(self, item: LabelledEvent, outcome: Outcome) -> None:
+    def friction_complaint(self, item: StreamLine, outcome: Outcome) -> None:
         event, rng = item.event, self.rng
         at = self.now + self.days(0.2, 3)
         case = f"FRC-{event.event_id}"
@@ -378,7 +378,7 @@ class _Month:
                 resolution=Resolution.COMPLAINT_UPHELD,
             )
 
-    def victim_report(self, item: LabelledEvent) -> None:
+    def victim_report(self, item: StreamLine) -> None:
         event, rng = item.event, self.rng
         at = self.now + self.days(1, 10)
         case = f"CASE-{event.event_id}"
@@ -424,7 +424,7 @@ def _fields(entry: CaseEntryRecord) -> dict[str, object]:
 
 def simulate_audit_log(
     guard: Guard,
-    records: Iterable[LabelledEvent],
+    records: Iterable[StreamLine],
     log_path: str | Path,
     keys: AuditKeys,
     *,
