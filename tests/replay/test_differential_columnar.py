@@ -14,12 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support_replay import EVERY_WINDOW, assert_same, bulk, hit_rules, reference, write_stream
 
+from guardrail.context.enrich import FeaturePlan, text_of
 from guardrail.guard import Guard
-from guardrail.replay.columnar import ColumnarEngine
+from guardrail.model.event import Event
+from guardrail.replay.columnar import ColumnarEngine, Rows
 from guardrail.replay.plan import CompileError
 from guardrail.replay.report import build_report, decisions_frame
 from guardrail.replay.run import load_frame, replay_reference_lines
-from guardrail.replay.table import StreamError, StreamLine, frame_from_lines
+from guardrail.replay.table import StreamError, StreamLine, frame_from_lines, lines_of
 from guardrail.sim.generator import generate, write_jsonl
 from guardrail.testing import customers, events, histories
 
@@ -135,3 +137,43 @@ def test_columnar_matches_reference_on_generated_histories(lines: list[StreamLin
     got = decisions_frame(frame, decisions, executed)
     report = build_report(guard.pack, frame, decisions, executed, "columnar", 1.0)
     assert_same((outcome.decisions, outcome.report), (got, report))
+
+
+def _with_texts(event: Event, index: int) -> Event:
+    """Texts whose lexicon hits depend on live's any_text: the account-opening purpose text is
+    part of it, and a term may straddle two parts (normalisation drops the newline)."""
+    if event.opening is not None:
+        opening = event.opening.model_copy(update={"purpose_text": "说是公安局让开的"})
+        return event.model_copy(update={"opening": opening})
+    if event.purpose is not None and index % 3 == 0:
+        purpose = event.purpose.model_copy(update={"text": "对方说是公安"})
+        answers = event.answers.model_copy(update={"purpose_detail": "局的人要求转账"})
+        return event.model_copy(update={"purpose": purpose, "answers": answers, "notes": "柜面"})
+    return event
+
+
+def test_any_text_is_joined_as_live_opening_text_and_straddling_terms(tmp_path: Path) -> None:
+    """Regression: the columnar any_text left out the account-opening purpose text and joined
+    notes before the purpose detail, so terms in the first, and terms straddling purpose text
+    and detail, were missed (the benchmark's "identical decisions: NO")."""
+    lines = [
+        StreamLine(line.label, line.typology, line.scenario, line.executed_history_hint, event)
+        for index, line in enumerate(lines_of(generate(3000, 0.04, 21)))
+        for event in [_with_texts(line.event, index)]
+    ]
+    assert any(line.event.opening is not None for line in lines)
+    path = tmp_path / "texts.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        for line in lines:
+            record = {"label": line.label, "executed_history_hint": line.executed_history_hint}
+            record["event"] = line.event.model_dump(mode="json")
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    live = FeaturePlan(Guard.from_path(EVERY_WINDOW).pack).matcher
+    rows = Rows(frame_from_lines(lines))
+    joined = rows.text("any_text").to_list()
+    for line, text in zip(lines, joined, strict=True):
+        assert text == text_of(line.event, "any_text")
+    assert any(live.find(text, "any_text") for text in joined)
+    expected = reference(EVERY_WINDOW, path)
+    assert_same(expected, bulk(EVERY_WINDOW, path, columnar))
+    assert "t-texts" in hit_rules(expected[0])

@@ -164,6 +164,26 @@ _TEXT: dict[str, Callable[[Event], str]] = {
 }
 
 
+def text_of(event: Event, field: str) -> str:
+    """The free text a lexicon test on ``field`` reads (``any_text``: every part, joined)."""
+    return _TEXT[field](event)
+
+
+def counter_context(event: Event) -> dict[str, FeatureValue]:
+    """The counter-context features of ``event`` (account opening, third parties, documents,
+    family), as screening computes them; the bulk replay engines reuse this."""
+    features: dict[str, FeatureValue] = {}
+    _add_counter_context(event, features)
+    return features
+
+
+def many_values(event: Event, field: str) -> tuple[str, ...] | None:
+    """Every value a watchlist test on ``field`` checks when the field has many (each third
+    party's), or None for an ordinary single-valued field."""
+    many = _MANY_VALUES.get(field)
+    return None if many is None else many(event)
+
+
 Step = Callable[["Resolution"], None]
 
 

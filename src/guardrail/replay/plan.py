@@ -21,12 +21,15 @@ RENAMED = {
     "new_daily_limit": "new_daily_limit.fen",
 }
 DERIVED_FROM_KIND = "direction"
+# In live's order: ``any_text`` joins the non-empty ones with newlines in this order, and a
+# lexicon term may match across the join, so the order is part of the semantics.
 TEXT_COLUMNS = {
     "purpose.text": "purpose.text",
-    "notes": "notes",
     "answers.purpose_detail": "answers.purpose_detail",
+    "notes": "notes",
+    "opening.purpose_text": "opening.purpose_text",
 }
-ANY_TEXT = "any_text"  # purpose text, purpose detail and notes joined by newlines, as live
+ANY_TEXT = "any_text"
 
 # The window vocabulary the compilers implement. A member added to the language later is
 # refused until a compiler implements it.
