@@ -138,6 +138,8 @@ _MANY_VALUES: dict[str, Callable[[Event], tuple[str, ...]]] = {
     "third_party.id_number": lambda e: tuple(p.id_number for p in e.third_parties if p.id_number),
 }
 
+MANY_VALUED = frozenset(_MANY_VALUES)
+
 
 STATIC_DERIVED = frozenset(i.name for i in BASE_FIELDS if i.source is FieldSource.DERIVED)
 HISTORY_DERIVED = frozenset(i.name for i in BASE_FIELDS if i.source is FieldSource.HISTORY)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
+from enum import Enum
 from functools import reduce
 from typing import Any
 
@@ -26,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from guardrail.context.enrich import FeaturePlan
+from guardrail.context.enrich import MANY_VALUED, FeaturePlan, counter_context, many_values
 from guardrail.context.watchlist import Watchlist
 from guardrail.lang.catalog import LOCAL_DATE_KEY
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
@@ -36,6 +37,8 @@ from guardrail.model.event import DIRECTION_OF_KIND, Direction
 from guardrail.replay.localtime import DAY_US, HOUR_US, civil, local_offsets, midnights
 from guardrail.replay.plan import (
     ANY_TEXT,
+    COUNTER_COLUMNS,
+    COUNTER_KEYS,
     DERIVED_FROM_KIND,
     TEXT_COLUMNS,
     CompileError,
@@ -44,7 +47,7 @@ from guardrail.replay.plan import (
     compile_plan,
 )
 from guardrail.replay.result import INTERCEPT_RANK, Decisions, decide_rows
-from guardrail.replay.table import StreamError
+from guardrail.replay.table import StreamError, event_of_row
 
 I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
@@ -198,8 +201,9 @@ class ColumnarEngine:
         frame = rows.frame
         refs = self.plan.refs
         columns: dict[str, pl.Series] = {}
+        columns.update(self._counter_context(rows))
         for key, ref in refs.items():
-            if ref.kind is not RefKind.FIELD or key in self.plan.history_keys:
+            if ref.kind is not RefKind.FIELD or key in self.plan.history_keys or key in columns:
                 continue
             if key == DERIVED_FROM_KIND:
                 mapping = {kind.value: d.value for kind, d in DIRECTION_OF_KIND.items()}
@@ -211,12 +215,45 @@ class ColumnarEngine:
         for ref in self.plan.lexicon_refs:
             columns[ref.key] = self._lexicon(rows, ref)
         for ref in self.plan.watchlist_refs:
-            columns[ref.key] = self._watchlist(rows, ref)
+            if ref.field not in MANY_VALUED:
+                columns[ref.key] = self._watchlist(rows, ref)
         return (
             pl.DataFrame(list(columns.values()))
             if columns
             else pl.DataFrame({"_": np.zeros(rows.n, dtype=bool)})
         )
+
+    def _counter_context(self, rows: Rows) -> dict[str, pl.Series]:
+        """Counter-context features and watchlist tests on many-valued fields (every third
+        party's phone): computed by the live code on one representative row per distinct
+        combination of the columns they read (most rows share the one without any of them)."""
+        keys = [k for k, r in self.plan.refs.items() if r.kind is RefKind.FIELD and k in COUNTER_KEYS]
+        watched = [r for r in self.plan.watchlist_refs if r.field in MANY_VALUED]
+        if not keys and not watched:
+            return {}
+        groups = (
+            rows.frame.select(COUNTER_COLUMNS)
+            .with_row_index("_row")
+            .group_by(COUNTER_COLUMNS, maintain_order=True)
+            .agg(pl.col("_row"))
+            .get_column("_row")
+        )
+        group_of = np.empty(rows.n, dtype=np.int64)
+        values: dict[str, list[Any]] = {key: [] for key in [*keys, *(r.key for r in watched)]}
+        for number, members in enumerate(groups.to_list()):
+            group_of[members] = number
+            event = event_of_row(rows.frame.row(members[0], named=True))
+            features = counter_context(event)
+            for key in keys:
+                value = features[key]
+                values[key].append(value.value if isinstance(value, Enum) else value)
+            for ref in watched:
+                found = many_values(event, ref.field) or ()
+                listed = self._watchlists[ref.name]
+                member = any(listed.contains(value) for value in found) if found else None
+                values[ref.key].append(member)
+        index = pl.Series(group_of)
+        return {key: pl.Series(key, found).gather(index) for key, found in values.items()}
 
     def _lexicon(self, rows: Rows, ref: FieldRef) -> pl.Series:
         found = self._lexicon_hits.get(ref.field)
@@ -381,6 +418,25 @@ class Rows:
     def payee_code(self) -> I64:
         return codes(self.ranks("counterparty.account"))
 
+    @property
+    def customer_code(self) -> I64:
+        return codes(self.ranks("customer.id"))
+
+    @property
+    def has_purpose(self) -> Mask:
+        return self.frame.get_column("purpose.code").is_not_null().to_numpy()
+
+    @property
+    def record_age(self) -> I64:
+        """The customer's whole years on the branch-local date, as the history record holds
+        them for age-filtered windows; -1 when the birth date is unknown."""
+        birth, present = self.days("customer.birth_date")
+        by, bm, bd = civil(birth)
+        ty, tm, td = civil(self.local_day)
+        age = ty - by - ((tm < bm) | ((tm == bm) & (td < bd))).astype(np.int64)
+        result: I64 = np.where(present, age, -1)
+        return result
+
     def days(self, column: str) -> tuple[I64, Mask]:
         values = self.frame.get_column(column)
         present = values.is_not_null().to_numpy()
@@ -478,6 +534,8 @@ def _passes(spec: WindowSpec, rows: Rows) -> Mask:
     currency = spec.effective_currency
     if currency is not None:
         keep &= rows.currency == currency.value
+    if spec.min_customer_age is not None:
+        keep &= rows.record_age >= spec.min_customer_age  # unknown age: -1, never passes
     return keep
 
 
@@ -487,16 +545,25 @@ def window(spec: WindowSpec, rows: Rows, executed: Mask) -> I64:
     if cached is None:
         cached = rows.window_parts[spec.name] = (_start_rank(spec, rows), _passes(spec, rows))
     start, passes = cached
+    purpose = ("purpose.code",) if spec.same_purpose else ()
+
+    def over(*columns: str) -> I64:
+        return _over(spec, rows, rows.series(*columns, *purpose), start, passes, executed)
+
     if spec.key is WindowKey.COUNTERPARTY:
-        value = _over(
-            spec, rows, rows.series("customer.id", "counterparty.account"), start, passes, executed
-        )
-        return np.where(rows.has_payee, value, 0)
-    by_customer = _over(spec, rows, rows.series("customer.id"), start, passes, executed)
-    if spec.key is WindowKey.ACCOUNT:
-        by_account = _over(spec, rows, rows.series("account.id"), start, passes, executed)
-        return np.where(rows.has_account, by_account, by_customer)
-    return by_customer
+        value = np.where(rows.has_payee, over("customer.id", "counterparty.account"), 0)
+    elif spec.key is WindowKey.PAYEE:
+        value = np.where(rows.has_payee, over("counterparty.account"), 0)
+    elif spec.key is WindowKey.BRANCH:
+        value = over("branch.id")
+    elif spec.key is WindowKey.ACCOUNT:
+        value = np.where(rows.has_account, over("account.id"), over("customer.id"))
+    else:
+        value = over("customer.id")
+    if spec.same_purpose:  # an event without a purpose has no same-purpose records: 0
+        value = np.where(rows.has_purpose, value, 0)
+    result: I64 = value
+    return result
 
 
 def _over(
@@ -518,13 +585,17 @@ def _over(
         values = np.where(records, rows.amount, 0)[series.order]
         best = range_max(series, values, lo)
         return np.maximum(best, np.where(current, rows.amount, 0))
-    # count_distinct payee accounts: a history record counts when no earlier record of the
-    # same payee lies inside the row's window; the row itself when none lies there at all.
-    members = records & rows.has_payee
-    previous = series.previous(members, rows.payee_code)
+    # count_distinct payee accounts or customers: a history record counts when no earlier
+    # record of the same value lies inside the row's window; the row itself when none does.
+    if spec.measure is Measure.CUSTOMER:
+        members, value_code = records, rows.customer_code
+        own = current
+    else:
+        members, value_code = records & rows.has_payee, rows.payee_code
+        own = current & rows.has_payee
+    previous = series.previous(members, value_code)
     distinct = first_occurrences(series, members, previous, lo)
-    own = current & rows.has_payee & (previous < lo)
-    total: I64 = distinct + own.astype(np.int64)
+    total: I64 = distinct + (own & (previous < lo)).astype(np.int64)
     return total
 
 

@@ -420,3 +420,9 @@ def lines_of(records: Iterable[Any]) -> Iterator[StreamLine]:
         if hint is None:
             hint = "always" if getattr(record, "background", False) else "if_allowed"
         yield StreamLine(record.label, record.typology, record.scenario, hint, record.event)
+
+
+def event_of_row(row: dict[str, Any]) -> Event:
+    """The event of one table row (every column, by name), validated by the model."""
+    text = json.dumps(_nest(row)["event"], ensure_ascii=False, default=str)
+    return Event.model_validate_json(text)  # the strict model takes enums and tuples as JSON
