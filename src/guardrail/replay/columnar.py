@@ -29,7 +29,7 @@ import polars as pl
 
 from guardrail.context.enrich import MANY_VALUED, FeaturePlan, counter_context, many_values
 from guardrail.context.watchlist import Watchlist
-from guardrail.lang.catalog import LOCAL_DATE_KEY
+from guardrail.lang.catalog import LOCAL_DATE_KEY, REGION_KEY_PREFIX
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.lang.ir import All, AnyOf, Compare, Condition, FieldRef, Op, RefKind
 from guardrail.lang.pack import Pack
@@ -210,6 +210,10 @@ class ColumnarEngine:
                 columns[key] = frame.get_column("kind").replace_strict(mapping).alias(key)
             elif key in _DERIVED:
                 columns[key] = pl.Series(key, _DERIVED[key](rows))
+            elif key.startswith(REGION_KEY_PREFIX):
+                depth = int(key.removeprefix(REGION_KEY_PREFIX))
+                region = pl.col("branch.region").str.split("-").list.head(depth).list.join("-")
+                columns[key] = frame.select(region.alias(key)).get_column(key)
             else:
                 columns[key] = frame.get_column(column_of(key)).alias(key)
         for ref in self.plan.lexicon_refs:

@@ -14,7 +14,7 @@ from guardrail.context.enrich import (
     counter_context,
 )
 from guardrail.errors import GuardrailError
-from guardrail.lang.catalog import LOCAL_DATE_KEY, FieldType
+from guardrail.lang.catalog import LOCAL_DATE_KEY, REGION_KEY_PREFIX, FieldType
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, RefKind
 from guardrail.lang.pack import CompiledRule, Pack
@@ -145,6 +145,8 @@ def compile_plan(pack: Pack, engine: str) -> ReplayPlan:
 def _computable(key: str) -> bool:
     if key in (DERIVED_FROM_KIND, LOCAL_DATE_KEY) or key in COUNTER_KEYS:
         return True
+    if key.startswith(REGION_KEY_PREFIX):  # the branch region cut to N parts (overlays)
+        return key.removeprefix(REGION_KEY_PREFIX).isdigit()
     if key in STATIC_DERIVED or key in HISTORY_DERIVED:
         return True
     return key in BASE_KEYS and column_of(key) in EVENT_COLUMNS
