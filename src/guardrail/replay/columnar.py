@@ -20,7 +20,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from enum import Enum
-from functools import reduce
+from functools import cached_property, reduce
 from typing import Any
 
 import numpy as np
@@ -109,14 +109,23 @@ class Series:
         self.position[self.order] = np.arange(len(key))
         self._composite = key[self.order] * (ranks + 1) + ts_rank[self.order]
         self._ranks = ranks
+        # what does not depend on which rows executed, kept across fixed-point rounds
+        self._lower: dict[str, I64] = {}
+        self._runs: dict[str, tuple[I64, I64, I64, Mask]] = {}
 
-    def lower(self, start_rank: I64) -> I64:
-        """First position in each row's group with timestamp rank >= ``start_rank``."""
+    def lower(self, start_rank: I64, start_name: str | None = None) -> I64:
+        """First position in each row's group with timestamp rank >= ``start_rank``; kept
+        under ``start_name`` when given (the same start asked again returns the same array)."""
+        if start_name is not None and start_name in self._lower:
+            return self._lower[start_name]
         query = (self.key * (self._ranks + 1) + start_rank)[self.order]
         lo = np.empty_like(self.position)
         # needles in group order are nearly sorted, which binary search exploits
         lo[self.order] = np.searchsorted(self._composite, query, side="left")
-        return np.minimum(lo, self.position)
+        result: I64 = np.minimum(lo, self.position)
+        if start_name is not None:
+            self._lower[start_name] = result
+        return result
 
     def before_sum(self, values: I64, lo: I64) -> I64:
         """Per row: sum of ``values`` over its group's positions [lo, own position)."""
@@ -134,16 +143,22 @@ class Series:
         positions = np.arange(total) - np.repeat(starts, counts) + np.repeat(lo, counts)
         return rows, positions, starts
 
-    def previous(self, member: Mask, group: I64) -> I64:
+    def previous(self, member: Mask, group: I64, group_name: str) -> I64:
         """Per row: the position of the last ``member`` row before it in its group that has the
-        same ``group`` value, or -1."""
-        order = np.lexsort((self.position, group, self.key))
-        sorted_key, sorted_group = self.key[order], group[order]
-        boundary = np.ones(len(order), dtype=bool)
-        boundary[1:] = (sorted_key[1:] != sorted_key[:-1]) | (sorted_group[1:] != sorted_group[:-1])
-        gid = np.cumsum(boundary) - 1
-        big = gid * (len(order) + 1)
-        marks = np.where(member[order], self.position[order] + 1 + big, big)
+        same ``group`` value (named ``group_name``: its sort is kept), or -1."""
+        runs = self._runs.get(group_name)
+        if runs is None:
+            order = np.lexsort((self.position, group, self.key))
+            sorted_key, sorted_group = self.key[order], group[order]
+            boundary = np.ones(len(order), dtype=bool)
+            boundary[1:] = (sorted_key[1:] != sorted_key[:-1]) | (
+                sorted_group[1:] != sorted_group[:-1]
+            )
+            gid = np.cumsum(boundary) - 1
+            big = gid * (len(order) + 1)
+            runs = self._runs[group_name] = (order, big, self.position[order], boundary)
+        order, big, sorted_position, boundary = runs
+        marks = np.where(member[order], sorted_position + 1 + big, big)
         last = np.maximum.accumulate(marks) - big - 1
         previous = np.empty_like(last)
         previous[1:] = last[:-1]
@@ -167,6 +182,15 @@ class ColumnarEngine:
         self._watchlists = watchlists
         self._matcher = FeaturePlan(pack).matcher  # the live matcher: same terms, same folding
         self._rules = [compile_expr(rule.guarded) for rule in self.plan.rules]
+        # rules that read no history feature are evaluated once, not in every round
+        history = self.plan.history_keys
+        self._dynamic = np.array(
+            [
+                any(ref.key in history for ref in _refs_of(rule.guarded))
+                for rule in self.plan.rules
+            ],
+            dtype=bool,
+        )
         self._lexicon_hits: dict[str, tuple[I64, list[set[str]]]] = {}
 
     def run(self, frame: pl.DataFrame, progress: Progress | None = None) -> tuple[Decisions, Mask]:
@@ -178,6 +202,11 @@ class ColumnarEngine:
         screened = ~rows.background
         always = rows.background | rows.legitimate
         executed = np.ones(rows.n, dtype=bool)  # first guess: every request went through
+        dynamic = [rule for rule, moves in zip(self._rules, self._dynamic, strict=True) if moves]
+        matrix = np.zeros((rows.n, len(self._rules)), dtype=bool)
+        matrix[:, ~self._dynamic] = _matrix(
+            static, [r for r, m in zip(self._rules, self._dynamic, strict=True) if not m], rows.n
+        )
         round_no = 0
         while True:
             round_no += 1
@@ -185,7 +214,7 @@ class ColumnarEngine:
             features = static.with_columns(
                 pl.Series(key, values) for key, values in history.items()
             )
-            matrix = _matrix(features, self._rules, rows.n)
+            matrix[:, self._dynamic] = _matrix(features, dynamic, rows.n)
             matrix[~screened] = False
             decisions = decide_rows(self.pack, matrix, screened)
             settled = always | (decisions.action_rank < INTERCEPT_RANK)
@@ -298,19 +327,19 @@ class ColumnarEngine:
         keys = self.plan.history_keys
         if "counterparty.first_seen" in keys:
             series = rows.series("customer.id", "counterparty.account")
-            lo = series.lower(np.zeros(rows.n, dtype=np.int64))
+            lo = series.lower(rows.start_rank("all", lambda: rows.ts[:1].repeat(rows.n)), "all")
             seen = series.before_sum(executed.astype(np.int64), lo)
             out["counterparty.first_seen"] = _nullable(seen == 0, rows.has_payee)
         if keys & {"history.inbound_24h", "history.inbound_24h_pct"}:
             inbound_in = executed & (rows.direction == Direction.IN.value)
             by_account = rows.series("account.id", "amount.currency")
             by_customer = rows.series("customer.id", "amount.currency")
-            start = rows.rank(rows.ts - DAY_US)
+            start = rows.start_rank("24h", lambda: rows.ts - DAY_US)
             amounts = np.where(inbound_in, rows.amount, 0)
             inbound = np.where(
                 rows.has_account,
-                by_account.before_sum(amounts, by_account.lower(start)),
-                by_customer.before_sum(amounts, by_customer.lower(start)),
+                by_account.before_sum(amounts, by_account.lower(start, "24h")),
+                by_customer.before_sum(amounts, by_customer.lower(start, "24h")),
             )
             out["history.inbound_24h"] = inbound
             zero = rows.amount == 0
@@ -320,17 +349,23 @@ class ColumnarEngine:
             series = rows.series("customer.id")
             out_rows = (executed & (rows.direction == Direction.OUT.value)).astype(np.int64)
             out["history.outbound_count_24h"] = series.before_sum(
-                out_rows, series.lower(rows.rank(rows.ts - DAY_US))
+                out_rows, series.lower(rows.start_rank("24h", lambda: rows.ts - DAY_US), "24h")
             )
         if "history.same_payee_count_today" in keys:
             series = rows.series("customer.id", "counterparty.account")
             count = series.before_sum(
-                executed.astype(np.int64), series.lower(rows.rank(rows.midnight))
+                executed.astype(np.int64), series.lower(rows.start_rank("midnight", lambda: rows.midnight), "midnight")
             )
             out["history.same_payee_count_today"] = np.where(rows.has_payee, count, 0)
         for key, spec in self.plan.windows.items():
             out[key] = window(spec, rows, executed)
         return {k: v for k, v in out.items() if k in keys}
+
+
+def _refs_of(condition: Condition) -> list[FieldRef]:
+    if isinstance(condition, Compare):
+        return [o for o in (condition.left, condition.right) if isinstance(o, FieldRef)]
+    return [ref for item in condition.items for ref in _refs_of(item)]
 
 
 def _nullable(values: Any, present: Mask) -> pl.Series:
@@ -400,6 +435,14 @@ class Rows:
         self.midnight: I64 = midnights(self.zone_code, self.zone_list, self.local_day)
         self._ranks: dict[str, I64] = {}
         self.window_parts: dict[str, tuple[I64, Mask]] = {}  # static per window: start, filter
+        self._starts: dict[str, I64] = {}
+
+    def start_rank(self, name: str, instants: Callable[[], I64]) -> I64:
+        """``rank`` of the instants ``instants()`` computes, kept under ``name``."""
+        found = self._starts.get(name)
+        if found is None:
+            found = self._starts[name] = self.rank(instants())
+        return found
 
     def rank(self, instants: I64) -> I64:
         """How many distinct row timestamps lie before each instant."""
@@ -418,19 +461,19 @@ class Rows:
             found = self._ranks[column] = dense_rank(self.frame.get_column(column))
         return found
 
-    @property
+    @cached_property
     def payee_code(self) -> I64:
         return codes(self.ranks("counterparty.account"))
 
-    @property
+    @cached_property
     def customer_code(self) -> I64:
         return codes(self.ranks("customer.id"))
 
-    @property
+    @cached_property
     def has_purpose(self) -> Mask:
         return self.frame.get_column("purpose.code").is_not_null().to_numpy()
 
-    @property
+    @cached_property
     def record_age(self) -> I64:
         """The customer's whole years on the branch-local date, as the history record holds
         them for age-filtered windows; -1 when the birth date is unknown."""
@@ -573,7 +616,7 @@ def window(spec: WindowSpec, rows: Rows, executed: Mask) -> I64:
 def _over(
     spec: WindowSpec, rows: Rows, series: Series, start: I64, passes: Mask, executed: Mask
 ) -> I64:
-    lo = series.lower(start)
+    lo = series.lower(start, f"{spec.span.value}:{spec.length}")
     records = passes & executed
     current = passes if spec.include_current else np.zeros(rows.n, dtype=bool)
     aggregate = spec.aggregate
@@ -597,7 +640,7 @@ def _over(
     else:
         members, value_code = records & rows.has_payee, rows.payee_code
         own = current & rows.has_payee
-    previous = series.previous(members, value_code)
+    previous = series.previous(members, value_code, spec.measure.value)
     distinct = first_occurrences(series, members, previous, lo)
     total: I64 = distinct + (own & (previous < lo)).astype(np.int64)
     return total
