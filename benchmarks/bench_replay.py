@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PACK = ROOT / "tests" / "replay" / "packs" / "every-window"
+DEFAULT_PACK = ROOT / "rules" / "cn-baseline"  # the bank's 80-rule pack
 
 _CHILD = r"""
 import json, os, sys, threading, time
@@ -87,7 +87,10 @@ print(json.dumps({
 """
 
 def _write_stream(n: int, folder: Path) -> tuple[Path, Path]:
-    from guardrail.replay.table import lines_of, write_parquet
+    """One generated stream, as JSONL (the reference's input) and as Parquet (the same rows,
+    read back through the JSONL validator): generated once, the slow part at 1,000,000."""
+    from guardrail.replay.run import load_frame
+    from guardrail.replay.table import ARROW_SCHEMA
     from guardrail.sim.generator import generate
 
     jsonl, parquet = folder / "stream.jsonl", folder / "stream.parquet"
@@ -96,7 +99,12 @@ def _write_stream(n: int, folder: Path) -> tuple[Path, Path]:
             line = json.loads(record.to_json())
             line.pop("when_asked", None)  # the bulk engines do not compile re-screening yet
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
-    write_parquet(lines_of(generate(n, 0.02, 7)), parquet)
+    frame, _ = load_frame(jsonl)
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        frame.to_arrow().cast(ARROW_SCHEMA), parquet, compression="zstd", row_group_size=100_000
+    )
     return jsonl, parquet
 
 
