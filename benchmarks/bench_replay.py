@@ -86,6 +86,7 @@ print(json.dumps({
 }))
 """
 
+
 def _write_stream(n: int, folder: Path) -> tuple[Path, Path]:
     """One generated stream, as JSONL (the reference's input) and as Parquet (the same rows,
     read back through the JSONL validator): generated once, the slow part at 1,000,000."""
@@ -182,7 +183,9 @@ def main() -> None:
             print(f"{label:<16} {kind:<8} {rate:>10,.0f} {got['seconds']:>9.1f} {memory:>12}")
         same = True
         for label, table in decisions.items():
-            if label != "reference" and not _report_differences(decisions["reference"], table, label):
+            if label != "reference" and not _report_differences(
+                decisions["reference"], table, label
+            ):
                 same = False
         print(f"identical per-event decisions across engines: {'yes' if same else 'NO'}")
 

@@ -128,9 +128,8 @@ def main() -> None:
     for name, (seconds, value) in results.items():
         same = np.array_equal(value, reference[1])
         ratio = seconds / reference[0]
-        print(
-            f"{name:<20} {seconds:>7.3f} s  {ratio:>5.1f}x numpy  identical: {'yes' if same else 'NO'}"
-        )
+        verdict = "yes" if same else "NO"
+        print(f"{name:<20} {seconds:>7.3f} s  {ratio:>5.1f}x numpy  identical: {verdict}")
     fastest = min(results, key=lambda name: results[name][0])
     print(f"fastest exact window: {fastest}")
 

@@ -13,7 +13,6 @@ from guardrail.guard import Guard
 from guardrail.replay.columnar import ColumnarEngine
 from guardrail.replay.spark import SparkEngine
 
-
 BASELINE_EVERY_WINDOW = EVERY_WINDOW.parent / "baseline-every-window"
 
 

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from heapq import heappop, heappush
 from pathlib import Path
-from functools import lru_cache
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 

@@ -185,10 +185,7 @@ class ColumnarEngine:
         # rules that read no history feature are evaluated once, not in every round
         history = self.plan.history_keys
         self._dynamic = np.array(
-            [
-                any(ref.key in history for ref in _refs_of(rule.guarded))
-                for rule in self.plan.rules
-            ],
+            [any(ref.key in history for ref in _refs_of(rule.guarded)) for rule in self.plan.rules],
             dtype=bool,
         )
         self._lexicon_hits: dict[str, tuple[I64, list[set[str]]]] = {}
@@ -260,7 +257,9 @@ class ColumnarEngine:
         """Counter-context features and watchlist tests on many-valued fields (every third
         party's phone): computed by the live code on one representative row per distinct
         combination of the columns they read (most rows share the one without any of them)."""
-        keys = [k for k, r in self.plan.refs.items() if r.kind is RefKind.FIELD and k in COUNTER_KEYS]
+        keys = [
+            k for k, r in self.plan.refs.items() if r.kind is RefKind.FIELD and k in COUNTER_KEYS
+        ]
         watched = [r for r in self.plan.watchlist_refs if r.field in MANY_VALUED]
         if not keys and not watched:
             return {}
@@ -354,7 +353,8 @@ class ColumnarEngine:
         if "history.same_payee_count_today" in keys:
             series = rows.series("customer.id", "counterparty.account")
             count = series.before_sum(
-                executed.astype(np.int64), series.lower(rows.start_rank("midnight", lambda: rows.midnight), "midnight")
+                executed.astype(np.int64),
+                series.lower(rows.start_rank("midnight", lambda: rows.midnight), "midnight"),
             )
             out["history.same_payee_count_today"] = np.where(rows.has_payee, count, 0)
         for key, spec in self.plan.windows.items():
