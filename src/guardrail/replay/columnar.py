@@ -272,9 +272,12 @@ class ColumnarEngine:
         )
         group_of = np.empty(rows.n, dtype=np.int64)
         values: dict[str, list[Any]] = {key: [] for key in [*keys, *(r.key for r in watched)]}
-        for number, members in enumerate(groups.to_list()):
+        members_of = groups.to_list()
+        for number, members in enumerate(members_of):
             group_of[members] = number
-            event = event_of_row(rows.frame.row(members[0], named=True))
+        representatives = rows.frame[[members[0] for members in members_of]].to_dicts()
+        for row in representatives:
+            event = event_of_row(row)
             features = counter_context(event)
             for key in keys:
                 value = features[key]
