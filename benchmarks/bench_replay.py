@@ -3,6 +3,8 @@ the same generated stream, in one run. Each engine runs in its own process (so p
 its own) and writes its per-event decisions; the run checks they are identical.
 
 Prints events/s, seconds, peak RSS and the issue's targets as met / NOT met; asserts nothing.
+Peak RSS is each engine process's own high-water mark (VmHWM, which starts afresh at exec,
+unlike ru_maxrss), plus for Spark the JVM's resident memory sampled every 0.25 s.
 
     .venv/bin/python benchmarks/bench_replay.py [--n 1000000] [--pack DIR] [--skip-spark]
 """
@@ -16,16 +18,54 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PACK = ROOT / "tests" / "replay" / "packs" / "every-window"
+DEFAULT_PACK = ROOT / "rules" / "cn-baseline"  # the bank's 80-rule pack
 
 _CHILD = r"""
-import json, resource, sys, time
+import json, os, sys, threading, time
 from guardrail.guard import Guard
 from guardrail.replay.report import write_decisions
 from guardrail.replay.run import replay_bulk, replay_reference
+
+def rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+def descendants(root):
+    parents = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as stat:
+                    parents[int(name)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, frontier = [], [root]
+    while frontier:
+        pid = frontier.pop()
+        kids = [child for child, parent in parents.items() if parent == pid]
+        found += kids
+        frontier += kids
+    return found
+
+peak_children = 0
+done = threading.Event()
+
+def sample():
+    global peak_children
+    while not done.wait(0.25):
+        peak_children = max(peak_children, sum(rss_kb(p) for p in descendants(os.getpid())))
+
 pack, stream, engine, master, out = sys.argv[1:6]
+threading.Thread(target=sample, daemon=True).start()
 guard = Guard.from_path(pack)
 started = time.perf_counter()
 if engine == "reference":
@@ -34,18 +74,24 @@ else:
     outcome = replay_bulk(guard, stream, engine, keep_decisions=True, spark_master=master,
                           spark_options={"spark.driver.memory": "3g"})
 seconds = time.perf_counter() - started
+done.set()
 write_decisions(outcome.decisions, out)
+with open("/proc/self/status") as status:  # this process's own high-water mark since exec
+    hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 print(json.dumps({
     "seconds": seconds,
     "events": outcome.report.events,
-    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "children_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    "peak_mb": hwm / 1024,
+    "children_peak_mb": peak_children / 1024,
 }))
 """
 
 
 def _write_stream(n: int, folder: Path) -> tuple[Path, Path]:
-    from guardrail.replay.table import lines_of, write_parquet
+    """One generated stream, as JSONL (the reference's input) and as Parquet (the same rows,
+    read back through the JSONL validator): generated once, the slow part at 1,000,000."""
+    from guardrail.replay.run import load_frame
+    from guardrail.replay.table import ARROW_SCHEMA
     from guardrail.sim.generator import generate
 
     jsonl, parquet = folder / "stream.jsonl", folder / "stream.parquet"
@@ -54,7 +100,12 @@ def _write_stream(n: int, folder: Path) -> tuple[Path, Path]:
             line = json.loads(record.to_json())
             line.pop("when_asked", None)  # the bulk engines do not compile re-screening yet
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
-    write_parquet(lines_of(generate(n, 0.02, 7)), parquet)
+    frame, _ = load_frame(jsonl)
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        frame.to_arrow().cast(ARROW_SCHEMA), parquet, compression="zstd", row_group_size=100_000
+    )
     return jsonl, parquet
 
 
@@ -69,6 +120,27 @@ def _run(pack: Path, stream: Path, engine: str, master: str, out: Path) -> dict[
         raise SystemExit(f"{engine} {master} failed:\n{result.stderr[-3000:]}")
     figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
     return figures
+
+
+def _report_differences(want: Any, got: Any, label: str) -> bool:
+    """Whether ``got`` decides every event as ``want``; prints the first differing events."""
+    import polars as pl
+
+    if want.height != got.height:
+        print(f"{label}: {got.height:,} decisions, reference {want.height:,}")
+        return False
+    joined = want.join(got, on="line", how="full", suffix="_other")
+    differ = joined.filter(
+        pl.any_horizontal(
+            pl.col(c).ne_missing(pl.col(f"{c}_other"))
+            for c in ("event_id", "action", "obligations", "rule_ids", "executed")
+        )
+    )
+    if differ.height:
+        print(f"{label}: {differ.height:,} events decided differently from the reference, first:")
+        with pl.Config(fmt_str_lengths=80, tbl_width_chars=200):
+            print(differ.head(5))
+    return differ.height == 0
 
 
 def _verdict(ok: bool) -> str:
@@ -109,7 +181,12 @@ def main() -> None:
                 memory += f" (+JVM {got['children_peak_mb']:.0f})"
             kind = stream.suffix.lstrip(".")
             print(f"{label:<16} {kind:<8} {rate:>10,.0f} {got['seconds']:>9.1f} {memory:>12}")
-        same = all(decisions["reference"].equals(table) for table in decisions.values())
+        same = True
+        for label, table in decisions.items():
+            if label != "reference" and not _report_differences(
+                decisions["reference"], table, label
+            ):
+                same = False
         print(f"identical per-event decisions across engines: {'yes' if same else 'NO'}")
 
         def rate(label: str) -> float:

@@ -171,9 +171,10 @@ def test_evidence_folder_from_the_config(tmp_path: Path) -> None:
 
     config = tmp_path / "serve.toml"
     config.write_text('[stores]\naudit = "sqlite:///var/audit.sqlite"\n', encoding="utf-8")
-    assert evidence_root(load_config(config, env={})) == (
-        tmp_path / "var" / "audit.sqlite.evidence"
-    ).resolve()
+    assert (
+        evidence_root(load_config(config, env={}))
+        == (tmp_path / "var" / "audit.sqlite.evidence").resolve()
+    )
     config.write_text(
         '[stores]\naudit = "postgresql://u@127.0.0.1:1/db"\nevidence = "files/evidence"\n',
         encoding="utf-8",

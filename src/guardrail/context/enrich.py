@@ -38,7 +38,7 @@ from guardrail.lang.catalog import (
 from guardrail.lang.ir import All, Condition, FieldRef, RefKind, refs, walk
 from guardrail.lang.pack import KIND_KEY, Pack
 from guardrail.model.event import Event
-from guardrail.model.features import FeatureMap
+from guardrail.model.features import FeatureMap, FeatureValue
 
 __all__ = ["BASE_KEYS", "FeaturePlan", "Resolution", "base_features"]
 
@@ -47,6 +47,8 @@ _MANY_VALUES: dict[str, Callable[[Event], tuple[str, ...]]] = {
     "third_party.phone": lambda e: tuple(p.phone for p in e.third_parties if p.phone),
     "third_party.id_number": lambda e: tuple(p.id_number for p in e.third_parties if p.id_number),
 }
+
+MANY_VALUED = frozenset(_MANY_VALUES)
 
 
 STATIC_DERIVED = frozenset(i.name for i in BASE_FIELDS if i.source is FieldSource.DERIVED)
@@ -72,6 +74,34 @@ _TEXT: dict[str, Callable[[Event], str]] = {
         if part
     ),
 }
+
+
+def text_of(event: Event, field: str) -> str:
+    """The free text a lexicon test on ``field`` reads (``any_text``: every part, joined)."""
+    return _TEXT[field](event)
+
+
+_COUNTER_CONTEXT = extractor(
+    [
+        key
+        for key in BASE_KEYS
+        if key.startswith(("opening.", "third_party.", "documents.", "family."))
+        or key in ("answers.paid_to_open", "answers.lends_account")
+    ]
+)
+
+
+def counter_context(event: Event) -> dict[str, FeatureValue]:
+    """The counter-context features of ``event`` (account opening, third parties, documents,
+    family), as screening computes them; the bulk replay engines reuse this."""
+    return _COUNTER_CONTEXT(event)
+
+
+def many_values(event: Event, field: str) -> tuple[str, ...] | None:
+    """Every value a watchlist test on ``field`` checks when the field has many (each third
+    party's), or None for an ordinary single-valued field."""
+    many = _MANY_VALUES.get(field)
+    return None if many is None else many(event)
 
 
 Step = Callable[["Resolution"], None]

@@ -15,9 +15,11 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from heapq import heappop, heappush
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
 
 from guardrail.context.sqlite_schema import Migration, migrate_sqlite
 from guardrail.errors import EventError, StoreError
@@ -65,6 +67,11 @@ def plausible_micros(rec: HistoryRecord) -> int:
     return utc_micros(rec.timestamp)
 
 
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)  # the event model has already checked that the zone exists
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryRecord:
     """One executed transaction as the windows need it; amounts in integer fen."""
@@ -81,7 +88,7 @@ class HistoryRecord:
     currency: Currency = Currency.CNY  # money windows add up one currency only
     branch_id: str | None = None  # for windows keyed by branch (across customers)
     purpose: str | None = None  # purpose code, for "same purpose" windows
-    customer_age: int | None = None  # whole years on the event's date, for age filters
+    customer_age: int | None = None  # whole years on the event's branch-local date (age filters)
 
     @classmethod
     def from_event(cls, event: Event) -> HistoryRecord:
@@ -89,7 +96,9 @@ class HistoryRecord:
         account = event.account.id if event.account is not None else None
         payee = event.counterparty.account if event.counterparty is not None else None
         born = event.customer.birth_date
-        on = event.timestamp.date()
+        # on the branch's calendar, as customer.age: the date must not depend on the UTC offset
+        # the teller system happened to write the timestamp with
+        on = event.timestamp.astimezone(_zone(event.branch.timezone)).date()
         age = (
             None
             if born is None

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from functools import reduce
+from enum import Enum
+from functools import cached_property, reduce
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from guardrail.context.enrich import FeaturePlan
+from guardrail.context.enrich import MANY_VALUED, FeaturePlan, counter_context, many_values
 from guardrail.context.watchlist import Watchlist
-from guardrail.lang.catalog import LOCAL_DATE_KEY
+from guardrail.lang.catalog import LOCAL_DATE_KEY, REGION_KEY_PREFIX
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.lang.ir import All, AnyOf, Compare, Condition, FieldRef, Op, RefKind
 from guardrail.lang.pack import Pack
@@ -36,6 +37,8 @@ from guardrail.model.event import DIRECTION_OF_KIND, Direction
 from guardrail.replay.localtime import DAY_US, HOUR_US, civil, local_offsets, midnights
 from guardrail.replay.plan import (
     ANY_TEXT,
+    COUNTER_COLUMNS,
+    COUNTER_KEYS,
     DERIVED_FROM_KIND,
     TEXT_COLUMNS,
     CompileError,
@@ -44,7 +47,7 @@ from guardrail.replay.plan import (
     compile_plan,
 )
 from guardrail.replay.result import INTERCEPT_RANK, Decisions, decide_rows
-from guardrail.replay.table import StreamError
+from guardrail.replay.table import StreamError, event_of_row
 
 I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
@@ -106,14 +109,23 @@ class Series:
         self.position[self.order] = np.arange(len(key))
         self._composite = key[self.order] * (ranks + 1) + ts_rank[self.order]
         self._ranks = ranks
+        # what does not depend on which rows executed, kept across fixed-point rounds
+        self._lower: dict[str, I64] = {}
+        self._runs: dict[str, tuple[I64, I64, I64, Mask]] = {}
 
-    def lower(self, start_rank: I64) -> I64:
-        """First position in each row's group with timestamp rank >= ``start_rank``."""
+    def lower(self, start_rank: I64, start_name: str | None = None) -> I64:
+        """First position in each row's group with timestamp rank >= ``start_rank``; kept
+        under ``start_name`` when given (the same start asked again returns the same array)."""
+        if start_name is not None and start_name in self._lower:
+            return self._lower[start_name]
         query = (self.key * (self._ranks + 1) + start_rank)[self.order]
         lo = np.empty_like(self.position)
         # needles in group order are nearly sorted, which binary search exploits
         lo[self.order] = np.searchsorted(self._composite, query, side="left")
-        return np.minimum(lo, self.position)
+        result: I64 = np.minimum(lo, self.position)
+        if start_name is not None:
+            self._lower[start_name] = result
+        return result
 
     def before_sum(self, values: I64, lo: I64) -> I64:
         """Per row: sum of ``values`` over its group's positions [lo, own position)."""
@@ -131,16 +143,22 @@ class Series:
         positions = np.arange(total) - np.repeat(starts, counts) + np.repeat(lo, counts)
         return rows, positions, starts
 
-    def previous(self, member: Mask, group: I64) -> I64:
+    def previous(self, member: Mask, group: I64, group_name: str) -> I64:
         """Per row: the position of the last ``member`` row before it in its group that has the
-        same ``group`` value, or -1."""
-        order = np.lexsort((self.position, group, self.key))
-        sorted_key, sorted_group = self.key[order], group[order]
-        boundary = np.ones(len(order), dtype=bool)
-        boundary[1:] = (sorted_key[1:] != sorted_key[:-1]) | (sorted_group[1:] != sorted_group[:-1])
-        gid = np.cumsum(boundary) - 1
-        big = gid * (len(order) + 1)
-        marks = np.where(member[order], self.position[order] + 1 + big, big)
+        same ``group`` value (named ``group_name``: its sort is kept), or -1."""
+        runs = self._runs.get(group_name)
+        if runs is None:
+            order = np.lexsort((self.position, group, self.key))
+            sorted_key, sorted_group = self.key[order], group[order]
+            boundary = np.ones(len(order), dtype=bool)
+            boundary[1:] = (sorted_key[1:] != sorted_key[:-1]) | (
+                sorted_group[1:] != sorted_group[:-1]
+            )
+            gid = np.cumsum(boundary) - 1
+            big = gid * (len(order) + 1)
+            runs = self._runs[group_name] = (order, big, self.position[order], boundary)
+        order, big, sorted_position, boundary = runs
+        marks = np.where(member[order], sorted_position + 1 + big, big)
         last = np.maximum.accumulate(marks) - big - 1
         previous = np.empty_like(last)
         previous[1:] = last[:-1]
@@ -164,6 +182,12 @@ class ColumnarEngine:
         self._watchlists = watchlists
         self._matcher = FeaturePlan(pack).matcher  # the live matcher: same terms, same folding
         self._rules = [compile_expr(rule.guarded) for rule in self.plan.rules]
+        # rules that read no history feature are evaluated once, not in every round
+        history = self.plan.history_keys
+        self._dynamic = np.array(
+            [any(ref.key in history for ref in _refs_of(rule.guarded)) for rule in self.plan.rules],
+            dtype=bool,
+        )
         self._lexicon_hits: dict[str, tuple[I64, list[set[str]]]] = {}
 
     def run(self, frame: pl.DataFrame, progress: Progress | None = None) -> tuple[Decisions, Mask]:
@@ -175,6 +199,11 @@ class ColumnarEngine:
         screened = ~rows.background
         always = rows.background | rows.legitimate
         executed = np.ones(rows.n, dtype=bool)  # first guess: every request went through
+        dynamic = [rule for rule, moves in zip(self._rules, self._dynamic, strict=True) if moves]
+        matrix = np.zeros((rows.n, len(self._rules)), dtype=bool)
+        matrix[:, ~self._dynamic] = _matrix(
+            static, [r for r, m in zip(self._rules, self._dynamic, strict=True) if not m], rows.n
+        )
         round_no = 0
         while True:
             round_no += 1
@@ -182,7 +211,7 @@ class ColumnarEngine:
             features = static.with_columns(
                 pl.Series(key, values) for key, values in history.items()
             )
-            matrix = _matrix(features, self._rules, rows.n)
+            matrix[:, self._dynamic] = _matrix(features, dynamic, rows.n)
             matrix[~screened] = False
             decisions = decide_rows(self.pack, matrix, screened)
             settled = always | (decisions.action_rank < INTERCEPT_RANK)
@@ -198,25 +227,68 @@ class ColumnarEngine:
         frame = rows.frame
         refs = self.plan.refs
         columns: dict[str, pl.Series] = {}
+        columns.update(self._counter_context(rows))
         for key, ref in refs.items():
-            if ref.kind is not RefKind.FIELD or key in self.plan.history_keys:
+            if ref.kind is not RefKind.FIELD or key in self.plan.history_keys or key in columns:
                 continue
             if key == DERIVED_FROM_KIND:
                 mapping = {kind.value: d.value for kind, d in DIRECTION_OF_KIND.items()}
                 columns[key] = frame.get_column("kind").replace_strict(mapping).alias(key)
             elif key in _DERIVED:
                 columns[key] = pl.Series(key, _DERIVED[key](rows))
+            elif key.startswith(REGION_KEY_PREFIX):
+                depth = int(key.removeprefix(REGION_KEY_PREFIX))
+                region = pl.col("branch.region").str.split("-").list.head(depth).list.join("-")
+                columns[key] = frame.select(region.alias(key)).get_column(key)
             else:
                 columns[key] = frame.get_column(column_of(key)).alias(key)
         for ref in self.plan.lexicon_refs:
             columns[ref.key] = self._lexicon(rows, ref)
         for ref in self.plan.watchlist_refs:
-            columns[ref.key] = self._watchlist(rows, ref)
+            if ref.field not in MANY_VALUED:
+                columns[ref.key] = self._watchlist(rows, ref)
         return (
             pl.DataFrame(list(columns.values()))
             if columns
             else pl.DataFrame({"_": np.zeros(rows.n, dtype=bool)})
         )
+
+    def _counter_context(self, rows: Rows) -> dict[str, pl.Series]:
+        """Counter-context features and watchlist tests on many-valued fields (every third
+        party's phone): computed by the live code on one representative row per distinct
+        combination of the columns they read (most rows share the one without any of them)."""
+        keys = [
+            k for k, r in self.plan.refs.items() if r.kind is RefKind.FIELD and k in COUNTER_KEYS
+        ]
+        watched = [r for r in self.plan.watchlist_refs if r.field in MANY_VALUED]
+        if not keys and not watched:
+            return {}
+        groups = (
+            rows.frame.select(COUNTER_COLUMNS)
+            .with_row_index("_row")
+            .group_by(COUNTER_COLUMNS, maintain_order=True)
+            .agg(pl.col("_row"))
+            .get_column("_row")
+        )
+        group_of = np.empty(rows.n, dtype=np.int64)
+        values: dict[str, list[Any]] = {key: [] for key in [*keys, *(r.key for r in watched)]}
+        members_of = groups.to_list()
+        for number, members in enumerate(members_of):
+            group_of[members] = number
+        representatives = rows.frame[[members[0] for members in members_of]].to_dicts()
+        for row in representatives:
+            event = event_of_row(row)
+            features = counter_context(event)
+            for key in keys:
+                value = features[key]
+                values[key].append(value.value if isinstance(value, Enum) else value)
+            for ref in watched:
+                found = many_values(event, ref.field) or ()
+                listed = self._watchlists[ref.name]
+                member = any(listed.contains(value) for value in found) if found else None
+                values[ref.key].append(member)
+        index = pl.Series(group_of)
+        return {key: pl.Series(key, found).gather(index) for key, found in values.items()}
 
     def _lexicon(self, rows: Rows, ref: FieldRef) -> pl.Series:
         found = self._lexicon_hits.get(ref.field)
@@ -257,19 +329,19 @@ class ColumnarEngine:
         keys = self.plan.history_keys
         if "counterparty.first_seen" in keys:
             series = rows.series("customer.id", "counterparty.account")
-            lo = series.lower(np.zeros(rows.n, dtype=np.int64))
+            lo = series.lower(rows.start_rank("all", lambda: rows.ts[:1].repeat(rows.n)), "all")
             seen = series.before_sum(executed.astype(np.int64), lo)
             out["counterparty.first_seen"] = _nullable(seen == 0, rows.has_payee)
         if keys & {"history.inbound_24h", "history.inbound_24h_pct"}:
             inbound_in = executed & (rows.direction == Direction.IN.value)
             by_account = rows.series("account.id", "amount.currency")
             by_customer = rows.series("customer.id", "amount.currency")
-            start = rows.rank(rows.ts - DAY_US)
+            start = rows.start_rank("24h", lambda: rows.ts - DAY_US)
             amounts = np.where(inbound_in, rows.amount, 0)
             inbound = np.where(
                 rows.has_account,
-                by_account.before_sum(amounts, by_account.lower(start)),
-                by_customer.before_sum(amounts, by_customer.lower(start)),
+                by_account.before_sum(amounts, by_account.lower(start, "24h")),
+                by_customer.before_sum(amounts, by_customer.lower(start, "24h")),
             )
             out["history.inbound_24h"] = inbound
             zero = rows.amount == 0
@@ -279,17 +351,24 @@ class ColumnarEngine:
             series = rows.series("customer.id")
             out_rows = (executed & (rows.direction == Direction.OUT.value)).astype(np.int64)
             out["history.outbound_count_24h"] = series.before_sum(
-                out_rows, series.lower(rows.rank(rows.ts - DAY_US))
+                out_rows, series.lower(rows.start_rank("24h", lambda: rows.ts - DAY_US), "24h")
             )
         if "history.same_payee_count_today" in keys:
             series = rows.series("customer.id", "counterparty.account")
             count = series.before_sum(
-                executed.astype(np.int64), series.lower(rows.rank(rows.midnight))
+                executed.astype(np.int64),
+                series.lower(rows.start_rank("midnight", lambda: rows.midnight), "midnight"),
             )
             out["history.same_payee_count_today"] = np.where(rows.has_payee, count, 0)
         for key, spec in self.plan.windows.items():
             out[key] = window(spec, rows, executed)
         return {k: v for k, v in out.items() if k in keys}
+
+
+def _refs_of(condition: Condition) -> list[FieldRef]:
+    if isinstance(condition, Compare):
+        return [o for o in (condition.left, condition.right) if isinstance(o, FieldRef)]
+    return [ref for item in condition.items for ref in _refs_of(item)]
 
 
 def _nullable(values: Any, present: Mask) -> pl.Series:
@@ -359,6 +438,14 @@ class Rows:
         self.midnight: I64 = midnights(self.zone_code, self.zone_list, self.local_day)
         self._ranks: dict[str, I64] = {}
         self.window_parts: dict[str, tuple[I64, Mask]] = {}  # static per window: start, filter
+        self._starts: dict[str, I64] = {}
+
+    def start_rank(self, name: str, instants: Callable[[], I64]) -> I64:
+        """``rank`` of the instants ``instants()`` computes, kept under ``name``."""
+        found = self._starts.get(name)
+        if found is None:
+            found = self._starts[name] = self.rank(instants())
+        return found
 
     def rank(self, instants: I64) -> I64:
         """How many distinct row timestamps lie before each instant."""
@@ -377,9 +464,28 @@ class Rows:
             found = self._ranks[column] = dense_rank(self.frame.get_column(column))
         return found
 
-    @property
+    @cached_property
     def payee_code(self) -> I64:
         return codes(self.ranks("counterparty.account"))
+
+    @cached_property
+    def customer_code(self) -> I64:
+        return codes(self.ranks("customer.id"))
+
+    @cached_property
+    def has_purpose(self) -> Mask:
+        return self.frame.get_column("purpose.code").is_not_null().to_numpy()
+
+    @cached_property
+    def record_age(self) -> I64:
+        """The customer's whole years on the branch-local date, as the history record holds
+        them for age-filtered windows; -1 when the birth date is unknown."""
+        birth, present = self.days("customer.birth_date")
+        by, bm, bd = civil(birth)
+        ty, tm, td = civil(self.local_day)
+        age = ty - by - ((tm < bm) | ((tm == bm) & (td < bd))).astype(np.int64)
+        result: I64 = np.where(present, age, -1)
+        return result
 
     def days(self, column: str) -> tuple[I64, Mask]:
         values = self.frame.get_column(column)
@@ -478,6 +584,8 @@ def _passes(spec: WindowSpec, rows: Rows) -> Mask:
     currency = spec.effective_currency
     if currency is not None:
         keep &= rows.currency == currency.value
+    if spec.min_customer_age is not None:
+        keep &= rows.record_age >= spec.min_customer_age  # unknown age: -1, never passes
     return keep
 
 
@@ -487,22 +595,31 @@ def window(spec: WindowSpec, rows: Rows, executed: Mask) -> I64:
     if cached is None:
         cached = rows.window_parts[spec.name] = (_start_rank(spec, rows), _passes(spec, rows))
     start, passes = cached
+    purpose = ("purpose.code",) if spec.same_purpose else ()
+
+    def over(*columns: str) -> I64:
+        return _over(spec, rows, rows.series(*columns, *purpose), start, passes, executed)
+
     if spec.key is WindowKey.COUNTERPARTY:
-        value = _over(
-            spec, rows, rows.series("customer.id", "counterparty.account"), start, passes, executed
-        )
-        return np.where(rows.has_payee, value, 0)
-    by_customer = _over(spec, rows, rows.series("customer.id"), start, passes, executed)
-    if spec.key is WindowKey.ACCOUNT:
-        by_account = _over(spec, rows, rows.series("account.id"), start, passes, executed)
-        return np.where(rows.has_account, by_account, by_customer)
-    return by_customer
+        value = np.where(rows.has_payee, over("customer.id", "counterparty.account"), 0)
+    elif spec.key is WindowKey.PAYEE:
+        value = np.where(rows.has_payee, over("counterparty.account"), 0)
+    elif spec.key is WindowKey.BRANCH:
+        value = over("branch.id")
+    elif spec.key is WindowKey.ACCOUNT:
+        value = np.where(rows.has_account, over("account.id"), over("customer.id"))
+    else:
+        value = over("customer.id")
+    if spec.same_purpose:  # an event without a purpose has no same-purpose records: 0
+        value = np.where(rows.has_purpose, value, 0)
+    result: I64 = value
+    return result
 
 
 def _over(
     spec: WindowSpec, rows: Rows, series: Series, start: I64, passes: Mask, executed: Mask
 ) -> I64:
-    lo = series.lower(start)
+    lo = series.lower(start, f"{spec.span.value}:{spec.length}")
     records = passes & executed
     current = passes if spec.include_current else np.zeros(rows.n, dtype=bool)
     aggregate = spec.aggregate
@@ -518,13 +635,17 @@ def _over(
         values = np.where(records, rows.amount, 0)[series.order]
         best = range_max(series, values, lo)
         return np.maximum(best, np.where(current, rows.amount, 0))
-    # count_distinct payee accounts: a history record counts when no earlier record of the
-    # same payee lies inside the row's window; the row itself when none lies there at all.
-    members = records & rows.has_payee
-    previous = series.previous(members, rows.payee_code)
+    # count_distinct payee accounts or customers: a history record counts when no earlier
+    # record of the same value lies inside the row's window; the row itself when none does.
+    if spec.measure is Measure.CUSTOMER:
+        members, value_code = records, rows.customer_code
+        own = current
+    else:
+        members, value_code = records & rows.has_payee, rows.payee_code
+        own = current & rows.has_payee
+    previous = series.previous(members, value_code, spec.measure.value)
     distinct = first_occurrences(series, members, previous, lo)
-    own = current & rows.has_payee & (previous < lo)
-    total: I64 = distinct + own.astype(np.int64)
+    total: I64 = distinct + (own & (previous < lo)).astype(np.int64)
     return total
 
 

@@ -6,12 +6,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from guardrail.context.enrich import BASE_KEYS, HISTORY_DERIVED, STATIC_DERIVED
+from guardrail.context.enrich import (
+    BASE_KEYS,
+    HISTORY_DERIVED,
+    MANY_VALUED,
+    STATIC_DERIVED,
+    counter_context,
+)
 from guardrail.errors import GuardrailError
-from guardrail.lang.catalog import LOCAL_DATE_KEY, FieldType
+from guardrail.lang.catalog import LOCAL_DATE_KEY, REGION_KEY_PREFIX, FieldType
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, RefKind
 from guardrail.lang.pack import CompiledRule, Pack
+from guardrail.model.event import Answers, Event
 from guardrail.replay.table import EVENT_COLUMNS
 
 # Catalogue keys whose column has another name in the stream table.
@@ -21,23 +28,48 @@ RENAMED = {
     "new_daily_limit": "new_daily_limit.fen",
 }
 DERIVED_FROM_KIND = "direction"
+# In live's order: ``any_text`` joins the non-empty ones with newlines in this order, and a
+# lexicon term may match across the join, so the order is part of the semantics.
 TEXT_COLUMNS = {
     "purpose.text": "purpose.text",
-    "notes": "notes",
     "answers.purpose_detail": "answers.purpose_detail",
+    "notes": "notes",
+    "opening.purpose_text": "opening.purpose_text",
 }
-ANY_TEXT = "any_text"  # purpose text, purpose detail and notes joined by newlines, as live
+ANY_TEXT = "any_text"
 
 # The window vocabulary the compilers implement. A member added to the language later is
 # refused until a compiler implements it.
 SPANS = frozenset({Span.SAME_DAY, Span.HOURS, Span.DAYS, Span.SINCE_ACCOUNT_OPENED})
-KEYS = frozenset({WindowKey.CUSTOMER, WindowKey.ACCOUNT, WindowKey.COUNTERPARTY})
+KEYS = frozenset(
+    {WindowKey.CUSTOMER, WindowKey.ACCOUNT, WindowKey.COUNTERPARTY, WindowKey.BRANCH}
+    | {WindowKey.PAYEE}
+)
 AGGREGATES = frozenset({Aggregate.SUM, Aggregate.COUNT, Aggregate.COUNT_DISTINCT, Aggregate.MAX})
-MEASURES = frozenset({Measure.AMOUNT, Measure.COUNTERPARTY, Measure.EVENT})
+MEASURES = frozenset({Measure.AMOUNT, Measure.COUNTERPARTY, Measure.EVENT, Measure.CUSTOMER})
 OPS = frozenset(Op)
 _WINDOW_OPTIONS = frozenset(
     {"name", "aggregate", "measure", "span", "length", "key", "kinds", "direction", "channels"}
-    | {"currency", "include_current", "description"}
+    | {"currency", "include_current", "description", "same_purpose", "min_customer_age"}
+)
+# Who and what is at the counter (account opening, third parties, documents, family): computed
+# by the live code itself, once per distinct combination of these columns.
+COUNTER_KEYS = frozenset(
+    counter_context(
+        # only the fields the counter context reads: its keys, from the live code itself
+        Event.model_construct(  # type: ignore[call-arg]
+            opening=None, third_parties=(), family=None, documents=(), answers=Answers()
+        )
+    )
+)
+COUNTER_COLUMNS = (
+    "answers.paid_to_open",
+    "answers.lends_account",
+    *(
+        c
+        for c in EVENT_COLUMNS
+        if c.split(".")[0] in ("opening", "third_parties", "documents", "family")
+    ),
 )
 TYPES = frozenset(
     {FieldType.BOOL, FieldType.INT, FieldType.MONEY, FieldType.ENUM, FieldType.STRING}
@@ -106,6 +138,8 @@ def compile_plan(pack: Pack, engine: str) -> ReplayPlan:
             problems.append(f"{ref.key}: lexicon test on unsupported text field {ref.field!r}")
     watchlists = tuple(r for r in refs.values() if r.kind is RefKind.WATCHLIST)
     for ref in watchlists:
+        if ref.field in MANY_VALUED:
+            continue
         if ref.field not in BASE_KEYS or column_of(ref.field) not in EVENT_COLUMNS:
             problems.append(f"{ref.key}: watchlist test on unsupported field {ref.field!r}")
     if problems:
@@ -114,8 +148,10 @@ def compile_plan(pack: Pack, engine: str) -> ReplayPlan:
 
 
 def _computable(key: str) -> bool:
-    if key in (DERIVED_FROM_KIND, LOCAL_DATE_KEY):
+    if key in (DERIVED_FROM_KIND, LOCAL_DATE_KEY) or key in COUNTER_KEYS:
         return True
+    if key.startswith(REGION_KEY_PREFIX):  # the branch region cut to N parts (overlays)
+        return key.removeprefix(REGION_KEY_PREFIX).isdigit()
     if key in STATIC_DERIVED or key in HISTORY_DERIVED:
         return True
     return key in BASE_KEYS and column_of(key) in EVENT_COLUMNS

@@ -209,6 +209,11 @@ class SparkEngine:
             "acct": key("account.id"),
             "payee": key("counterparty.account"),
             "payee_code": rows.ranks("counterparty.account"),
+            "branch": key("branch.id"),
+            "purpose": key("purpose.code"),
+            "has_purpose": rows.has_purpose,
+            "cust_code": rows.ranks("customer.id"),
+            "age": rows.record_age,
             "cur": rows.ranks("amount.currency"),
             "currency": rows.currency.astype(str),
             "amount": rows.amount,
@@ -291,7 +296,7 @@ class SparkEngine:
         for spec in self.plan.windows.values():
             if spec.aggregate not in (Aggregate.SUM, Aggregate.COUNT):
                 continue
-            record = F.struct(*(F.col(c) for c in ("kind", "direction", "channel", "currency")))
+            record = F.struct(*(F.col(c) for c in _FILTERED))
             keep = executed & _passes(spec, record)
             if spec.aggregate is Aggregate.SUM:
                 value = F.when(keep, amount).otherwise(F.lit(0)).cast("long")
@@ -347,14 +352,21 @@ class SparkEngine:
                 return _with_current(spec, F.col(_sum_name(spec, partition)))
             return _aggregate(spec, "h_" + "_".join(partition), _start(spec))
 
-        if spec.key is WindowKey.COUNTERPARTY:
-            return F.when(F.col("has_payee"), over(("cust", "payee"))).otherwise(F.lit(0))
+        partitions = _partitions(spec)
         if spec.key is WindowKey.ACCOUNT:
-            return F.when(F.col("has_account"), over(("acct",))).otherwise(over(("cust",)))
-        return over(("cust",))
+            first, fallback = partitions
+            value = F.when(F.col("has_account"), over(first)).otherwise(over(fallback))
+        else:
+            value = over(partitions[0])
+        if spec.key in (WindowKey.COUNTERPARTY, WindowKey.PAYEE):
+            value = F.when(F.col("has_payee"), value).otherwise(F.lit(0))
+        if spec.same_purpose:  # an event without a purpose has no same-purpose records: 0
+            value = F.when(F.col("has_purpose"), value).otherwise(F.lit(0))
+        return value
 
 
 _NO_START = "s_none"
+_FILTERED = ("kind", "direction", "channel", "currency", "age")  # what window filters read
 
 
 @dataclass(frozen=True)
@@ -368,11 +380,16 @@ class _Sum:
 
 
 def _partitions(spec: WindowSpec) -> list[tuple[str, ...]]:
+    purpose = ("purpose",) if spec.same_purpose else ()
     if spec.key is WindowKey.COUNTERPARTY:
-        return [("cust", "payee")]
+        return [("cust", "payee", *purpose)]
     if spec.key is WindowKey.ACCOUNT:
-        return [("acct",), ("cust",)]
-    return [("cust",)]
+        return [("acct", *purpose), ("cust", *purpose)]
+    if spec.key is WindowKey.PAYEE:
+        return [("payee", *purpose)]
+    if spec.key is WindowKey.BRANCH:
+        return [("branch", *purpose)]
+    return [("cust", *purpose)]
 
 
 def _sum_name(spec: WindowSpec, partition: tuple[str, ...]) -> str:
@@ -475,7 +492,7 @@ def _with_current(spec: WindowSpec, history: Any) -> Any:
 
     if not spec.include_current:
         return history
-    current = F.struct(*(F.col(c) for c in ("kind", "direction", "channel", "currency")))
+    current = F.struct(*(F.col(c) for c in _FILTERED))
     mine = _passes(spec, current)
     if spec.aggregate is Aggregate.SUM:
         return history + F.when(mine, F.col("amount")).otherwise(F.lit(0))
@@ -514,9 +531,7 @@ def _collect(history: _History) -> Any:
     window = window.rangeBetween(
         Window.unboundedPreceding if history.reach is None else -history.reach, 0
     )
-    record = F.struct(
-        "row", "ts", "amount", "kind", "direction", "channel", "currency", "payee_code", "executed"
-    )
+    record = F.struct("row", "ts", "amount", *_FILTERED, "payee_code", "cust_code", "executed")
     return F.collect_list(record).over(window)
 
 
@@ -557,6 +572,8 @@ def _passes(spec: WindowSpec, x: Any) -> Any:
     currency = spec.effective_currency
     if currency is not None:
         test = test & (x["currency"] == currency.value)
+    if spec.min_customer_age is not None:
+        test = test & (x["age"] >= F.lit(spec.min_customer_age))  # unknown age is -1
     return test
 
 
@@ -570,7 +587,7 @@ def _aggregate(spec: WindowSpec, history: str, start: Any) -> Any:
     from pyspark.sql import functions as F
 
     records = _records(history, start, spec=spec)
-    current = F.struct(*(F.col(c) for c in ("kind", "direction", "channel", "currency")))
+    current = F.struct(*(F.col(c) for c in _FILTERED))
     mine = _passes(spec, current) if spec.include_current else F.lit(False)
     amount = F.col("amount")
     if spec.aggregate is Aggregate.SUM:
@@ -583,10 +600,13 @@ def _aggregate(spec: WindowSpec, history: str, start: Any) -> Any:
             with_payee = F.filter(records, lambda x: x["payee_code"] > 0)
             return F.size(with_payee) + F.when(mine & F.col("has_payee"), 1).otherwise(0)
         return F.size(records) + F.when(mine, 1).otherwise(0)
-    payees = F.transform(
-        F.filter(records, lambda x: x["payee_code"] > 0), lambda x: x["payee_code"]
-    )
-    own = F.when(mine & F.col("has_payee"), F.array(F.col("payee_code"))).otherwise(
-        F.array().cast("array<long>")
-    )
-    return F.size(F.array_distinct(F.concat(payees, own)))
+    if spec.measure is Measure.CUSTOMER:
+        values = F.transform(records, lambda x: x["cust_code"])
+        own = F.when(mine, F.array(F.col("cust_code")))
+    else:
+        values = F.transform(
+            F.filter(records, lambda x: x["payee_code"] > 0), lambda x: x["payee_code"]
+        )
+        own = F.when(mine & F.col("has_payee"), F.array(F.col("payee_code")))
+    own = own.otherwise(F.array().cast("array<long>"))
+    return F.size(F.array_distinct(F.concat(values, own)))

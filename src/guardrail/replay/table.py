@@ -407,3 +407,9 @@ def lines_of(records: Iterable[StreamLine | ReplayRecord]) -> Iterator[StreamLin
     """The stream lines of generator records or of replay records (validated lines)."""
     for record in records:
         yield record.line if isinstance(record, ReplayRecord) else record
+
+
+def event_of_row(row: dict[str, Any]) -> Event:
+    """The event of one table row (every column, by name), validated by the model."""
+    text = json.dumps(_nest(row)["event"], ensure_ascii=False, default=str)
+    return Event.model_validate_json(text)  # the strict model takes enums and tuples as JSON
