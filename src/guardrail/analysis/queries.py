@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any, NamedTuple
 
 import z3
 
+from guardrail.analysis.counterexample import build_event
 from guardrail.analysis.encode import ACTIONS, Encoder, NotCovered, PackFormulas, encode_pack
+from guardrail.analysis.history import MAX_PRIOR, HistoryEncoding, needs_history
 from guardrail.lang.ir import render
 from guardrail.lang.pack import CompiledRule, Pack
 from guardrail.model.decision import Action, Obligation
@@ -25,6 +28,7 @@ class Verdict(str, Enum):
     PROVEN = "proven"
     REFUTED = "refuted"
     UNKNOWN = "unknown"
+    UNREALISED = "unrealised"  # a difference only with window values no searched history gives
     NOT_COVERED = "not_covered"
 
 
@@ -172,54 +176,118 @@ def _conflicting_intent(
                 break
 
 
+class Outcome(NamedTuple):
+    """A decision as the equivalence check compares it."""
+
+    action: Action
+    obligations: tuple[Obligation, ...]
+    hits: tuple[str, ...] = ()  # rule ids listed as hits, sorted (filled when hits are compared)
+
+
 @dataclass
 class Equivalence:
+    """The verdict of :func:`check_equivalence`. When refuted: the solver's feature values, the
+    decisions it predicts, and a counterexample ``event`` with the ``prior`` executed
+    transactions to record first (empty when no window or history feature is involved)."""
+
     verdict: Verdict
     explanation: str
     model: dict[str, object] | None = None
-    old: tuple[Action, tuple[Obligation, ...]] | None = None  # decisions the model predicts
-    new: tuple[Action, tuple[Obligation, ...]] | None = None
+    old: Outcome | None = None  # decisions the model predicts
+    new: Outcome | None = None
+    hits: bool = False  # whether the hit lists were compared too
+    event: dict[str, Any] | None = None
+    prior: list[dict[str, Any]] = field(default_factory=list)
 
 
-def check_equivalence(old: Pack, new: Pack, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Equivalence:
-    """Whether ``old`` and ``new`` give the same action and obligations for every event."""
+def check_equivalence(
+    old: Pack, new: Pack, *, timeout_s: float = DEFAULT_TIMEOUT_S, hits: bool = False
+) -> Equivalence:
+    """Whether ``old`` and ``new`` give the same action and obligations (and with ``hits`` the
+    same rule ids as hits) for every event; when not, a counterexample built from the model.
+
+    A difference that needs window or history values is searched again over a bounded history
+    of prior transactions; when none realises it the verdict is ``unrealised``."""
     encoder = Encoder()
     try:
         before = encode_pack(encoder, old)
         after = encode_pack(encoder, new)
     except NotCovered as problem:
-        return Equivalence(Verdict.NOT_COVERED, f"not analysed: {problem}")
+        return Equivalence(Verdict.NOT_COVERED, f"not analysed: {problem}", hits=hits)
+    ids = sorted(set(before.hits) | set(after.hits)) if hits else []
     differs = z3.Or(
         before.action != after.action,
         *(before.obligations[o] != after.obligations[o] for o in Obligation),
+        *(before.listed(i) != after.listed(i) for i in ids),
     )
-    solver = z3.Solver()
-    solver.set("timeout", max(1, int(timeout_s * 1000)))
-    solver.add(*encoder.constraints, differs)
+    same = "same action, obligations and hits" if hits else "same action and obligations"
+    solver = _solver(timeout_s, *encoder.constraints, differs)
     result = solver.check()
     if result == z3.unsat:
-        return Equivalence(Verdict.PROVEN, "same action and obligations for every event")
+        return Equivalence(Verdict.PROVEN, f"{same} for every event", hits=hits)
     if result != z3.sat:
-        return Equivalence(Verdict.UNKNOWN, f"solver gave up: {solver.reason_unknown()}")
+        return Equivalence(Verdict.UNKNOWN, f"solver gave up: {solver.reason_unknown()}", hits=hits)
     model = solver.model()
+    history: HistoryEncoding | None = None
+    if needs_history(encoder):
+        try:
+            history = HistoryEncoding(encoder)
+        except NotCovered as problem:
+            return Equivalence(
+                Verdict.UNKNOWN, f"a difference exists but cannot be realised: {problem}", hits=hits
+            )
+        realiser = _solver(timeout_s, *encoder.constraints, *history.constraints, differs)
+        realised = realiser.check()
+        if realised == z3.unsat:
+            return Equivalence(
+                Verdict.UNREALISED,
+                f"the solver found a difference only with window or history values no history "
+                f"of up to {MAX_PRIOR} prior transactions produces (a longer history, or none, "
+                "may realise it: not a proof either way)",
+                _model_values(encoder, model),
+                hits=hits,
+            )
+        if realised != z3.sat:
+            return Equivalence(
+                Verdict.UNKNOWN,
+                f"a difference exists; realising it with history: {realiser.reason_unknown()}",
+                _model_values(encoder, model),
+                hits=hits,
+            )
+        model = realiser.model()
     values = _model_values(encoder, model)
+    event = build_event(values, has_payee=history is not None and history.has_payee_in(model))
+    prior = [] if history is None else history.prior_events(model, event)
     return Equivalence(
         Verdict.REFUTED,
         "the packs decide differently on some event",
         values,
-        _decision(before, model),
-        _decision(after, model),
+        _decision(before, model, ids),
+        _decision(after, model, ids),
+        hits,
+        event,
+        prior,
     )
 
 
-def _decision(formulas: PackFormulas, model: z3.ModelRef) -> tuple[Action, tuple[Obligation, ...]]:
+def _solver(timeout_s: float, *assertions: z3.BoolRef) -> z3.Solver:
+    solver = z3.Solver()
+    solver.set("timeout", max(1, int(timeout_s * 1000)))
+    solver.add(*assertions)
+    return solver
+
+
+def _decision(formulas: PackFormulas, model: z3.ModelRef, ids: list[str]) -> Outcome:
     rank = model.eval(formulas.action, model_completion=True).as_long()
     owed = tuple(
         o
         for o, owes in formulas.obligations.items()
         if z3.is_true(model.eval(owes, model_completion=True))
     )
-    return ACTIONS[rank], owed
+    listed = tuple(
+        i for i in ids if z3.is_true(model.eval(formulas.listed(i), model_completion=True))
+    )
+    return Outcome(ACTIONS[rank], owed, listed)
 
 
 def _model_values(encoder: Encoder, model: z3.ModelRef) -> dict[str, object]:
