@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import event as event_note
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +19,7 @@ from guardrail.analysis.counterexample import build_event, confirm, outcome_of, 
 from guardrail.analysis.queries import Verdict
 from guardrail.cli import main
 from guardrail.lang.loader import load_pack
-from support import write_pack
+from support import BASELINE, write_pack
 
 WINDOWS = """windows:
   - name: cash_out_today
@@ -248,6 +250,9 @@ _ATOMS = [
     ("window.payees_today", (1, 2, 3)),
     ("history.outbound_count_24h", (1, 2, 3)),
     ("history.same_payee_count_today", (1, 2, 3)),
+    ("window.payee_customers_72h", (1, 2, 3)),
+    ("window.inbound_today", (1000, 10000, 50000)),
+    ("history.inbound_24h_pct", (50, 80, 100)),
 ]
 _FLAGS = ["counterparty.first_seen", "not counterparty.first_seen", "observations.on_phone"]
 _NEGATED = {">=": "<", ">": "<=", "<": ">=", "<=": ">"}
@@ -286,7 +291,7 @@ _HISTORY_KINDS = ["cash_withdrawal", "transfer", "inbound_transfer", "cash_depos
 @st.composite
 def _screening(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """An event at 15:00 and up to five executed transactions earlier that day or the day
-    before, to this payee or others."""
+    before, by this customer or others, to this payee or others."""
     event = build_event(
         {
             "kind": draw(st.sampled_from(["cash_withdrawal", "transfer"])),
@@ -309,6 +314,9 @@ def _screening(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         payee = draw(st.sampled_from([None, "6222000000000002", "6222000000000777"]))
         if payee is not None:
             record["counterparty"] = {"account": payee}
+        if draw(st.integers(0, 3)) == 0:  # another customer (for windows across customers)
+            record["customer"] = {"id": f"C-OTHER-{index}"}
+            record["account"] = {"id": f"62220000000088{index:02d}", "opened_on": "2020-01-01"}
         prior.append(record)
     return event, prior
 
@@ -362,3 +370,26 @@ def test_outcome_of_lists_hit_ids_sorted(tmp_path: Path) -> None:
     )
     decision = replay(pack, build_event({"kind": "transfer", "amount": 500}))
     assert outcome_of(decision)[2] == ("a", "z")
+
+
+@pytest.mark.slow
+def test_baseline_redundant_rule_changes_hits_not_decisions(tmp_path: Path) -> None:
+    """The baseline's one redundant rule: dropping it keeps every decision (proven), but not
+    the hit list, on an event whose history (same-day inbound credits) the analyser supplies."""
+    redundant = "inb-inbound-today-then-cash-young-account"
+    copy = tmp_path / "baseline"
+    shutil.copytree(BASELINE, copy)
+    inbound = copy / "inbound.yaml"
+    text = inbound.read_text(encoding="utf-8")
+    start = text.index(f"  - id: {redundant}")
+    end = text.find("\n  - id:", start + 1)
+    inbound.write_text(text[:start] + ("" if end < 0 else text[end + 1 :]), encoding="utf-8")
+    old, new = load_pack(BASELINE), load_pack(copy)
+    assert redundant not in {r.rule_id for r in new.rules}
+    assert check_equivalence(old, new, timeout_s=300).verdict is Verdict.PROVEN
+    result = check_equivalence(old, new, timeout_s=300, hits=True)
+    assert result.verdict is Verdict.REFUTED and result.event is not None
+    assert any(p["kind"].startswith("inbound_") for p in result.prior)
+    differs, before, after = confirm(old, new, result.event, result.prior, hits=True)
+    assert differs and before[:2] == after[:2]
+    assert redundant in before[2] and redundant not in after[2]

@@ -96,6 +96,7 @@ class HistoryEncoding:
             if spec is not None:
                 self.constraints += [feature.known, feature.value == self._window(spec)]
         self._derived()
+        self._off_boundaries()
 
     # -- variables ---------------------------------------------------------------------------
 
@@ -164,6 +165,19 @@ class HistoryEncoding:
         for name, feature in self.encoder.features.items():
             if name.startswith("counterparty.") and name != "counterparty.first_seen":
                 self.constraints.append(z3.Implies(feature.known, self.has_payee))
+
+    def _off_boundaries(self) -> None:
+        """No prior transaction exactly on a window's first instant: there the engines count it
+        (windows include their start) and the strict comparisons here would not."""
+        day_start = self.hour.value * 3600
+        starts: list[z3.ArithRef] = [day_start, z3.IntVal(_DAY_S)]
+        for spec in self.encoder.windows.values():
+            if spec.span is Span.HOURS:
+                starts.append(z3.IntVal((spec.length or 0) * 3600))
+            elif spec.span is Span.DAYS:
+                starts.append(z3.IntVal((spec.length or 0) * _DAY_S))
+        for prior in self.priors:
+            self.constraints += [prior.before_s != start for start in starts]
 
     # -- filters -----------------------------------------------------------------------------
 

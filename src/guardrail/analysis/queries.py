@@ -68,12 +68,15 @@ class Analysis:
         }
 
 
-def _check(formulas: list[z3.BoolRef], constraints: list[z3.BoolRef], timeout_s: float) -> Verdict:
-    """PROVEN when the conjunction is unsatisfiable, REFUTED when it has a model."""
-    solver = z3.Solver()
-    solver.set("timeout", max(1, int(timeout_s * 1000)))
-    solver.add(*constraints, *formulas)
-    result = solver.check()
+def _check(solver: z3.Solver, formulas: list[z3.BoolRef]) -> Verdict:
+    """PROVEN when ``formulas`` are unsatisfiable together with what ``solver`` already holds
+    (the model constraints), REFUTED when they have a model."""
+    solver.push()
+    try:
+        solver.add(*formulas)
+        result = solver.check()
+    finally:
+        solver.pop()
     if result == z3.unsat:
         return Verdict.PROVEN
     if result == z3.sat:
@@ -99,11 +102,12 @@ def analyze_pack(pack: Pack, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Analysi
             live[rule.id] = z3.And(hits[rule.id], z3.Not(cleared))
         except NotCovered as problem:
             analysis.findings.append(Finding("not_covered", rule.id, f"not analysed: {problem}"))
-    constraints = encoder.constraints
+    # One incremental solver holds the model constraints; each query is pushed and popped.
+    solver = _solver(timeout_s, *encoder.constraints)
 
     def ask(*formulas: z3.BoolRef) -> Verdict:
         analysis.queries += 1
-        return _check(list(formulas), constraints, timeout_s)
+        return _check(solver, list(formulas))
 
     dead: set[str] = set()
     for rule in pack.rules:
