@@ -103,7 +103,18 @@ class Encoder:
             self._window_bounds(ref, pack, feature)
         if ref.key in ("customer.age", "customer.is_elderly"):
             self._elderly_follows_age(pack)
+        if ref.key in ("counterparty.first_seen", "history.same_payee_count_today"):
+            self._first_payment_has_no_earlier_today()
         return feature
+
+    def _first_payment_has_no_earlier_today(self) -> None:
+        """A payee never paid before has not been paid earlier today either."""
+        first = self.features.get("counterparty.first_seen")
+        today = self.features.get("history.same_payee_count_today")
+        if first is not None and today is not None:
+            self.constraints.append(
+                z3.Implies(z3.And(first.known, first.value, today.known), today.value == 0)
+            )
 
     def _elderly_follows_age(self, pack: Pack) -> None:
         """``customer.is_elderly`` is ``customer.age >= 60``, unknown exactly when age is."""

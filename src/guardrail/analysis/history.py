@@ -27,7 +27,8 @@ from guardrail.lang.pack import KIND_KEY
 from guardrail.model.event import DIRECTION_OF_KIND, Channel, Direction, TransactionKind
 from guardrail.model.money import Currency
 
-MAX_PRIOR = 4
+PRIOR_STEPS = (4, 8)  # histories searched: short ones first (faster), then longer
+MAX_PRIOR = PRIOR_STEPS[-1]
 HISTORY_KEYS = frozenset(
     {
         "counterparty.first_seen",

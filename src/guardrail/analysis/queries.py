@@ -16,7 +16,7 @@ import z3
 
 from guardrail.analysis.counterexample import build_event
 from guardrail.analysis.encode import ACTIONS, Encoder, NotCovered, PackFormulas, encode_pack
-from guardrail.analysis.history import MAX_PRIOR, HistoryEncoding, needs_history
+from guardrail.analysis.history import MAX_PRIOR, PRIOR_STEPS, HistoryEncoding, needs_history
 from guardrail.lang.ir import render
 from guardrail.lang.pack import CompiledRule, Pack
 from guardrail.model.decision import Action, Obligation
@@ -234,31 +234,11 @@ def check_equivalence(
     model = solver.model()
     history: HistoryEncoding | None = None
     if needs_history(encoder):
-        try:
-            history = HistoryEncoding(encoder)
-        except NotCovered as problem:
-            return Equivalence(
-                Verdict.UNKNOWN, f"a difference exists but cannot be realised: {problem}", hits=hits
-            )
-        realiser = _solver(timeout_s, *encoder.constraints, *history.constraints, differs)
-        realised = realiser.check()
-        if realised == z3.unsat:
-            return Equivalence(
-                Verdict.UNREALISED,
-                f"the solver found a difference only with window or history values no history "
-                f"of up to {MAX_PRIOR} prior transactions produces (a longer history, or none, "
-                "may realise it: not a proof either way)",
-                _model_values(encoder, model),
-                hits=hits,
-            )
-        if realised != z3.sat:
-            return Equivalence(
-                Verdict.UNKNOWN,
-                f"a difference exists; realising it with history: {realiser.reason_unknown()}",
-                _model_values(encoder, model),
-                hits=hits,
-            )
-        model = realiser.model()
+        realised = _realise(encoder, differs, timeout_s)
+        if isinstance(realised, Equivalence):
+            realised.model, realised.hits = _model_values(encoder, model), hits
+            return realised
+        history, model = realised
     values = _model_values(encoder, model)
     event = build_event(values, has_payee=history is not None and history.has_payee_in(model))
     prior = [] if history is None else history.prior_events(model, event)
@@ -271,6 +251,35 @@ def check_equivalence(
         hits,
         event,
         prior,
+    )
+
+
+def _realise(
+    encoder: Encoder, differs: z3.BoolRef, timeout_s: float
+) -> tuple[HistoryEncoding, z3.ModelRef] | Equivalence:
+    """A model of ``differs`` over a concrete history of prior transactions (a few first, then
+    up to ``MAX_PRIOR``), or the verdict when there is none."""
+    for records in PRIOR_STEPS:
+        try:
+            history = HistoryEncoding(encoder, records)
+        except NotCovered as problem:
+            return Equivalence(
+                Verdict.UNKNOWN, f"a difference exists but cannot be realised: {problem}"
+            )
+        solver = _solver(timeout_s, *encoder.constraints, *history.constraints, differs)
+        result = solver.check()
+        if result == z3.sat:
+            return history, solver.model()
+        if result != z3.sat and result != z3.unsat:
+            return Equivalence(
+                Verdict.UNKNOWN,
+                f"a difference exists; realising it with history: {solver.reason_unknown()}",
+            )
+    return Equivalence(
+        Verdict.UNREALISED,
+        f"the solver found a difference only with window or history values no history of up "
+        f"to {MAX_PRIOR} prior transactions produces (a longer history may realise it: not a "
+        "proof either way)",
     )
 
 
