@@ -109,6 +109,7 @@ def test_hits_are_compared_only_when_asked(tmp_path: Path, capsys: Any) -> None:
     assert printed["verdict"] == "different" and printed["hits_compared"] is True
     assert printed["screened"]["old"]["hits"] == ["big", "huge"]
     assert printed["screened"]["new"]["hits"] == ["big"]
+    assert printed["predicted"]["new"] == {"action": "hold", "obligations": [], "hits": ["big"]}
     assert main(["analyze", str(tmp_path / "old"), "--hits"]) == 2
 
 
@@ -125,7 +126,7 @@ def test_same_day_sum_counterexample_comes_with_its_history(tmp_path: Path, caps
     args = ["analyze", "--equivalent", str(tmp_path / "old"), str(tmp_path / "new"), "--json"]
     assert main(args) == 1
     printed = json.loads(capsys.readouterr().out)
-    assert printed["verdict"] == "different"
+    assert printed["verdict"] == "different" and "hits" not in printed["predicted"]["old"]
     event, prior = printed["counterexample"], printed["prior"]
     # The day's total lies in [50,000, 60,000) yuan and the event is under 10,000 yuan: only
     # the recorded history can put the total there.

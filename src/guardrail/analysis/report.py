@@ -39,6 +39,13 @@ def outcome_json(outcome: Outcome | None) -> object:
     return rendered
 
 
+def _predicted(result: Equivalence, outcome: Outcome | None) -> object:
+    """The solver's decision; its hit list only when hits were compared (else it is empty)."""
+    if outcome is None or result.hits:
+        return outcome_json(outcome)
+    return outcome_json((outcome[0], outcome[1]))
+
+
 def equivalence_json(
     result: Equivalence, screened: tuple[object, object] | None, verdict: str
 ) -> dict[str, object]:
@@ -50,7 +57,7 @@ def equivalence_json(
         "hits_compared": result.hits,
         "counterexample": result.event,
         "prior": result.prior,
-        "predicted": {"old": outcome_json(result.old), "new": outcome_json(result.new)},
+        "predicted": {"old": _predicted(result, result.old), "new": _predicted(result, result.new)},
         "screened": None if screened is None else {"old": screened[0], "new": screened[1]},
         "model": result.model,
     }
