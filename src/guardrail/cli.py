@@ -51,6 +51,8 @@ def _cmd_screen(args: argparse.Namespace) -> int:
     except StoreError as error:
         print(f"guardrail screen: --history: {error}", file=sys.stderr)
         return 2
+    if args.executed and not _record_executed(guard, args.executed):
+        return 2
     status = 0
     for path in args.events:
         try:
@@ -80,6 +82,37 @@ def _cmd_screen(args: argparse.Namespace) -> int:
         else:
             print(render_decision(decision, path))
     return status
+
+
+def _record_executed(guard: Any, path: str) -> bool:
+    """Record the executed events listed in ``path``; False (after one line per problem on
+    stderr) when the file is unreadable or an event is invalid: nothing is recorded then."""
+    from guardrail.guard import EventError, parse_event
+
+    try:
+        listed = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        print(f"{path}: (executed): cannot read JSON: {error}", file=sys.stderr)
+        return False
+    if isinstance(listed, dict):
+        listed = listed.get("prior")
+    if not isinstance(listed, list):
+        print(
+            f"{path}: (executed): expected a list of events or an object with 'prior'",
+            file=sys.stderr,
+        )
+        return False
+    events = []
+    for index, item in enumerate(listed):
+        try:
+            events.append(parse_event(item) if isinstance(item, dict) else parse_event(str(item)))
+        except EventError as error:
+            for field, problem in error.problems:
+                print(f"{path}: {index}.{field}: {problem}", file=sys.stderr)
+            return False
+    for event in events:
+        guard.record_executed(event)
+    return True
 
 
 def _screen_options(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
@@ -204,6 +237,12 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
         metavar="URL",
         help="executed history the windows read: memory: (default), sqlite:///path.db or "
         "postgresql://user@host:port/db",
+    )
+    screen.add_argument(
+        "--executed",
+        metavar="FILE",
+        help="JSON list of executed events to record in the history before screening (or an "
+        "object whose 'prior' holds it, as 'guardrail analyze --equivalent --json' prints)",
     )
     screen.add_argument("--candidate", metavar="PACK", help="screen this pack in shadow too")
     screen.add_argument(

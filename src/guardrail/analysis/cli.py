@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from guardrail.analysis.counterexample import build_event, confirm
+from guardrail.analysis.counterexample import confirm
 from guardrail.analysis.queries import DEFAULT_TIMEOUT_S, Verdict, analyze_pack, check_equivalence
 from guardrail.analysis.report import analysis_text, equivalence_json, outcome_json
 from guardrail.lang.loader import load_pack
@@ -24,6 +24,11 @@ def add_analyze_subcommand(commands: argparse._SubParsersAction[argparse.Argumen
     analyze.add_argument(
         "--equivalent", nargs=2, metavar=("OLD", "NEW"), help="prove two packs decide alike"
     )
+    analyze.add_argument(
+        "--hits",
+        action="store_true",
+        help="with --equivalent: the packs must also list the same rule ids as hits",
+    )
     analyze.add_argument("--json", action="store_true", help="print the result as JSON")
     analyze.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per solver query"
@@ -36,7 +41,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         print("guardrail analyze: --timeout must be positive", file=sys.stderr)
         return 2
     if args.equivalent:
-        return _equivalent(args.equivalent[0], args.equivalent[1], args.json, args.timeout)
+        return _equivalent(
+            args.equivalent[0], args.equivalent[1], args.json, args.timeout, hits=args.hits
+        )
+    if args.hits:
+        print("guardrail analyze: --hits needs --equivalent OLD NEW", file=sys.stderr)
+        return 2
     if not args.pack:
         print("guardrail analyze: give a PACK or --equivalent OLD NEW", file=sys.stderr)
         return 2
@@ -51,31 +61,34 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 1 if analysis.dead else 0
 
 
-def _equivalent(old_path: str, new_path: str, as_json: bool, timeout_s: float) -> int:
+def _equivalent(
+    old_path: str, new_path: str, as_json: bool, timeout_s: float, *, hits: bool
+) -> int:
     old, new = load_pack(old_path), load_pack(new_path)
-    result = check_equivalence(old, new, timeout_s=timeout_s)
-    event = None
+    result = check_equivalence(old, new, timeout_s=timeout_s, hits=hits)
     screened = None
     verdict = result.verdict.value
     code = EXIT_EQUIVALENT if result.verdict is Verdict.PROVEN else EXIT_UNKNOWN
-    if result.verdict is Verdict.REFUTED and result.model is not None:
-        event = build_event(result.model)
-        differs, before, after = confirm(old, new, event)
+    if result.verdict is Verdict.REFUTED and result.event is not None:
+        differs, before, after = confirm(old, new, result.event, result.prior, hits=hits)
         screened = (outcome_json(before), outcome_json(after))
         if differs:
             verdict, code = "different", EXIT_DIFFERENT
         else:
-            # The model needs context (windows, history, lists) the event alone cannot set.
+            # The model needs context (lexicon text, list membership) the event cannot set.
             verdict = "unknown"
             result.explanation = (
                 "the solver found a difference, but the event built from it decides alike "
-                "when screened (it needs context the event cannot carry)"
+                "when screened (it needs context the event and its history cannot carry)"
             )
     if as_json:
-        print(json.dumps(equivalence_json(result, event, screened, verdict), ensure_ascii=False))
+        print(json.dumps(equivalence_json(result, screened, verdict), ensure_ascii=False))
         return code
     print(f"{verdict}: {result.explanation}")
-    if event is not None and screened is not None:
+    if result.event is not None and screened is not None:
         print(f"old pack: {json.dumps(screened[0])}  new pack: {json.dumps(screened[1])}")
-        print(json.dumps(event, ensure_ascii=False, indent=2))
+        if result.prior:
+            print(f"after {len(result.prior)} prior executed transactions (record them first):")
+            print(json.dumps(result.prior, ensure_ascii=False, indent=2))
+        print(json.dumps(result.event, ensure_ascii=False, indent=2))
     return code

@@ -1,25 +1,30 @@
 """Turn a solver model (feature values) into an event the teller software could send, and check
 by screening that the two packs really decide it differently.
 
-Only features read off the event (and the customer's age and the local date and hour, through
-the birth date and timestamp) are written back; windows, history, lexicon and watchlist
-features come from context the event alone cannot set, so a model that needs them may not
-reproduce. ``confirm`` screens the built event on both packs and says whether it does."""
+Features read off the event (and the customer's age, the account's age and the local date and
+hour, through the birth date, opening date and timestamp) are written back; window and history
+values come from the prior transactions ``analysis.history`` finds, recorded before screening;
+lexicon matches and watchlist membership are not realised, so a model that needs them may not
+reproduce. ``confirm`` screens the event (after its history) on both packs and says whether
+they really differ."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from guardrail.guard import Guard, parse_event
 from guardrail.lang.catalog import LOCAL_DATE_KEY, OBSERVATIONS, REGION_KEY_PREFIX
 from guardrail.lang.pack import Pack
-from guardrail.model.decision import Action, Obligation
+from guardrail.model.decision import Action, Decision, Obligation
 from guardrail.model.event import OPENING_KINDS, TransactionKind
 
+EVENT_ACCOUNT = "6222000000000001"
+EVENT_PAYEE = "6222000000000002"
 _ANSWERS = (
     "stated_purpose",
     "knows_payee",
@@ -55,8 +60,9 @@ def _branch_region(values: dict[str, object]) -> str:
     return max(named, key=lambda code: code.count("-"), default="CN-SH")
 
 
-def build_event(values: dict[str, object]) -> dict[str, Any]:
-    """An event JSON object carrying the model's values (defaults for everything else)."""
+def build_event(values: dict[str, object], *, has_payee: bool = False) -> dict[str, Any]:
+    """An event JSON object carrying the model's values (defaults for everything else); with
+    ``has_payee`` it names a payee account even when no payee field is set."""
     kind = str(values.get("kind") or TransactionKind.TRANSFER.value)
     local_date = values.get(LOCAL_DATE_KEY)
     day = dt.date(2025, 3, 1)
@@ -73,7 +79,7 @@ def build_event(values: dict[str, object]) -> dict[str, Any]:
         "branch": {"id": "ANALYZE-BRANCH", "region": _branch_region(values)},
         "teller_id": "T0001",
         "customer": {"id": "C-ANALYZE"},
-        "account": {"id": "6222000000000001", "opened_on": "2020-01-01"},
+        "account": {"id": EVENT_ACCOUNT, "opened_on": _opened_on(day, values)},
     }
     if isinstance(values.get("currency"), str):
         event["amount"]["currency"] = values["currency"]
@@ -96,8 +102,8 @@ def build_event(values: dict[str, object]) -> dict[str, Any]:
         for key in ("same_name", "party_type")
         if values.get(f"counterparty.{key}") is not None
     }
-    if counterparty:
-        event["counterparty"] = {"account": "6222000000000002", **counterparty}
+    if counterparty or has_payee:
+        event["counterparty"] = {"account": EVENT_PAYEE, **counterparty}
     if values.get("purpose.code") is not None:
         event["purpose"] = {"code": values["purpose.code"]}
     observed = {
@@ -125,13 +131,46 @@ def build_event(values: dict[str, object]) -> dict[str, Any]:
     return event
 
 
+def _opened_on(day: dt.date, values: dict[str, object]) -> str:
+    age_days = values.get("account.age_days")
+    if isinstance(age_days, int) and 0 <= age_days <= 36500:
+        return (day - dt.timedelta(days=age_days)).isoformat()
+    return "2020-01-01"
+
+
+def replay(pack: Pack, event: dict[str, Any], prior: Sequence[dict[str, Any]] = ()) -> Decision:
+    """Screen ``event`` on ``pack`` by a fresh guard after recording the ``prior`` executed
+    transactions (event JSON objects) in its history."""
+    guard = Guard(pack)
+    for executed in prior:
+        guard.record_executed(parse_event(executed))
+    return guard.screen(parse_event(event))
+
+
+def outcome_of(decision: Decision) -> tuple[Action, tuple[Obligation, ...], tuple[str, ...]]:
+    """(action, obligations, sorted rule ids of the hits) of a screened decision."""
+    return (
+        decision.action,
+        tuple(decision.obligations),
+        tuple(sorted({hit.rule_id for hit in decision.hits})),
+    )
+
+
 def confirm(
-    old: Pack, new: Pack, event: dict[str, Any]
-) -> tuple[bool, tuple[Action, tuple[Obligation, ...]], tuple[Action, tuple[Obligation, ...]]]:
-    """Screen ``event`` on both packs: (they differ, old decision, new decision)."""
-    parsed = parse_event(event)
-    before = Guard(old).screen(parsed)
-    after = Guard(new).screen(parsed)
-    old_outcome = (before.action, tuple(before.obligations))
-    new_outcome = (after.action, tuple(after.obligations))
-    return old_outcome != new_outcome, old_outcome, new_outcome
+    old: Pack,
+    new: Pack,
+    event: dict[str, Any],
+    prior: Sequence[dict[str, Any]] = (),
+    *,
+    hits: bool = False,
+) -> tuple[
+    bool,
+    tuple[Action, tuple[Obligation, ...], tuple[str, ...]],
+    tuple[Action, tuple[Obligation, ...], tuple[str, ...]],
+]:
+    """Screen ``event`` (after ``prior``) on both packs: (they differ, old outcome, new
+    outcome); action and obligations are compared, and the hit lists too with ``hits``."""
+    before = outcome_of(replay(old, event, prior))
+    after = outcome_of(replay(new, event, prior))
+    compared = 3 if hits else 2
+    return before[:compared] != after[:compared], before, after

@@ -22,7 +22,7 @@ import z3
 from guardrail.context.windows import ELDERLY_AGE
 from guardrail.errors import GuardrailError
 from guardrail.lang.catalog import LOCAL_DATE_KEY, REGION_KEY_PREFIX, FieldType
-from guardrail.lang.declarations import Aggregate, Measure
+from guardrail.lang.declarations import Aggregate, Measure, WindowSpec
 from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, RefKind
 from guardrail.lang.pack import KIND_KEY, CompiledRule, Pack
 from guardrail.model.decision import Action, Obligation
@@ -60,6 +60,8 @@ class Encoder:
 
     features: dict[str, Feature] = field(default_factory=dict)
     constraints: list[z3.BoolRef] = field(default_factory=list)
+    windows: dict[str, WindowSpec] = field(default_factory=dict)  # variable name -> declaration
+    catalog_pack: Pack | None = None  # a pack whose catalogue names every field (the first seen)
 
     def feature(self, ref: FieldRef, pack: Pack) -> Feature:
         name = self._variable_name(ref, pack)
@@ -92,11 +94,27 @@ class Encoder:
         self.features[name] = feature
         if ref.key in (KIND_KEY, "direction"):
             self._direction_follows_kind(pack)
+        if self.catalog_pack is None:
+            self.catalog_pack = pack
         if ref.key.startswith("window."):
+            spec = pack.windows.get(ref.key.removeprefix("window."))
+            if spec is not None:
+                self.windows[name] = spec
             self._window_bounds(ref, pack, feature)
         if ref.key in ("customer.age", "customer.is_elderly"):
             self._elderly_follows_age(pack)
+        if ref.key in ("counterparty.first_seen", "history.same_payee_count_today"):
+            self._first_payment_has_no_earlier_today()
         return feature
+
+    def _first_payment_has_no_earlier_today(self) -> None:
+        """A payee never paid before has not been paid earlier today either."""
+        first = self.features.get("counterparty.first_seen")
+        today = self.features.get("history.same_payee_count_today")
+        if first is not None and today is not None:
+            self.constraints.append(
+                z3.Implies(z3.And(first.known, first.value, today.known), today.value == 0)
+            )
 
     def _elderly_follows_age(self, pack: Pack) -> None:
         """``customer.is_elderly`` is ``customer.age >= 60``, unknown exactly when age is."""
@@ -128,6 +146,13 @@ class Encoder:
             return ref.key
         digest = hashlib.sha256(repr(declaration).encode()).hexdigest()[:10]
         return f"{ref.key}#{digest}"
+
+    def plain(self, key: str, pack: Pack | None = None) -> Feature:
+        """The variable of catalogue field ``key`` (created when no formula read it yet)."""
+        pack = pack or self.catalog_pack
+        if pack is None:
+            raise NotCovered(f"field {key}: no pack encoded yet")
+        return self._plain(key, pack)
 
     def _plain(self, key: str, pack: Pack) -> Feature:
         info = pack.catalog.get(key)
@@ -250,6 +275,11 @@ class PackFormulas:
     action: z3.ArithRef
     obligations: dict[Obligation, z3.BoolRef]
     uses_region: bool
+    hits: dict[str, z3.BoolRef] = field(default_factory=dict)  # rule id as written -> listed
+
+    def listed(self, rule_id: str) -> z3.BoolRef:
+        """Whether the decision lists ``rule_id`` among its hits (live, not cleared)."""
+        return self.hits.get(rule_id, z3.BoolVal(False))
 
 
 def _max(values: list[z3.ArithRef]) -> z3.ArithRef:
@@ -297,7 +327,11 @@ def encode_pack(encoder: Encoder, pack: Pack) -> PackFormulas:
         o: z3.Or(*[live[r.id] for r in pack.rules if o in r.spec.obligations], z3.BoolVal(False))
         for o in OBLIGATIONS
     }
-    return PackFormulas(hit, live, action, obligations, uses_region)
+    hits: dict[str, z3.BoolRef] = {}
+    for rule in pack.rules:  # every version of an overridden rule is listed under its id
+        previous = hits.get(rule.rule_id)
+        hits[rule.rule_id] = live[rule.id] if previous is None else z3.Or(previous, live[rule.id])
+    return PackFormulas(hit, live, action, obligations, uses_region, hits)
 
 
 def _compares(condition: Condition) -> list[Compare]:

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any, NamedTuple
 
 import z3
 
+from guardrail.analysis.counterexample import build_event
 from guardrail.analysis.encode import ACTIONS, Encoder, NotCovered, PackFormulas, encode_pack
+from guardrail.analysis.history import MAX_PRIOR, PRIOR_STEPS, HistoryEncoding, needs_history
 from guardrail.lang.ir import render
 from guardrail.lang.pack import CompiledRule, Pack
 from guardrail.model.decision import Action, Obligation
@@ -25,6 +28,7 @@ class Verdict(str, Enum):
     PROVEN = "proven"
     REFUTED = "refuted"
     UNKNOWN = "unknown"
+    UNREALISED = "unrealised"  # a difference only with window values no searched history gives
     NOT_COVERED = "not_covered"
 
 
@@ -64,12 +68,15 @@ class Analysis:
         }
 
 
-def _check(formulas: list[z3.BoolRef], constraints: list[z3.BoolRef], timeout_s: float) -> Verdict:
-    """PROVEN when the conjunction is unsatisfiable, REFUTED when it has a model."""
-    solver = z3.Solver()
-    solver.set("timeout", max(1, int(timeout_s * 1000)))
-    solver.add(*constraints, *formulas)
-    result = solver.check()
+def _check(solver: z3.Solver, formulas: list[z3.BoolRef]) -> Verdict:
+    """PROVEN when ``formulas`` are unsatisfiable together with what ``solver`` already holds
+    (the model constraints), REFUTED when they have a model."""
+    solver.push()
+    try:
+        solver.add(*formulas)
+        result = solver.check()
+    finally:
+        solver.pop()
     if result == z3.unsat:
         return Verdict.PROVEN
     if result == z3.sat:
@@ -95,11 +102,12 @@ def analyze_pack(pack: Pack, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Analysi
             live[rule.id] = z3.And(hits[rule.id], z3.Not(cleared))
         except NotCovered as problem:
             analysis.findings.append(Finding("not_covered", rule.id, f"not analysed: {problem}"))
-    constraints = encoder.constraints
+    # One incremental solver holds the model constraints; each query is pushed and popped.
+    solver = _solver(timeout_s, *encoder.constraints)
 
     def ask(*formulas: z3.BoolRef) -> Verdict:
         analysis.queries += 1
-        return _check(list(formulas), constraints, timeout_s)
+        return _check(solver, list(formulas))
 
     dead: set[str] = set()
     for rule in pack.rules:
@@ -172,54 +180,127 @@ def _conflicting_intent(
                 break
 
 
+class Outcome(NamedTuple):
+    """A decision as the equivalence check compares it."""
+
+    action: Action
+    obligations: tuple[Obligation, ...]
+    hits: tuple[str, ...] = ()  # rule ids listed as hits, sorted (filled when hits are compared)
+
+
 @dataclass
 class Equivalence:
+    """The verdict of :func:`check_equivalence`. When refuted: the solver's feature values, the
+    decisions it predicts, and a counterexample ``event`` with the ``prior`` executed
+    transactions to record first (empty when no window or history feature is involved)."""
+
     verdict: Verdict
     explanation: str
     model: dict[str, object] | None = None
-    old: tuple[Action, tuple[Obligation, ...]] | None = None  # decisions the model predicts
-    new: tuple[Action, tuple[Obligation, ...]] | None = None
+    old: Outcome | None = None  # decisions the model predicts
+    new: Outcome | None = None
+    hits: bool = False  # whether the hit lists were compared too
+    event: dict[str, Any] | None = None
+    prior: list[dict[str, Any]] = field(default_factory=list)
 
 
-def check_equivalence(old: Pack, new: Pack, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Equivalence:
-    """Whether ``old`` and ``new`` give the same action and obligations for every event."""
+def check_equivalence(
+    old: Pack, new: Pack, *, timeout_s: float = DEFAULT_TIMEOUT_S, hits: bool = False
+) -> Equivalence:
+    """Whether ``old`` and ``new`` give the same action and obligations (and with ``hits`` the
+    same rule ids as hits) for every event; when not, a counterexample built from the model.
+
+    A difference that needs window or history values is searched again over a bounded history
+    of prior transactions; when none realises it the verdict is ``unrealised``."""
     encoder = Encoder()
     try:
         before = encode_pack(encoder, old)
         after = encode_pack(encoder, new)
     except NotCovered as problem:
-        return Equivalence(Verdict.NOT_COVERED, f"not analysed: {problem}")
+        return Equivalence(Verdict.NOT_COVERED, f"not analysed: {problem}", hits=hits)
+    ids = sorted(set(before.hits) | set(after.hits)) if hits else []
     differs = z3.Or(
         before.action != after.action,
         *(before.obligations[o] != after.obligations[o] for o in Obligation),
+        *(before.listed(i) != after.listed(i) for i in ids),
     )
-    solver = z3.Solver()
-    solver.set("timeout", max(1, int(timeout_s * 1000)))
-    solver.add(*encoder.constraints, differs)
+    same = "same action, obligations and hits" if hits else "same action and obligations"
+    solver = _solver(timeout_s, *encoder.constraints, differs)
     result = solver.check()
     if result == z3.unsat:
-        return Equivalence(Verdict.PROVEN, "same action and obligations for every event")
+        return Equivalence(Verdict.PROVEN, f"{same} for every event", hits=hits)
     if result != z3.sat:
-        return Equivalence(Verdict.UNKNOWN, f"solver gave up: {solver.reason_unknown()}")
+        return Equivalence(Verdict.UNKNOWN, f"solver gave up: {solver.reason_unknown()}", hits=hits)
     model = solver.model()
+    history: HistoryEncoding | None = None
+    if needs_history(encoder):
+        realised = _realise(encoder, differs, timeout_s)
+        if isinstance(realised, Equivalence):
+            realised.model, realised.hits = _model_values(encoder, model), hits
+            return realised
+        history, model = realised
     values = _model_values(encoder, model)
+    event = build_event(values, has_payee=history is not None and history.has_payee_in(model))
+    prior = [] if history is None else history.prior_events(model, event)
     return Equivalence(
         Verdict.REFUTED,
         "the packs decide differently on some event",
         values,
-        _decision(before, model),
-        _decision(after, model),
+        _decision(before, model, ids),
+        _decision(after, model, ids),
+        hits,
+        event,
+        prior,
     )
 
 
-def _decision(formulas: PackFormulas, model: z3.ModelRef) -> tuple[Action, tuple[Obligation, ...]]:
+def _realise(
+    encoder: Encoder, differs: z3.BoolRef, timeout_s: float
+) -> tuple[HistoryEncoding, z3.ModelRef] | Equivalence:
+    """A model of ``differs`` over a concrete history of prior transactions (a few first, then
+    up to ``MAX_PRIOR``), or the verdict when there is none."""
+    for records in PRIOR_STEPS:
+        try:
+            history = HistoryEncoding(encoder, records)
+        except NotCovered as problem:
+            return Equivalence(
+                Verdict.UNKNOWN, f"a difference exists but cannot be realised: {problem}"
+            )
+        solver = _solver(timeout_s, *encoder.constraints, *history.constraints, differs)
+        result = solver.check()
+        if result == z3.sat:
+            return history, solver.model()
+        if result != z3.sat and result != z3.unsat:
+            return Equivalence(
+                Verdict.UNKNOWN,
+                f"a difference exists; realising it with history: {solver.reason_unknown()}",
+            )
+    return Equivalence(
+        Verdict.UNREALISED,
+        f"the solver found a difference only with window or history values no history of up "
+        f"to {MAX_PRIOR} prior transactions produces (a longer history may realise it: not a "
+        "proof either way)",
+    )
+
+
+def _solver(timeout_s: float, *assertions: z3.BoolRef) -> z3.Solver:
+    solver = z3.Solver()
+    solver.set("timeout", max(1, int(timeout_s * 1000)))
+    solver.add(*assertions)
+    return solver
+
+
+def _decision(formulas: PackFormulas, model: z3.ModelRef, ids: list[str]) -> Outcome:
     rank = model.eval(formulas.action, model_completion=True).as_long()
     owed = tuple(
         o
         for o, owes in formulas.obligations.items()
         if z3.is_true(model.eval(owes, model_completion=True))
     )
-    return ACTIONS[rank], owed
+    listed = tuple(
+        i for i in ids if z3.is_true(model.eval(formulas.listed(i), model_completion=True))
+    )
+    return Outcome(ACTIONS[rank], owed, listed)
 
 
 def _model_values(encoder: Encoder, model: z3.ModelRef) -> dict[str, object]:

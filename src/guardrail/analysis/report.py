@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from guardrail.analysis.queries import Analysis, Equivalence
 from guardrail.model.decision import Action, Obligation
 
@@ -24,23 +22,42 @@ def analysis_text(analysis: Analysis, elapsed_s: float) -> str:
     return "\n".join(lines)
 
 
-def outcome_json(outcome: tuple[Action, tuple[Obligation, ...]] | None) -> object:
+Outcome = (
+    tuple[Action, tuple[Obligation, ...]] | tuple[Action, tuple[Obligation, ...], tuple[str, ...]]
+)
+
+
+def outcome_json(outcome: Outcome | None) -> object:
     if outcome is None:
         return None
-    return {"action": outcome[0].value, "obligations": [o.value for o in outcome[1]]}
+    rendered: dict[str, object] = {
+        "action": outcome[0].value,
+        "obligations": [o.value for o in outcome[1]],
+    }
+    if len(outcome) > 2:
+        rendered["hits"] = list(outcome[2])
+    return rendered
+
+
+def _predicted(result: Equivalence, outcome: Outcome | None) -> object:
+    """The solver's decision; its hit list only when hits were compared (else it is empty)."""
+    if outcome is None or result.hits:
+        return outcome_json(outcome)
+    return outcome_json((outcome[0], outcome[1]))
 
 
 def equivalence_json(
-    result: Equivalence,
-    event: dict[str, Any] | None,
-    screened: tuple[object, object] | None,
-    verdict: str,
+    result: Equivalence, screened: tuple[object, object] | None, verdict: str
 ) -> dict[str, object]:
+    """The equivalence verdict for tools: ``prior`` lists the executed transactions to record
+    (in order) before screening ``counterexample``."""
     return {
         "verdict": verdict,
         "explanation": result.explanation,
-        "counterexample": event,
-        "predicted": {"old": outcome_json(result.old), "new": outcome_json(result.new)},
+        "hits_compared": result.hits,
+        "counterexample": result.event,
+        "prior": result.prior,
+        "predicted": {"old": _predicted(result, result.old), "new": _predicted(result, result.new)},
         "screened": None if screened is None else {"old": screened[0], "new": screened[1]},
         "model": result.model,
     }
