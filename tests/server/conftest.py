@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from serving import ROOT, Server, add_key, serve, write_config
-
-EVENT = json.loads((ROOT / "examples/events/elderly_cash_on_phone.json").read_text("utf-8"))
-TELLER = "T0457"
-
-
-def event(teller_id: str = TELLER, **changes: Any) -> dict[str, Any]:
-    """The example event with a fresh id (and any top-level field changed)."""
-    return {**EVENT, "event_id": f"evt-{uuid.uuid4().hex[:16]}", "teller_id": teller_id, **changes}
+from serving import TELLER, Server, add_key, serve, write_config
 
 
 @pytest.fixture(scope="module")

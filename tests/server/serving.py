@@ -3,21 +3,32 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDIT_SECRET = "hex:" + "5a" * 32
+
+EVENT = json.loads((ROOT / "examples/events/elderly_cash_on_phone.json").read_text("utf-8"))
+TELLER = "T0457"
+
+
+def event(teller_id: str = TELLER, **changes: Any) -> dict[str, Any]:
+    """The example event with a fresh id (and any top-level field changed)."""
+    return {**EVENT, "event_id": f"evt-{uuid.uuid4().hex[:16]}", "teller_id": teller_id, **changes}
 
 
 def guardrail_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

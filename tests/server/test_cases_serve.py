@@ -9,9 +9,7 @@ import os
 import stat
 from pathlib import Path
 
-from serving import Server, run_cli
-
-from conftest import event
+from serving import Server, event, run_cli
 
 PHONE = "13800138000"
 NAME = "张伟"

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from serving import AUDIT_SECRET, ROOT, add_key, write_config
+from serving import AUDIT_SECRET, ROOT, TELLER, add_key, event, write_config
 
-from conftest import TELLER, event
 from guardrail.audit.keys import AuditKeys
 from guardrail.audit.log import AuditLog
 from guardrail.audit.records import ShadowRecord

@@ -6,9 +6,8 @@ import json
 from collections.abc import Iterator
 
 import httpx
-from serving import Server, run_cli
+from serving import TELLER, Server, event, run_cli
 
-from conftest import TELLER, event
 from guardrail.audit import DecisionRecord, SessionStepRecord, read_records
 from guardrail.guard import Guard
 

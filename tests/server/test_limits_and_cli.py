@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from serving import AUDIT_SECRET, add_key, run_cli, serve, write_config
+from serving import AUDIT_SECRET, TELLER, add_key, event, run_cli, serve, write_config
 
-from conftest import TELLER, event
 from guardrail.server.app import create_app
 from guardrail.server.config import load_config
 from guardrail.server.service import Service

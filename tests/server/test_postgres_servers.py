@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from serving import add_key, serve, write_config
+from serving import TELLER, add_key, event, serve, write_config
 
-from conftest import TELLER, event
 from guardrail.audit import SessionStepRecord
 from guardrail.audit.log import to_audit_record
 from guardrail.stores import open_audit_store

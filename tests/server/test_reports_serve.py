@@ -3,9 +3,7 @@ dashboard of the service's own audit log; other roles are refused; bad input is 
 
 from __future__ import annotations
 
-from serving import Server
-
-from conftest import event
+from serving import Server, event
 
 
 def test_auditor_reads_reports_of_what_was_screened(server: Server) -> None:

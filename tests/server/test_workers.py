@@ -11,9 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serving import AUDIT_SECRET, Server, add_key, serve, write_config
+from serving import AUDIT_SECRET, TELLER, Server, add_key, event, serve, write_config
 
-from conftest import TELLER, event
 from guardrail.audit import DecisionRecord, read_records, verify_log
 from guardrail.audit.keys import AuditKeys, decode_key
 
