@@ -264,6 +264,10 @@ class PostgresHistoryStore:
             connect_timeout_s=timeout_s,
             statement_timeout_ms=statement_timeout_ms,
             what="history store",
+            # The window statement is prepared at once and planned once: custom plans would
+            # re-plan every screening, and planning costs more than running it.
+            settings={"plan_cache_mode": "force_generic_plan"},
+            prepare_threshold=0,
         )
         self._lock = threading.Lock()
         self._queries: dict[tuple[tuple[tuple[str, int], ...], bool], _Query] = {}
