@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """柜员防诈骗问询台 Teller anti-fraud console: walks a teller through one counter session.
 
-Interactive (a teller at the counter)::
+Interactive (a teller at the counter; no need to activate the virtualenv)::
 
-    python examples/teller_console.py --event examples/events/elderly_cash_on_phone.json
+    .venv/bin/python examples/teller_console.py --event examples/events/elderly_cash_on_phone.json
 
 Scripted (answers from a file; what the tests drive)::
 
@@ -37,6 +37,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+if __package__ in (None, ""):  # run as a file from a checkout that was not installed
+    _SRC = Path(__file__).resolve().parents[1] / "src"
+    if _SRC.is_dir() and str(_SRC) not in sys.path:
+        sys.path.insert(0, str(_SRC))
 
 import yaml
 from rich.console import Console
@@ -85,6 +90,73 @@ def default_pack() -> Path:
 
 def action_label(action: Action) -> str:
     return f"{ACTION_ZH[action]} {action.value}"
+
+
+# Chinese beside every code a teller chooses or reads (the codes are what the engine keeps).
+CHOICE_ZH: dict[str, str] = {
+    # purposes
+    "living_expenses": "生活开支",
+    "medical": "医疗",
+    "education": "教育/学费",
+    "house_purchase": "购房",
+    "car_purchase": "购车",
+    "investment": "投资理财",
+    "loan_repayment": "还贷",
+    "business": "经营/货款",
+    "family_support": "家庭资助",
+    "gift": "赠与",
+    "travel": "旅游",
+    "pension": "养老金",
+    "salary": "工资",
+    "deposit_takings": "存营业款",
+    "insurance": "保险",
+    "other": "其他",
+    # relationships
+    "self": "本人",
+    "family": "家人",
+    "friend": "朋友",
+    "met_online": "网上认识",
+    "official": "自称公检法/银行人员",
+    "unknown": "不认识",
+    # verdicts
+    "yes": "是，确认诈骗",
+    "no": "否，并非诈骗",
+    "not_known": "尚不确定",
+}
+OBLIGATION_ZH: dict[str, str] = {
+    "large_value_report": "大额交易报告",
+    "suspicious_transaction_report": "可疑交易报告",
+    "cash_purpose_registration": "大额现金用途登记",
+    "advance_booking": "提前预约",
+    "dual_recording": "双录",
+    "signed_risk_notice": "签署风险告知书",
+    "identity_reverification": "重新核验身份",
+    "family_contact": "联系家属",
+}
+
+
+def choice_label(code: str) -> str:
+    """``投资理财 investment``: the Chinese label (when known) and the code."""
+    if code in CHOICE_ZH:
+        return f"{CHOICE_ZH[code]} {code}"
+    if code in {a.value for a in Action}:
+        return action_label(Action(code))
+    if code in {o.value for o in Outcome}:
+        return f"{TITLES_ZH[Outcome(code)]} {code}"
+    return code
+
+
+def choose(console: Console, title: str, codes: list[str]) -> str:
+    """A numbered list of choices in Chinese and code; the teller types a number or a code."""
+    for number, code in enumerate(codes, start=1):
+        console.print(f"    {number:>2}. {choice_label(code)}")
+    while True:
+        raw = Prompt.ask(title, console=console).strip()
+        if raw in codes:
+            return raw
+        if raw.isdigit() and 1 <= int(raw) <= len(codes):
+            return codes[int(raw) - 1]
+        console.print("[red]请输入序号或代码 Type a number or a code[/red]")
 
 
 # -- applying one step ---------------------------------------------------------------------------
@@ -169,18 +241,49 @@ def split_step(raw: Any) -> tuple[str, Any, Action | None]:
 
 # -- showing ----------------------------------------------------------------------------------
 def show_decision(console: Console, session: CounterSession, decision: Decision) -> None:
-    table = Table(title="规则命中 Rules hit", show_lines=False)
-    table.add_column("规则 Rule")
+    table = Table(title="规则命中 Rules hit", show_lines=True)
+    table.add_column("规则 Rule", overflow="fold")
     table.add_column("说明 Title")
     table.add_column("级别 Action")
+    table.add_column("柜员指引 What to do")
     for hit in decision.hits:
-        table.add_row(hit.rule_id, f"{hit.title_zh}\n{hit.title_en}", action_label(hit.action))
+        table.add_row(
+            hit.rule_id,
+            f"{hit.title_zh}\n{hit.title_en}",
+            action_label(hit.action)
+            + (
+                f"\n+{hit_score(decision, hit.rule_id)}分"
+                if hit_score(decision, hit.rule_id)
+                else ""
+            ),
+            f"{hit.notice_zh}\n{hit.notice_en}".strip(),
+        )
     if decision.hits:
-        console.print(table)
+        console.print(table, soft_wrap=False)
+    if decision.obligations:
+        duties = "、".join(
+            f"{OBLIGATION_ZH.get(o.value, o.value)} {o.value}" for o in decision.obligations
+        )
+        console.print(f"合规义务 Obligations: {duties}")
+    if decision.score:
+        console.print(
+            f"风险评分 Risk score: {decision.score} → {action_label(decision.score_action)}"
+            f"（单条规则最高 highest single rule: {action_label(decision.ladder_action)}）"
+        )
+    for cleared in decision.cleared:
+        reasons = ", ".join(f"{e.feature}={e.value}" for e in cleared.cleared_by)
+        console.print(
+            f"已解除 Cleared: {cleared.rule_id} {cleared.title_zh}"
+            f"（{action_label(cleared.action)}）by {reasons}"
+        )
     console.print(f"当前处置 Effective action: [bold]{action_label(session.action)}[/bold]")
     waiting = session.questions_to_ask()
     if waiting:
         console.print(f"待问询 Questions to ask: {', '.join(waiting)}")
+
+
+def hit_score(decision: Decision, rule_id: str) -> int:
+    return sum(part.weight for part in decision.score_parts if part.rule_id == rule_id)
 
 
 def show_record(console: Console, record: SessionRecord) -> None:
@@ -307,6 +410,8 @@ def run_script(console: Console, guard: Guard, args: argparse.Namespace) -> int:
             show_decision(console, session, result)
         if isinstance(result, SessionRecord):
             show_record(console, result)
+        if name in ("notice", "risk_acknowledgement") and result is not None:
+            show_notice(console, result)
     print_outcome(console, session)
     console.print(f"状态 State: {session.state.value}")
     if args.json_record and session.closed:
@@ -334,9 +439,7 @@ def ask_interactively(console: Console, session: CounterSession) -> None:
         if kind is AnswerType.YES_NO:
             value = Confirm.ask("是/否 Yes/No", console=console)
         elif kind is AnswerType.CHOICE:
-            value = Prompt.ask(
-                "选择 Choose", choices=list(questionnaire.choices[question.id]), console=console
-            )
+            value = choose(console, "选择 Choose", list(questionnaire.choices[question.id]))
         elif kind is AnswerType.NUMBER:
             value = IntPrompt.ask("数字 Number", console=console)
         else:
@@ -368,7 +471,7 @@ def run_interactive(console: Console, guard: Guard, args: argparse.Namespace) ->
         (
             "raise",
             lambda: session.teller_raise(
-                Prompt.ask("级别 Action", choices=[a.value for a in Action], console=console),
+                choose(console, "级别 Action", [a.value for a in Action]),
                 Prompt.ask("理由 Reason", console=console),
             ),
         ),
@@ -379,16 +482,11 @@ def run_interactive(console: Console, guard: Guard, args: argparse.Namespace) ->
             "override",
             lambda: session.supervisor_override(
                 supervisor(console),
-                Prompt.ask("级别 Action", choices=[a.value for a in Action], console=console),
+                choose(console, "级别 Action", [a.value for a in Action]),
                 reason(console),
             ),
         ),
-        (
-            "outcome",
-            lambda: session.record_outcome(
-                Prompt.ask("结果 Outcome", choices=[o.value for o in Outcome], console=console)
-            ),
-        ),
+        ("outcome", lambda: record_outcome_interactively(console, session)),
         ("close", lambda: show_record(console, session.close())),
     ]
     while not session.closed:
@@ -411,8 +509,23 @@ def run_interactive(console: Console, guard: Guard, args: argparse.Namespace) ->
     return 0
 
 
+def record_outcome_interactively(console: Console, session: CounterSession) -> object:
+    """The outcome, then the verdict: was it fraud (yes, no, not known yet)?"""
+    outcome = choose(console, "结果 Outcome", [o.value for o in Outcome])
+    verdict = choose(console, "是否确认诈骗 Fraud confirmed?", ["yes", "no", "not_known"])
+    confirmed = {"yes": True, "no": False}.get(verdict)
+    note = Prompt.ask("备注 Note (可空 optional)", default="", console=console)
+    return session.record_outcome(outcome, confirmed_fraud=confirmed, note=note)
+
+
 def show_notice(console: Console, notice: Any) -> None:
-    console.print(Panel(f"{notice.text_zh}\n\n{notice.text_en}", title=notice.title_zh))
+    """The whole notice, every line, Chinese then English, for the customer to read and sign."""
+    body = f"{notice.text_zh.strip()}\n\n{notice.text_en.strip()}"
+    if getattr(notice, "requires_signature", False):
+        body += "\n\n客户签字 Customer's signature: ____________"
+    # soft_wrap off for the panel: with it on, rich cuts each paragraph at the panel's edge
+    panel = Panel(body, title=f"{notice.title_zh} {notice.title_en}", expand=True)
+    console.print(panel, soft_wrap=False)
 
 
 def supervisor(console: Console) -> str:

@@ -91,6 +91,17 @@ def render_decision(decision: Decision, label: str = "") -> str:
         if hit.notice_zh or hit.notice_en:
             lines.append(f"      notice: {hit.notice_zh} {hit.notice_en}".rstrip())
         lines.append(f"      source: {hit.source}")
+    if decision.score:
+        parts = ", ".join(f"{p.rule_id} +{p.weight}" for p in decision.score_parts)
+        lines.append(
+            f"  score {decision.score} → {decision.score_action.value} ({parts}); "
+            f"highest single rule {decision.ladder_action.value}"
+        )
+    for cleared in decision.cleared:
+        by = ", ".join(
+            f"{e.feature} = {json.dumps(e.value, ensure_ascii=False)}" for e in cleared.cleared_by
+        )
+        lines.append(f"  cleared {cleared.rule_id} ({cleared.action.value}) by {by}")
     return "\n".join(lines)
 
 
@@ -164,6 +175,7 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
 def _registrars() -> list[Registrar]:
     """Subcommands owned by other parts of the library (imported late to keep start-up cheap)."""
     from guardrail.audit.cli import add_audit_subcommands
+    from guardrail.server.cli import add_server_subcommands
     from guardrail.sim.scenario_cli import add_test_subcommand
     from guardrail.sim.simulate_cli import add_simulate_subcommands
     from guardrail.stores import guard_from_path, open_audit_store
@@ -178,7 +190,7 @@ def _registrars() -> list[Registrar]:
             lambda pack, url, backend: guard_from_path(pack, history=url, backend=backend),
         )
 
-    return [add_test_subcommand, add_simulate, add_audit]
+    return [add_test_subcommand, add_simulate, add_audit, add_server_subcommands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -68,9 +68,9 @@ def parse_event(data: str | bytes | Mapping[str, Any]) -> Event:
 def make_backend(name: str, pack: Pack) -> Backend:
     """The backend called ``name`` (see ``guardrail.engine.BACKENDS``), compiled for ``pack``."""
     if name == "reference":
-        return ReferenceBackend(pack.rules)
+        return ReferenceBackend(pack.engine_rules)
     if name == "durable_rules":
-        return DurableRulesBackend(pack.rules, pack.content_hash)
+        return DurableRulesBackend(pack.engine_rules, pack.content_hash)
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 

@@ -33,20 +33,28 @@ except ImportError as _error:  # pragma: no cover - depends on the environment
     ) from _error
 
 from guardrail.model.event import (
+    OPENING_KINDS,
     Account,
     AccountClass,
+    AccountOpening,
+    AccountPurpose,
     Answers,
     Branch,
     Channel,
     Counterparty,
     Customer,
+    Document,
+    DocumentKind,
     Event,
+    FamilyConfirmation,
     Observations,
     PartyType,
     Purpose,
     PurposeCode,
     Relationship,
     Segment,
+    ThirdParty,
+    ThirdPartyRole,
     TransactionKind,
 )
 from guardrail.model.money import Money
@@ -60,9 +68,12 @@ __all__ = [
     "counter_visits",
     "counterparties",
     "customers",
+    "documents",
     "events",
+    "families",
     "free_text",
     "histories",
+    "third_parties",
     "typologies",
 ]
 
@@ -404,6 +415,7 @@ def _events(
     limit = None
     if kind is TransactionKind.LIMIT_CHANGE:
         limit = Money(value=Decimal(draw(st.integers(0, 10_000_000))))
+    opening = draw(_openings()) if kind in OPENING_KINDS else None
     return Event(
         event_id=draw(_identifiers()),
         kind=kind,
@@ -421,6 +433,52 @@ def _events(
         observations=draw(_observations(typology)),
         answers=draw(_answers(typology)),
         notes=draw(free_text(typology, max_size=500)),
+        opening=opening,
+        third_parties=tuple(draw(st.lists(third_parties(), max_size=2))),
+        documents=tuple(draw(st.lists(documents(), max_size=2))),
+        family=draw(st.none() | families()),
+    )
+
+
+_PHONES = ("13900000001", "17000000099", "13812345678")  # two are on the baseline's lists
+
+
+def third_parties() -> st.SearchStrategy[ThirdParty]:
+    """Someone at the counter with the customer (sometimes a listed agent's phone)."""
+    return st.builds(
+        ThirdParty,
+        role=st.sampled_from(list(ThirdPartyRole)),
+        phone=st.none() | st.sampled_from(_PHONES),
+        relationship=st.none() | st.sampled_from(list(Relationship)),
+        answers_for_customer=st.booleans(),
+    )
+
+
+def documents() -> st.SearchStrategy[Document]:
+    """A document shown at the counter."""
+    return st.builds(Document, kind=st.sampled_from(list(DocumentKind)), verified=st.booleans())
+
+
+@st.composite
+def _families(draw: st.DrawFn) -> FamilyConfirmation:
+    present, reached = draw(st.booleans()), draw(st.booleans())
+    confirms = draw(st.none() | st.booleans()) if present or reached else None
+    return FamilyConfirmation(present=present, reached_by_phone=reached, confirms=confirms)
+
+
+def families() -> st.SearchStrategy[FamilyConfirmation]:
+    """A family member present or reached by phone, confirming or not."""
+    return _families()
+
+
+def _openings() -> st.SearchStrategy[AccountOpening]:
+    counts = st.none() | st.integers(0, 12)
+    return st.builds(
+        AccountOpening,
+        purpose=st.none() | st.sampled_from(list(AccountPurpose)),
+        accounts_at_other_banks=counts,
+        opened_elsewhere_last_30d=counts,
+        accompanied=st.booleans(),
     )
 
 

@@ -76,3 +76,61 @@ def test_console_reports_an_unexpected_refusal(tmp_path: Path) -> None:
     result = run("--script", str(script), "--pack", str(STARTER))
     assert result.returncode == 2
     assert "拒绝 REFUSED" in result.stdout and "override" in result.stdout
+
+
+def test_console_shows_instructions_obligations_and_the_whole_notice() -> None:
+    result = run("--script", str(SCRIPTS / "case_003.yaml"), "--pack", str(BASELINE))
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    flat = "".join(ch for ch in out if not ch.isspace() and ch not in "│┃")  # table wrapping
+    assert "柜员指引" in out and "callthepairedpolicestation" in flat
+    assert "合规义务 Obligations: 签署风险告知书 signed_risk_notice" in out
+    # the whole notice, its last sentence included, in both languages
+    assert "本人已知悉上述风险" in flat and "Ihavebeentoldoftheserisks" in flat
+    assert "客户签字 Customer's signature" in out
+
+
+def test_console_runs_from_a_checkout_without_an_installed_package(tmp_path: Path) -> None:
+    # a bare interpreter (no site-packages of ours) finds guardrail in the checkout's src/
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if "site-packages" in p),
+    }
+    result = subprocess.run(
+        [sys.executable, "-I", str(CONSOLE), "--help"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--script" in result.stdout
+
+
+def test_interactive_choices_show_chinese_and_take_a_number_or_a_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+    import io
+
+    from rich.console import Console
+
+    spec = importlib.util.spec_from_file_location("teller_console", CONSOLE)
+    assert spec is not None and spec.loader is not None
+    console_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(console_module)
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=120)
+    answers = iter(["9", "2", "not_known"])
+    monkeypatch.setattr("builtins.input", lambda *_: next(answers))
+    monkeypatch.setattr(console, "input", lambda *_a, **_k: next(answers))
+    chosen = console_module.choose(console, "选择 Choose", ["investment", "medical", "other"])
+    assert chosen == "medical"
+    text = out.getvalue()
+    assert "投资理财 investment" in text and "医疗 medical" in text
+    assert "请输入序号或代码" in text  # "9" is out of range
+    assert console_module.choose(console, "verdict", ["yes", "no", "not_known"]) == "not_known"
+    assert "尚不确定 not_known" in out.getvalue()

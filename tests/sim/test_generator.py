@@ -9,7 +9,10 @@ from collections import Counter
 import pytest
 
 from guardrail.guard import parse_event
-from guardrail.sim.generator import Typology, generate, write_jsonl
+from guardrail.sim.behaviours import load_behaviours
+from guardrail.sim.generator import Typology, WhenAsked, generate, write_jsonl
+
+_TYPOLOGY_IDS = {spec.id for spec in load_behaviours().typologies}
 
 
 def _jsonl(n: int, fraud_rate: float, seed: int) -> str:
@@ -31,11 +34,20 @@ def test_exactly_n_lines_in_timestamp_order_each_a_valid_event() -> None:
     ids = set()
     for line in lines:
         record = json.loads(line)
-        assert set(record) == {"label", "typology", "scenario", "executed_history_hint", "event"}
+        assert set(record) - {"when_asked"} == {
+            "label",
+            "typology",
+            "scenario",
+            "executed_history_hint",
+            "event",
+        }
         assert record["label"] in ("fraud", "legitimate")
         assert (record["typology"] is None) == (record["label"] == "legitimate")
         if record["typology"] is not None:
-            Typology(record["typology"])
+            assert record["typology"] in _TYPOLOGY_IDS
+        if "when_asked" in record:
+            assert record["executed_history_hint"] == "if_allowed"
+            WhenAsked.model_validate_json(json.dumps(record["when_asked"]))
         event = parse_event(record["event"])
         assert (event.channel.value == "counter") == (
             record["executed_history_hint"] == "if_allowed"
@@ -59,7 +71,8 @@ def test_fraud_rate_within_tolerance(fraud_rate: float, tolerance: float) -> Non
 def test_every_typology_appears_and_customers_come_back() -> None:
     records = list(generate(8_000, 0.05, 5))
     typologies = Counter(record.typology for record in records if record.label == "fraud")
-    assert set(typologies) == {typology.value for typology in Typology}
+    assert set(typologies) == _TYPOLOGY_IDS
+    assert {typology.value for typology in Typology} <= _TYPOLOGY_IDS
     visits = Counter(record.event.customer.id for record in records)
     returning = sum(1 for count in visits.values() if count >= 3)
     assert returning > len(visits) / 5  # customers come back: windows see real histories

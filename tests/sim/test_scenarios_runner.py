@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from guardrail.cli import build_parser
-from guardrail.sim.runner import Runner
+from guardrail.sim.runner import Runner, RunReport
 from guardrail.sim.scenario import ScenarioError, load_file, load_scenarios
 from guardrail.sim.scenario_cli import add_test_subcommand
 
@@ -94,7 +94,13 @@ def test_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] is True
     assert report["scenarios"][0]["steps"][0]["action"] == "proceed"
-    assert report["friction"] == {"legitimate": 1, "with_friction": [], "rate": 0.0}
+    assert report["friction"] == {
+        "legitimate": 1,
+        "with_friction": [],
+        "rate": 0.0,
+        "after_answers": [],
+        "after_answers_rate": 0.0,
+    }
 
 
 def test_malformed_yaml_is_reported_with_file_and_line(tmp_path: Path) -> None:
@@ -220,3 +226,33 @@ def test_the_repository_scenarios_pass_with_full_coverage(
     assert _run_cli(str(BASELINE), str(ROOT / "scenarios"), "-q") == 0
     out = capsys.readouterr().out
     assert "55/55" in out or "(100.0%" in out
+
+
+REASSURED = """
+scenarios:
+  - id: reassured
+    title: questioned, then cleared by a verified invoice
+    label: legitimate
+    steps:
+      - event:
+          kind: cash_withdrawal
+          amount: 60000
+          timestamp: "2025-04-05T11:00:00+08:00"
+          branch: {id: B1, region: CN-JS}
+          teller_id: T1
+          customer: {id: C1, birth_date: "1950-01-01"}
+          purpose: {code: medical}
+        expect: {action: inquire}
+      - answers: {instructed_by_other: false, family_aware: true}
+        patch: {documents: [{kind: invoice, verified: true}]}
+        expect: {action_at_most: notice}
+"""
+
+
+def test_friction_after_answers_counts_the_last_step(tmp_path: Path) -> None:
+    _write(tmp_path, "reassured.yaml", REASSURED)
+    result = Runner(BASELINE).run(load_scenarios([tmp_path])[0])
+    assert result.passed, result.problems
+    assert result.friction and not result.friction_after_answers
+    report = RunReport(results=(result,), coverage=())
+    assert report.friction_rate == 1.0 and report.friction_after_answers_rate == 0.0

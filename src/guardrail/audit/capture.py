@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from guardrail.audit.masking import FieldClass, Masker
 from guardrail.audit.records import (
+    ClearedRecord,
     DecisionRecord,
     EvidenceRecord,
     HitRecord,
@@ -152,6 +153,9 @@ def _protect_event(event: Event, p: _Protector) -> ProtectedEvent:
         observations=event.observations,
         answers=answers,
         notes=p.text(event.notes),
+        documents=tuple(d.model_copy(update={"description": ""}) for d in event.documents),
+        family=event.family,
+        third_party_roles=tuple(party.role for party in event.third_parties),
     )
 
 
@@ -207,4 +211,15 @@ def decision_record(
         elapsed_us=decision.elapsed_us,
         teller_id=event.teller_id,
         supervisor_id=supervisor_id,
+        score=decision.score,
+        score_parts=decision.score_parts,
+        cleared=tuple(
+            ClearedRecord(
+                rule_id=c.rule_id,
+                action=c.action,
+                evidence=tuple(_evidence(e, p) for e in c.evidence),
+                cleared_by=tuple(_evidence(e, p) for e in c.cleared_by),
+            )
+            for c in decision.cleared
+        ),
     )

@@ -29,14 +29,18 @@ from guardrail.model import (
     Action,
     Answers,
     Channel,
+    Document,
     Failure,
+    FamilyConfirmation,
     Money,
     Obligation,
     Observations,
     PackRef,
     PartyType,
     PurposeCode,
+    ScorePart,
     Segment,
+    ThirdPartyRole,
     TransactionKind,
 )
 from guardrail.model.event import Identifier
@@ -182,6 +186,9 @@ class ProtectedEvent(_Record):
     observations: Observations = Observations()
     answers: Answers = Answers()
     notes: ShortText = ""
+    documents: tuple[Document, ...] = ()  # kinds shown and whether verified: no personal data
+    family: FamilyConfirmation | None = None
+    third_party_roles: tuple[ThirdPartyRole, ...] = ()  # who was present; identities left out
 
 
 class EvidenceRecord(_Record):
@@ -201,6 +208,15 @@ class HitRecord(_Record):
     tags: tuple[str, ...] = ()
 
 
+class ClearedRecord(_Record):
+    """A rule that matched and was cleared, with the values that cleared it."""
+
+    rule_id: str
+    action: Action
+    evidence: tuple[EvidenceRecord, ...] = ()
+    cleared_by: tuple[EvidenceRecord, ...] = ()
+
+
 class DecisionRecord(_Record):
     """One screening decision: the protected event, the pack, every hit, the action."""
 
@@ -216,6 +232,9 @@ class DecisionRecord(_Record):
     elapsed_us: int = Field(default=0, ge=0)
     teller_id: Identifier
     supervisor_id: Identifier | None = None
+    score: int = Field(default=0, ge=0)
+    score_parts: tuple[ScorePart, ...] = ()
+    cleared: tuple[ClearedRecord, ...] = ()
 
     @property
     def occurred_at(self) -> dt.datetime:

@@ -20,6 +20,7 @@ from guardrail.context.windows import (
 from guardrail.engine.base import FeatureMap
 from guardrail.lang.catalog import (
     BASE_FIELDS,
+    DOCUMENT_KINDS,
     LOCAL_DATE_KEY,
     OBSERVATIONS,
     FieldSource,
@@ -27,7 +28,7 @@ from guardrail.lang.catalog import (
 )
 from guardrail.lang.ir import FieldRef, RefKind, walk
 from guardrail.lang.pack import Pack
-from guardrail.model.event import DIRECTION_OF_KIND, Event
+from guardrail.model.event import DIRECTION_OF_KIND, Event, Relationship, ThirdPartyRole
 from guardrail.model.money import from_fen
 
 FeatureValue = bool | int | str | None
@@ -78,7 +79,57 @@ def base_features(e: Event) -> dict[str, FeatureValue]:
     }
     for key, name in _OBSERVATION_KEYS:
         features[key] = getattr(observations, name)
+    _add_counter_context(e, features)
     return features
+
+
+_FAMILY_ROLES = frozenset({ThirdPartyRole.FAMILY, ThirdPartyRole.GUARDIAN})
+_DOCUMENT_KEYS = tuple((f"documents.{kind}", kind) for kind in DOCUMENT_KINDS)
+
+
+def _add_counter_context(e: Event, features: dict[str, FeatureValue]) -> None:
+    """Account opening, third parties, documents and family: who and what is at the counter."""
+    opening, parties, family = e.opening, e.third_parties, e.family
+    features["answers.paid_to_open"] = e.answers.paid_to_open
+    features["answers.lends_account"] = e.answers.lends_account
+    features["opening.purpose"] = None if opening is None else opening.purpose
+    features["opening.accounts_at_other_banks"] = (
+        None if opening is None else opening.accounts_at_other_banks
+    )
+    features["opening.opened_elsewhere_last_30d"] = (
+        None if opening is None else opening.opened_elsewhere_last_30d
+    )
+    features["opening.accompanied"] = (
+        None if opening is None else (opening.accompanied or bool(parties))
+    )
+    features["third_party.present"] = bool(parties)
+    features["third_party.count"] = len(parties)
+    features["third_party.answers_for_customer"] = any(p.answers_for_customer for p in parties)
+    features["third_party.agent_present"] = any(p.role is ThirdPartyRole.AGENT for p in parties)
+    features["third_party.non_family_present"] = any(
+        p.role not in _FAMILY_ROLES and p.relationship is not Relationship.FAMILY for p in parties
+    )
+    features["third_party.phone"] = next((p.phone for p in parties if p.phone), None)
+    features["third_party.id_number"] = next((p.id_number for p in parties if p.id_number), None)
+    shown = {d.kind.value for d in e.documents}
+    for key, kind in _DOCUMENT_KEYS:
+        features[key] = kind in shown
+    features["documents.any_verified"] = any(d.verified for d in e.documents)
+    features["family.present"] = False if family is None else family.present
+    features["family.reached_by_phone"] = False if family is None else family.reached_by_phone
+    features["family.confirms"] = None if family is None else family.confirms
+    features["family.confirmed"] = (
+        None
+        if family is None or family.confirms is None
+        else family.confirms and (family.present or family.reached_by_phone)
+    )
+
+
+# Fields a watchlist tests against every value the event has (any third party), not the first.
+_MANY_VALUES: dict[str, Callable[[Event], tuple[str, ...]]] = {
+    "third_party.phone": lambda e: tuple(p.phone for p in e.third_parties if p.phone),
+    "third_party.id_number": lambda e: tuple(p.id_number for p in e.third_parties if p.id_number),
+}
 
 
 STATIC_DERIVED = frozenset(i.name for i in BASE_FIELDS if i.source is FieldSource.DERIVED)
@@ -92,12 +143,14 @@ _TEXT: dict[str, Callable[[Event], str]] = {
     "purpose.text": lambda e: "" if e.purpose is None else e.purpose.text,
     "notes": lambda e: e.notes,
     "answers.purpose_detail": lambda e: e.answers.purpose_detail or "",
+    "opening.purpose_text": lambda e: "" if e.opening is None else e.opening.purpose_text,
     "any_text": lambda e: "\n".join(
         part
         for part in (
             "" if e.purpose is None else e.purpose.text,
             e.answers.purpose_detail or "",
             e.notes,
+            "" if e.opening is None else e.opening.purpose_text,
         )
         if part
     ),
@@ -167,7 +220,7 @@ class FeaturePlan:
 
     def __init__(self, pack: Pack) -> None:
         needed: dict[str, FieldRef] = {}
-        for rule in pack.rules:
+        for rule in pack.engine_rules:
             for compare in walk(rule.guarded):
                 for ref in (compare.left, compare.right):
                     if isinstance(ref, FieldRef):
@@ -274,6 +327,19 @@ class FeaturePlan:
         listed = watchlists.get(ref.name)
         if listed is None:
             raise LookupError(f"watchlist {ref.name!r} is not loaded")
+        many = _MANY_VALUES.get(ref.field)
+        if many is not None:
+            values = many(event)
+            if not values:
+                out[ref.key] = None
+                return
+            member = any(listed.contains(value) for value in values)
+            out[ref.key] = member
+            out.details[ref.key] = (
+                f"watchlist {ref.name} version {listed.version}: "
+                f"{'listed' if member else 'not listed'} ({len(values)} checked)"
+            )
+            return
         value = out[ref.field]
         if value is None:
             out[ref.key] = None

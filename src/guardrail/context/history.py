@@ -54,12 +54,22 @@ class HistoryRecord:
     timestamp: datetime
     counterparty_account: str | None
     currency: Currency = Currency.CNY  # money windows add up one currency only
+    branch_id: str | None = None  # for windows keyed by branch (across customers)
+    purpose: str | None = None  # purpose code, for "same purpose" windows
+    customer_age: int | None = None  # whole years on the event's date, for age filters
 
     @classmethod
     def from_event(cls, event: Event) -> HistoryRecord:
         """The record of ``event`` once it has been executed."""
         account = event.account.id if event.account is not None else None
         payee = event.counterparty.account if event.counterparty is not None else None
+        born = event.customer.birth_date
+        on = event.timestamp.date()
+        age = (
+            None
+            if born is None
+            else on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+        )
         # Interned: a million records share a few thousand customer and account strings.
         return cls(
             event_id=event.event_id,
@@ -72,7 +82,25 @@ class HistoryRecord:
             timestamp=event.timestamp,
             counterparty_account=None if payee is None else sys.intern(payee),
             currency=event.amount.currency,
+            branch_id=sys.intern(event.branch.id),
+            purpose=None if event.purpose is None else event.purpose.code.value,
+            customer_age=age,
         )
+
+
+@runtime_checkable
+class CrossCustomerHistory(Protocol):
+    """History read across customers: by branch and by payee account (windows keyed so)."""
+
+    def for_branch(self, branch_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        """Every customer's records at the branch with timestamp >= ``since``, oldest first."""
+        ...
+
+    def for_counterparty(
+        self, counterparty_account: str, since: datetime | None
+    ) -> Sequence[HistoryRecord]:
+        """Every customer's records with that counterparty account, oldest first."""
+        ...
 
 
 @runtime_checkable
@@ -183,6 +211,8 @@ class InMemoryHistoryStore:
         self._by_id: dict[str, tuple[int, HistoryRecord]] = {}
         self._by_customer: dict[str, _Series] = {}
         self._by_account: dict[str, _Series] = {}
+        self._by_branch: dict[str, _Series] = {}
+        self._by_payee: dict[str, _Series] = {}
         # (customer, counterparty) -> two earliest (instant, event_id, timestamp); never evicted,
         # it grows with distinct payees per customer, not with records.
         self._earliest: dict[tuple[str, str], list[tuple[int, str, datetime]]] = {}
@@ -228,17 +258,27 @@ class InMemoryHistoryStore:
         if series is None:
             series = self._by_customer[rec.customer_id] = _Series()
         series.insert(key, rec)
-        if rec.account_id is not None:
-            series = self._by_account.get(rec.account_id)
-            if series is None:
-                series = self._by_account[rec.account_id] = _Series()
-            series.insert(key, rec)
+        for index, name in (
+            (self._by_account, rec.account_id),
+            (self._by_branch, rec.branch_id),
+            (self._by_payee, rec.counterparty_account),
+        ):
+            if name is not None:
+                series = index.get(name)
+                if series is None:
+                    series = index[name] = _Series()
+                series.insert(key, rec)
 
     def _remove(self, key: int, rec: HistoryRecord) -> None:
         del self._by_id[rec.event_id]
         self._drop_from(self._by_customer, rec.customer_id, key, rec.event_id)
-        if rec.account_id is not None:
-            self._drop_from(self._by_account, rec.account_id, key, rec.event_id)
+        for index, name in (
+            (self._by_account, rec.account_id),
+            (self._by_branch, rec.branch_id),
+            (self._by_payee, rec.counterparty_account),
+        ):
+            if name is not None:
+                self._drop_from(index, name, key, rec.event_id)
 
     @staticmethod
     def _drop_from(index: dict[str, _Series], name: str, key: int, event_id: str) -> None:
@@ -268,6 +308,20 @@ class InMemoryHistoryStore:
         key = None if since is None else utc_micros(since)
         with self._lock:
             series = self._by_account.get(account_id)
+            return [] if series is None else series.since(key)
+
+    def for_branch(self, branch_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        key = None if since is None else utc_micros(since)
+        with self._lock:
+            series = self._by_branch.get(branch_id)
+            return [] if series is None else series.since(key)
+
+    def for_counterparty(
+        self, counterparty_account: str, since: datetime | None
+    ) -> Sequence[HistoryRecord]:
+        key = None if since is None else utc_micros(since)
+        with self._lock:
+            series = self._by_payee.get(counterparty_account)
             return [] if series is None else series.since(key)
 
     def earliest_with_counterparty(
@@ -306,7 +360,10 @@ CREATE TABLE IF NOT EXISTS history (
     ts_us INTEGER NOT NULL,
     ts_iso TEXT NOT NULL,
     counterparty_account TEXT,
-    currency TEXT NOT NULL DEFAULT 'CNY'
+    currency TEXT NOT NULL DEFAULT 'CNY',
+    branch_id TEXT,
+    purpose TEXT,
+    customer_age INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS history_customer_ts ON history (customer_id, ts_us);
 CREATE INDEX IF NOT EXISTS history_account_ts ON history (account_id, ts_us);
@@ -328,18 +385,32 @@ def _add_currency(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE history ADD COLUMN currency TEXT NOT NULL DEFAULT 'CNY'")
 
 
+def _add_cross_customer_columns(conn: sqlite3.Connection) -> None:
+    """Branch, purpose and age of each record, for windows keyed across customers."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
+    added = (("branch_id", "TEXT"), ("purpose", "TEXT"), ("customer_age", "INTEGER"))
+    for column, sql_type in added:
+        if column not in columns:
+            conn.execute(f"ALTER TABLE history ADD COLUMN {column} {sql_type}")
+    # one statement at a time: executescript would commit the migration's transaction
+    conn.execute("CREATE INDEX IF NOT EXISTS history_branch_ts ON history (branch_id, ts_us)")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS history_payee_ts ON history (counterparty_account, ts_us)"
+    )
+
+
 # Forward migrations (version table ``guardrail_schema``); the first is idempotent, so files
-# written before the version table existed adopt it, and the second upgrades them.
-_MIGRATIONS: tuple[Migration, ...] = (_SCHEMA, _add_currency)
+# written before the version table existed adopt it, and the later ones upgrade them.
+_MIGRATIONS: tuple[Migration, ...] = (_SCHEMA, _add_currency, _add_cross_customer_columns)
 
 _COLUMNS = (
     "event_id, customer_id, account_id, kind, direction, channel, amount_fen, ts_iso, "
-    "counterparty_account, currency"
+    "counterparty_account, currency, branch_id, purpose, customer_age"
 )
 _INSERT = (
     "INSERT OR IGNORE INTO history (event_id, customer_id, account_id, kind, direction, channel,"
-    " amount_fen, ts_us, ts_iso, counterparty_account, currency)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " amount_fen, ts_us, ts_iso, counterparty_account, currency, branch_id, purpose,"
+    " customer_age) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _NOTE_COUNTERPARTY = "INSERT OR IGNORE INTO counterparty_earliest VALUES (?, ?, ?, ?, ?)"
 _KEEP_TWO_EARLIEST = (
@@ -352,7 +423,21 @@ _KINDS = {kind.value: kind for kind in TransactionKind}
 _DIRECTIONS = {direction.value: direction for direction in Direction}
 _CHANNELS = {channel.value: channel for channel in Channel}
 
-_Row = tuple[str, str, str | None, str, str, str, int, str, str | None, str]
+_Row = tuple[
+    str,
+    str,
+    str | None,
+    str,
+    str,
+    str,
+    int,
+    str,
+    str | None,
+    str,
+    str | None,
+    str | None,
+    int | None,
+]
 
 
 class SQLiteHistoryStore:
@@ -405,6 +490,9 @@ class SQLiteHistoryStore:
             rec.timestamp.isoformat(),
             rec.counterparty_account,
             rec.currency.value,
+            rec.branch_id,
+            rec.purpose,
+            rec.customer_age,
         )
 
     def record(self, rec: HistoryRecord) -> None:
@@ -462,7 +550,21 @@ class SQLiteHistoryStore:
 
     @staticmethod
     def _decode(row: _Row) -> HistoryRecord:
-        event_id, customer, account, kind, direction, channel, amount, ts_iso, payee, currency = row
+        (
+            event_id,
+            customer,
+            account,
+            kind,
+            direction,
+            channel,
+            amount,
+            ts_iso,
+            payee,
+            currency,
+            branch,
+            purpose,
+            age,
+        ) = row
         return HistoryRecord(
             event_id=event_id,
             customer_id=customer,
@@ -474,6 +576,9 @@ class SQLiteHistoryStore:
             timestamp=datetime.fromisoformat(ts_iso),
             counterparty_account=payee,
             currency=Currency(currency),
+            branch_id=branch,
+            purpose=purpose,
+            customer_age=age,
         )
 
     def _select(self, column: str, value: str, since: datetime | None) -> list[HistoryRecord]:
@@ -492,6 +597,14 @@ class SQLiteHistoryStore:
 
     def for_account(self, account_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
         return self._select("account_id", account_id, since)
+
+    def for_branch(self, branch_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        return self._select("branch_id", branch_id, since)
+
+    def for_counterparty(
+        self, counterparty_account: str, since: datetime | None
+    ) -> Sequence[HistoryRecord]:
+        return self._select("counterparty_account", counterparty_account, since)
 
     def earliest_with_counterparty(
         self, customer_id: str, counterparty_account: str

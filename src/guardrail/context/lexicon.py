@@ -1,4 +1,9 @@
-"""Named keyword sets matched against free text in one Aho-Corasick pass."""
+"""Named keyword sets matched against free text in one Aho-Corasick pass.
+
+A term is a phrase (``安全账户``) or a *pattern* of parts joined by ``*`` (``安全*账``): the parts
+in that order, each starting at most ``PATTERN_GAP`` characters after the previous one ends.
+One pattern covers the ways one idea is worded at the counter (安全账户, 安全帐号, 国家安全专用
+账户, 安全的账户) without an entry per wording. Parts are found in the same single pass."""
 
 from __future__ import annotations
 
@@ -8,6 +13,10 @@ from dataclasses import dataclass
 import ahocorasick
 
 from guardrail.context.normalise import normalise
+
+PATTERN_GAP = 4  # characters allowed between consecutive parts of a ``*`` pattern
+_BREAKS = frozenset(",.;:!?、。，；：！？()（）[]\"'“”‘’/|\n")  # a gap never spans these
+_PART = "\0part"  # owner name of a pattern part inside the automaton (never a lexicon name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +40,19 @@ class LexiconMatcher:
         # normalised term -> ((lexicon, term as written), ...): one entry per lexicon, the first
         # spelling wins when several spellings of a lexicon normalise alike.
         owners: dict[str, dict[str, str]] = {}
+        # (lexicon, term as written, normalised parts) of every ``*`` pattern
+        self._patterns: list[tuple[str, str, tuple[str, ...]]] = []
         for lexicon, terms in lexicons.items():
             if isinstance(terms, str):
                 raise TypeError(f"lexicon {lexicon!r}: terms must be a sequence of str, not a str")
             for term in terms:
+                if "*" in term:
+                    parts = tuple(normalise(part) for part in term.split("*"))
+                    if all(parts):
+                        self._patterns.append((lexicon, term, parts))
+                        for part in parts:
+                            owners.setdefault(part, {}).setdefault(_PART, part)
+                    continue
                 key = normalise(term)
                 if key:  # a term of only spaces or invisible characters can never match
                     owners.setdefault(key, {}).setdefault(lexicon, term)
@@ -60,10 +78,19 @@ class LexiconMatcher:
         if not normalised:
             return []
         hits: list[LexiconHit] = []
+        parts: dict[str, list[tuple[int, int]]] = {}
         for end_index, (length, owners) in self._automaton.iter(normalised):
             end = end_index + 1
             for lexicon, term in owners:
-                hits.append(LexiconHit(lexicon, term, field, end - length, end))
+                if lexicon == _PART:
+                    parts.setdefault(term, []).append((end - length, end))
+                else:
+                    hits.append(LexiconHit(lexicon, term, field, end - length, end))
+        if parts:
+            for lexicon, term, pattern in self._patterns:
+                span = _first_in_order(pattern, parts, normalised)
+                if span is not None:
+                    hits.append(LexiconHit(lexicon, term, field, *span))
         hits.sort(key=lambda hit: (hit.start, hit.end, hit.lexicon))
         return hits
 
@@ -75,3 +102,25 @@ class LexiconMatcher:
             if hit.lexicon == lexicon:
                 return hit
         return None
+
+
+def _first_in_order(
+    pattern: tuple[str, ...], found: Mapping[str, Sequence[tuple[int, int]]], text: str
+) -> tuple[int, int] | None:
+    """The leftmost span where the parts of ``pattern`` occur in order, each beginning within
+    ``PATTERN_GAP`` characters of the previous part's end, with no punctuation between them
+    (parts in different clauses are different ideas); None when they do not."""
+    first = found.get(pattern[0], ())
+    for start, end in first:
+        for part in pattern[1:]:
+            following = [
+                (s, e)
+                for s, e in found.get(part, ())
+                if end <= s <= end + PATTERN_GAP and _BREAKS.isdisjoint(text[end:s])
+            ]
+            if not following:
+                break
+            end = min(following)[1]
+        else:
+            return start, end
+    return None

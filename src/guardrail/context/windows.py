@@ -12,7 +12,8 @@ from functools import lru_cache
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from guardrail.context.history import HistoryRecord, HistoryStore
+from guardrail.context.history import CrossCustomerHistory, HistoryRecord, HistoryStore
+from guardrail.errors import GuardrailError
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.model.event import Direction, Event
 
@@ -57,8 +58,22 @@ def window_start(spec: WindowSpec, event: Event) -> datetime | None:
     return local_midnight(event.account.opened_on, zone(event.branch.timezone))
 
 
+class WindowStoreError(GuardrailError):
+    """The history store cannot answer a window keyed across customers."""
+
+
 def _candidates(spec: WindowSpec, event: Event, store: HistoryStore) -> Sequence[HistoryRecord]:
     since = window_start(spec, event)
+    if spec.across_customers:
+        if not isinstance(store, CrossCustomerHistory):
+            raise WindowStoreError(
+                f"window {spec.name!r} is keyed by {spec.key.value} across customers, and the "
+                f"history store {type(store).__name__} cannot read by branch or payee"
+            )
+        if spec.key is WindowKey.BRANCH:
+            return store.for_branch(event.branch.id, since)
+        payee = event.counterparty.account if event.counterparty is not None else None
+        return [] if payee is None else store.for_counterparty(payee, since)
     if spec.key is WindowKey.ACCOUNT and event.account is not None:
         return store.for_account(event.account.id, since)
     # key customer, counterparty (filtered below), or account when the event has none
@@ -76,12 +91,18 @@ def compute_window(
     window of an event without a payee account is 0. ``current`` is the event's own record
     when the caller already built it (several windows of one screening share it).
     """
-    if spec.key is WindowKey.COUNTERPARTY:
+    if spec.key in (WindowKey.COUNTERPARTY, WindowKey.PAYEE):
         payee = event.counterparty.account if event.counterparty is not None else None
         if payee is None:
             return 0
     else:
         payee = None
+    purpose: str | None = None
+    if spec.same_purpose:
+        if event.purpose is None:
+            return 0
+        purpose = event.purpose.code.value
+    min_age = spec.min_customer_age
     end = event.timestamp
     kinds = frozenset(spec.kinds)
     channels = frozenset(spec.channels)
@@ -97,6 +118,8 @@ def compute_window(
         and (direction is None or rec.direction is direction)
         and (not channels or rec.channel in channels)
         and (currency is None or rec.currency is currency)
+        and (purpose is None or rec.purpose == purpose)
+        and (min_age is None or (rec.customer_age is not None and rec.customer_age >= min_age))
     ]
     if spec.include_current:
         if current is None:
@@ -106,9 +129,19 @@ def compute_window(
             and (direction is None or current.direction is direction)
             and (not channels or current.channel in channels)
             and (currency is None or current.currency is currency)
+            and (
+                min_age is None
+                or (current.customer_age is not None and current.customer_age >= min_age)
+            )
         ):
             selected.append(current)
     return _aggregate(spec, selected)
+
+
+def needs_records(spec: WindowSpec) -> bool:
+    """True for windows only :func:`compute_window` answers (keyed across customers, or with a
+    purpose or age filter): a store that computes windows itself hands these back."""
+    return spec.across_customers or spec.same_purpose or spec.min_customer_age is not None
 
 
 def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
@@ -117,6 +150,8 @@ def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
     if spec.aggregate is Aggregate.MAX:
         return max((rec.amount_fen for rec in records), default=0)
     if spec.aggregate is Aggregate.COUNT_DISTINCT:
+        if spec.measure is Measure.CUSTOMER:
+            return len({rec.customer_id for rec in records})
         return len({rec.counterparty_account for rec in records} - {None})
     if spec.measure is Measure.COUNTERPARTY:  # count of records that have a payee account
         return sum(1 for rec in records if rec.counterparty_account is not None)
@@ -173,7 +208,15 @@ def history_values(
         current = HistoryRecord.from_event(event)
     if is_windowed(store):
         assert isinstance(store, WindowedHistory)
-        return store.window_values(event, specs, current, derived=derived)
+        # A windowed store computes the per-customer windows it was written for; windows across
+        # customers or with purpose/age filters are computed from records (or fail loudly when
+        # the store cannot read across customers), never silently answered as per-customer.
+        simple = {key: spec for key, spec in specs.items() if not needs_records(spec)}
+        answered = store.window_values(event, simple, current, derived=derived)
+        for key, spec in specs.items():
+            if key not in simple:
+                answered[key] = compute_window(spec, event, store, current)
+        return answered
     values: dict[str, HistoryValue] = {
         key: compute_window(spec, event, store, current) for key, spec in specs.items()
     }

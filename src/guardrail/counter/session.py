@@ -773,8 +773,13 @@ class CounterSession(BaseModel):
 
 
 def effective_action(steps: Sequence[StepEntry], decisions: Sequence[Decision]) -> Action:
-    """The action the session stands at after ``steps`` (see the module docstring)."""
-    floor = latest = Action.PROCEED
+    """The action the session stands at after ``steps`` (see the module docstring).
+
+    A rule that a later screening reports as cleared (its ``clears`` condition held on the
+    answers, documents or family confirmation) leaves the hard floor, with the clearing in that
+    decision; every other earlier hit stays in it."""
+    raised = latest = failed = Action.PROCEED
+    hard: dict[str, Action] = {}
     seen: set[str] = set()
     covered: set[str] = set()
     for entry in steps:
@@ -782,22 +787,25 @@ def effective_action(steps: Sequence[StepEntry], decisions: Sequence[Decision]) 
             decision = decisions[entry.decision]
             live = [hit for hit in decision.hits if hit.rule_id not in covered]
             latest = max((hit.action for hit in live), default=Action.PROCEED)
-            hard = max(
-                (hit.action for hit in live if not ANSWER_DRIVEN_TAGS.intersection(hit.tags)),
-                default=Action.PROCEED,
-            )
+            if not covered:
+                latest = max(latest, decision.score_action)
+            for hit in live:
+                if not ANSWER_DRIVEN_TAGS.intersection(hit.tags):
+                    hard[hit.rule_id] = max(hard.get(hit.rule_id, Action.PROCEED), hit.action)
+            for cleared in decision.cleared:
+                hard.pop(cleared.rule_id, None)
             if decision.failures:
-                hard = max(hard, FAIL_CLOSED_FLOOR)
-            floor = max(floor, hard)
+                failed = max(failed, FAIL_CLOSED_FLOOR)
             seen.update(hit.rule_id for hit in decision.hits)
         elif entry.step in (Step.TELLER_RAISE, Step.SUPERVISOR_REJECT):
             assert entry.override_to is not None
-            floor = max(floor, entry.override_to)
+            raised = max(raised, entry.override_to)
         elif entry.step is Step.SUPERVISOR_OVERRIDE:
             assert entry.override_to is not None
-            floor, latest = entry.override_to, Action.PROCEED
+            raised, latest, failed = entry.override_to, Action.PROCEED, Action.PROCEED
+            hard.clear()
             covered |= seen
-    return max(floor, latest)
+    return max(raised, failed, latest, *hard.values())
 
 
 def _audit_reason(entry: StepEntry) -> str:

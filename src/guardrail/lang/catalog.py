@@ -10,8 +10,10 @@ from enum import Enum
 from guardrail.lang.declarations import WindowSpec
 from guardrail.model.event import (
     AccountClass,
+    AccountPurpose,
     Channel,
     Direction,
+    DocumentKind,
     PartyType,
     PurposeCode,
     Relationship,
@@ -83,7 +85,9 @@ OBSERVATIONS = (
     "third_party_agent_present",
     "payee_only_takes_cash",
     "group_with_same_purpose",
+    "reading_from_notes",
 )
+DOCUMENT_KINDS = tuple(kind.value for kind in DocumentKind)
 
 _EVENT_AND_COMPUTED: tuple[FieldInfo, ...] = (
     _enum("kind", TransactionKind, "what the customer asks for"),
@@ -138,6 +142,31 @@ _EVENT_AND_COMPUTED: tuple[FieldInfo, ...] = (
     _flag("answers.told_to_keep_secret", "the customer was told to keep it secret"),
     _flag("answers.family_aware", "the customer's family knows"),
     _count("answers.promised_return_pct", "annual return the customer was promised, percent"),
+    _flag("answers.paid_to_open", "someone pays or rewards the customer for opening the account"),
+    _flag("answers.lends_account", "the customer will hand the card or its login to someone"),
+    _enum("opening.purpose", AccountPurpose, "what a new account or card is for"),
+    FieldInfo("opening.purpose_text", FieldType.TEXT, "the account's purpose, customer's words"),
+    _count("opening.accounts_at_other_banks", "accounts the customer holds at other banks"),
+    _count("opening.opened_elsewhere_last_30d", "accounts or cards opened elsewhere in 30 days"),
+    _flag("opening.accompanied", "someone came with the customer to open the account"),
+    _flag("third_party.present", "someone is at the counter with the customer"),
+    _count("third_party.count", "how many people are with the customer"),
+    _flag("third_party.answers_for_customer", "a third party answers for the customer"),
+    _flag("third_party.agent_present", "an agent (rights, surrender or loan agent) is present"),
+    _flag("third_party.non_family_present", "someone other than family or guardian is present"),
+    FieldInfo("third_party.phone", FieldType.STRING, "phone of a third party (any, in watchlists)"),
+    FieldInfo(
+        "third_party.id_number", FieldType.STRING, "ID number of a third party (any, in watchlists)"
+    ),
+    *(
+        _flag(f"documents.{kind}", f"the customer showed: {kind.replace('_', ' ')}")
+        for kind in DOCUMENT_KINDS
+    ),
+    _flag("documents.any_verified", "the teller verified at least one document shown"),
+    _flag("family.present", "a family member is at the counter"),
+    _flag("family.reached_by_phone", "a family member was reached by phone"),
+    _flag("family.confirms", "the family member confirms the request (unknown until asked)"),
+    _flag("family.confirmed", "a family member present or reached by phone confirms the request"),
     _money("history.inbound_24h", "credits into the account in the 24h before the event"),
     _count("history.inbound_24h_pct", "inbound_24h as a percentage of this amount"),
     _count("history.outbound_count_24h", "outgoing transactions in the 24h before the event"),

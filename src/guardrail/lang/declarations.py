@@ -41,6 +41,7 @@ class Measure(str, Enum):
 
     AMOUNT = "amount"  # money, in fen inside engines
     COUNTERPARTY = "counterparty"  # counterparty account (for count_distinct)
+    CUSTOMER = "customer"  # the customer (for count_distinct across customers)
     EVENT = "event"  # the record itself (for count)
 
 
@@ -48,6 +49,8 @@ class WindowKey(str, Enum):
     CUSTOMER = "customer"
     ACCOUNT = "account"
     COUNTERPARTY = "counterparty"  # same customer, same payee account
+    BRANCH = "branch"  # every customer of the event's branch
+    PAYEE = "payee"  # every customer paying the event's payee account
 
 
 class WindowSpec(_Spec):
@@ -66,6 +69,12 @@ class WindowSpec(_Spec):
         default=None,
         description="only records in this currency; sum and max default to CNY, counts to any",
     )
+    same_purpose: bool = Field(
+        default=False, description="only records with the event's purpose code (none: 0)"
+    )
+    min_customer_age: Annotated[int, Field(ge=0, le=150)] | None = Field(
+        default=None, description="only records of customers at least this old"
+    )
     include_current: bool = Field(
         default=True, description="count the event being screened as if it were executed"
     )
@@ -79,9 +88,21 @@ class WindowSpec(_Spec):
             raise ValueError(f"span {self.span.value!r} takes no length")
         if self.aggregate in (Aggregate.SUM, Aggregate.MAX) and self.measure is not Measure.AMOUNT:
             raise ValueError(f"{self.aggregate.value} needs measure 'amount'")
-        if self.aggregate is Aggregate.COUNT_DISTINCT and self.measure is not Measure.COUNTERPARTY:
-            raise ValueError("count_distinct needs measure 'counterparty'")
+        if self.aggregate is Aggregate.COUNT_DISTINCT and self.measure not in (
+            Measure.COUNTERPARTY,
+            Measure.CUSTOMER,
+        ):
+            raise ValueError("count_distinct needs measure 'counterparty' or 'customer'")
+        if self.aggregate is Aggregate.COUNT and self.measure is Measure.CUSTOMER:
+            raise ValueError("measure 'customer' needs aggregate count_distinct")
+        if self.measure is Measure.CUSTOMER and self.key not in (WindowKey.BRANCH, WindowKey.PAYEE):
+            raise ValueError("distinct customers need key 'branch' or 'payee'")
         return self
+
+    @property
+    def across_customers(self) -> bool:
+        """True when the window reads other customers' history (key branch or payee)."""
+        return self.key in (WindowKey.BRANCH, WindowKey.PAYEE)
 
     @property
     def effective_currency(self) -> Currency | None:

@@ -28,16 +28,32 @@ from guardrail.lang.errors import (
     Severity,
     did_you_mean,
 )
-from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, refs
+from guardrail.lang.ir import (
+    All,
+    AnyOf,
+    Compare,
+    Condition,
+    Const,
+    FieldRef,
+    Op,
+    RefKind,
+    refs,
+)
 from guardrail.lang.source import Source, parse_yaml, parse_yaml_recovering
-from guardrail.lang.spec import AnswerType, PackMeta, QuestionnaireSpec, RuleSpec
-from guardrail.model.decision import PackRef
+from guardrail.lang.spec import AnswerType, PackMeta, QuestionnaireSpec, RuleSpec, ScoreBand
+from guardrail.model.decision import Action, Obligation, PackRef
 
 PACK_FILE = "pack.yaml"
 DATA_DIR = "data"  # watchlist sources; not rule files
 SECTIONS = ("rules", "windows", "watchlists", "lexicons", "questionnaire")
 MAX_EXTENDS_DEPTH = 8
 KIND_KEY = "kind"
+CLEARS_SUFFIX = "#clears"  # engine id of a rule's clearing condition; '#' is never in a rule id
+# Rules with these tags, a report action or a report obligation can never be cleared.
+UNCLEARABLE_TAGS = frozenset({"typology", "watchlist", "regulatory"})
+REPORT_OBLIGATIONS = frozenset(
+    {Obligation.LARGE_VALUE_REPORT, Obligation.SUSPICIOUS_TRANSACTION_REPORT}
+)
 
 Spec = TypeVar("Spec", bound=BaseModel)
 
@@ -51,6 +67,7 @@ class CompiledRule:
     guarded: Condition  # applies_to and effective dates folded in: what the engines evaluate
     location: Location
     pack: str
+    clears: Condition | None = None  # the author's clearing condition, in IR
 
     @property
     def id(self) -> str:
@@ -59,6 +76,26 @@ class CompiledRule:
     @cached_property
     def evidence_refs(self) -> tuple[FieldRef, ...]:
         return tuple(refs(self.condition))
+
+    @cached_property
+    def clears_refs(self) -> tuple[FieldRef, ...]:
+        return () if self.clears is None else tuple(refs(self.clears))
+
+    def clearing_rule(self) -> CompiledRule | None:
+        """The clearing condition as an ordinary rule the engines evaluate (id ``X#clears``),
+        guarded by the same kinds and dates; None when the rule declares no ``clears``."""
+        if self.clears is None:
+            return None
+        spec = self.spec.model_copy(
+            update={"id": self.spec.id + CLEARS_SUFFIX, "clears": None, "score": 0}
+        )
+        return CompiledRule(
+            spec=spec,
+            condition=self.clears,
+            guarded=_guard(self.spec, self.clears),
+            location=self.location,
+            pack=self.pack,
+        )
 
 
 @dataclass(frozen=True)
@@ -84,6 +121,18 @@ class Pack:
     catalog: Catalog
     warnings: tuple[Diagnostic, ...] = ()
     chain: tuple[str, ...] = field(default=())  # pack names, base first
+    score_bands: tuple[ScoreBand, ...] = ()
+
+    @cached_property
+    def engine_rules(self) -> tuple[CompiledRule, ...]:
+        """What a backend compiles: every rule, then every rule's clearing condition."""
+        clearing = (rule.clearing_rule() for rule in self.rules)
+        return (*self.rules, *(rule for rule in clearing if rule is not None))
+
+    def score_action(self, score: int) -> Action:
+        """The action the pack's score bands give ``score`` (proceed below every band)."""
+        reached = [band.action for band in self.score_bands if score >= band.min_score]
+        return max(reached, default=Action.PROCEED)
 
     @cached_property
     def ref(self) -> PackRef:
@@ -401,14 +450,34 @@ def _merge(layers: list[_Layer], found: _Collector) -> Pack | None:
             except ExpressionError as error:
                 found.error(source.text_location((*path, "condition"), error.offset), error.message)
                 continue
+            clears: Condition | None = None
+            if spec.clears is not None:
+                refusal = _why_unclearable(spec, condition)
+                if refusal:
+                    found.error(
+                        source.location((*path, "clears")),
+                        f"rule {spec.id!r} cannot declare 'clears': {refusal}; typology, "
+                        "watchlist and report-level rules can never be cleared",
+                    )
+                    continue
+                try:
+                    clears = checker.check(spec.clears)
+                except ExpressionError as error:
+                    found.error(
+                        source.text_location((*path, "clears"), error.offset), error.message
+                    )
+                    continue
             rules[spec.id] = CompiledRule(
                 spec=spec,
                 condition=condition,
                 guarded=_guard(spec, condition),
                 location=location,
                 pack=layer.meta.name,
+                clears=clears,
             )
     top = layers[-1]
+    declared = (layer.meta.score_bands for layer in reversed(layers) if layer.meta.score_bands)
+    bands = next(declared, ())
     if found.errors:
         return None
     return Pack(
@@ -424,7 +493,23 @@ def _merge(layers: list[_Layer], found: _Collector) -> Pack | None:
         catalog=catalog,
         warnings=tuple(found.warnings),
         chain=tuple(layer.meta.name for layer in layers),
+        score_bands=bands,
     )
+
+
+def _why_unclearable(spec: RuleSpec, condition: Condition) -> str:
+    """Why ``spec`` may never be cleared, or "" when it may."""
+    tags = sorted(UNCLEARABLE_TAGS.intersection(spec.tags))
+    if tags:
+        return f"it is tagged {', '.join(tags)}"
+    if spec.action >= Action.REPORT:
+        return "its action is report"
+    reports = sorted(o.value for o in REPORT_OBLIGATIONS.intersection(spec.obligations))
+    if reports:
+        return f"it carries the obligation {', '.join(reports)}"
+    if any(ref.kind is RefKind.WATCHLIST for ref in refs(condition)):
+        return "it reads a watchlist"
+    return ""
 
 
 _Decl = TypeVar("_Decl", WindowSpec, LexiconSpec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from enum import Enum
 from typing import Annotated
 
@@ -23,6 +24,13 @@ class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
+class ScoreBand(_Spec):
+    """From ``min_score`` up, the decision is at least ``action`` (``score_bands`` in pack.yaml)."""
+
+    min_score: Annotated[int, Field(ge=1, le=100000)]
+    action: Action
+
+
 class PackMeta(_Spec):
     """``pack.yaml``: who the pack is and what it layers over."""
 
@@ -35,6 +43,21 @@ class PackMeta(_Spec):
         default=None, description="path of the pack this overlay layers over, relative to this pack"
     )
     region: str | None = None
+    score_bands: tuple[ScoreBand, ...] = Field(
+        default=(),
+        description="score thresholds and the action each reaches; an overlay without bands "
+        "keeps its base pack's",
+    )
+
+    @model_validator(mode="after")
+    def _bands_rise(self) -> PackMeta:
+        bands = self.score_bands
+        for lower, upper in itertools.pairwise(bands):
+            if upper.min_score <= lower.min_score or upper.action <= lower.action:
+                raise ValueError(
+                    "score_bands must rise: each band a higher min_score and a higher action"
+                )
+        return self
 
 
 class RuleSpec(_Spec):
@@ -57,6 +80,14 @@ class RuleSpec(_Spec):
     notice_en: LongText = ""
     ask: tuple[Annotated[str, StringConstraints(min_length=1, max_length=64)], ...] = Field(
         default=(), description="questionnaire question ids this rule wants asked"
+    )
+    score: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=0, description="weight this rule adds to the decision's risk score when it hits"
+    )
+    clears: Annotated[str, StringConstraints(min_length=1)] | None = Field(
+        default=None,
+        description="a condition (on answers, documents, family) that, when true, clears the "
+        "rule: it drops out of the decision with the clearing kept as evidence",
     )
     effective_from: YamlDate | None = None
     effective_to: YamlDate | None = None

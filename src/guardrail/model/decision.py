@@ -102,6 +102,25 @@ class Hit(_Frozen):
     ask: tuple[str, ...] = ()  # questionnaire question ids this rule wants asked
 
 
+class ScorePart(_Frozen):
+    """One rule's contribution to the decision's risk score."""
+
+    rule_id: str
+    weight: Annotated[int, Field(ge=0)]
+
+
+class Cleared(_Frozen):
+    """A rule that matched but was cleared by what the customer showed or answered: it drops
+    out of the action, and the clearing condition's values are kept as evidence."""
+
+    rule_id: str
+    title_zh: str
+    title_en: str
+    action: Action  # what the rule would have asked for
+    evidence: tuple[Evidence, ...] = ()  # values of the rule's own condition
+    cleared_by: tuple[Evidence, ...] = ()  # values of its clearing condition
+
+
 class PackRef(_Frozen):
     name: str
     version: str
@@ -125,6 +144,11 @@ class Decision(_Frozen):
     backend: str
     failures: tuple[Failure, ...] = ()
     elapsed_us: Annotated[int, Field(ge=0)] = 0
+    ladder_action: Action = Action.PROCEED  # the highest uncleared rule alone
+    score: Annotated[int, Field(ge=0)] = 0  # sum of the weights of the uncleared hits
+    score_action: Action = Action.PROCEED  # what the pack's score bands make of ``score``
+    score_parts: tuple[ScorePart, ...] = ()
+    cleared: tuple[Cleared, ...] = ()
 
     @property
     def rule_ids(self) -> tuple[str, ...]:

@@ -7,7 +7,14 @@ import datetime as dt
 from enum import Enum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from guardrail.model.money import Money
 
@@ -53,7 +60,10 @@ class TransactionKind(str, Enum):
     WEALTH_REDEMPTION = "wealth_redemption"
     INSURANCE_SURRENDER = "insurance_surrender"
     ACCOUNT_OPENING = "account_opening"
+    CARD_ISSUANCE = "card_issuance"
     LIMIT_CHANGE = "limit_change"
+    INBOUND_TRANSFER = "inbound_transfer"  # money coming in; ``counterparty`` is the sender
+    INBOUND_REMITTANCE = "inbound_remittance"
 
 
 class Direction(str, Enum):
@@ -73,8 +83,13 @@ DIRECTION_OF_KIND: dict[TransactionKind, Direction] = {
     TransactionKind.WEALTH_REDEMPTION: Direction.OUT,
     TransactionKind.INSURANCE_SURRENDER: Direction.OUT,
     TransactionKind.ACCOUNT_OPENING: Direction.NONE,
+    TransactionKind.CARD_ISSUANCE: Direction.NONE,
     TransactionKind.LIMIT_CHANGE: Direction.NONE,
+    TransactionKind.INBOUND_TRANSFER: Direction.IN,
+    TransactionKind.INBOUND_REMITTANCE: Direction.IN,
 }
+INBOUND_KINDS = frozenset({TransactionKind.INBOUND_TRANSFER, TransactionKind.INBOUND_REMITTANCE})
+OPENING_KINDS = frozenset({TransactionKind.ACCOUNT_OPENING, TransactionKind.CARD_ISSUANCE})
 
 
 class Channel(str, Enum):
@@ -135,6 +150,41 @@ class Relationship(str, Enum):
     UNKNOWN = "unknown"
 
 
+class AccountPurpose(str, Enum):
+    """What a new account or card is for, as the customer says when opening it."""
+
+    SALARY = "salary"
+    SAVINGS = "savings"
+    PENSION = "pension"
+    BUSINESS = "business"
+    STUDENT = "student"
+    SOCIAL_SECURITY = "social_security"
+    OTHER = "other"
+    CANNOT_SAY = "cannot_say"  # cannot say what the account is for (断卡: a rented account)
+
+
+class ThirdPartyRole(str, Enum):
+    COMPANION = "companion"
+    FAMILY = "family"
+    AGENT = "agent"  # a "rights agent", a surrender or loan agent
+    EMPLOYER = "employer"
+    INTERPRETER = "interpreter"
+    GUARDIAN = "guardian"
+    OTHER = "other"
+
+
+class DocumentKind(str, Enum):
+    """Documents the customer shows to support the request."""
+
+    INVOICE = "invoice"  # a bill or invoice, e.g. the hospital's
+    CONTRACT = "contract"  # a purchase, lease or loan contract
+    PAYEE_ID = "payee_id"  # the payee's identity document
+    TUITION_NOTICE = "tuition_notice"
+    EMPLOYMENT_PROOF = "employment_proof"
+    COURT_DOCUMENT = "court_document"
+    OTHER = "other"
+
+
 class Branch(_Frozen):
     id: Identifier
     region: RegionCode = Field(
@@ -171,6 +221,52 @@ class Counterparty(_Frozen):
     phone: PhoneNumber | None = None
 
 
+class ThirdParty(_Frozen):
+    """Someone at the counter with the customer."""
+
+    role: ThirdPartyRole
+    name: PersonName | None = None
+    id_number: IdNumber | None = None
+    phone: PhoneNumber | None = None
+    relationship: Relationship | None = None
+    answers_for_customer: bool = False
+
+
+class Document(_Frozen):
+    """A document shown at the counter; ``verified`` when the teller checked it."""
+
+    kind: DocumentKind
+    verified: bool = False
+    description: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class FamilyConfirmation(_Frozen):
+    """A family member present or reached by phone, and whether they confirm the request."""
+
+    present: bool = False
+    reached_by_phone: bool = False
+    confirms: bool | None = None  # None: not (yet) asked
+    relationship: Relationship = Relationship.FAMILY
+
+    @model_validator(mode="after")
+    def _reached(self) -> FamilyConfirmation:
+        if self.confirms is not None and not (self.present or self.reached_by_phone):
+            raise ValueError("family cannot confirm unless present or reached by phone")
+        return self
+
+
+class AccountOpening(_Frozen):
+    """What the teller keys when a customer opens an account or asks for a card."""
+
+    purpose: AccountPurpose | None = None
+    purpose_text: FreeText = ""
+    accounts_at_other_banks: Annotated[int, Field(ge=0, le=100)] | None = None
+    opened_elsewhere_last_30d: Annotated[int, Field(ge=0, le=100)] | None = Field(
+        default=None, description="accounts or cards opened at other banks in the last 30 days"
+    )
+    accompanied: bool = False  # someone came with the customer (see ``third_parties``)
+
+
 class Purpose(_Frozen):
     code: PurposeCode
     text: FreeText = ""
@@ -193,6 +289,7 @@ class Observations(_Frozen):
     third_party_agent_present: bool = False
     payee_only_takes_cash: bool = False
     group_with_same_purpose: bool = False
+    reading_from_notes: bool = False  # reads answers from a note or a message
 
 
 class Answers(_Frozen):
@@ -207,6 +304,8 @@ class Answers(_Frozen):
     told_to_keep_secret: bool | None = None
     family_aware: bool | None = None
     promised_return_pct: Annotated[int, Field(ge=0, le=10000)] | None = None
+    paid_to_open: bool | None = None  # someone pays or rewards the customer for the account
+    lends_account: bool | None = None  # will hand the card or its login to someone else
 
 
 class Event(_Frozen):
@@ -228,6 +327,18 @@ class Event(_Frozen):
     observations: Observations = Observations()
     answers: Answers = Answers()
     notes: FreeText = ""
+    opening: AccountOpening | None = None
+    third_parties: Annotated[tuple[ThirdParty, ...], Field(max_length=10)] = ()
+    documents: Annotated[tuple[Document, ...], Field(max_length=20)] = ()
+    family: FamilyConfirmation | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Event:
+        if self.opening is not None and self.kind not in OPENING_KINDS:
+            raise ValueError(
+                f"'opening' belongs to account_opening or card_issuance, not {self.kind.value}"
+            )
+        return self
 
     @property
     def direction(self) -> Direction:

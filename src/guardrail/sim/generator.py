@@ -22,30 +22,48 @@ import heapq
 import json
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal, TextIO
 
+from pydantic import BaseModel, ConfigDict
+
 from guardrail.model.event import (
+    OPENING_KINDS,
     Account,
     AccountClass,
+    AccountOpening,
     Answers,
     Branch,
     Channel,
     Counterparty,
     Customer,
+    Document,
     Event,
+    FamilyConfirmation,
     Observations,
     PartyType,
     Purpose,
     PurposeCode,
     Relationship,
     Segment,
+    ThirdParty,
+    ThirdPartyRole,
     TransactionKind,
 )
 from guardrail.model.money import Money
+from guardrail.sim.behaviours import (
+    AmountSpec,
+    Behaviours,
+    LegitimateSpec,
+    PayeeSpec,
+    PayeeType,
+    TypologySpec,
+    load_behaviours,
+)
+from guardrail.sim.behaviours import StepSpec as BehaviourStep
 
 Label = Literal["fraud", "legitimate"]
 HistoryHint = Literal["if_allowed", "always"]
@@ -80,80 +98,16 @@ TYPOLOGY_TITLES_ZH: dict[Typology, str] = {
     Typology.MONEY_MULE: "涉诈账户/快进快出",
 }
 
-# What the purpose text or the teller's notes say, typology by typology (typical wording).
+# The behaviours the stream is made of live in data files (guardrail/data/simulation, see
+# guardrail.sim.behaviours); these views of the bundled files serve the hypothesis strategies.
+_BUNDLED = load_behaviours()
 TYPOLOGY_PHRASES: dict[Typology, tuple[str, ...]] = {
-    Typology.IMPERSONATION: (
-        "转到安全账户配合调查",
-        "公安说我涉嫌洗钱，要资金清查",
-        "检察院的人让我把钱转过去核查",
-        "账户要被冻结，先转到安全账户",
-        "有通缉令，需要配合调查",
-    ),
-    Typology.REBATE_TASKS: (
-        "刷单返利",
-        "做任务返佣金",
-        "兼职刷单，完成任务就返钱",
-        "平台说再做一单就能提现",
-        "点赞关注做任务",
-    ),
-    Typology.FAKE_INVESTMENT: (
-        "网友带我投资项目，高收益",
-        "男朋友介绍的投资平台充值",
-        "高回报理财，稳赚不赔",
-        "数字货币投资，年化收益很高",
-        "平台充值，导师说保本保息",
-    ),
-    Typology.LOAN_FEES: (
-        "贷款要先交保证金",
-        "交解冻费才能放款",
-        "注销校园贷，不然影响征信",
-        "征信修复费用",
-        "验证还款能力的流水",
-    ),
-    Typology.ELDERLY_PRODUCTS: (
-        "买保健品",
-        "养老公寓买床位",
-        "养老项目投资，年化收益百分之十五",
-        "以房养老项目",
-        "老年旅游团预付款",
-    ),
-    Typology.ILLEGAL_FUNDRAISING: (
-        "林业种植项目，种树年收益最高百分之三十",
-        "原始股投资",
-        "消费返利，买得越多返得越多",
-        "私募基金认购，保本保息",
-        "预付卡充值有高额返利",
-    ),
-    Typology.SURRENDER_AGENT: (
-        "全额退保",
-        "维权代理说可以全额退",
-        "代理退保，退了再买更好的产品",
-        "找了退保公司帮忙",
-    ),
-    Typology.MONEY_MULE: (
-        "帮朋友取钱",
-        "朋友借用一下卡",
-        "兼职走账",
-        "老板的货款",
-        "取现给朋友",
-    ),
+    Typology(spec.id): spec.phrases
+    for spec in _BUNDLED.typologies
+    if spec.id in Typology.__members__.values()
 }
-
 LEGITIMATE_PHRASES: dict[str, tuple[str, ...]] = {
-    "pension_cash": ("取养老金", "生活费", "买菜零用", "取点现金过节"),
-    "salary_rent": ("房租", "交三月份房租", "房租和物业费"),
-    "shop_takings": ("店里营业款", "营业款存入", "超市货款"),
-    "tuition": ("孩子学费", "大学学费和住宿费", "培训班学费"),
-    "family_transfer": ("给女儿生活费", "给父母的钱", "儿子结婚用", "家里装修"),
-    "lawyer_cash": ("律师事务所业务备用金", "案件执行款备用", "差旅备用金"),
-    "medical": ("住院押金", "手术费", "看病"),
-    "house_purchase": ("首付款", "购房定金", "房款"),
-    "matured_product": ("理财到期取出", "理财自动续期了，想取出来", "到期赎回"),
-    "business_transfer": ("货款", "支付供应商货款", "装修工程款"),
-    "car_purchase": ("买车首付", "购车款"),
-    "securities": ("转入证券账户", "买国债"),
-    "insurance_own": ("不想继续交了，退保", "保单到期不续"),
-    "account_opening": ("新开工资卡", "开卡", "学校要求开卡"),
+    spec.id: spec.phrases for spec in _BUNDLED.legitimate if spec.phrases
 }
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜"
@@ -222,19 +176,41 @@ class LabelledEvent:
     scenario: str  # what the record is, e.g. "pension_cash" or "impersonation_police/transfer"
     executed_history_hint: HistoryHint
     event: Event
+    # What the customer answers, shows and who confirms when the teller questions them: a
+    # victim as coached (sometimes the truth), a legitimate customer truthfully. None: nothing.
+    when_asked: WhenAsked | None = None
 
     def to_json(self) -> str:
         """The record as one compact JSON line (no newline)."""
-        return json.dumps(
-            {
-                "label": self.label,
-                "typology": self.typology,
-                "scenario": self.scenario,
-                "executed_history_hint": self.executed_history_hint,
-                "event": self.event.model_dump(mode="json", exclude_defaults=True),
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
+        record: dict[str, object] = {
+            "label": self.label,
+            "typology": self.typology,
+            "scenario": self.scenario,
+            "executed_history_hint": self.executed_history_hint,
+            "event": self.event.model_dump(mode="json", exclude_defaults=True),
+        }
+        if self.when_asked is not None:
+            record["when_asked"] = self.when_asked.model_dump(mode="json", exclude_defaults=True)
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+class WhenAsked(BaseModel):
+    """The answers, documents and family confirmation a questioned customer gives."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    answers: Answers = Answers()
+    documents: tuple[Document, ...] = ()
+    family: FamilyConfirmation | None = None
+
+    def apply(self, event: Event) -> Event:
+        """``event`` as it stands after the questions: answers, documents and family added."""
+        return event.model_copy(
+            update={
+                "answers": self.answers,
+                "documents": (*event.documents, *self.documents),
+                "family": self.family if self.family is not None else event.family,
+            }
         )
 
 
@@ -463,102 +439,303 @@ def _band(age: int) -> str:
 
 
 class _Stream:
-    """Plans scenarios into a timestamp-ordered heap and builds their events."""
+    """Plans episodes from the behaviour files into a timestamp-ordered heap."""
 
-    def __init__(self, world: _World) -> None:
+    def __init__(self, world: _World, behaviours: Behaviours) -> None:
         self.world = world
         self.rng = world.rng
+        self.behaviours = behaviours
         self.heap: list[_Planned] = []
         self._seq = 0
         self.planned = 0
         self.planned_fraud = 0
-
-    # -- building one event ----------------------------------------------------------------
-    def add(
-        self,
-        profile: _Profile,
-        kind: TransactionKind,
-        amount: Money,
-        timestamp: dt.datetime,
-        *,
-        label: Label,
-        scenario: str,
-        typology: Typology | None = None,
-        channel: Channel = Channel.COUNTER,
-        counterparty: Counterparty | None = None,
-        purpose: PurposeCode | None = None,
-        text: str = "",
-        observations: Observations | None = None,
-        answers: Answers | None = None,
-        notes: str = "",
-        new_daily_limit: Money | None = None,
-        account: Account | None = None,
-    ) -> None:
-        rng = self.rng
-        branch = profile.branch
-        counter = channel is Channel.COUNTER
-        event = Event(
-            event_id="pending",
-            kind=kind,
-            amount=amount,
-            channel=channel,
-            timestamp=timestamp,
-            branch=branch,
-            teller_id=f"{branch.id}-T{rng.randint(1, 6)}" if counter else "SYSTEM",
-            customer=profile.customer,
-            account=account or profile.account,
-            counterparty=counterparty,
-            purpose=None if purpose is None else Purpose(code=purpose, text=text),
-            cross_border=False,
-            new_daily_limit=new_daily_limit,
-            observations=observations or Observations(),
-            answers=answers or Answers(),
-            notes=notes,
-        )
-        hint: HistoryHint = "if_allowed" if counter else "always"
-        record = LabelledEvent(
-            label, None if typology is None else typology.value, scenario, hint, event
-        )
-        self._seq += 1
-        heapq.heappush(self.heap, _Planned(timestamp, self._seq, record))
-        self.planned += 1
-        if label == "fraud":
-            self.planned_fraud += 1
+        self._typology_weights = [spec.weight for spec in behaviours.typologies]
+        self._legit = behaviours.legitimate_by_id()
+        self._by_persona: dict[str, tuple[list[LegitimateSpec], list[float]]] = {}
+        for spec in behaviours.legitimate:
+            for persona, weight in spec.personas.items():
+                specs, weights = self._by_persona.setdefault(persona, ([], []))
+                specs.append(spec)
+                weights.append(weight)
+        self._collectors: dict[str, list[Counterparty]] = {}
 
     def chance(self, probability: float) -> bool:
         return self.rng.random() < probability
 
-    def once(self, profile: _Profile, what: str, when: dt.datetime, days: int = 25) -> bool:
-        """True (and remembered) unless ``profile`` did ``what`` within the last ``days``."""
+    def _push(self, record: LabelledEvent) -> None:
+        self._seq += 1
+        heapq.heappush(self.heap, _Planned(record.event.timestamp, self._seq, record))
+        self.planned += 1
+        if record.label == "fraud":
+            self.planned_fraud += 1
+
+    # -- choosing what happens -------------------------------------------------------------
+    def fraud(self, day: int) -> None:
+        spec = self.rng.choices(self.behaviours.typologies, weights=self._typology_weights)[0]
+        group = spec.group
+        size = 1 if group is None else self.rng.randint(*group.size)
+        anchor = self.world.moment(day)
+        branch: Branch | None = None
+        for member in range(size):
+            victim = self._victim(spec)
+            if group is not None:
+                if branch is None:
+                    branch = victim.branch
+                victim.branch = branch
+                when = anchor + dt.timedelta(
+                    minutes=self.rng.randint(0, group.within_minutes) if member else 0
+                )
+            else:
+                when = anchor
+            self._play(spec.id, spec, victim, day, when, "fraud")
+
+    def legitimate(self, day: int, behaviour: str | None = None) -> None:
+        profile = self.world.pick_customer()
+        self._legitimate(profile, day, self.world.moment(day), behaviour)
+
+    def _legitimate(
+        self, profile: _Profile, day: int, when: dt.datetime, behaviour: str | None = None
+    ) -> None:
+        if behaviour is None:
+            specs, weights = self._by_persona.get(profile.persona.value, ([], []))
+            if not specs:
+                return
+            spec = self.rng.choices(specs, weights=weights)[0]
+        else:
+            spec = self._legit[behaviour]
+        self._play(None, spec, profile, day, when, "legitimate")
+
+    def _victim(self, spec: TypologySpec) -> _Profile:
+        if spec.victims.mule:
+            return self.world.mule()
+        return self.world.pick_victim(spec.victims.bands)
+
+    # -- playing an episode ----------------------------------------------------------------
+    def _play(
+        self,
+        typology: str | None,
+        spec: TypologySpec | LegitimateSpec,
+        profile: _Profile,
+        day: int,
+        anchor: dt.datetime,
+        label: Label,
+    ) -> None:
+        rng = self.rng
+        variant = rng.choices(spec.variants, weights=[v.weight for v in spec.variants])[0]
+        payees: dict[str, Counterparty | None] = {
+            name: self._payee(payee, profile, typology) for name, payee in spec.payees.items()
+        }
+        amounts: dict[str, float] = {}
+        previous = anchor
+        for step in variant.steps:
+            if not self.chance(step.chance):
+                continue
+            what = f"{spec.id}/{step.kind[0].value}"
+            if step.once_days is not None and not self._once(profile, what, anchor, step):
+                if step.fallback is not None:
+                    self._legitimate(profile, day, anchor, step.fallback)
+                    return
+                continue
+            count = rng.randint(*step.repeat)
+            payee = self._step_payee(step, payees, profile, typology)
+            amount = self._amount(step.amount, amounts, count) if step.amount else 0.0
+            if step.name is not None:
+                amounts[step.name] = amount
+            for index in range(count):
+                if index and self.chance(step.change_payee):
+                    payee = self._step_payee(step, {}, profile, typology, fresh=True)
+                when = self._when(step, day, anchor, previous, index)
+                previous = max(previous, when) if step.before_minutes is None else previous
+                self._emit(
+                    typology,
+                    spec,
+                    variant.label,
+                    step,
+                    profile,
+                    when,
+                    amount,
+                    payee,
+                    label,
+                    amounts,
+                )
+                if step.amount is not None and step.amount.growth != (1.0, 1.0):
+                    amount *= rng.uniform(*step.amount.growth)
+                if step.amount is not None and step.amount.per_repeat:
+                    amount += float(step.amount.median or 0) * step.amount.per_repeat
+
+    def _once(self, profile: _Profile, what: str, when: dt.datetime, step: BehaviourStep) -> bool:
         last = profile.last_done.get(what)
+        days = step.once_days or 0
         if last is not None and (when.date() - last).days < days:
             return False
         profile.last_done[what] = when.date()
         return True
 
-    def small_cash(self, profile: _Profile, when: dt.datetime) -> None:
-        self._cash(profile, when, "everyday_cash", PurposeCode.LIVING_EXPENSES, 1000)
+    def _when(
+        self,
+        step: BehaviourStep,
+        day: int,
+        anchor: dt.datetime,
+        previous: dt.datetime,
+        index: int,
+    ) -> dt.datetime:
+        rng = self.rng
+        if step.before_minutes is not None:
+            return anchor - dt.timedelta(minutes=rng.randint(*step.before_minutes))
+        offset = step.day_offset + index * step.repeat_days
+        if offset:
+            return self.world.moment(day + offset)
+        if step.after_minutes is not None or index:
+            low, high = step.after_minutes or (1, 20)
+            return self.world.moment(day, after=previous, within_minutes=rng.randint(low, high))
+        return anchor
 
-    def amount(
-        self, median: float, sigma: float, *, step: int = 100, cap: float = 5_000_000
-    ) -> Money:
-        """A log-normal amount (mostly small, long tail) rounded to ``step`` yuan."""
-        return _yuan(min(cap, self.rng.lognormvariate(math.log(median), sigma)), step)
+    def _amount(self, spec: AmountSpec, named: Mapping[str, float], count: int) -> float:
+        rng = self.rng
+        if spec.of is not None:
+            base = named.get(spec.of, 0.0) * rng.uniform(*spec.share)
+            return base / count if spec.split else base
+        if spec.choice:
+            return rng.choice(spec.choice)
+        median = float(spec.median or 0)
+        return min(5_000_000.0, rng.lognormvariate(math.log(median), spec.sigma))
 
-    def legit_answers(self, purpose: PurposeCode, *, knows: bool = True) -> Answers:
-        if not self.chance(0.3):  # the questionnaire is not run for most requests
-            return Answers()
-        return Answers(
-            stated_purpose=purpose,
-            knows_payee=knows,
-            payee_relationship=Relationship.FAMILY if knows else Relationship.BUSINESS,
-            met_payee_in_person=knows,
-            instructed_by_other=False,
-            told_to_keep_secret=False,
-            family_aware=True,
+    def _payee(
+        self, spec: PayeeSpec, profile: _Profile, typology: str | None
+    ) -> Counterparty | None:
+        world = self.world
+        region = profile.branch.region if spec.region == "branch" else None
+        if spec.type is PayeeType.NONE:
+            return None
+        if spec.type is PayeeType.PERSON:
+            return world.person_payee(other_region=self.chance(spec.other_region))
+        if spec.type is PayeeType.COMPANY:
+            return world.company_payee(world.name() + spec.suffix, region=region)
+        if spec.type is PayeeType.SELF:
+            return world.person_payee(other_region=False, same_name_as=profile.customer.name)
+        if spec.type is PayeeType.FAMILY:
+            return world.family_payee(profile)
+        if spec.type is PayeeType.LANDLORD:
+            if not profile.payees:
+                profile.payees.append(world.person_payee(other_region=False))
+            return profile.payees[0]
+        if spec.type is PayeeType.SUPPLIER:
+            if profile.payees and self.chance(0.7):
+                return profile.payees[0]
+            supplier = world.company_payee(world.name() + (spec.suffix or "商贸有限公司"))
+            if not profile.payees:
+                profile.payees.append(supplier)
+            return supplier
+        # collector: a few personal accounts that every episode of the typology pays into
+        pool = self._collectors.setdefault(typology or "", [])
+        if len(pool) < 3 or self.chance(0.3):
+            pool.append(world.person_payee(other_region=self.chance(spec.other_region)))
+        return self.rng.choice(pool[-3:])
+
+    def _step_payee(
+        self,
+        step: BehaviourStep,
+        payees: Mapping[str, Counterparty | None],
+        profile: _Profile,
+        typology: str | None,
+        *,
+        fresh: bool = False,
+    ) -> Counterparty | None:
+        if step.payee is None:
+            return None
+        if isinstance(step.payee, str):
+            if fresh:
+                return self.world.person_payee(other_region=True)
+            return payees.get(step.payee)
+        return self._payee(step.payee, profile, typology)
+
+    def _emit(
+        self,
+        typology: str | None,
+        spec: TypologySpec | LegitimateSpec,
+        variant: str,
+        step: BehaviourStep,
+        profile: _Profile,
+        when: dt.datetime,
+        amount: float,
+        payee: Counterparty | None,
+        label: Label,
+        named: Mapping[str, float],
+    ) -> None:
+        rng = self.rng
+        kind = rng.choice(step.kind)
+        counter = step.channel is Channel.COUNTER
+        phrases = spec.phrases
+        text = ""
+        if phrases and self.chance(step.text):
+            text = step.fixed_text or rng.choice(phrases)
+        notes = rng.choice(phrases) if phrases and self.chance(step.notes) else ""
+        money = (
+            _yuan(amount, step.amount.step)
+            if step.amount is not None and amount >= 1
+            else Money(value=Decimal(str(round(amount, 2))).quantize(Decimal("0.01")))
         )
+        limit = None
+        if step.new_daily_limit is not None:
+            raw = self._amount(step.new_daily_limit, named, 1)
+            limit = _yuan(max(raw, 50000.0), step.new_daily_limit.step)
+        observations = (
+            Observations(**{k: self.chance(v) for k, v in step.observations.items()})
+            if step.observations
+            else self._everyday_observations(profile)
+            if label == "legitimate" and counter
+            else Observations()
+        )
+        opening = None
+        if step.opening is not None and kind in OPENING_KINDS:
+            opening = AccountOpening(
+                purpose=rng.choice(step.opening.purpose),
+                accounts_at_other_banks=rng.randint(*step.opening.accounts_at_other_banks),
+                opened_elsewhere_last_30d=rng.randint(*step.opening.opened_elsewhere_last_30d),
+            )
+        parties = tuple(
+            ThirdParty(
+                role=party.role,
+                phone=(
+                    _LISTED_AGENT_PHONE
+                    if self.chance(party.listed_phone)
+                    else "1" + rng.choice("3456789") + _digits(rng, 9)
+                ),
+                relationship=Relationship.BUSINESS
+                if party.role is ThirdPartyRole.EMPLOYER
+                else None,
+                answers_for_customer=self.chance(party.answers_for_customer),
+            )
+            for party in step.third_parties
+            if self.chance(party.chance)
+        )
+        purpose_code = rng.choice(step.purpose) if step.purpose else None
+        event = Event(
+            event_id="pending",
+            kind=kind,
+            amount=money,
+            channel=step.channel,
+            timestamp=when,
+            branch=profile.branch,
+            teller_id=f"{profile.branch.id}-T{rng.randint(1, 6)}" if counter else "SYSTEM",
+            customer=profile.customer,
+            account=profile.account,
+            counterparty=None if kind in OPENING_KINDS else payee,
+            purpose=None if purpose_code is None else Purpose(code=purpose_code, text=text),
+            new_daily_limit=limit if kind is TransactionKind.LIMIT_CHANGE else None,
+            observations=observations,
+            notes=notes,
+            opening=opening,
+            third_parties=parties,
+        )
+        when_asked = None
+        if step.answers is not None and counter:
+            when_asked = self._when_asked(step, purpose_code, phrases)
+        hint: HistoryHint = "if_allowed" if counter else "always"
+        name = f"{typology}/{variant}" if typology is not None else spec.id
+        self._push(LabelledEvent(label, typology, name, hint, event, when_asked))
 
-    def legit_observations(self, profile: _Profile) -> Observations:
+    def _everyday_observations(self, profile: _Profile) -> Observations:
         """Innocent customers are on the phone, hurried or anxious too, now and then."""
         return Observations(
             on_phone=self.chance(0.04),
@@ -567,788 +744,76 @@ class _Stream:
             companion_answers=profile.age >= 80 and self.chance(0.3),
         )
 
-    # -- legitimate traffic ----------------------------------------------------------------
-    def legitimate(self, day: int) -> None:
-        world, rng = self.world, self.rng
-        profile = world.pick_customer()
-        persona = profile.persona
-        when = world.moment(day)
-        choose = rng.random()
-        if persona is Persona.PENSIONER:
-            if choose < 0.5:
-                self._pension_cash(profile, day, when)
-            elif choose < 0.62:
-                self._family_transfer(profile, when)
-            elif choose < 0.72:
-                self._matured_product(profile, when)
-            elif choose < 0.8:
-                self._medical(profile, when)
-            elif choose < 0.9:
-                self._deposit(profile, when, "pension_deposit", PurposeCode.LIVING_EXPENSES, 3000)
-            elif choose < 0.95:
-                self._house(profile, when)
-            else:
-                self._insurance_own(profile, when)
-        elif persona is Persona.SHOPKEEPER:
-            if choose < 0.7:
-                self._deposit(
-                    profile, when, "shop_takings", PurposeCode.DEPOSIT_TAKINGS, 6000, sigma=0.9
-                )
-            elif choose < 0.85:
-                self._business_transfer(profile, when)
-            else:
-                self._cash(profile, when, "business_cash", PurposeCode.BUSINESS, 8000)
-        elif persona is Persona.COMPANY:
-            if choose < 0.6:
-                self._business_transfer(profile, when)
-            else:
-                self._deposit(profile, when, "company_deposit", PurposeCode.DEPOSIT_TAKINGS, 20000)
-        elif persona is Persona.STUDENT:
-            if choose < 0.35:
-                self._tuition(profile, day, when)
-            elif choose < 0.55:
-                self._account_opening(profile, when)
-            elif choose < 0.85:
-                self._cash(profile, when, "student_cash", PurposeCode.LIVING_EXPENSES, 500)
-            else:
-                self._family_transfer(profile, when)
-        elif persona is Persona.PROFESSIONAL:
-            if choose < 0.35:
-                self._lawyer_cash(profile, when)
-            elif choose < 0.6:
-                self._business_transfer(profile, when)
-            elif choose < 0.75:
-                self._securities(profile, when)
-            else:
-                self._family_transfer(profile, when)
-        else:  # workers
-            if choose < 0.3:
-                self._salary_rent(profile, day, when)
-            elif choose < 0.5:
-                self._family_transfer(profile, when)
-            elif choose < 0.65:
-                self._cash(profile, when, "worker_cash", PurposeCode.LIVING_EXPENSES, 1500)
-            elif choose < 0.75:
-                self._house(profile, when)
-            elif choose < 0.82:
-                self._car(profile, when)
-            elif choose < 0.9:
-                self._limit_change(profile, when)
-            elif choose < 0.95:
-                self._medical(profile, when)
-            else:
-                self._tuition(profile, day, when)
-
-    def _text(self, key: str) -> str:
-        return self.rng.choice(LEGITIMATE_PHRASES[key]) if self.chance(0.6) else ""
-
-    def _pension_cash(self, profile: _Profile, day: int, when: dt.datetime) -> None:
-        if self.chance(0.5) and self.once(profile, "pension", when):  # credited, then cash
-            credit = self.amount(4200, 0.4, step=1)
-            early = when.replace(hour=OPEN_HOUR) - dt.timedelta(hours=3)
-            self.add(
-                profile,
-                TransactionKind.CASH_DEPOSIT,
-                credit,
-                early,
-                label="legitimate",
-                scenario="pension_credit",
-                channel=Channel.ONLINE,
-                purpose=PurposeCode.PENSION,
-            )
-        amount = self.amount(2000, 0.9)
-        if self.chance(0.04):  # savings for a grandchild's wedding, a car, a funeral
-            amount = self.amount(60000, 0.5, step=1000)
-        self.add(
-            profile,
-            TransactionKind.CASH_WITHDRAWAL,
-            amount,
-            when,
-            label="legitimate",
-            scenario="pension_cash",
-            purpose=PurposeCode.LIVING_EXPENSES,
-            text=self._text("pension_cash"),
-            observations=self.legit_observations(profile),
-            answers=self.legit_answers(PurposeCode.LIVING_EXPENSES),
-        )
-
-    def _family_transfer(self, profile: _Profile, when: dt.datetime) -> None:
-        kind = TransactionKind.TRANSFER if self.chance(0.85) else TransactionKind.REMITTANCE
-        self.add(
-            profile,
-            kind,
-            self.amount(3000, 1.1),
-            when,
-            label="legitimate",
-            scenario="family_transfer",
-            counterparty=self.world.family_payee(profile),
-            purpose=PurposeCode.FAMILY_SUPPORT,
-            text=self._text("family_transfer"),
-            observations=self.legit_observations(profile),
-            answers=self.legit_answers(PurposeCode.FAMILY_SUPPORT),
-        )
-
-    def _matured_product(self, profile: _Profile, when: dt.datetime) -> None:
-        if not self.once(profile, "matured_product", when, 25):
-            self.small_cash(profile, when)
-            return
-        # 001_6b9bfe12de2be323.txt: an angry customer whose product rolled over; not a victim.
-        self.add(
-            profile,
-            TransactionKind.WEALTH_REDEMPTION,
-            self.amount(80000, 0.8, step=1000),
-            when,
-            label="legitimate",
-            scenario="matured_product",
-            purpose=PurposeCode.INVESTMENT,
-            text=self._text("matured_product"),
-            observations=Observations(hurried=self.chance(0.3), nervous=self.chance(0.1)),
-            answers=self.legit_answers(PurposeCode.INVESTMENT),
-        )
-
-    def _medical(self, profile: _Profile, when: dt.datetime) -> None:
-        kind = (
-            TransactionKind.TERM_DEPOSIT_EARLY_WITHDRAWAL
-            if self.chance(0.4)
-            else TransactionKind.CASH_WITHDRAWAL
-        )
-        self.add(
-            profile,
-            kind,
-            self.amount(30000, 0.9, step=1000),
-            when,
-            label="legitimate",
-            scenario="medical",
-            purpose=PurposeCode.MEDICAL,
-            text=self._text("medical"),
-            observations=Observations(
-                hurried=self.chance(0.3), nervous=self.chance(0.15), on_phone=self.chance(0.1)
-            ),
-            answers=self.legit_answers(PurposeCode.MEDICAL),
-        )
-
-    def _deposit(
-        self,
-        profile: _Profile,
-        when: dt.datetime,
-        scenario: str,
-        purpose: PurposeCode,
-        median: float,
-        *,
-        sigma: float = 1.0,
-    ) -> None:
-        self.add(
-            profile,
-            TransactionKind.CASH_DEPOSIT,
-            self.amount(median, sigma, step=10),
-            when,
-            label="legitimate",
-            scenario=scenario,
-            purpose=purpose,
-            text=self._text("shop_takings") if scenario == "shop_takings" else "",
-        )
-
-    def _cash(
-        self,
-        profile: _Profile,
-        when: dt.datetime,
-        scenario: str,
-        purpose: PurposeCode,
-        median: float,
-    ) -> None:
-        self.add(
-            profile,
-            TransactionKind.CASH_WITHDRAWAL,
-            self.amount(median, 1.0),
-            when,
-            label="legitimate",
-            scenario=scenario,
-            purpose=purpose,
-            observations=self.legit_observations(profile),
-        )
-
-    def _lawyer_cash(self, profile: _Profile, when: dt.datetime) -> None:
-        # November 2025: a lawyer withdrawing ¥40,000 was questioned at length. Not a victim.
-        self.add(
-            profile,
-            TransactionKind.CASH_WITHDRAWAL,
-            self.amount(40000, 0.5, step=1000),
-            when,
-            label="legitimate",
-            scenario="lawyer_cash",
-            purpose=PurposeCode.BUSINESS,
-            text=self._text("lawyer_cash"),
-            observations=Observations(on_phone=self.chance(0.15), hurried=self.chance(0.2)),
-            answers=self.legit_answers(PurposeCode.BUSINESS),
-        )
-
-    def _business_transfer(self, profile: _Profile, when: dt.datetime) -> None:
-        payee = self.world.company_payee(self.world.name() + "商贸有限公司")
-        if profile.payees and self.chance(0.7):
-            payee = profile.payees[0]
-        elif not profile.payees:
-            profile.payees.append(payee)
-        self.add(
-            profile,
-            TransactionKind.TRANSFER,
-            self.amount(25000, 1.2, step=1),
-            when,
-            label="legitimate",
-            scenario="business_transfer",
-            counterparty=payee,
-            purpose=PurposeCode.BUSINESS,
-            text=self._text("business_transfer"),
-            answers=self.legit_answers(PurposeCode.BUSINESS),
-        )
-
-    def _tuition(self, profile: _Profile, day: int, when: dt.datetime) -> None:
-        if not self.once(profile, "tuition", when, 25):
-            self.small_cash(profile, when)
-            return
-        if profile.persona is Persona.STUDENT and self.chance(0.5):  # parents send it first
-            sent = self.amount(8000, 0.4)
-            self.add(
-                profile,
-                TransactionKind.CASH_DEPOSIT,
-                sent,
-                when.replace(hour=OPEN_HOUR) - dt.timedelta(hours=self.rng.randint(1, 8)),
-                label="legitimate",
-                scenario="tuition_credit",
-                channel=Channel.MOBILE,
-                purpose=PurposeCode.EDUCATION,
-            )
-            amount = sent
-        else:
-            amount = self.amount(8000, 0.5)
-        self.add(
-            profile,
-            TransactionKind.TRANSFER,
-            amount,
-            when,
-            label="legitimate",
-            scenario="tuition",
-            counterparty=self.world.company_payee(
-                self.rng.choice(("浙江", "河北", "深圳")) + "某某大学"
-            ),
-            purpose=PurposeCode.EDUCATION,
-            text=self._text("tuition"),
-            answers=self.legit_answers(PurposeCode.EDUCATION, knows=False),
-        )
-
-    def _salary_rent(self, profile: _Profile, day: int, when: dt.datetime) -> None:
-        if not self.once(profile, "rent", when, 25):
-            self.small_cash(profile, when)
-            return
-        if self.chance(0.5):
-            self.add(
-                profile,
-                TransactionKind.CASH_DEPOSIT,
-                self.amount(7000, 0.5, step=1),
-                when.replace(hour=OPEN_HOUR) - dt.timedelta(hours=2),
-                label="legitimate",
-                scenario="salary_credit",
-                channel=Channel.ONLINE,
-                purpose=PurposeCode.SALARY,
-            )
-        if not profile.payees:
-            profile.payees.append(self.world.person_payee(other_region=False))
-        self.add(
-            profile,
-            TransactionKind.TRANSFER,
-            self.amount(2500, 0.5),
-            when,
-            label="legitimate",
-            scenario="rent",
-            counterparty=profile.payees[0],
-            purpose=PurposeCode.LIVING_EXPENSES,
-            text=self._text("salary_rent"),
-            answers=self.legit_answers(PurposeCode.LIVING_EXPENSES),
-        )
-
-    def _house(self, profile: _Profile, when: dt.datetime) -> None:
-        if not self.once(profile, "house", when, 365):
-            self.small_cash(profile, when)
-            return
-        self.add(
-            profile,
-            TransactionKind.TRANSFER,
-            self.amount(300000, 0.6, step=1000),
-            when,
-            label="legitimate",
-            scenario="house_purchase",
-            counterparty=self.world.company_payee(
-                self.world.name() + "房地产开发有限公司", region=profile.branch.region
-            ),
-            purpose=PurposeCode.HOUSE_PURCHASE,
-            text=self._text("house_purchase"),
-            answers=self.legit_answers(PurposeCode.HOUSE_PURCHASE, knows=False),
-        )
-
-    def _car(self, profile: _Profile, when: dt.datetime) -> None:
-        if not self.once(profile, "car", when, 365):
-            self.small_cash(profile, when)
-            return
-        self.add(
-            profile,
-            TransactionKind.TRANSFER,
-            self.amount(60000, 0.5, step=100),
-            when,
-            label="legitimate",
-            scenario="car_purchase",
-            counterparty=self.world.company_payee(self.world.name() + "汽车销售服务有限公司"),
-            purpose=PurposeCode.CAR_PURCHASE,
-            text=self._text("car_purchase"),
-        )
-
-    def _securities(self, profile: _Profile, when: dt.datetime) -> None:
-        if not self.once(profile, "securities", when, 25):
-            self.small_cash(profile, when)
-            return
-        self.add(
-            profile,
-            TransactionKind.TRANSFER,
-            self.amount(100000, 0.8, step=1000),
-            when,
-            label="legitimate",
-            scenario="securities",
-            counterparty=self.world.company_payee("某某证券股份有限公司"),
-            purpose=PurposeCode.INVESTMENT,
-            text=self._text("securities"),
-            answers=self.legit_answers(PurposeCode.INVESTMENT, knows=False),
-        )
-
-    def _insurance_own(self, profile: _Profile, when: dt.datetime) -> None:
-        if not self.once(profile, "insurance", when, 365):
-            self.small_cash(profile, when)
-            return
-        self.add(
-            profile,
-            TransactionKind.INSURANCE_SURRENDER,
-            self.amount(20000, 0.8, step=1),
-            when,
-            label="legitimate",
-            scenario="insurance_own",
-            purpose=PurposeCode.INSURANCE,
-            text=self._text("insurance_own"),
-        )
-
-    def _account_opening(self, profile: _Profile, when: dt.datetime) -> None:
-        if not self.once(profile, "account_opening", when, 365):
-            self.small_cash(profile, when)
-            return
-        self.add(
-            profile,
-            TransactionKind.ACCOUNT_OPENING,
-            Money(value=Decimal("0.00")),
-            when,
-            label="legitimate",
-            scenario="account_opening",
-            purpose=PurposeCode.OTHER,
-            text=self._text("account_opening"),
-        )
-
-    def _limit_change(self, profile: _Profile, when: dt.datetime) -> None:
-        if not self.once(profile, "limit_change", when, 25):
-            self.small_cash(profile, when)
-            return
-        self.add(
-            profile,
-            TransactionKind.LIMIT_CHANGE,
-            Money(value=Decimal("0.00")),
-            when,
-            label="legitimate",
-            scenario="limit_change",
-            new_daily_limit=_yuan(self.rng.choice((20000, 50000, 100000))),
-        )
-
-    # -- fraud -----------------------------------------------------------------------------
-    def fraud(self, day: int) -> None:
+    def _when_asked(
+        self, step: BehaviourStep, purpose: PurposeCode | None, phrases: Sequence[str]
+    ) -> WhenAsked:
+        spec = step.answers
+        assert spec is not None
         rng = self.rng
-        typology = rng.choices(
-            list(Typology),
-            weights=(16, 14, 14, 12, 12, 8, 6, 18),
-        )[0]
-        {
-            Typology.IMPERSONATION: self._impersonation,
-            Typology.REBATE_TASKS: self._rebate,
-            Typology.FAKE_INVESTMENT: self._investment,
-            Typology.LOAN_FEES: self._loan_fees,
-            Typology.ELDERLY_PRODUCTS: self._elderly_products,
-            Typology.ILLEGAL_FUNDRAISING: self._fundraising,
-            Typology.SURRENDER_AGENT: self._surrender_agent,
-            Typology.MONEY_MULE: self._mule,
-        }[typology](day)
-
-    def _phrase(self, typology: Typology, probability: float) -> str:
-        return self.rng.choice(TYPOLOGY_PHRASES[typology]) if self.chance(probability) else ""
-
-    def _victim_answers(
-        self,
-        stated: PurposeCode,
-        relationship: Relationship,
-        *,
-        honesty: float,
-        promised: tuple[int, int] | None = None,
-    ) -> Answers:
-        """Victims often lie as coached ("say it is for a house"); sometimes they say it all."""
-        if not self.chance(0.45):
-            return Answers()
-        honest = self.chance(honesty)
-        return Answers(
-            stated_purpose=stated,
-            purpose_detail=None,
+        if spec.style == "truthful":
+            family = spec.relationship is Relationship.FAMILY
+            answers = Answers(
+                stated_purpose=purpose,
+                knows_payee=spec.knows_payee,
+                payee_relationship=Relationship.FAMILY
+                if family
+                else spec.relationship
+                if spec.knows_payee and spec.relationship is not Relationship.UNKNOWN
+                else Relationship.BUSINESS,
+                met_payee_in_person=spec.knows_payee,
+                instructed_by_other=False,
+                told_to_keep_secret=False,
+                family_aware=True,
+                paid_to_open=False,
+                lends_account=False,
+            )
+            reassure = step.reassure
+            documents: tuple[Document, ...] = ()
+            confirmation = None
+            if reassure is not None:
+                documents = tuple(
+                    Document(kind=kind, verified=self.chance(0.9))
+                    for kind, probability in reassure.documents.items()
+                    if self.chance(probability)
+                )
+                present = self.chance(reassure.family_present)
+                by_phone = not present and self.chance(reassure.family_by_phone)
+                if present or by_phone:
+                    confirmation = FamilyConfirmation(
+                        present=present, reached_by_phone=by_phone, confirms=True
+                    )
+            return WhenAsked(answers=answers, documents=documents, family=confirmation)
+        # a victim: the coached story, sometimes the truth
+        honest = self.chance(spec.honesty)
+        detail = rng.choice(phrases) if honest and phrases and self.chance(spec.detail) else None
+        answers = Answers(
+            stated_purpose=spec.stated_purpose if honest else purpose,
+            purpose_detail=detail,
             knows_payee=not honest and self.chance(0.6),
-            payee_relationship=relationship if honest else Relationship.FRIEND,
+            payee_relationship=spec.relationship if honest else Relationship.FRIEND,
             met_payee_in_person=False if honest else None,
             instructed_by_other=honest and self.chance(0.7),
             told_to_keep_secret=honest and self.chance(0.5),
             family_aware=not (honest or self.chance(0.5)),
-            promised_return_pct=None
-            if promised is None or not honest
-            else self.rng.randint(*promised),
+            promised_return_pct=(
+                None if spec.promised is None or not honest else rng.randint(*spec.promised)
+            ),
+            paid_to_open=self.chance(spec.paid_to_open) if spec.paid_to_open else None,
+            lends_account=self.chance(spec.lends_account) if spec.lends_account else None,
         )
+        return WhenAsked(answers=answers)
 
-    def _impersonation(self, day: int) -> None:
-        typology = Typology.IMPERSONATION
-        victim = self.world.pick_victim(("young", "middle", "elderly", "elderly"))
-        when = self.world.moment(day)
-        amount = self.amount(120000, 0.8, step=1000)
-        if self.chance(0.35):  # break a term deposit first, despite the interest loss
-            self.add(
-                victim,
-                TransactionKind.TERM_DEPOSIT_EARLY_WITHDRAWAL,
-                amount,
-                when,
-                label="fraud",
-                typology=typology,
-                scenario="impersonation_police/break_deposit",
-                purpose=PurposeCode.LIVING_EXPENSES,
-                observations=Observations(on_phone=self.chance(0.5), nervous=self.chance(0.5)),
-            )
-            when = self.world.moment(day, after=when, within_minutes=30)
-        text = self._phrase(typology, 0.3)
-        self.add(
-            victim,
-            self.rng.choice(
-                (TransactionKind.TRANSFER, TransactionKind.TRANSFER, TransactionKind.REMITTANCE)
-            ),
-            amount,
-            when,
-            label="fraud",
-            typology=typology,
-            scenario="impersonation_police/transfer",
-            counterparty=self.world.person_payee(other_region=self.chance(0.8)),
-            purpose=self.rng.choice(
-                (
-                    PurposeCode.LIVING_EXPENSES,
-                    PurposeCode.HOUSE_PURCHASE,
-                    PurposeCode.FAMILY_SUPPORT,
-                )
-            ),
-            text=text,
-            observations=Observations(
-                on_phone=self.chance(0.6),
-                earpiece=self.chance(0.1),
-                nervous=self.chance(0.5),
-                hurried=self.chance(0.4),
-                evasive=self.chance(0.3),
-                refuses_family_contact=self.chance(0.3),
-                demands_instant_arrival=self.chance(0.3),
-                reading_from_phone=self.chance(0.2),
-            ),
-            answers=self._victim_answers(PurposeCode.OTHER, Relationship.OFFICIAL, honesty=0.3),
-            notes=self._phrase(typology, 0.1),
-        )
 
-    def _rebate(self, day: int) -> None:
-        typology = Typology.REBATE_TASKS
-        victim = self.world.pick_victim(("young", "young", "middle"))
-        payee = self.world.person_payee(other_region=self.chance(0.7))
-        amount = float(self.rng.choice((500, 1000, 2000)))
-        steps = self.rng.randint(1, 4)
-        for step in range(steps):  # ever larger top-ups, over a few days
-            if step and self.chance(0.4):
-                payee = self.world.person_payee(other_region=True)
-            self.add(
-                victim,
-                TransactionKind.TRANSFER,
-                _yuan(amount, 100),
-                self.world.moment(day + step),
-                label="fraud",
-                typology=typology,
-                scenario="rebate_tasks/top_up",
-                counterparty=payee,
-                purpose=self.rng.choice(
-                    (PurposeCode.OTHER, PurposeCode.LIVING_EXPENSES, PurposeCode.GIFT)
-                ),
-                text=self._phrase(typology, 0.25),
-                observations=Observations(
-                    on_phone=self.chance(0.35),
-                    reading_from_phone=self.chance(0.3),
-                    screen_sharing=self.chance(0.08),
-                    hurried=self.chance(0.3),
-                ),
-                answers=self._victim_answers(
-                    PurposeCode.OTHER, Relationship.MET_ONLINE, honesty=0.4
-                ),
-            )
-            amount *= self.rng.uniform(2.0, 5.0)
-
-    def _investment(self, day: int) -> None:
-        typology = Typology.FAKE_INVESTMENT
-        victim = self.world.pick_victim(("young", "middle", "middle", "senior"))
-        payee = self.world.person_payee(other_region=self.chance(0.75))
-        for step in range(self.rng.randint(1, 3)):
-            disguise = self.rng.choice(
-                (PurposeCode.INVESTMENT, PurposeCode.HOUSE_PURCHASE, PurposeCode.FAMILY_SUPPORT)
-            )
-            self.add(
-                victim,
-                self.rng.choice((TransactionKind.TRANSFER, TransactionKind.REMITTANCE)),
-                self.amount(80000 * (step + 1), 0.8, step=1000),
-                self.world.moment(day + 2 * step),
-                label="fraud",
-                typology=typology,
-                scenario="fake_investment_romance/transfer",
-                counterparty=payee,
-                purpose=disguise,
-                text=self._phrase(typology, 0.3),
-                observations=Observations(on_phone=self.chance(0.2), evasive=self.chance(0.3)),
-                answers=self._victim_answers(
-                    PurposeCode.INVESTMENT, Relationship.MET_ONLINE, honesty=0.5, promised=(15, 60)
-                ),
-            )
-
-    def _loan_fees(self, day: int) -> None:
-        typology = Typology.LOAN_FEES
-        victim = self.world.pick_victim(("young", "young", "middle"))
-        when = self.world.moment(day)
-        amount = self.amount(8000, 0.8)
-        if self.chance(0.3):  # raises the limit right before a transfer
-            self.add(
-                victim,
-                TransactionKind.LIMIT_CHANGE,
-                Money(value=Decimal("0.00")),
-                when,
-                label="fraud",
-                typology=typology,
-                scenario="loan_fees/raise_limit",
-                new_daily_limit=_yuan(max(50000.0, float(amount.value) * 2), 10000),
-                observations=Observations(on_phone=self.chance(0.4)),
-            )
-            when = self.world.moment(day, after=when, within_minutes=20)
-        self.add(
-            victim,
-            TransactionKind.TRANSFER,
-            amount,
-            when,
-            label="fraud",
-            typology=typology,
-            scenario="loan_fees/fee",
-            counterparty=self.world.person_payee(other_region=self.chance(0.8)),
-            purpose=self.rng.choice((PurposeCode.LOAN_REPAYMENT, PurposeCode.OTHER)),
-            text=self._phrase(typology, 0.35),
-            observations=Observations(
-                on_phone=self.chance(0.5),
-                screen_sharing=self.chance(0.25),
-                hurried=self.chance(0.3),
-                nervous=self.chance(0.3),
-            ),
-            answers=self._victim_answers(
-                PurposeCode.LOAN_REPAYMENT, Relationship.UNKNOWN, honesty=0.5
-            ),
-        )
-
-    def _elderly_products(self, day: int) -> None:
-        typology = Typology.ELDERLY_PRODUCTS
-        victim = self.world.pick_victim(("elderly",))
-        when = self.world.moment(day)
-        amount = self.amount(50000, 0.8, step=1000)
-        cash = self.chance(0.55)
-        self.add(
-            victim,
-            TransactionKind.CASH_WITHDRAWAL if cash else TransactionKind.TRANSFER,
-            amount,
-            when,
-            label="fraud",
-            typology=typology,
-            scenario="elderly_health_pension/" + ("cash" if cash else "transfer"),
-            counterparty=None
-            if cash
-            else self.world.company_payee(self.world.name() + "健康管理有限公司"),
-            purpose=self.rng.choice(
-                (PurposeCode.LIVING_EXPENSES, PurposeCode.MEDICAL, PurposeCode.FAMILY_SUPPORT)
-            ),
-            text=self._phrase(typology, 0.35),
-            observations=Observations(
-                companion_answers=self.chance(0.2),
-                group_with_same_purpose=self.chance(0.12),
-                payee_only_takes_cash=cash and self.chance(0.3),
-                evasive=self.chance(0.25),
-                refuses_family_contact=self.chance(0.25),
-            ),
-            answers=self._victim_answers(
-                PurposeCode.INVESTMENT, Relationship.BUSINESS, honesty=0.5, promised=(8, 20)
-            ),
-        )
-
-    def _fundraising(self, day: int) -> None:
-        typology = Typology.ILLEGAL_FUNDRAISING
-        victim = self.world.pick_victim(("senior", "elderly", "elderly"))
-        text = self._phrase(typology, 0.35)
-        # 003_4d407a81b1856394.txt: "buying a house", really a tree-planting investment at 30%.
-        disguised = self.chance(0.4)
-        cash = self.chance(0.4)
-        payee = self.world.company_payee(self.world.name() + "农业科技有限公司")
-        self.add(
-            victim,
-            TransactionKind.CASH_WITHDRAWAL if cash else TransactionKind.TRANSFER,
-            self.amount(100000, 0.7, step=1000),
-            self.world.moment(day),
-            label="fraud",
-            typology=typology,
-            scenario="illegal_fundraising/" + ("says_house" if disguised else "investment"),
-            counterparty=None if cash else payee,
-            purpose=PurposeCode.HOUSE_PURCHASE if disguised else PurposeCode.INVESTMENT,
-            text="" if disguised else text,
-            observations=Observations(
-                group_with_same_purpose=self.chance(0.3),
-                purpose_changed=disguised and self.chance(0.3),
-                companion_answers=self.chance(0.1),
-            ),
-            answers=(
-                Answers(
-                    stated_purpose=PurposeCode.INVESTMENT
-                    if self.chance(0.5)
-                    else PurposeCode.HOUSE_PURCHASE,
-                    purpose_detail=text or None,
-                    promised_return_pct=self.rng.randint(10, 30) if self.chance(0.6) else None,
-                )
-                if disguised and self.chance(0.6)
-                else self._victim_answers(
-                    PurposeCode.INVESTMENT, Relationship.BUSINESS, honesty=0.6, promised=(10, 30)
-                )
-            ),
-        )
-
-    def _surrender_agent(self, day: int) -> None:
-        typology = Typology.SURRENDER_AGENT
-        victim = self.world.pick_victim(("middle", "senior", "elderly"))
-        when = self.world.moment(day)
-        refund = self.amount(50000, 0.8, step=1)
-        self_refund = self.chance(0.6)
-        self.add(
-            victim,
-            TransactionKind.INSURANCE_SURRENDER,
-            refund,
-            when,
-            label="fraud",
-            typology=typology,
-            scenario="insurance_surrender_agent/surrender",
-            counterparty=(
-                self.world.person_payee(other_region=False, same_name_as=victim.customer.name)
-                if self_refund
-                else self.world.person_payee(other_region=self.chance(0.5))
-            ),
-            purpose=PurposeCode.INSURANCE,
-            text=self._phrase(typology, 0.35),
-            observations=Observations(
-                third_party_agent_present=self.chance(0.6),
-                companion_answers=self.chance(0.4),
-            ),
-            answers=self._victim_answers(PurposeCode.INSURANCE, Relationship.BUSINESS, honesty=0.5),
-        )
-        if self_refund and self.chance(0.5):  # the agent's fee, 10-30% of the refund
-            fee = float(refund.value) * self.rng.uniform(0.1, 0.3)
-            self.add(
-                victim,
-                TransactionKind.TRANSFER,
-                _yuan(fee, 1),
-                self.world.moment(day, after=when, within_minutes=60),
-                label="fraud",
-                typology=typology,
-                scenario="insurance_surrender_agent/fee",
-                counterparty=self.world.person_payee(other_region=self.chance(0.4)),
-                purpose=PurposeCode.OTHER,
-                text="服务费" if self.chance(0.5) else "",
-                observations=Observations(third_party_agent_present=self.chance(0.5)),
-            )
-
-    def _mule(self, day: int) -> None:
-        typology = Typology.MONEY_MULE
-        mule = self.world.mule()
-        when = self.world.moment(day)
-        credited = self.amount(40000, 0.8, step=1)
-        if self.chance(0.3):  # a test transaction first
-            self.add(
-                mule,
-                TransactionKind.TRANSFER,
-                Money(value=Decimal(self.rng.choice(("0.01", "1.00", "10.00")))),
-                when - dt.timedelta(minutes=self.rng.randint(20, 90)),
-                label="fraud",
-                typology=typology,
-                scenario="money_mule/test_transaction",
-                channel=Channel.MOBILE,
-                counterparty=self.world.person_payee(other_region=True),
-            )
-        self.add(
-            mule,
-            TransactionKind.CASH_DEPOSIT,
-            credited,
-            when - dt.timedelta(minutes=self.rng.randint(5, 120)),
-            label="fraud",
-            typology=typology,
-            scenario="money_mule/inbound_credit",
-            channel=self.rng.choice((Channel.ONLINE, Channel.MOBILE)),
-        )
-        observations = Observations(
-            hurried=self.chance(0.4),
-            evasive=self.chance(0.35),
-            companion_answers=self.chance(0.2),
-            on_phone=self.chance(0.35),
-            reading_from_phone=self.chance(0.15),
-        )
-        left = float(credited.value) * self.rng.uniform(0.9, 1.0)
-        if self.chance(0.6):  # straight out in cash
-            self.add(
-                mule,
-                TransactionKind.CASH_WITHDRAWAL,
-                _yuan(left, 100),
-                self.world.moment(day, after=when, within_minutes=120),
-                label="fraud",
-                typology=typology,
-                scenario="money_mule/cash_out",
-                purpose=self.rng.choice(
-                    (PurposeCode.BUSINESS, PurposeCode.LIVING_EXPENSES, PurposeCode.OTHER)
-                ),
-                text=self._phrase(typology, 0.3),
-                observations=observations,
-                answers=self._victim_answers(
-                    PurposeCode.BUSINESS, Relationship.FRIEND, honesty=0.2
-                ),
-            )
-            return
-        parts = self.rng.randint(2, 4)  # split into several transfers
-        moment = when
-        for _ in range(parts):
-            moment = self.world.moment(day, after=moment, within_minutes=20)
-            self.add(
-                mule,
-                TransactionKind.TRANSFER,
-                _yuan(left / parts, 1),
-                moment,
-                label="fraud",
-                typology=typology,
-                scenario="money_mule/split_transfer",
-                counterparty=self.world.person_payee(other_region=self.chance(0.8)),
-                purpose=self.rng.choice((PurposeCode.BUSINESS, PurposeCode.OTHER)),
-                text=self._phrase(typology, 0.2),
-                observations=observations,
-            )
+_LISTED_AGENT_PHONE = "13900000001"  # the baseline pack's demo surrender-agent list
 
 
 def generate(
-    n: int, fraud_rate: float, seed: int, *, start: dt.date = DEFAULT_START
+    n: int,
+    fraud_rate: float,
+    seed: int,
+    *,
+    start: dt.date = DEFAULT_START,
+    behaviours: Behaviours | None = None,
 ) -> Iterator[LabelledEvent]:
     """``n`` labelled records in timestamp order, about ``fraud_rate`` of them fraud.
 
@@ -1361,7 +826,7 @@ def generate(
         raise ValueError("fraud_rate must be between 0 and 1")
     rng = random.Random(seed)
     world = _World(rng, n, start)
-    stream = _Stream(world)
+    stream = _Stream(world, behaviours if behaviours is not None else _BUNDLED)
     days = max(1, math.ceil(n / EVENTS_PER_DAY))
     per_day = n / days
     emitted = 0
@@ -1399,7 +864,12 @@ def _want_fraud(stream: _Stream, fraud_rate: float, rng: random.Random) -> bool:
 def _with_id(record: LabelledEvent, seed: int, index: int) -> LabelledEvent:
     event = record.event.model_copy(update={"event_id": f"S{seed}-{index:08d}"})
     return LabelledEvent(
-        record.label, record.typology, record.scenario, record.executed_history_hint, event
+        record.label,
+        record.typology,
+        record.scenario,
+        record.executed_history_hint,
+        event,
+        record.when_asked,
     )
 
 

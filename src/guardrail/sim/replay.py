@@ -16,7 +16,14 @@ unless the counter stopped it:
 
 The report counts decisions per action, hits per rule (with how many of them were on fraud),
 interception recall on labelled fraud (action >= intercept, and >= review), the friction rate on
-legitimate traffic (action >= inquire), recall per typology and throughput.
+legitimate traffic (action >= inquire), recall per typology and throughput -- each twice: at
+the first screening, and *after answers*. A line may carry ``when_asked``: what the customer
+answers, shows and who confirms when questioned (``guardrail simulate`` writes it: a victim as
+coached, sometimes truthfully; a legitimate customer truthfully, sometimes with a document or
+the family). A request screened at ``inquire`` or above is screened again with it, and the
+action after answers is what a counter session would stand at: the second screening, never
+below an earlier hit that answers cannot withdraw (rules tagged ``answers``) unless that rule
+was cleared. The action after answers decides whether a fraud request is paid out.
 """
 
 from __future__ import annotations
@@ -34,8 +41,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from guardrail.errors import GuardrailError
 from guardrail.guard import MAX_EVENT_BYTES, Guard
-from guardrail.model.decision import Action
+from guardrail.model.decision import Action, Decision
 from guardrail.model.event import Event
+from guardrail.sim.generator import WhenAsked
 
 INTERCEPT = Action.INTERCEPT
 REVIEW = Action.REVIEW
@@ -63,6 +71,7 @@ class ReplayRecord:
     scenario: str | None
     background: bool
     event: Event
+    when_asked: WhenAsked | None = None
 
 
 class _Line(BaseModel):
@@ -75,6 +84,7 @@ class _Line(BaseModel):
     scenario: str | None = None
     executed_history_hint: Literal["if_allowed", "always"] = "if_allowed"
     event: Event
+    when_asked: WhenAsked | None = None
 
 
 MAX_LINE_BYTES = MAX_EVENT_BYTES + 4096
@@ -95,6 +105,7 @@ def parse_line(text: str | bytes, line_no: int, source: str = "<stream>") -> Rep
         line.scenario,
         line.executed_history_hint == "always",
         line.event,
+        line.when_asked,
     )
 
 
@@ -161,6 +172,15 @@ class ReplayReport:
     friction_rate: float = 0.0
     typologies: dict[str, GroupOutcome] = field(default_factory=dict)
     legitimate_scenarios: dict[str, GroupOutcome] = field(default_factory=dict)
+    asked: int = 0  # requests screened again with the customer's answers
+    intercepted_fraud_after_answers: int = 0
+    reviewed_fraud_after_answers: int = 0
+    inquired_legitimate_after_answers: int = 0
+    recall_intercept_after_answers: float = 0.0
+    recall_review_after_answers: float = 0.0
+    friction_rate_after_answers: float = 0.0
+    typologies_after_answers: dict[str, GroupOutcome] = field(default_factory=dict)
+    legitimate_scenarios_after_answers: dict[str, GroupOutcome] = field(default_factory=dict)
     seconds: float = 0.0
     events_per_second: float = 0.0
     screen_p50_us: int = 0
@@ -191,32 +211,55 @@ class ReplayReport:
             ("interception recall on fraud (>= intercept)", self.intercepted_fraud, fraud),
             ("recall on fraud at >= review", self.reviewed_fraud, fraud),
             ("friction on legitimate (>= inquire)", self.inquired_legitimate, legit),
+            (
+                "after answers: recall (>= intercept)",
+                self.intercepted_fraud_after_answers,
+                fraud,
+            ),
+            ("after answers: recall (>= review)", self.reviewed_fraud_after_answers, fraud),
+            (
+                "after answers: friction (>= inquire)",
+                self.inquired_legitimate_after_answers,
+                legit,
+            ),
         )
         lines.append("")
         for title, part, whole in measures:
             lines.append(f"{title:<45} {_pct(part, whole):>7}  ({part:,} of {whole:,})")
+        lines.append(f"screened again with the customer's answers: {self.asked:,}")
         if self.typologies:
             lines += [
                 "",
-                f"  {'fraud typology':<36} {'events':>7} {'>=intercept':>12} {'>=review':>9}",
+                f"  {'fraud typology':<36} {'events':>7} {'>=intercept':>12} {'>=review':>9}"
+                f" {'after answers >=intercept':>26}",
             ]
+            after = self.typologies_after_answers
             for name, group in sorted(self.typologies.items()):
                 intercept = _pct(group.at_least_intercept, group.events)
                 review = _pct(group.at_least_review, group.events)
-                lines.append(f"  {name:<36} {group.events:>7,} {intercept:>12} {review:>9}")
+                later = after.get(name, GroupOutcome())
+                then = _pct(later.at_least_intercept, later.events)
+                lines.append(
+                    f"  {name:<36} {group.events:>7,} {intercept:>12} {review:>9} {then:>26}"
+                )
         if self.legitimate_scenarios:
             lines += [
                 "",
                 f"  {'legitimate scenario':<36} {'events':>7} {'>=inquire':>12} "
-                f"{'>=intercept':>12}",
+                f"{'>=intercept':>12} {'after answers >=inquire':>24}",
             ]
+            legit_after = self.legitimate_scenarios_after_answers
             by_friction = sorted(
                 self.legitimate_scenarios.items(), key=lambda item: (-item[1].rate_inquire, item[0])
             )
             for name, group in by_friction:
                 inquire = _pct(group.at_least_inquire, group.events)
                 intercept = _pct(group.at_least_intercept, group.events)
-                lines.append(f"  {name:<36} {group.events:>7,} {inquire:>12} {intercept:>12}")
+                later = legit_after.get(name, GroupOutcome())
+                then = _pct(later.at_least_inquire, later.events)
+                lines.append(
+                    f"  {name:<36} {group.events:>7,} {inquire:>12} {intercept:>12} {then:>24}"
+                )
         width = max([40, *(len(rule_id) for rule_id in self.rules)])
         lines += [
             "",
@@ -307,6 +350,9 @@ class Replayer:
         self.rule_fraud: Counter[str] = Counter()
         self.typologies = _Tally()
         self.scenarios = _Tally()
+        self.typologies_after = _Tally()
+        self.scenarios_after = _Tally()
+        self.asked = 0
         self.events = 0
         self.screened = 0
         self.background = 0
@@ -337,14 +383,21 @@ class Replayer:
             self.rule_hits[rule_id] += 1
             if fraud:
                 self.rule_fraud[rule_id] += 1
+        final, executed = action, record.event
+        if action >= FRICTION and record.when_asked is not None:
+            executed = record.when_asked.apply(record.event)
+            final = _after_answers(decision, guard.screen(executed))
+            self.asked += 1
         if fraud:
             self.fraud += 1
             self.typologies.add(record.typology or "(unspecified)", action)
+            self.typologies_after.add(record.typology or "(unspecified)", final)
         else:
             self.legitimate += 1
             self.scenarios.add(record.scenario or "(unspecified)", action)
-        if not fraud or action < INTERCEPT:
-            guard.record_executed(record.event)
+            self.scenarios_after.add(record.scenario or "(unspecified)", final)
+        if not fraud or final < INTERCEPT:
+            guard.record_executed(executed)
             self.recorded += 1
         return action
 
@@ -355,6 +408,11 @@ class Replayer:
         reviewed = sum(group.at_least_review for group in typologies.values())
         scenarios = self.scenarios.outcomes()
         inquired = sum(group.at_least_inquire for group in scenarios.values())
+        typologies_after = self.typologies_after.outcomes()
+        intercepted_after = sum(g.at_least_intercept for g in typologies_after.values())
+        reviewed_after = sum(g.at_least_review for g in typologies_after.values())
+        scenarios_after = self.scenarios_after.outcomes()
+        inquired_after = sum(g.at_least_inquire for g in scenarios_after.values())
         latencies = sorted(self.latencies)
         rules = {
             rule_id: RuleHits(
@@ -390,6 +448,15 @@ class Replayer:
             friction_rate=_ratio(inquired, self.legitimate),
             typologies=typologies,
             legitimate_scenarios=scenarios,
+            asked=self.asked,
+            intercepted_fraud_after_answers=intercepted_after,
+            reviewed_fraud_after_answers=reviewed_after,
+            inquired_legitimate_after_answers=inquired_after,
+            recall_intercept_after_answers=_ratio(intercepted_after, self.fraud),
+            recall_review_after_answers=_ratio(reviewed_after, self.fraud),
+            friction_rate_after_answers=_ratio(inquired_after, self.legitimate),
+            typologies_after_answers=typologies_after,
+            legitimate_scenarios_after_answers=scenarios_after,
             seconds=round(seconds, 3),
             events_per_second=round(self.events / seconds, 1) if seconds > 0 else 0.0,
             screen_p50_us=latencies[len(latencies) // 2] if latencies else 0,
@@ -397,6 +464,24 @@ class Replayer:
             if latencies
             else 0,
         )
+
+
+_ANSWER_DRIVEN = frozenset({"answers"})  # hits later answers may withdraw (as in a session)
+
+
+def _after_answers(first: Decision, second: Decision) -> Action:
+    """Where a counter session stands after the answers: the second screening, and never below
+    a first-screening hit that answers cannot withdraw, unless the second cleared that rule."""
+    cleared = {c.rule_id for c in second.cleared}
+    floor = max(
+        (
+            hit.action
+            for hit in first.hits
+            if hit.rule_id not in cleared and not _ANSWER_DRIVEN.intersection(hit.tags)
+        ),
+        default=Action.PROCEED,
+    )
+    return max(second.action, floor)
 
 
 def replay(

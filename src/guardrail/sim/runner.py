@@ -66,6 +66,13 @@ class ScenarioResult:
         """A legitimate customer who was questioned or worse at any step."""
         return self.scenario.legitimate and self.highest_action >= FRICTION_FLOOR
 
+    @property
+    def friction_after_answers(self) -> bool:
+        """A legitimate customer still at inquire or worse once every step (the answers, the
+        documents shown, the family's confirmation) has been taken into account."""
+        final = self.final_action
+        return self.scenario.legitimate and final is not None and final >= FRICTION_FLOOR
+
 
 @dataclass(frozen=True)
 class PackCoverage:
@@ -110,6 +117,15 @@ class RunReport:
     def friction_rate(self) -> float | None:
         legitimate = self.legitimate
         return None if not legitimate else len(self.frictions) / len(legitimate)
+
+    @property
+    def frictions_after_answers(self) -> list[ScenarioResult]:
+        return [r for r in self.results if r.friction_after_answers]
+
+    @property
+    def friction_after_answers_rate(self) -> float | None:
+        legitimate = self.legitimate
+        return None if not legitimate else len(self.frictions_after_answers) / len(legitimate)
 
     def below(self, min_coverage: float) -> list[PackCoverage]:
         return [c for c in self.coverage if c.percent + 1e-9 < min_coverage]

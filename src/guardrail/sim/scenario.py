@@ -69,6 +69,11 @@ class StepSpec(_Spec):
     answers: dict[str, Any] | None = None
     observations: dict[str, Any] | None = None
     notes: str | None = None
+    patch: dict[str, Any] | None = Field(
+        default=None,
+        description="fields merged into the previous step's event, e.g. documents shown or the "
+        "family confirming (lists replace, mappings merge)",
+    )
     executed: bool = Field(
         default=False, description="record the event as executed after screening"
     )
@@ -290,6 +295,8 @@ class _Loader:
                 )
             if step.notes is not None:
                 data["notes"] = step.notes
+            if step.patch is not None:
+                data = _deep_merge(data, step.patch)
             previous = data
             event = self._event(
                 data, event_path, [*((path,) if step.event is None else ()), *default_paths]

@@ -116,6 +116,14 @@ def render_report(report: RunReport, min_coverage: float, *, quiet: bool = False
             "got inquire "
             f"or above ({rate:.1%})" + (f": {names}" if names else "")
         )
+        after = report.frictions_after_answers
+        after_rate = report.friction_after_answers_rate or 0.0
+        after_names = ", ".join(r.scenario.id for r in after)
+        lines.append(
+            f"Friction after answers: {len(after)} of {len(legitimate)} legitimate scenarios "
+            f"still at inquire or above at their last step ({after_rate:.1%})"
+            + (f": {after_names}" if after_names else "")
+        )
     else:
         lines.append("Friction: no legitimate scenarios")
     failed = report.failed
@@ -152,6 +160,7 @@ def report_json(report: RunReport, min_coverage: float) -> dict[str, Any]:
                 ],
                 "highest_action": r.highest_action.value,
                 "friction": r.friction,
+                "friction_after_answers": r.friction_after_answers,
             }
             for r in report.results
         ],
@@ -171,5 +180,7 @@ def report_json(report: RunReport, min_coverage: float) -> dict[str, Any]:
             "legitimate": len(report.legitimate),
             "with_friction": [r.scenario.id for r in report.frictions],
             "rate": report.friction_rate,
+            "after_answers": [r.scenario.id for r in report.frictions_after_answers],
+            "after_answers_rate": report.friction_after_answers_rate,
         },
     }

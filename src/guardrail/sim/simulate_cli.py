@@ -14,10 +14,18 @@ if TYPE_CHECKING:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from guardrail.sim.behaviours import BehaviourError, load_behaviours
     from guardrail.sim.generator import generate, write_jsonl
 
     try:
-        records = generate(args.n, args.fraud_rate, args.seed, start=args.start)
+        behaviours = load_behaviours(args.behaviours)
+    except BehaviourError as error:
+        print(f"guardrail simulate: {error}", file=sys.stderr)
+        return 2
+    try:
+        records = generate(
+            args.n, args.fraud_rate, args.seed, start=args.start, behaviours=behaviours
+        )
         if args.out in (None, "-"):
             write_jsonl(records, sys.stdout)
             sys.stdout.flush()
@@ -132,6 +140,11 @@ def add_simulate_subcommands(
         help=f"first day, YYYY-MM-DD (default {DEFAULT_START})",
     )
     simulate.add_argument("--out", help="output file (default: standard output)")
+    simulate.add_argument(
+        "--behaviours",
+        metavar="DIR",
+        help="folder with typologies.yaml and legitimate.yaml (default: the bundled ones)",
+    )
     simulate.set_defaults(func=_cmd_simulate)
 
     replay = commands.add_parser(

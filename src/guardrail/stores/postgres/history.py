@@ -40,7 +40,7 @@ from guardrail.stores.urls import StoreURL
 COMPONENT = "history"
 _COLUMNS = (
     "event_id, customer_id, account_id, kind, direction, channel, amount_fen, ts_us, ts_iso, "
-    "counterparty_account, currency"
+    "counterparty_account, currency, branch_id, purpose, customer_age"
 )
 MIGRATIONS: tuple[str, ...] = (
     # 1: records, the two indexes windows read through, and the payees seen per customer
@@ -75,11 +75,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (customer_id, counterparty_account, ts_us, event_id)
     );
     """,
+    # 2: branch, purpose and age per record, for windows keyed across customers (by branch and
+    # by payee account); answered from records, see guardrail.context.windows.needs_records
+    """
+    ALTER TABLE guardrail_history ADD COLUMN branch_id text, ADD COLUMN purpose text,
+        ADD COLUMN customer_age integer;
+    CREATE INDEX guardrail_history_branch_ts ON guardrail_history (branch_id, ts_us);
+    CREATE INDEX guardrail_history_payee_ts ON guardrail_history (counterparty_account, ts_us);
+    """,
 )
 
 _INSERT = (
     f"INSERT INTO guardrail_history ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-    " %s) ON CONFLICT (event_id) DO NOTHING"
+    " %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING"
 )
 _NOTE_PAYEE = "INSERT INTO guardrail_payee_seen VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
 # Keeps the table bounded by distinct payees; an extra row left by a concurrent writer does not
@@ -116,11 +124,17 @@ def _row(rec: HistoryRecord) -> tuple[object, ...]:
         rec.timestamp.isoformat(),
         rec.counterparty_account,
         rec.currency.value,
+        rec.branch_id,
+        rec.purpose,
+        rec.customer_age,
     )
 
 
 def _decode(row: Sequence[Any]) -> HistoryRecord:
-    event_id, customer, account, kind, direction, channel, amount, _, ts_iso, payee, currency = row
+    event_id, customer, account, kind, direction, channel, amount, _, ts_iso, payee, currency = row[
+        :11
+    ]
+    branch, purpose, age = row[11:14] if len(row) >= 14 else (None, None, None)
     return HistoryRecord(
         event_id=event_id,
         customer_id=customer,
@@ -132,6 +146,9 @@ def _decode(row: Sequence[Any]) -> HistoryRecord:
         timestamp=datetime.fromisoformat(ts_iso),
         counterparty_account=payee,
         currency=Currency(currency),
+        branch_id=branch,
+        purpose=purpose,
+        customer_age=None if age is None else int(age),
     )
 
 
@@ -420,6 +437,14 @@ class PostgresHistoryStore:
 
     def for_customer(self, customer_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
         return self._select("customer_id", customer_id, since)
+
+    def for_branch(self, branch_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        return self._select("branch_id", branch_id, since)
+
+    def for_counterparty(
+        self, counterparty_account: str, since: datetime | None
+    ) -> Sequence[HistoryRecord]:
+        return self._select("counterparty_account", counterparty_account, since)
 
     def for_account(self, account_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
         return self._select("account_id", account_id, since)

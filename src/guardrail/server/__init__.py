@@ -1,0 +1,1 @@
+"""guardrail serve: the HTTP service (FastAPI on uvicorn) over guard, counter and audit."""
