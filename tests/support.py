@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 
 import yaml
@@ -41,3 +45,23 @@ def write_pack(
     if extra:
         (folder / "extra.yaml").write_text(extra, encoding="utf-8")
     return folder
+
+
+def run_cli(*args: str, cwd: Path | None = None, stdin: bytes = b"") -> CompletedProcess[str]:
+    """Run ``guardrail ARGS`` in a fresh interpreter (this checkout's src first on the path)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    result = subprocess.run(
+        [sys.executable, "-m", "guardrail.cli", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    return CompletedProcess(
+        result.args,
+        result.returncode,
+        result.stdout.decode("utf-8", "replace"),
+        result.stderr.decode("utf-8", "replace"),
+    )

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from guardrail.errors import GuardrailError
 from guardrail.lang.errors import PackError, Severity
 from guardrail.lang.pack import PACK_FILE, lint_pack
 from guardrail.model.decision import TITLES_ZH, Decision
@@ -49,14 +50,21 @@ def _cmd_screen(args: argparse.Namespace) -> int:
     status = 0
     for path in args.events:
         try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+            raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
         except OSError as error:
             print(f"{path}: cannot read: {error.strerror}", file=sys.stderr)
             return 2
         try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            print(f"{path}: (event): not UTF-8 text at byte {error.start}", file=sys.stderr)
+            status = 2
+            continue
+        try:
             decision = guard.screen_json(text)
         except EventError as error:
-            print(f"{path}: {error}", file=sys.stderr)
+            for field, problem in error.problems:  # one line per problem, naming file and field
+                print(f"{path}: {field}: {problem}", file=sys.stderr)
             status = 2
             continue
         if args.json:
@@ -200,6 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
     except PackError as error:
         print(error, file=sys.stderr)
+        return 2
+    except GuardrailError as error:  # bad input met later (a watchlist changed since lint, ...)
+        print(f"guardrail: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

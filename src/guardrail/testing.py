@@ -328,7 +328,7 @@ def _yuan_to_fen(value: int | Decimal | str) -> int:
 @st.composite
 def _timestamps(draw: st.DrawFn) -> dt.datetime:
     naive = draw(
-        st.datetimes(min_value=dt.datetime(2023, 1, 1), max_value=dt.datetime(2026, 12, 31, 23, 59))
+        st.datetimes(min_value=dt.datetime(2023, 1, 1), max_value=dt.datetime(2026, 6, 30, 23, 59))
     )
     offset = dt.timezone(dt.timedelta(hours=draw(st.sampled_from(_OFFSETS))))
     return naive.replace(tzinfo=offset)
@@ -498,7 +498,8 @@ def events(
     drawn, not forced: a typology event may look innocent, as in life).
     ``age_band=(min, max)``: the customer's age at the branch on the event's day.
     ``amount_range=(min_yuan, max_yuan)``: inclusive, in yuan (ints, Decimals or strings).
-    ``at``: a fixed aware timestamp (default: any time 2023-2026 at several UTC offsets).
+    ``at``: a fixed aware timestamp (default: any time 2023 to mid-2026 at several UTC
+    offsets; events in the future are refused).
     ``customer``: a fixed customer (then ``age_band`` is ignored).
     """
     low, high = (_yuan_to_fen(value) for value in amount_range)

@@ -171,17 +171,46 @@ def test_truncated_tail_after_the_last_checkpoint(written: Path, cut: int) -> No
 
 def test_truncated_tail_and_head_row_removed(written: Path) -> None:
     with raw(written) as conn:
-        conn.execute("DELETE FROM records WHERE seq > 6")
+        conn.execute("DELETE FROM records WHERE seq > 9")  # after the last checkpoint (8)
         conn.execute("DELETE FROM head")
     check(written, ProblemKind.HEAD_MISSING, None)
+    with raw(written) as conn:
+        conn.execute("DELETE FROM records WHERE seq > 6")  # before it: the gap comes first
+    check(written, ProblemKind.TAIL_TRUNCATED, 7)
 
 
 def test_truncated_tail_and_forged_head(written: Path) -> None:
     with raw(written) as conn:
+        conn.execute("DELETE FROM records WHERE seq > 9")
+        new = conn.execute("SELECT record_hash FROM records WHERE seq = 9").fetchone()[0]
+        conn.execute("UPDATE head SET seq = 9, record_hash = ?", (new,))
+    check(written, ProblemKind.HEAD_INVALID, 9)
+    with raw(written) as conn:
         conn.execute("DELETE FROM records WHERE seq > 6")
         new = conn.execute("SELECT record_hash FROM records WHERE seq = 6").fetchone()[0]
         conn.execute("UPDATE head SET seq = 6, record_hash = ?", (new,))
-    check(written, ProblemKind.HEAD_INVALID, 6)
+    check(written, ProblemKind.TAIL_TRUNCATED, 7)  # checkpoint 8 was signed
+
+
+def test_chain_rewritten_from_a_record_on_is_reported_there(written: Path) -> None:
+    """Rewriting record 5 and everything after it, head included, without the key: the
+    report names 5 (the head, checked first, used to be reported instead)."""
+    columns = "recorded_at, kind, case_id, payload"
+    with raw(written) as conn:
+        prev = conn.execute("SELECT record_hash FROM records WHERE seq = 4").fetchone()[0]
+        for seq in range(5, N + 1):
+            at, kind, case_id, payload = conn.execute(
+                f"SELECT {columns} FROM records WHERE seq = ?", (seq,)
+            ).fetchone()
+            payload = payload.replace("50000.00", "10.00")
+            new = record_hash(seq, prev, at, kind, case_id, payload)
+            conn.execute(
+                "UPDATE records SET prev_hash = ?, record_hash = ?, payload = ? WHERE seq = ?",
+                (prev, new, payload, seq),
+            )
+            prev = new
+        conn.execute("UPDATE head SET record_hash = ?", (prev,))
+    check(written, ProblemKind.BAD_SIGNATURE, 5)
 
 
 def test_truncated_tail_without_key_is_caught_by_an_anchor(written: Path) -> None:

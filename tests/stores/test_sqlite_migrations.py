@@ -56,4 +56,4 @@ def test_a_history_file_from_before_versions_and_currencies_is_upgraded(tmp_path
     with sqlite3.connect(path) as conn:
         assert conn.execute(
             "SELECT version FROM guardrail_schema WHERE component = 'history'"
-        ).fetchone() == (2,)
+        ).fetchone() == (4,)

@@ -1,7 +1,6 @@
 """Tamper-evident audit trail: every decision and counter-session step, personal data protected,
 hash-chained and signed; verification, reports and a pluggable store."""
 
-from guardrail.audit.chain import ProblemKind, VerifyProblem, VerifyReport
 from guardrail.audit.cli import add_audit_subcommands, report_main, verify_main
 from guardrail.audit.keys import (
     KEY_ENV_VAR,
@@ -45,6 +44,7 @@ from guardrail.audit.store import (
     LogMeta,
     StoredRecord,
 )
+from guardrail.audit.verify import ProblemKind, VerifyProblem, VerifyReport
 
 __all__ = [
     "DEFAULT_POLICY",

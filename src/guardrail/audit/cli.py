@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from guardrail.audit.chain import VerifyReport, verify_reader
 from guardrail.audit.keys import KEY_ENV_VAR, AuditKeyError, AuditKeys, InsecureAuditKeyWarning
 from guardrail.audit.log import to_audit_record
 from guardrail.audit.records import AuditRecord
 from guardrail.audit.report import GroupBy, build_report
 from guardrail.audit.sqlite_store import SQLiteStore
 from guardrail.audit.store import AuditStore
+from guardrail.audit.verify import VerifyReport, verify_reader
 from guardrail.errors import StoreError
 
 # Opens an existing log read-only from what the user typed (a path or a store URL).

@@ -11,15 +11,7 @@ from pathlib import Path
 from types import TracebackType
 
 from guardrail.audit.capture import decision_record, redact_for_event
-from guardrail.audit.chain import (
-    FORMAT_VERSION,
-    Sealer,
-    Unsealed,
-    VerifyReport,
-    meta_mac,
-    utc_timestamp,
-    verify_reader,
-)
+from guardrail.audit.chain import FORMAT_VERSION, Sealer, Unsealed, meta_mac, utc_timestamp
 from guardrail.audit.keys import AuditKeys
 from guardrail.audit.masking import DEFAULT_POLICY, Masker, MaskingPolicy
 from guardrail.audit.records import (
@@ -41,6 +33,7 @@ from guardrail.audit.store import (
     LogMeta,
     StoredRecord,
 )
+from guardrail.audit.verify import VerifyReport, verify_reader
 from guardrail.model import Action, Answers, Decision, Event, Money
 
 Payload = DecisionRecord | SessionStepRecord

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,6 +67,9 @@ DEFAULT_POLICY = MaskingPolicy()
 
 _DIGITS_IN_TEXT = re.compile(r"\+?\d[\d \-]*\d[Xx]?")
 _SEPARATORS = re.compile(r"[\s\-]")
+# What people put between the characters of a name or number in free text: spaces (full-width
+# ones become spaces under NFKC), hyphens, dots, middle dots, commas, slashes, asterisks.
+_TEXT_SEPARATORS = r"[\s\-_.·•・,，、/\\|*]{0,3}"
 _PARK_OPEN = "\ue000"  # private-use code points: never in real input text
 _PARK_BASE = 0xE100
 
@@ -84,6 +88,18 @@ def normalise(field_class: FieldClass, value: str) -> str:
     if field_class is FieldClass.NAME:
         return " ".join(text.split()).casefold()
     return text
+
+
+@lru_cache(maxsize=4096)
+def _spread_pattern(raw: str) -> re.Pattern[str]:
+    """``raw`` (without its own separators) with any short run of separators between its
+    characters, so ``王秀英`` also matches ``王 秀 英`` and ``王-秀-英``."""
+    characters = [ch for ch in unicodedata.normalize("NFKC", raw) if not _is_separator(ch)]
+    return re.compile(_TEXT_SEPARATORS.join(re.escape(ch) for ch in characters), re.IGNORECASE)
+
+
+def _is_separator(ch: str) -> bool:
+    return re.fullmatch(_TEXT_SEPARATORS, ch) is not None
 
 
 def _mask_middle(text: str, head: int, tail: int) -> str:
@@ -173,8 +189,12 @@ class Masker:
         parked: list[str] = []
         if known:
             for raw in sorted(known, key=len, reverse=True):
-                if raw in result:
-                    result = result.replace(raw, _PARK_OPEN + chr(_PARK_BASE + len(parked)))
+                pattern = _spread_pattern(raw)
+                if not pattern.pattern:
+                    continue
+                placeholder = _PARK_OPEN + chr(_PARK_BASE + len(parked))
+                result, count = pattern.subn(placeholder, result)
+                if count:
                     parked.append(known[raw])
 
         def _replace(match: re.Match[str]) -> str:

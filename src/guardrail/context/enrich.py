@@ -227,6 +227,11 @@ class FeaturePlan:
                         needed.setdefault(ref.key, ref)
         self.keys = frozenset(needed)
         self.lazy_keys = frozenset(key for key in needed if key not in BASE_KEYS)
+        # Features read from the history store: the only ones whose computation can fail on a
+        # valid event (a store error or timeout), so screening may read them all up front.
+        self.history_keys = frozenset(
+            key for key in needed if key in HISTORY_DERIVED or key.startswith("window.")
+        )
         self._refs = needed
         self._windows = {
             key: pack.windows[key.removeprefix("window.")]

@@ -10,6 +10,7 @@ import sqlite3
 import sys
 import threading
 from bisect import bisect_left, bisect_right
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -19,9 +20,16 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from guardrail.context.sqlite_schema import Migration, migrate_sqlite
-from guardrail.errors import StoreError
+from guardrail.errors import EventError, StoreError
 from guardrail.lang.declarations import WindowSpec
-from guardrail.model.event import Channel, Direction, Event, TransactionKind
+from guardrail.model.event import (
+    MAX_CLOCK_SKEW,
+    Channel,
+    Direction,
+    Event,
+    TransactionKind,
+    implausible_timestamp,
+)
 from guardrail.model.money import Currency
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -31,6 +39,13 @@ _MICROSECOND = timedelta(microseconds=1)
 # change); the margin also absorbs small clock skew between tellers' terminals.
 _MIN_LOOKBACK = timedelta(hours=24)
 _RETENTION_MARGIN = timedelta(hours=2)
+# The margin covers MAX_CLOCK_SKEW (the furthest a record may be dated ahead and so push the
+# retention clock) plus the extra hour of a local day across DST.
+
+# How long a (customer, counterparty) pair is remembered after it was last seen, and how many
+# pairs an in-memory store keeps at most (about 500 bytes each).
+DEFAULT_PAYEE_HORIZON = timedelta(days=400)
+DEFAULT_MAX_PAYEES = 1_000_000
 
 
 def utc_micros(ts: datetime) -> int:
@@ -38,6 +53,16 @@ def utc_micros(ts: datetime) -> int:
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError(f"history needs aware timestamps, got naive {ts.isoformat()}")
     return (ts - _EPOCH) // _MICROSECOND
+
+
+def plausible_micros(rec: HistoryRecord) -> int:
+    """``rec``'s instant in UTC microseconds; ``EventError`` if it is in the future or absurd.
+
+    A record dated ahead would move the retention clock and evict everyone's recent history."""
+    problem = implausible_timestamp(rec.timestamp)
+    if problem is not None:
+        raise EventError([("timestamp", f"{problem} (event {rec.event_id})")])
+    return utc_micros(rec.timestamp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,40 +221,97 @@ class _Series:
         return self.records[bisect_left(self.keys, key) :]
 
 
+class _RetentionClock:
+    """The instant retention and payee forgetting are measured from: the median of the last
+    few recorded timestamps, never moving back. One record dated far ahead (a terminal with a
+    wrong clock, a crafted event) cannot move it and so cannot evict everyone's recent history;
+    it takes most of the last ``SPAN`` records to move it."""
+
+    SPAN = 9
+    __slots__ = ("now", "recent")
+
+    def __init__(self, recent: Iterable[int] = ()) -> None:
+        self.recent: deque[int] = deque(maxlen=self.SPAN)
+        self.now: int | None = None
+        for key in recent:
+            self.advance(key)
+
+    def advance(self, key: int) -> int:
+        """Note one recorded instant; returns the clock."""
+        self.recent.append(key)
+        ordered = sorted(self.recent)
+        median = ordered[(len(ordered) - 1) // 2]  # the lower median: an outlier never wins
+        if self.now is None or median > self.now:
+            self.now = median
+        return self.now
+
+    def copy(self) -> _RetentionClock:
+        clone = _RetentionClock()
+        clone.recent.extend(self.recent)
+        clone.now = self.now
+        return clone
+
+
+class _PayeeSeen:
+    """When a customer paid one counterparty: the two earliest records, and the latest instant."""
+
+    __slots__ = ("earliest", "last")
+
+    def __init__(self, last: int) -> None:
+        self.earliest: list[tuple[int, str, datetime]] = []
+        self.last = last
+
+
 class InMemoryHistoryStore:
     """History in process memory; with ``retention``, memory stays bounded.
 
-    When retention is set, records older than (newest timestamp seen − retention) are evicted as
-    new records arrive, and a record already older than that is not stored at all.
+    When retention is set, records older than (clock − retention) are evicted as new records
+    arrive, and a record already older than that is not stored at all. The clock follows the
+    recorded event times but not an outlier among them (see ``_RetentionClock``), and
+    timestamps in the future (beyond ``MAX_CLOCK_SKEW`` of the wall clock) are refused.
+
+    The earliest-payee index outlives retention, but forgets a (customer, counterparty) pair
+    not seen for ``payee_horizon`` and, beyond ``max_payees`` pairs, the least recently seen:
+    forgetting only ever makes a payee look new, which raises suspicion, never lowers it.
     """
 
-    def __init__(self, retention: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        retention: timedelta | None = None,
+        *,
+        payee_horizon: timedelta | None = DEFAULT_PAYEE_HORIZON,
+        max_payees: int | None = DEFAULT_MAX_PAYEES,
+    ) -> None:
         if retention is not None and retention <= timedelta(0):
             raise ValueError("retention must be positive")
+        if payee_horizon is not None and payee_horizon <= timedelta(0):
+            raise ValueError("payee_horizon must be positive")
+        if max_payees is not None and max_payees < 1:
+            raise ValueError("max_payees must be at least 1")
         self._retention_us = None if retention is None else retention // _MICROSECOND
+        self._payee_horizon_us = None if payee_horizon is None else payee_horizon // _MICROSECOND
+        self._max_payees = max_payees
         self._lock = threading.Lock()
         self._by_id: dict[str, tuple[int, HistoryRecord]] = {}
         self._by_customer: dict[str, _Series] = {}
         self._by_account: dict[str, _Series] = {}
         self._by_branch: dict[str, _Series] = {}
         self._by_payee: dict[str, _Series] = {}
-        # (customer, counterparty) -> two earliest (instant, event_id, timestamp); never evicted,
-        # it grows with distinct payees per customer, not with records.
-        self._earliest: dict[tuple[str, str], list[tuple[int, str, datetime]]] = {}
+        # (customer, counterparty) -> when seen, least recently seen first.
+        self._payees: OrderedDict[tuple[str, str], _PayeeSeen] = OrderedDict()
         # Oldest-first heap of (instant, event_id) for eviction; kept only with a retention.
         self._ages: list[tuple[int, str]] = []
-        self._newest: int | None = None
+        self._clock = _RetentionClock()
 
     def record(self, rec: HistoryRecord) -> None:
-        key = utc_micros(rec.timestamp)
+        key = plausible_micros(rec)
         with self._lock:
             if rec.event_id in self._by_id:
                 return
-            self._note_counterparty(key, rec)
+            now = self._clock.advance(key)
+            self._note_counterparty(key, rec, now)
             if self._retention_us is not None:
-                if self._newest is None or key > self._newest:
-                    self._newest = key
-                cutoff = self._newest - self._retention_us
+                cutoff = now - self._retention_us
                 if key < cutoff:
                     return
             self._insert(key, rec)
@@ -242,15 +324,32 @@ class InMemoryHistoryStore:
         for rec in recs:
             self.record(rec)
 
-    def _note_counterparty(self, key: int, rec: HistoryRecord) -> None:
-        if rec.counterparty_account is None:
-            return
-        earliest = self._earliest.setdefault((rec.customer_id, rec.counterparty_account), [])
-        entry = (key, rec.event_id, rec.timestamp)
-        if entry not in earliest:
-            earliest.append(entry)
-            earliest.sort()
-            del earliest[2:]
+    def _note_counterparty(self, key: int, rec: HistoryRecord, now: int) -> None:
+        payees = self._payees
+        if rec.counterparty_account is not None:
+            pair = (rec.customer_id, rec.counterparty_account)
+            seen = payees.get(pair)
+            if seen is None:
+                seen = payees[pair] = _PayeeSeen(key)
+            else:
+                payees.move_to_end(pair)
+                seen.last = max(seen.last, key)
+            entry = (key, rec.event_id, rec.timestamp)
+            earliest = seen.earliest
+            if entry not in earliest:
+                earliest.append(entry)
+                earliest.sort()
+                del earliest[2:]
+        if self._max_payees is not None:
+            while len(payees) > self._max_payees:
+                payees.popitem(last=False)
+        if self._payee_horizon_us is not None:
+            forget_before = now - self._payee_horizon_us
+            while payees:
+                oldest = next(iter(payees.values()))
+                if oldest.last >= forget_before:
+                    break
+                payees.popitem(last=False)
 
     def _insert(self, key: int, rec: HistoryRecord) -> None:
         self._by_id[rec.event_id] = (key, rec)
@@ -328,8 +427,10 @@ class InMemoryHistoryStore:
         self, customer_id: str, counterparty_account: str
     ) -> Sequence[tuple[datetime, str]]:
         with self._lock:
-            earliest = self._earliest.get((customer_id, counterparty_account), ())
-            return [(timestamp, event_id) for _, event_id, timestamp in earliest]
+            seen = self._payees.get((customer_id, counterparty_account))
+            if seen is None:
+                return []
+            return [(timestamp, event_id) for _, event_id, timestamp in seen.earliest]
 
     def evict_before(self, cutoff: datetime) -> int:
         limit = utc_micros(cutoff)
@@ -376,6 +477,13 @@ CREATE TABLE IF NOT EXISTS counterparty_earliest (
     ts_iso TEXT NOT NULL,
     PRIMARY KEY (customer_id, counterparty_account, ts_us, event_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counterparty_last_seen (
+    customer_id TEXT NOT NULL,
+    counterparty_account TEXT NOT NULL,
+    last_us INTEGER NOT NULL,
+    PRIMARY KEY (customer_id, counterparty_account)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS counterparty_last_seen_us ON counterparty_last_seen (last_us);
 """
 
 
@@ -401,7 +509,26 @@ def _add_cross_customer_columns(conn: sqlite3.Connection) -> None:
 
 # Forward migrations (version table ``guardrail_schema``); the first is idempotent, so files
 # written before the version table existed adopt it, and the later ones upgrade them.
-_MIGRATIONS: tuple[Migration, ...] = (_SCHEMA, _add_currency, _add_cross_customer_columns)
+def _add_payee_last_seen(conn: sqlite3.Connection) -> None:
+    """When each payee was last seen, so pairs unused for the payee horizon can be forgotten;
+    backfilled from the earliest-payee index of files written before it existed."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS counterparty_last_seen (customer_id TEXT NOT NULL,"
+        " counterparty_account TEXT NOT NULL, last_us INTEGER NOT NULL,"
+        " PRIMARY KEY (customer_id, counterparty_account)) WITHOUT ROWID"
+    )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS counterparty_last_seen_us ON counterparty_last_seen (last_us)"
+    )
+    conn.execute(_BACKFILL_LAST_SEEN)
+
+
+_MIGRATIONS: tuple[Migration, ...] = (
+    _SCHEMA,
+    _add_currency,
+    _add_cross_customer_columns,
+    _add_payee_last_seen,
+)
 
 _COLUMNS = (
     "event_id, customer_id, account_id, kind, direction, channel, amount_fen, ts_iso, "
@@ -419,6 +546,22 @@ _KEEP_TWO_EARLIEST = (
     " WHERE customer_id = ?1 AND counterparty_account = ?2"
     " ORDER BY ts_us, event_id LIMIT 1 OFFSET 1)"
 )
+_NOTE_LAST_SEEN = (
+    "INSERT INTO counterparty_last_seen VALUES (?, ?, ?) ON CONFLICT DO UPDATE"
+    " SET last_us = max(last_us, excluded.last_us)"
+)
+# Files written before pairs were forgotten: every known pair counts as seen at its latest.
+_BACKFILL_LAST_SEEN = (
+    "INSERT OR IGNORE INTO counterparty_last_seen SELECT customer_id, counterparty_account,"
+    " MAX(ts_us) FROM counterparty_earliest GROUP BY customer_id, counterparty_account"
+)
+_FORGET_PAYEES = (
+    "DELETE FROM counterparty_earliest WHERE (customer_id, counterparty_account) IN"
+    " (SELECT customer_id, counterparty_account FROM counterparty_last_seen WHERE last_us < ?1)"
+)
+_FORGET_LAST_SEEN = "DELETE FROM counterparty_last_seen WHERE last_us < ?"
+# Forgetting old payees scans an index; once per hour of event time is often enough.
+_FORGET_STEP_US = 3_600_000_000
 _KINDS = {kind.value: kind for kind in TransactionKind}
 _DIRECTIONS = {direction.value: direction for direction in Direction}
 _CHANNELS = {channel.value: channel for channel in Channel}
@@ -446,12 +589,23 @@ class SQLiteHistoryStore:
     Instants are stored as UTC microseconds for ordering and range scans, beside the original
     ISO text so each timestamp comes back with the offset it was recorded with.
     ``path=":memory:"`` gives a private, non-persistent database (useful in tests).
+    Retention, refusal of future timestamps and ``payee_horizon`` work as in
+    ``InMemoryHistoryStore``; a write that fails raises ``StoreError`` with SQLite's reason.
     """
 
-    def __init__(self, path: str | Path, retention: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        retention: timedelta | None = None,
+        *,
+        payee_horizon: timedelta | None = DEFAULT_PAYEE_HORIZON,
+    ) -> None:
         if retention is not None and retention <= timedelta(0):
             raise ValueError("retention must be positive")
+        if payee_horizon is not None and payee_horizon <= timedelta(0):
+            raise ValueError("payee_horizon must be positive")
         self._retention_us = None if retention is None else retention // _MICROSECOND
+        self._payee_horizon_us = None if payee_horizon is None else payee_horizon // _MICROSECOND
         self._path = str(path)
         self._lock = threading.Lock()
         # One connection shared under a lock: sqlite3 objects are not safe for unguarded
@@ -467,9 +621,15 @@ class SQLiteHistoryStore:
         # cache turns a large history into disk traffic, so give it 64 MiB.
         conn.execute("PRAGMA cache_size=-65536")
         migrate_sqlite(conn, "history", _MIGRATIONS, self._path)
-        newest = conn.execute("SELECT MAX(ts_us) FROM history").fetchone()[0]
-        self._newest: int | None = newest
+        # Resume the clock from the newest records; capped at the wall clock for a file written
+        # before future timestamps were refused.
+        latest = utc_micros(datetime.now(UTC) + MAX_CLOCK_SKEW)
+        newest = conn.execute(
+            "SELECT ts_us FROM history ORDER BY ts_us DESC LIMIT ?", (_RetentionClock.SPAN,)
+        ).fetchall()
+        self._clock = _RetentionClock(min(key, latest) for (key,) in reversed(newest))
         self._evicted_to: int | None = None
+        self._payees_forgotten_to: int | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -499,8 +659,8 @@ class SQLiteHistoryStore:
         self.record_many((rec,))
 
     def record_many(self, recs: Iterable[HistoryRecord]) -> None:
-        """Record several records in one transaction (bulk load)."""
-        keyed = [(utc_micros(rec.timestamp), rec) for rec in recs]
+        """Record several records in one transaction (bulk load); all or nothing."""
+        keyed = [(plausible_micros(rec), rec) for rec in recs]
         if not keyed:
             return
         payees = [
@@ -516,22 +676,33 @@ class SQLiteHistoryStore:
         ]
         with self._lock:
             conn = self._connection()
-            newest = max(key for key, _ in keyed)
-            if self._newest is None or newest > self._newest:
-                self._newest = newest
+            clock = self._clock.copy()  # kept only if the transaction commits
+            now = max(clock.advance(key) for key, _ in keyed)
             cutoff: int | None = None
             if self._retention_us is not None:
-                cutoff = self._newest - self._retention_us
+                cutoff = now - self._retention_us
                 keyed = [(key, rec) for key, rec in keyed if key >= cutoff]
+            forget_before: int | None = None
+            if self._payee_horizon_us is not None:
+                forget_before = now - self._payee_horizon_us
+                done = self._payees_forgotten_to
+                if done is not None and forget_before < done + _FORGET_STEP_US:
+                    forget_before = None
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(_INSERT, [self._row(key, rec) for key, rec in keyed])
                 # Noted even for records too old to keep: a late record still proves the payee.
                 conn.executemany(_NOTE_COUNTERPARTY, payees)
                 conn.executemany(_KEEP_TWO_EARLIEST, {(row[0], row[1]) for row in payees})
-                if cutoff is not None and (self._evicted_to is None or cutoff > self._evicted_to):
+                conn.executemany(_NOTE_LAST_SEEN, [row[:3] for row in payees])
+                evict = cutoff is not None and (
+                    self._evicted_to is None or cutoff > self._evicted_to
+                )
+                if evict:
                     conn.execute("DELETE FROM history WHERE ts_us < ?", (cutoff,))
-                    self._evicted_to = cutoff
+                if forget_before is not None:
+                    conn.execute(_FORGET_PAYEES, (forget_before,))
+                    conn.execute(_FORGET_LAST_SEEN, (forget_before,))
                 conn.execute("COMMIT")
             except sqlite3.Error as error:
                 self._roll_back(conn)
@@ -539,6 +710,11 @@ class SQLiteHistoryStore:
             except BaseException:
                 self._roll_back(conn)
                 raise
+            self._clock = clock
+            if evict:
+                self._evicted_to = cutoff
+            if forget_before is not None:
+                self._payees_forgotten_to = forget_before
 
     @staticmethod
     def _roll_back(conn: sqlite3.Connection) -> None:

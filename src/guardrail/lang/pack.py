@@ -41,6 +41,7 @@ from guardrail.lang.ir import (
 )
 from guardrail.lang.source import Source, parse_yaml, parse_yaml_recovering
 from guardrail.lang.spec import AnswerType, PackMeta, QuestionnaireSpec, RuleSpec, ScoreBand
+from guardrail.lang.watchlist_file import WatchlistError, read_watchlist_file
 from guardrail.model.decision import Action, Obligation, PackRef
 
 PACK_FILE = "pack.yaml"
@@ -405,8 +406,7 @@ def _merge(layers: list[_Layer], found: _Collector) -> Pack | None:
                 found.error(location, f"watchlist {listed.name!r} is declared twice")
                 continue
             data_path = layer.root / listed.path
-            if not data_path.is_file():
-                found.error(location, f"watchlist {listed.name!r}: file not found: {listed.path}")
+            _check_watchlist_file(listed, data_path, layer.root, location, found)
             watchlists[listed.name] = listed
             watchlist_paths[listed.name] = data_path
         if layer.questionnaire is not None:
@@ -513,6 +513,29 @@ def _why_unclearable(spec: RuleSpec, condition: Condition) -> str:
 
 
 _Decl = TypeVar("_Decl", WindowSpec, LexiconSpec)
+
+
+def _check_watchlist_file(
+    listed: WatchlistSpec, data_path: Path, root: Path, location: Location, found: _Collector
+) -> None:
+    """The file must lie inside the pack folder and read as a watchlist with entries."""
+    name = f"watchlist {listed.name!r}"
+    if not data_path.resolve().is_relative_to(root.resolve()):
+        found.error(location, f"{name}: path {listed.path!r} points outside the pack folder")
+        return
+    if not data_path.is_file():
+        found.error(location, f"{name}: file not found: {listed.path}")
+        return
+    try:
+        _, values = read_watchlist_file(data_path)
+    except WatchlistError as error:
+        # The message reads "<path>:<line>: <problem>"; report it at that file and line.
+        line_text, _, problem = str(error).removeprefix(f"{data_path}:").partition(": ")
+        line = int(line_text) if line_text.isdigit() else 0
+        found.error(Location(_display(data_path), max(line, 1), 1), f"{name}: {problem}")
+        return
+    if not values:
+        found.warn(location, f"{name}: {listed.path} has no entries; no value will match")
 
 
 def _declare(

@@ -18,6 +18,10 @@ from guardrail.lang.errors import Diagnostic, Location
 Path = tuple[str | int, ...]
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a rule file larger than this is refused, not parsed
+# Anchors and aliases are allowed, but a value reached again through an alias counts against a
+# budget, so that a few hundred bytes cannot expand into gigabytes ("billion laughs").
+MAX_ALIASED_VALUES = 10_000
+MAX_DEPTH = 64  # nesting deeper than any pack needs; recursive aliases are refused outright
 
 
 @dataclass
@@ -75,6 +79,24 @@ def _lookup(data: Any, path: Path) -> Any:
     return current
 
 
+class _Refused(Exception):
+    """A value the parser will not build (recursive or over-expanded alias, too deep)."""
+
+    def __init__(self, problem: str, node: yaml.Node) -> None:
+        self.problem = problem
+        self.node = node
+
+
+@dataclass
+class _Walk:
+    """State of one conversion: which nodes were built, which are open, how much was aliased."""
+
+    loader: yaml.SafeLoader
+    built: set[int] = field(default_factory=set)
+    open: set[int] = field(default_factory=set)
+    aliased: int = 0
+
+
 class _DuplicateKey(Exception):
     def __init__(self, key: str, location: Location, first: Location) -> None:
         self.key = key
@@ -99,12 +121,21 @@ def parse_yaml(file: str, text: str) -> tuple[Source | None, list[Diagnostic]]:
         return None, [Diagnostic(Location(file, line, col), f"YAML error: {problem}")]
     except yaml.YAMLError as error:
         return None, [Diagnostic(Location(file, 1, 1), f"YAML error: {error}")]
+    except RecursionError:
+        return None, [Diagnostic(Location(file, 1, 1), "YAML error: nesting too deep")]
     source = Source(file=file, text=text, data=None)
     if node is None:
         source.data = None
         return source, []
     try:
-        source.data = _convert(node, (), source, yaml.SafeLoader(""))
+        source.data = _convert(node, (), source, _Walk(yaml.SafeLoader("")))
+    except _Refused as refused:
+        mark = refused.node.start_mark
+        return None, [
+            Diagnostic(
+                Location(file, mark.line + 1, mark.column + 1), f"YAML error: {refused.problem}"
+            )
+        ]
     except _DuplicateKey as dup:
         return None, [
             Diagnostic(
@@ -118,7 +149,26 @@ def parse_yaml(file: str, text: str) -> tuple[Source | None, list[Diagnostic]]:
     return source, []
 
 
-def _convert(node: yaml.Node, path: Path, source: Source, loader: yaml.SafeLoader) -> Any:
+def _convert(node: yaml.Node, path: Path, source: Source, walk: _Walk) -> Any:
+    identity = id(node)
+    if identity in walk.open:
+        raise _Refused("recursive alias (a value that contains itself)", node)
+    if len(path) > MAX_DEPTH:
+        raise _Refused(f"nested deeper than {MAX_DEPTH} levels", node)
+    if identity in walk.built:  # reached again through an alias
+        walk.aliased += 1
+        if walk.aliased > MAX_ALIASED_VALUES:
+            raise _Refused(f"aliases expand to more than {MAX_ALIASED_VALUES} values", node)
+    walk.built.add(identity)
+    walk.open.add(identity)
+    try:
+        return _build(node, path, source, walk)
+    finally:
+        walk.open.discard(identity)
+
+
+def _build(node: yaml.Node, path: Path, source: Source, walk: _Walk) -> Any:
+    loader = walk.loader
     source.locations[path] = Location(
         source.file, node.start_mark.line + 1, node.start_mark.column + 1
     )
@@ -134,13 +184,13 @@ def _convert(node: yaml.Node, path: Path, source: Source, loader: yaml.SafeLoade
             if key_text in seen:
                 raise _DuplicateKey(key_text, key_loc, seen[key_text])
             seen[key_text] = key_loc
-            result[key_text] = _convert(value_node, (*path, key_text), source, loader)
+            result[key_text] = _convert(value_node, (*path, key_text), source, walk)
             # Errors about a key (unknown field) point at the key, not at its value.
             source.locations.setdefault((*path, key_text, "__key__"), key_loc)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _convert(item, (*path, index), source, loader) for index, item in enumerate(node.value)
+            _convert(item, (*path, index), source, walk) for index, item in enumerate(node.value)
         ]
     assert isinstance(node, yaml.ScalarNode)
     source.styles[path] = node.style

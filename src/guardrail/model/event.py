@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
+from functools import lru_cache
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -37,10 +39,53 @@ PhoneNumber = Annotated[
 IdNumber = Annotated[str, StringConstraints(min_length=4, max_length=32, pattern=r"^[0-9A-Za-z]+$")]
 
 
+# A transaction is screened as it happens: a timestamp ahead of the wall clock by more than a
+# terminal's clock can plausibly drift, or before the system could have existed, is a fault
+# (and one such timestamp would push history retention and blind the same-day rules).
+MAX_CLOCK_SKEW = dt.timedelta(hours=1)
+EARLIEST_TIMESTAMP = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def implausible_timestamp(value: dt.datetime, now: dt.datetime | None = None) -> str | None:
+    """Why the aware ``value`` cannot be a real transaction's time, or None if it can.
+
+    ``now`` defaults to the wall clock; ``MAX_CLOCK_SKEW`` ahead of it is still accepted."""
+    latest = (now if now is not None else dt.datetime.now(dt.UTC)) + MAX_CLOCK_SKEW
+    if value > latest:
+        return (
+            f"timestamp {value.isoformat()} is in the future (more than"
+            f" {MAX_CLOCK_SKEW} ahead of now, {latest.isoformat(timespec='seconds')})"
+        )
+    if value < EARLIEST_TIMESTAMP:
+        return f"timestamp {value.isoformat()} is before {EARLIEST_TIMESTAMP.date().isoformat()}"
+    return None
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a time zone offset, e.g. 2025-03-01T10:15:00+08:00")
+    problem = implausible_timestamp(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
+
+
+@lru_cache(maxsize=256)
+def _zone_problem(name: str) -> str | None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return f"unknown time zone {name!r} (expected an IANA name like 'Asia/Shanghai')"
+    return None
+
+
+def _known_zone(name: str) -> str:
+    # Checked here, not when a feature first needs local time: a backend that never reads that
+    # feature would otherwise screen the event as if nothing were wrong.
+    problem = _zone_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
 
 
 AwareDatetime = Annotated[dt.datetime, Field(strict=False), AfterValidator(_aware)]
@@ -190,7 +235,9 @@ class Branch(_Frozen):
     region: RegionCode = Field(
         description="e.g. CN-ZJ (Zhejiang), CN-HE (Hebei), CN-GD-SZ (Shenzhen)"
     )
-    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Asia/Shanghai"
+    timezone: Annotated[
+        str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_zone)
+    ] = "Asia/Shanghai"
 
 
 class Customer(_Frozen):
