@@ -52,6 +52,18 @@ class CountingStore:
     def __init__(self, inner: InMemoryHistoryStore | SQLiteHistoryStore) -> None:
         self.inner = inner
         self.round_trips = 0
+        # in memory: no time-budget thread hop, as the Guard treats the bare in-memory store
+        self.reads_never_block = isinstance(inner, InMemoryHistoryStore)
+
+    def for_branch(self, branch_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        self.round_trips += 1
+        return self.inner.for_branch(branch_id, since)
+
+    def for_counterparty(
+        self, counterparty_account: str, since: datetime | None
+    ) -> Sequence[HistoryRecord]:
+        self.round_trips += 1
+        return self.inner.for_counterparty(counterparty_account, since)
 
     def record(self, rec: HistoryRecord) -> None:
         self.inner.record(rec)
