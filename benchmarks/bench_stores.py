@@ -37,7 +37,7 @@ from bench_history import screening_events, synthetic_records  # noqa: E402
 from guardrail.audit import AuditKeys  # noqa: E402
 from guardrail.context import HistoryRecord, InMemoryHistoryStore, SQLiteHistoryStore  # noqa: E402
 from guardrail.guard import Guard  # noqa: E402
-from guardrail.lang.pack import load_pack  # noqa: E402
+from guardrail.lang.loader import load_pack  # noqa: E402
 from guardrail.model.event import Event  # noqa: E402
 from guardrail.stores import open_audit_log, open_history_store  # noqa: E402
 from guardrail.stores.postgres.history import PostgresHistoryStore  # noqa: E402

@@ -3,6 +3,7 @@ through the SQLite store across a process restart."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -35,23 +36,26 @@ def test_a_watchlist_reload_changes_the_next_decision_not_the_one_in_flight(tmp_
     )
 
     plan = guard._plan
-    original_compute = plan.compute
+    original_resolve = plan.resolve
 
-    def reload_mid_screening(key: str, *args: Any) -> None:
-        if key == "counterparty.account@involved_accounts":
-            guard.reload_watchlist("involved_accounts", updated)  # lands while this call runs
-        original_compute(key, *args)
+    def reload_mid_screening(*args: Any, **kwargs: Any) -> Any:
+        # Lands after the guard took this call's watchlist snapshot, before any lookup.
+        guard.reload_watchlist("involved_accounts", updated)
+        return original_resolve(*args, **kwargs)
 
-    plan.compute = reload_mid_screening  # type: ignore[method-assign]
+    plan.resolve = reload_mid_screening  # type: ignore[method-assign]
     in_flight = guard.screen(event)
-    plan.compute = original_compute  # type: ignore[method-assign]
+    plan.resolve = original_resolve  # type: ignore[method-assign]
     assert "payee-involved-account" not in in_flight.rule_ids
 
     following = guard.screen(event)
     assert "payee-involved-account" in following.rule_ids
     assert following.action is Action.REPORT
     hit = next(h for h in following.hits if h.rule_id == "payee-involved-account")
-    assert "2025-03-02" in hit.evidence[0].detail
+    new_version = hashlib.sha256(updated.read_bytes()).hexdigest()[:12]
+    assert new_version in hit.evidence[0].detail  # the version is the data, not its label
+    assert following.watchlists["involved_accounts"] == new_version
+    assert in_flight.watchlists["involved_accounts"] != new_version
 
 
 _REPLAY = textwrap.dedent(

@@ -93,7 +93,7 @@ def test_an_injected_failure_gives_at_least_review(
         raise RuntimeError("disk on fire")
 
     target = guard._plan if stage == "context" else guard.backend
-    monkeypatch.setattr(target, "enrich" if stage == "context" else "evaluate", explode)
+    monkeypatch.setattr(target, "resolve" if stage == "context" else "evaluate", explode)
     with caplog.at_level(logging.ERROR, logger="guardrail"):
         decision = guard.screen(event)
     assert decision.action >= Action.REVIEW

@@ -8,10 +8,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from guardrail.engine.base import BackendUnavailable
 from guardrail.errors import GuardrailError
 from guardrail.lang.errors import PackError, Severity
-from guardrail.lang.pack import PACK_FILE, lint_pack
+from guardrail.lang.loader import lint_pack, packs_under, stray_yaml_files
+from guardrail.lang.pack import PACK_FILE
 from guardrail.model.decision import TITLES_ZH, Decision
 from guardrail.model.event import event_json_schema
 
@@ -40,9 +43,10 @@ def _cmd_screen(args: argparse.Namespace) -> int:
     from guardrail.guard import EventError
     from guardrail.stores import guard_from_path
 
+    options, audit = _screen_options(args)
     try:
         guard = guard_from_path(
-            args.pack or default_pack(), history=args.history, backend=args.backend
+            args.pack or default_pack(), history=args.history, backend=args.backend, **options
         )
     except StoreError as error:
         print(f"guardrail screen: --history: {error}", file=sys.stderr)
@@ -67,11 +71,47 @@ def _cmd_screen(args: argparse.Namespace) -> int:
                 print(f"{path}: {field}: {problem}", file=sys.stderr)
             status = 2
             continue
+        if audit is not None:
+            from guardrail.guard import parse_event
+
+            audit.log_decision(parse_event(text), decision)
         if args.json:
             print(decision.model_dump_json())
         else:
             print(render_decision(decision, path))
     return status
+
+
+def _screen_options(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """Guard options from ``screen``'s flags, and the audit log to write to (or None)."""
+    options: dict[str, Any] = {}
+    audit = None
+    if args.audit or args.production:
+        from guardrail.audit.keys import AuditKeys
+
+        keys = AuditKeys.from_env()
+        if args.production:
+            options.update(production=True, approval_key=keys.approval)
+        if args.audit:
+            from guardrail.stores import open_audit_log
+
+            audit = open_audit_log(args.audit, keys)
+    if args.candidate:
+        from guardrail.lang.loader import load_pack
+
+        options["candidate"] = load_pack(args.candidate)
+        if audit is not None:
+            options["shadow_sink"] = audit.log_shadow
+    if args.policy_store:
+        from guardrail.policy import CircuitBreakers, PostDecisionPolicies
+        from guardrail.stores import open_breaker_store, open_snooze_store
+
+        on_trip = audit.log_breaker_trip if audit is not None else None
+        options["policies"] = PostDecisionPolicies(
+            snoozes=open_snooze_store(args.policy_store),
+            breakers=CircuitBreakers(open_breaker_store(args.policy_store), on_trip=on_trip),
+        )
+    return options, audit
 
 
 def render_decision(decision: Decision, label: str = "") -> str:
@@ -86,6 +126,11 @@ def render_decision(decision: Decision, label: str = "") -> str:
         lines.append("  obligations: " + ", ".join(o.value for o in decision.obligations))
     for failure in decision.failures:
         lines.append(f"  FAILURE in {failure.stage}: {failure.error_type}: {failure.message}")
+    for adjustment in decision.adjustments:
+        lines.append(
+            f"  {adjustment.kind.value}: {adjustment.message} "
+            f"({adjustment.from_action.value} -> {adjustment.to_action.value})"
+        )
     if not decision.hits:
         lines.append("  no rule hit")
     for hit in decision.hits:
@@ -114,7 +159,8 @@ def render_decision(decision: Decision, label: str = "") -> str:
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
-    packs = _packs_under(Path(args.pack))
+    root = Path(args.pack)
+    packs = packs_under(root)
     if not packs:
         print(f"{args.pack}: no {PACK_FILE} found here or in its subfolders", file=sys.stderr)
         return 2
@@ -128,17 +174,10 @@ def _cmd_lint(args: argparse.Namespace) -> int:
         warnings = len(diagnostics) - count
         state = "ok" if count == 0 else f"{count} error(s)"
         print(f"{pack}: {state}, {warnings} warning(s)", file=sys.stderr)
+    for diagnostic in stray_yaml_files(root, packs):
+        print(diagnostic)
+        errors += diagnostic.severity is Severity.ERROR
     return 1 if errors else 0
-
-
-def _packs_under(root: Path) -> list[Path]:
-    if (root / PACK_FILE).is_file():
-        return [root]
-    if not root.is_dir():
-        return []
-    return sorted(
-        p.parent for p in root.rglob(PACK_FILE) if "data" not in p.relative_to(root).parts
-    )
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -166,6 +205,20 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
         help="executed history the windows read: memory: (default), sqlite:///path.db or "
         "postgresql://user@host:port/db",
     )
+    screen.add_argument("--candidate", metavar="PACK", help="screen this pack in shadow too")
+    screen.add_argument(
+        "--audit", metavar="LOG", help="record decisions (and shadow decisions): file or URL"
+    )
+    screen.add_argument(
+        "--policy-store",
+        metavar="URL",
+        help="snoozes and circuit breakers: a SQLite file, sqlite:///... or postgresql://...",
+    )
+    screen.add_argument(
+        "--production",
+        action="store_true",
+        help="refuse a pack without a valid approval (needs GUARDRAIL_AUDIT_KEY)",
+    )
     screen.set_defaults(func=_cmd_screen)
 
     lint = commands.add_parser("lint", help="check a rule pack (or every pack under a folder)")
@@ -182,10 +235,12 @@ def build_parser(registrars: Sequence[Registrar] = ()) -> argparse.ArgumentParse
 
 def _registrars() -> list[Registrar]:
     """Subcommands owned by other parts of the library (imported late to keep start-up cheap)."""
+    from guardrail.analysis.cli import add_analyze_subcommand
     from guardrail.audit.cli import add_audit_subcommands
+    from guardrail.change.cli import add_change_subcommands
+    from guardrail.replay.cli import add_replay_subcommands
     from guardrail.server.cli import add_server_subcommands
     from guardrail.sim.scenario_cli import add_test_subcommand
-    from guardrail.sim.simulate_cli import add_simulate_subcommands
     from guardrail.stores import guard_from_path, open_audit_store
 
     def add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -193,12 +248,19 @@ def _registrars() -> list[Registrar]:
         add_audit_subcommands(commands, lambda location: open_audit_store(location, create=False))
 
     def add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        add_simulate_subcommands(
+        add_replay_subcommands(
             commands,
             lambda pack, url, backend: guard_from_path(pack, history=url, backend=backend),
         )
 
-    return [add_test_subcommand, add_simulate, add_audit, add_server_subcommands]
+    return [
+        add_test_subcommand,
+        add_simulate,
+        add_audit,
+        add_server_subcommands,
+        add_change_subcommands,
+        add_analyze_subcommand,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -209,8 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PackError as error:
         print(error, file=sys.stderr)
         return 2
-    except GuardrailError as error:  # bad input met later (a watchlist changed since lint, ...)
-        print(f"guardrail: {error}", file=sys.stderr)
+    except BackendUnavailable as error:  # e.g. --backend durable_rules on Python 3.13
+        print(f"guardrail {args.command}: --backend: {error}", file=sys.stderr)
+        return 2
+    except GuardrailError as error:  # approval, audit key, store: one line, no traceback
+        print(f"guardrail {args.command}: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

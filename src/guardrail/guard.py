@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from guardrail.context.deadline import reads_can_fail, with_budget
-from guardrail.context.enrich import Enrichment, FeaturePlan
+from guardrail.context.deadline import with_budget
+from guardrail.context.enrich import FeaturePlan
 from guardrail.context.history import (
     HistoryRecord,
     HistoryStore,
@@ -23,12 +23,16 @@ from guardrail.context.history import (
     retention_for,
 )
 from guardrail.context.watchlist import Watchlist, WatchlistRegistry, load_watchlist
-from guardrail.engine import BACKENDS, Backend, DurableRulesBackend, ReferenceBackend, decide
-from guardrail.engine.decide import FAIL_CLOSED_FLOOR
+from guardrail.engine import Backend, decide, load_backend
 from guardrail.errors import EventError as EventError  # re-exported: its historic home
-from guardrail.lang.pack import Pack, load_pack
-from guardrail.model.decision import Decision, Failure
+from guardrail.lang.approval import verify_approval
+from guardrail.lang.loader import load_pack
+from guardrail.lang.pack import Pack
+from guardrail.model.decision import FAIL_CLOSED_FLOOR, Decision, Failure
 from guardrail.model.event import Event
+from guardrail.model.features import FeatureMap
+from guardrail.policy.apply import PostDecisionPolicies
+from guardrail.policy.shadow import ShadowSink
 
 logger = logging.getLogger("guardrail")
 
@@ -123,16 +127,27 @@ def _refuse_duplicate_keys(data: str | bytes) -> None:
 
 
 def make_backend(name: str, pack: Pack) -> Backend:
-    """The backend called ``name`` (see ``guardrail.engine.BACKENDS``), compiled for ``pack``."""
-    if name == "reference":
-        return ReferenceBackend(pack.engine_rules)
-    if name == "durable_rules":
-        return DurableRulesBackend(pack.engine_rules, pack.content_hash)
-    raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    """The backend called ``name`` (see ``guardrail.engine.BACKENDS``), compiled for ``pack``;
+    ``BackendUnavailable`` when it cannot load on this interpreter."""
+    return load_backend(name, pack.engine_rules, pack.content_hash)
+
+
+class _Screener:
+    """One pack compiled for screening: its backend and feature plan."""
+
+    def __init__(self, pack: Pack, backend: str) -> None:
+        self.pack = pack
+        self.backend: Backend = make_backend(backend, pack)
+        self.plan = FeaturePlan(pack)
 
 
 class Guard:
-    """Screens events against one rule pack. Thread-safe; Guards never share state."""
+    """Screens events against one rule pack. Thread-safe; Guards never share state.
+
+    Optional: a ``candidate`` pack screened beside the live one with the same code, its
+    decision passed to ``shadow_sink`` and never returned; ``policies`` (snoozes, circuit
+    breakers) applied to the live decision; ``production=True`` refuses a pack without a
+    valid approval for its exact content (``approval_key``: ``AuditKeys.approval``)."""
 
     def __init__(
         self,
@@ -141,25 +156,46 @@ class Guard:
         backend: str = "reference",
         history: HistoryStore | None = None,
         watchlists: WatchlistRegistry | None = None,
+        candidate: Pack | None = None,
+        shadow_sink: ShadowSink | None = None,
+        policies: PostDecisionPolicies | None = None,
+        production: bool = False,
+        approval_key: bytes | None = None,
         history_budget_s: float | None = DEFAULT_HISTORY_BUDGET_S,
     ) -> None:
         """``history_budget_s``: how long one history read may take before screening fails
         closed (stores whose reads can block only; None waits for ever)."""
+        if production:
+            verify_approval(pack, approval_key)
         self.pack = pack
-        self.backend: Backend = make_backend(backend, pack)
+        self._live = _Screener(pack, backend)
+        self.backend: Backend = self._live.backend
         # "is None", not "or": an empty store has len() 0 and would be silently replaced.
-        retention = retention_for(list(pack.windows.values()))
+        retention = retention_for(
+            [*pack.windows.values(), *(candidate.windows.values() if candidate else ())]
+        )
         store = history if history is not None else InMemoryHistoryStore(retention)
         self.history: HistoryStore = with_budget(store, history_budget_s)
-        # A store read can fail: read every history feature, so that a failure fails closed on
-        # every backend alike, whether or not a rule of this event reads that feature.
-        self._read_all_history = reads_can_fail(store)
         self.watchlists = watchlists if watchlists is not None else WatchlistRegistry()
         loaded = self.watchlists.names()
         for name, path in pack.watchlist_paths.items():
             if name not in loaded:
                 self.watchlists.register(load_watchlist(path, name))
-        self._plan = FeaturePlan(pack)
+        self._plan = self._live.plan
+        self.policies = policies
+        self.shadow_sink = shadow_sink
+        self._candidate: _Screener | None = None
+        self._candidate_lists: dict[str, Watchlist] = {}
+        if candidate is not None:
+            self._candidate = _Screener(candidate, backend)
+            for name, path in candidate.watchlist_paths.items():
+                if candidate.watchlist_digests.get(name) != pack.watchlist_digests.get(name):
+                    self._candidate_lists[name] = load_watchlist(path, name)
+
+    @property
+    def candidate(self) -> Pack | None:
+        """The pack screened in shadow, if any."""
+        return None if self._candidate is None else self._candidate.pack
 
     @classmethod
     def from_path(cls, path: str | Path, **options: Any) -> Guard:
@@ -169,34 +205,52 @@ class Guard:
     def screen(self, event: Event) -> Decision:
         """Screen one event. Never raises for a valid event: any internal failure gives a decision
         of at least ``review`` that names the failure."""
+        snapshot = self.watchlists.snapshot()  # one version of every list for this whole call
+        decision = self._screen(self._live, event, snapshot)
+        if self._candidate is not None:
+            self._shadow(event, decision, snapshot)
+        if self.policies is not None:
+            decision = self._apply_policies(event, decision)
+        return decision
+
+    def _screen(
+        self, screener: _Screener, event: Event, snapshot: Mapping[str, Watchlist]
+    ) -> Decision:
+        """The pack's decision for ``event``: the one code path of live, shadow, test and
+        replay screening. One pass down the layers and back: the resolver computes the features
+        the pack's rules can still use (context), the engine evaluates the rules on those plain
+        values, ``decide`` builds the decision from them; nothing calls back into the context."""
         started = time.perf_counter_ns()
         stage = "context"
-        enrichment = Enrichment()
+        features = FeatureMap()
+        details: dict[str, str] = {}
         hit_ids: list[str] = []
+        pack = screener.pack
+        versions = {name: snapshot[name].version for name in pack.watchlists if name in snapshot}
         try:
-            snapshot = self.watchlists.snapshot()  # one version of every list for this whole call
-            enrichment = self._plan.enrich(event, self.history, snapshot)
-            if self._read_all_history:
-                for key in self._plan.history_keys:
-                    enrichment[key]
+            resolution = screener.plan.resolve(event, self.history, snapshot)
+            features, details = resolution.features, resolution.details
             stage = "engine"
-            hit_ids = self.backend.evaluate(enrichment)
+            hit_ids = screener.backend.evaluate(features)
             stage = "decide"
             return decide(
-                self.pack,
+                pack,
                 event.event_id,
                 hit_ids,
-                enrichment,
-                self.backend.name,
-                details=enrichment.details,
+                features,
+                screener.backend.name,
+                details=details,
                 elapsed_us=(time.perf_counter_ns() - started) // 1000,
+                watchlists=versions,
             )
         except Exception as error:  # fail closed: the teller must never see a silent proceed
             logger.exception("screening failed in %s for event %s", stage, event.event_id)
             failure = Failure(
                 stage=stage, error_type=type(error).__name__, message=str(error)[:500]
             )
-            return self._failed_decision(event, hit_ids, enrichment, failure, started)
+            return self._failed_decision(
+                screener, event, hit_ids, features, details, failure, started
+            )
         except BaseException as interrupt:  # KeyboardInterrupt, SystemExit: leave a trace, go on
             logger.warning(
                 "screening of event %s interrupted in %s by %s",
@@ -206,23 +260,51 @@ class Guard:
             )
             raise
 
+    def _shadow(self, event: Event, live: Decision, snapshot: Mapping[str, Watchlist]) -> None:
+        assert self._candidate is not None
+        try:
+            lists = {**snapshot, **self._candidate_lists} if self._candidate_lists else snapshot
+            shadow = self._screen(self._candidate, event, lists)
+            if self.shadow_sink is not None:
+                self.shadow_sink(event, live, shadow)
+        except Exception:  # a shadow run never changes or delays the live answer's validity
+            logger.exception("shadow screening failed for event %s", event.event_id)
+
+    def _apply_policies(self, event: Event, decision: Decision) -> Decision:
+        assert self.policies is not None
+        try:
+            return self.policies.apply(self.pack, event, decision)
+        except Exception as error:  # snoozes and breakers only lower: without them, fail closed
+            logger.exception("post-decision policies failed for event %s", event.event_id)
+            failure = Failure(
+                stage="policy", error_type=type(error).__name__, message=str(error)[:500]
+            )
+            return decision.model_copy(
+                update={
+                    "action": max(decision.action, FAIL_CLOSED_FLOOR),
+                    "failures": (*decision.failures, failure),
+                }
+            )
+
     def _failed_decision(
         self,
+        screener: _Screener,
         event: Event,
         hit_ids: list[str],
-        enrichment: Enrichment,
+        features: FeatureMap,
+        details: dict[str, str],
         failure: Failure,
         started: int,
     ) -> Decision:
         elapsed = (time.perf_counter_ns() - started) // 1000
         try:
             return decide(
-                self.pack,
+                screener.pack,
                 event.event_id,
                 hit_ids,
-                enrichment,
-                self.backend.name,
-                details=enrichment.details,
+                features,
+                screener.backend.name,
+                details=details,
                 failures=[failure],
                 elapsed_us=elapsed,
             )
@@ -233,8 +315,8 @@ class Guard:
             return Decision(
                 event_id=event.event_id,
                 action=FAIL_CLOSED_FLOOR,
-                pack=self.pack.ref,
-                backend=self.backend.name,
+                pack=screener.pack.ref,
+                backend=screener.backend.name,
                 failures=(failure,),
                 elapsed_us=elapsed,
             )

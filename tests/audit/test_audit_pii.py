@@ -25,6 +25,7 @@ from guardrail.audit import (
 )
 from guardrail.audit.records import DecisionRecord
 from guardrail.model import Action, Answers
+from guardrail.model.session import SessionStep
 
 RAW_ID = "110101195001011234"
 RAW_PHONE = "13800138000"
@@ -56,22 +57,26 @@ def _log_everything(log: AuditLog, i: int, id_number: str, phone: str, account: 
     log.log_decision(event, make_decision(event, Action.INTERCEPT, ("R1", "R2")))
     at = dt.datetime(2025, 3, 1, 10, 0, tzinfo=dt.UTC)
     log.log_session_step(
-        event.event_id,
-        "answers_recorded",
-        at=at,
-        teller_id="T01",
-        answers=Answers(purpose_detail=f"transfer to safe account {RAW_PAYEE_ACCOUNT}"),
-        reason=f"{NAME} says the police ({phone}) told him to",
-        event=event,
+        SessionStep(
+            case_id=event.event_id,
+            kind="answers_recorded",
+            at=at,
+            teller_id="T01",
+            answers=Answers(purpose_detail=f"transfer to safe account {RAW_PAYEE_ACCOUNT}"),
+            reason=f"{NAME} says the police ({phone}) told him to",
+            event=event,
+        )
     )
     log.log_session_step(
-        event.event_id,
-        "outcome_recorded",
-        at=at,
-        teller_id="T01",
-        outcome="police_notified",
-        confirmed_fraud=True,
-        reason=f"called 110 about {id_number}",
+        SessionStep(
+            case_id=event.event_id,
+            kind="outcome_recorded",
+            at=at,
+            teller_id="T01",
+            outcome="police_notified",
+            confirmed_fraud=True,
+            reason=f"called 110 about {id_number}",
+        )
     )
 
 

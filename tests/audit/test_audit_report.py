@@ -17,8 +17,9 @@ from audit_factory import SECRET, T0, make_decision, make_event
 
 from guardrail.audit import AuditKeys, AuditLog, GroupBy, build_report, read_records
 from guardrail.audit.cli import report_main
-from guardrail.audit.records import Outcome, SessionStepRecord
+from guardrail.audit.records import SessionStepRecord
 from guardrail.model import Action
+from guardrail.model.session import Outcome, SessionStep
 
 BRANCHES = ("B001", "B002", "B003")
 TELLERS = ("T01", "T02", "T03", "T04")
@@ -104,45 +105,61 @@ def write(log: AuditLog, cases: list[PlannedCase]) -> None:
         for _ in range(case.escalations):
             batch.append(
                 log.session_step_record(
-                    case.case_id, "escalated", at=at, teller_id=case.teller, supervisor_id="S1"
+                    SessionStep(
+                        case_id=case.case_id,
+                        kind="escalated",
+                        at=at,
+                        teller_id=case.teller,
+                        supervisor_id="S1",
+                    )
                 )
             )
         batch += change_steps(log, case, at)
         for _ in range(case.refusals):
             batch.append(
                 log.session_step_record(
-                    case.case_id,
-                    "step_refused",
-                    at=at,
-                    teller_id=case.teller,
-                    refused_step="record_outcome",
-                    reason="refused in state escalated: wait for the supervisor",
+                    SessionStep(
+                        case_id=case.case_id,
+                        kind="step_refused",
+                        at=at,
+                        teller_id=case.teller,
+                        refused_step="record_outcome",
+                        reason="refused in state escalated: wait for the supervisor",
+                    )
                 )
             )
         for _ in range(case.overrides):
             batch.append(
                 log.session_step_record(
-                    case.case_id,
-                    "supervisor_override",
-                    at=at,
-                    teller_id=case.teller,
-                    supervisor_id="S1",
-                    override_from="hold",
-                    override_to="proceed",
+                    SessionStep(
+                        case_id=case.case_id,
+                        kind="supervisor_override",
+                        at=at,
+                        teller_id=case.teller,
+                        supervisor_id="S1",
+                        override_from="hold",
+                        override_to="proceed",
+                    )
                 )
             )
         if case.outcome is not None:
             batch.append(
                 log.session_step_record(
-                    case.case_id,
-                    "outcome_recorded",
-                    at=at,
-                    teller_id=case.teller,
-                    outcome=case.outcome,
-                    confirmed_fraud=case.verdict,
+                    SessionStep(
+                        case_id=case.case_id,
+                        kind="outcome_recorded",
+                        at=at,
+                        teller_id=case.teller,
+                        outcome=case.outcome,
+                        confirmed_fraud=case.verdict,
+                    )
                 )
             )
-        batch.append(log.session_step_record(case.case_id, "closed", at=at, teller_id=case.teller))
+        batch.append(
+            log.session_step_record(
+                SessionStep(case_id=case.case_id, kind="closed", at=at, teller_id=case.teller)
+            )
+        )
         if len(batch) >= 100:
             log.append(batch)
             batch = []
@@ -158,49 +175,57 @@ def change_steps(log: AuditLog, case: PlannedCase, at: dt.datetime) -> list[Sess
         if legacy:
             steps.append(
                 log.session_step_record(
-                    case.case_id,
-                    "escalated",
-                    at=at,
-                    teller_id=case.teller,
-                    reason="teller_raise: 客户神色慌张 | raised notice -> intercept",
+                    SessionStep(
+                        case_id=case.case_id,
+                        kind="escalated",
+                        at=at,
+                        teller_id=case.teller,
+                        reason="teller_raise: 客户神色慌张 | raised notice -> intercept",
+                    )
                 )
             )
         else:
             steps.append(
                 log.session_step_record(
-                    case.case_id,
-                    "teller_override",
-                    at=at,
-                    teller_id=case.teller,
-                    override_from="notice",
-                    override_to="intercept",
-                    reason="客户神色慌张",
+                    SessionStep(
+                        case_id=case.case_id,
+                        kind="teller_override",
+                        at=at,
+                        teller_id=case.teller,
+                        override_from="notice",
+                        override_to="intercept",
+                        reason="客户神色慌张",
+                    )
                 )
             )
     for _ in range(case.approvals):
         steps.append(
             log.session_step_record(
-                case.case_id,
-                "supervisor_override" if legacy else "supervisor_approved",
-                at=at,
-                teller_id=case.teller,
-                supervisor_id="S1",
-                override_from="review",
-                override_to="review",
-                reason="supervisor_approve" if legacy else "",
+                SessionStep(
+                    case_id=case.case_id,
+                    kind="supervisor_override" if legacy else "supervisor_approved",
+                    at=at,
+                    teller_id=case.teller,
+                    supervisor_id="S1",
+                    override_from="review",
+                    override_to="review",
+                    reason="supervisor_approve" if legacy else "",
+                )
             )
         )
     for _ in range(case.rejections):
         steps.append(
             log.session_step_record(
-                case.case_id,
-                "supervisor_override" if legacy else "supervisor_rejected",
-                at=at,
-                teller_id=case.teller,
-                supervisor_id="S1",
-                override_from="review",
-                override_to="intercept",
-                reason="supervisor_reject: 疑似冒充公检法" if legacy else "疑似冒充公检法",
+                SessionStep(
+                    case_id=case.case_id,
+                    kind="supervisor_override" if legacy else "supervisor_rejected",
+                    at=at,
+                    teller_id=case.teller,
+                    supervisor_id="S1",
+                    override_from="review",
+                    override_to="intercept",
+                    reason="supervisor_reject: 疑似冒充公检法" if legacy else "疑似冒充公检法",
+                )
             )
         )
     return steps
@@ -414,15 +439,27 @@ def test_step_validation_names_the_field(tmp_path: Path) -> None:
     with AuditLog.open(tmp_path / "v.db", keys=AuditKeys.from_secret(SECRET)) as log:
         at = T0
         with pytest.raises(ValueError, match="outcome: required"):
-            log.log_session_step("E1", "outcome_recorded", at=at, teller_id="T01")
+            log.log_session_step(
+                SessionStep(case_id="E1", kind="outcome_recorded", at=at, teller_id="T01")
+            )
         with pytest.raises(ValueError, match="supervisor_id: required"):
             log.log_session_step(
-                "E1", "supervisor_override", at=at, teller_id="T01", override_to="proceed"
+                SessionStep(
+                    case_id="E1",
+                    kind="supervisor_override",
+                    at=at,
+                    teller_id="T01",
+                    override_to="proceed",
+                )
             )
         with pytest.raises(ValueError, match="step"):
-            log.log_session_step("E1", "danced", at=at, teller_id="T01")
+            log.log_session_step(SessionStep(case_id="E1", kind="danced", at=at, teller_id="T01"))
         with pytest.raises(ValueError, match="time zone"):
-            log.log_session_step("E1", "closed", at=dt.datetime(2025, 1, 1), teller_id="T01")
+            log.log_session_step(
+                SessionStep(
+                    case_id="E1", kind="closed", at=dt.datetime(2025, 1, 1), teller_id="T01"
+                )
+            )
         event = make_event(1)
         other = make_event(2)
         with pytest.raises(ValueError, match=r"decision\.event_id"):

@@ -24,6 +24,7 @@ from guardrail.audit import log as log_module
 from guardrail.audit.records import encode_payload
 from guardrail.audit.store import Checkpoint, Head, LogMeta, StoredRecord
 from guardrail.model import Action
+from guardrail.model.session import SessionStep
 
 OLD_LOG = Path(__file__).resolve().parent / "data" / "log_before_step_kinds.json"
 # The keys every session step encoded to before ``refused_step`` existed.
@@ -188,7 +189,9 @@ def test_a_log_written_before_the_new_kinds_still_verifies_and_counts_right(
     # and the old log takes new records: the chain goes on across the change
     with AuditLog.open(path, keys=keys) as log:
         log.log_session_step(
-            "old-b", "step_refused", at=T0, teller_id="T0001", refused_step="close"
+            SessionStep(
+                case_id="old-b", kind="step_refused", at=T0, teller_id="T0001", refused_step="close"
+            )
         )
         assert log.verify().ok
 
@@ -207,11 +210,13 @@ def test_verification_does_not_read_the_kind(
     path = tmp_path / "future.db"
     keys = AuditKeys.from_secret(SECRET)
     with AuditLog.open(path, keys=keys) as log:
-        log.log_session_step("E1", "questions_asked", at=T0, teller_id="T01")
+        log.log_session_step(
+            SessionStep(case_id="E1", kind="questions_asked", at=T0, teller_id="T01")
+        )
         monkeypatch.setattr(log_module, "encode_payload", from_the_future)
-        log.log_session_step("E1", "escalated", at=T0, teller_id="T01")
+        log.log_session_step(SessionStep(case_id="E1", kind="escalated", at=T0, teller_id="T01"))
         monkeypatch.undo()
-        log.log_session_step("E1", "closed", at=T0, teller_id="T01")
+        log.log_session_step(SessionStep(case_id="E1", kind="closed", at=T0, teller_id="T01"))
         assert log.verify().ok
     assert verify_log(path, keys.signing).ok
     assert verify_log(path, None).ok
@@ -223,13 +228,15 @@ def test_a_long_reason_is_cut_after_redaction(tmp_path: Path) -> None:
     assert phone is not None
     with AuditLog.open(tmp_path / "r.db", keys=AuditKeys.from_secret(SECRET)) as log:
         record = log.session_step_record(
-            event.event_id,
-            "step_refused",
-            at=T0,
-            teller_id="T01",
-            refused_step="record_answers",
-            reason=("x" * 3990) + f" 电话{phone}",  # the phone straddles the limit
-            event=event,
+            SessionStep(
+                case_id=event.event_id,
+                kind="step_refused",
+                at=T0,
+                teller_id="T01",
+                refused_step="record_answers",
+                reason=("x" * 3990) + f" 电话{phone}",
+                event=event,
+            )
         )
     assert len(record.reason) == 4000 and record.reason.endswith(" [...]")
     assert phone[:6] not in record.reason  # redacted first, then cut: no partial value left

@@ -29,7 +29,8 @@ def test_csv_with_version_and_notes(tmp_path: Path) -> None:
     )
     wl = load_watchlist(path, "involved_accounts")
     assert wl.name == "involved_accounts"
-    assert wl.version == "2025-03-01"
+    assert wl.label == "2025-03-01"
+    assert wl.version == hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     assert wl.entries == frozenset({"622202123456", "621700001111"})
     assert wl.contains(" 6222 0212 3456 ")
     assert wl.contains("６２１７００００１１１１")  # full-width digits from an input method
@@ -49,7 +50,8 @@ def test_yaml_plain_and_mapping_entries(tmp_path: Path) -> None:
         "version: 7\nentries:\n  - AGENT-001\n  - value: 0755123\n    note: registry\n",
     )
     wl = load_watchlist(path, "surrender_agents")
-    assert wl.version == "7"
+    assert wl.label == "7"
+    assert wl.version == hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     assert wl.entries == frozenset({"agent001", "0755123"})  # leading zero kept as written
 
 
@@ -112,10 +114,10 @@ def test_reload_changes_next_lookup_but_not_a_snapshot_in_flight(tmp_path: Path)
     write(path, "# version: 2\nvalue\n222222\n")
     new = registry.reload("involved_accounts", path)
 
-    assert new.version == "2"
+    assert new.label == "2"
     assert registry.snapshot()["involved_accounts"].contains("222222")
     assert not registry.snapshot()["involved_accounts"].contains("111111")
-    assert in_flight["involved_accounts"].version == "1"
+    assert in_flight["involved_accounts"].label == "1"
     assert in_flight["involved_accounts"].contains("111111")
     assert not in_flight["involved_accounts"].contains("222222")
     with pytest.raises(TypeError):
@@ -129,7 +131,7 @@ def test_failed_reload_keeps_the_old_list(tmp_path: Path) -> None:
     write(path, "# version: 2\nvalue,note\n222222\n")
     with pytest.raises(WatchlistError, match=r"w\.csv:3:"):
         registry.reload("w", path)
-    assert registry.snapshot()["w"].version == "1"
+    assert registry.snapshot()["w"].label == "1"
     assert registry.names() == frozenset({"w"})
 
 
@@ -141,15 +143,15 @@ def test_register_and_names() -> None:
 
 
 def test_readers_see_whole_versions_during_concurrent_reloads(tmp_path: Path) -> None:
-    registry = WatchlistRegistry([Watchlist.of("w", "0", ["v0"])])
+    registry = WatchlistRegistry([Watchlist.of("w", "0", ["v0"], label="0")])
     stop = threading.Event()
     torn: list[str] = []
 
     def reader() -> None:
         while not stop.is_set():
             wl = registry.snapshot()["w"]
-            if not wl.contains(f"v{wl.version}"):
-                torn.append(wl.version)
+            if not wl.contains(f"v{wl.label}"):
+                torn.append(wl.label)
 
     threads = [threading.Thread(target=reader) for _ in range(4)]
     for thread in threads:
@@ -161,4 +163,4 @@ def test_readers_see_whole_versions_during_concurrent_reloads(tmp_path: Path) ->
     for thread in threads:
         thread.join()
     assert torn == []
-    assert registry.snapshot()["w"].version == "39"
+    assert registry.snapshot()["w"].label == "39"

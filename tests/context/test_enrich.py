@@ -1,14 +1,17 @@
-"""The feature plan: the event's own fields at once, costly features only when a rule reads them."""
+"""The feature resolver: plain values, costly features only for rules that can still fire."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from guardrail.context.enrich import BASE_KEYS, FeaturePlan, base_features
 from guardrail.context.history import InMemoryHistoryStore
 from guardrail.context.watchlist import load_watchlist
 from guardrail.guard import parse_event
 from guardrail.lang import load_pack
+from guardrail.model.features import FeatureMap
 from guardrail.model.money import Currency
 from support import STARTER, example_event_data
 
@@ -18,30 +21,37 @@ def test_base_features_fill_exactly_the_base_fields() -> None:
     assert set(base_features(event)) == BASE_KEYS
 
 
-def test_costly_features_are_computed_only_when_read() -> None:
+def test_costly_features_are_resolved_only_for_rules_that_can_still_fire() -> None:
     pack = load_pack(STARTER)
     plan = FeaturePlan(pack)
-    features = plan.enrich(parse_event(example_event_data()), InMemoryHistoryStore(), {})
-    assert "window.cash_out_today" not in dict(features)
-    assert features["window.cash_out_today"] == 8_000_000  # fen, this request included
-    assert "sum over same_day" in features.details["window.cash_out_today"]
-    assert features["any_text~safe_account"] is True
-    assert "安全账户" in features.details["any_text~safe_account"]
-    assert features["not.a.feature"] is None
-    # A watchlist the pack needs but the caller did not load is an error, never "not listed".
-    try:
-        features.materialise()
-    except LookupError as error:
-        assert "involved_accounts" in str(error)
-    else:
-        raise AssertionError("an unloaded watchlist must not read as 'not listed'")
+    event = parse_event(example_event_data())  # an ¥80,000 cash withdrawal
     loaded = {
         "involved_accounts": load_watchlist(
             pack.watchlist_paths["involved_accounts"], "involved_accounts"
         )
     }
-    complete = plan.enrich(parse_event(example_event_data()), InMemoryHistoryStore(), loaded)
-    assert set(complete.materialise()) >= plan.keys | BASE_KEYS
+    resolved = plan.resolve(event, InMemoryHistoryStore(), loaded)
+    features = resolved.features
+    assert type(features).__missing__ is FeatureMap.__missing__  # plain values, no I/O on read
+    assert features["window.cash_out_today"] == 8_000_000  # fen, this request included
+    assert "window.cash_out_today" not in resolved.details  # decide() explains hits only
+    assert features["any_text~safe_account"] is True
+    assert "安全账户" in resolved.details["any_text~safe_account"]
+    assert features["not.a.feature"] is None
+    # A deposit cannot fire the withdrawal rules: their windows are not computed at all.
+    deposit = parse_event(dict(example_event_data(), kind="cash_deposit"))
+    assert (
+        "window.cash_out_today"
+        not in plan.resolve(deposit, InMemoryHistoryStore(), loaded).features
+    )
+    complete = plan.resolve(event, InMemoryHistoryStore(), loaded, complete=True)
+    assert set(complete.features) >= plan.keys | BASE_KEYS
+
+
+def test_an_unloaded_watchlist_is_an_error_never_not_listed() -> None:
+    plan = FeaturePlan(load_pack(STARTER))
+    with pytest.raises(LookupError, match="involved_accounts"):
+        plan.resolve(parse_event(example_event_data()), InMemoryHistoryStore(), {}, complete=True)
 
 
 def test_money_windows_add_up_one_currency_only(tmp_path: Path) -> None:

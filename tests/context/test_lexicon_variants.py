@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from guardrail.context.lexicon import LexiconMatcher
-from guardrail.lang.pack import load_pack
+from guardrail.lang.loader import load_pack
 from support import BASELINE
 
 _VARIANTS: dict[str, Any] = yaml.safe_load(

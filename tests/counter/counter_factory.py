@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from guardrail.guard import Guard
-from guardrail.lang.pack import Pack, load_pack
+from guardrail.lang.loader import load_pack
+from guardrail.lang.pack import Pack
 from guardrail.model import Event
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from guardrail.audit import AuditKeys, AuditLog, SessionStepRecord, StepKind
-from guardrail.counter import OBSERVATION_NAMES, CounterSession, IllegalStep, Outcome, State, Step
+from guardrail.counter import CounterSession, IllegalStep, Outcome, State, Step
+from guardrail.counter.session import OBSERVATION_NAMES
 from guardrail.model import Action, PurposeCode, Relationship
 
 EVENTS = [case_003, case_001, involved_payee, elderly_cash_on_phone]

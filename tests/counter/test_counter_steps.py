@@ -25,8 +25,8 @@ from guardrail.counter import (
     State,
     Step,
     StepEntry,
-    effective_action,
 )
+from guardrail.counter.policy import effective_action
 from guardrail.model import Action, Decision, Hit, PackRef
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from guardrail.engine import DurableRulesBackend, ReferenceBackend
 from guardrail.lang.catalog import BASE_FIELDS, FieldInfo, FieldType
-from guardrail.lang.pack import load_pack
+from guardrail.lang.loader import load_pack
 from support import write_pack
 
 # Fields by type, and a pool of string values that includes hostile text.

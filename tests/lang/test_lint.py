@@ -118,7 +118,7 @@ def test_condition_mistakes_are_refused_with_a_reason(
             "rules:\n  - id: a\n    title_zh: x\n    title_en: x\n    source: s\n"
             "    condition: amount >= 1\n"
             "    action: panic\n",
-            "action: Input should be",
+            "action: 'panic' is not one of proceed, notice, inquire",
         ),
         ("rules:\n  - id: a\n    title_zh: x\n", "missing required field"),
         ("rules:\n  - id: a\n\tbad: tab\n", "YAML error"),

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guardrail.guard import Guard, parse_event
-from guardrail.lang.pack import PackError, load_pack
+from guardrail.lang import PackError, load_pack
 from guardrail.model import Action
 from support import example_event_data, write_pack
 

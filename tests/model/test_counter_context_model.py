@@ -76,7 +76,8 @@ def test_features_of_the_counter_context() -> None:
             family={"present": True, "confirms": True},
         )
     )
-    features = guard._plan.enrich(event, guard.history, guard.watchlists.snapshot())
+    snapshot = guard.watchlists.snapshot()
+    features = guard._plan.resolve(event, guard.history, snapshot, complete=True).features
     assert features["third_party.count"] == 2
     assert features["third_party.agent_present"] is True
     assert features["third_party.non_family_present"] is True

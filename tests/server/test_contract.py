@@ -245,3 +245,52 @@ def test_batch_executed_pack_health_metrics_keys(server: Server) -> None:
             assert newcomer.post("/v1/screen", json=event("T0555")).status_code == 200
             assert client.delete(f"/v1/keys/{created.json()['key_id']}").status_code == 200
             _problem(newcomer.post("/v1/screen", json=event("T0555")), 401)
+
+
+def test_answers_observations_raise_and_override_over_http(server: Server) -> None:
+    teller = server.client(server.keys["teller"])
+    supervisor = server.client(server.keys["supervisor"])
+    with teller, supervisor:
+        request = event(amount={"value": "3000.00", "currency": "CNY"}, observations={})
+        opened = teller.post("/v1/sessions", json=request)
+        assert opened.status_code == 201, opened.text
+        session_id = opened.json()["session_id"]
+        asked = _step(
+            teller, session_id, step="ask_questions", question_ids=["purpose", "instructed"]
+        )
+        assert asked.json()["unanswered"] == ["purpose", "instructed"]
+        wrong = _problem(
+            _step(teller, session_id, step="record_answers", answers={"instructed": "yes"}), 409
+        )
+        assert "instructed" in str(wrong["detail"])
+        answered = _step(
+            teller,
+            session_id,
+            step="record_answers",
+            answers={"purpose": "investment", "instructed": True},
+        )
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["unanswered"] == []
+        observed = _step(teller, session_id, step="record_observations", observations=["on_phone"])
+        assert observed.status_code == 200, observed.text
+        lower = _step(teller, session_id, step="teller_raise", to="proceed", reason="looks fine")
+        assert "can only raise" in str(_problem(lower, 409)["detail"])
+        assert _step(teller, session_id, step="escalate").status_code == 200
+        override = _step(
+            supervisor,
+            session_id,
+            step="supervisor_override",
+            to="review",
+            reason="son confirmed by phone",
+        )
+        assert override.status_code == 200, override.text
+        assert override.json()["action"] == "review"  # a supervisor may lower, with a reason
+        steps = [s["step"] for s in override.json()["steps"]]
+        assert steps == [
+            "open",
+            "ask_questions",
+            "record_answers",
+            "record_observations",
+            "escalate",
+            "supervisor_override",
+        ]

@@ -17,7 +17,7 @@ from guardrail.audit import AuditKeys
 from guardrail.counter.session_store import SessionConflict
 from guardrail.counter.shared import continue_shared
 from guardrail.guard import Guard
-from guardrail.lang.pack import load_pack
+from guardrail.lang.loader import load_pack
 from guardrail.stores import open_audit_log, open_session_store
 
 STARTER = Path(__file__).resolve().parents[2] / "rules" / "starter"

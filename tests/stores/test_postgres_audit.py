@@ -14,7 +14,7 @@ from guardrail.audit import AuditKeys, AuditLog
 from guardrail.cli import main
 from guardrail.errors import StoreError
 from guardrail.guard import Guard, parse_event
-from guardrail.lang.pack import load_pack
+from guardrail.lang.loader import load_pack
 from guardrail.stores import open_audit_log, open_audit_store
 from guardrail.stores.postgres.migrations import SchemaTooNew
 

@@ -21,7 +21,7 @@ from guardrail.audit import AuditKeys
 from guardrail.context import HistoryRecord
 from guardrail.errors import StoreError
 from guardrail.guard import Guard
-from guardrail.lang.pack import load_pack
+from guardrail.lang.loader import load_pack
 from guardrail.stores import open_audit_log, open_history_store
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from guardrail.context import HistoryRecord, InMemoryHistoryStore
 from guardrail.context.windows import history_values
 from guardrail.errors import StoreError
 from guardrail.guard import Guard
-from guardrail.lang.pack import load_pack
+from guardrail.lang.loader import load_pack
 from guardrail.model.decision import Action
 from guardrail.model.event import Channel, Direction, TransactionKind
 from guardrail.model.money import Currency

@@ -22,7 +22,7 @@ from guardrail.counter.session_store import (
 )
 from guardrail.counter.shared import continue_shared, load_shared, open_shared
 from guardrail.guard import Guard, parse_event
-from guardrail.lang.pack import load_pack
+from guardrail.lang.loader import load_pack
 from guardrail.stores import open_audit_log, open_session_store
 
 REPO = Path(__file__).resolve().parents[2]

@@ -52,8 +52,9 @@ def test_a_history_file_from_before_versions_and_currencies_is_upgraded(tmp_path
     store = open_history_store(f"sqlite:///{path}")
     [record] = store.for_customer("C1", None)
     assert record.currency.value == "CNY"
+    assert record.branch_id is None  # version 3: branch, purpose, age for cross-customer windows
     store.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute(
             "SELECT version FROM guardrail_schema WHERE component = 'history'"
-        ).fetchone() == (4,)
+        ).fetchone() == (4,)  # 4: the payee last-seen table

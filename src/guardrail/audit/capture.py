@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from guardrail.audit.masking import FieldClass, Masker
 from guardrail.audit.records import (
+    AdjustmentRecord,
     ClearedRecord,
     DecisionRecord,
     EvidenceRecord,
@@ -20,6 +21,7 @@ from guardrail.audit.records import (
     ProtectedCounterparty,
     ProtectedCustomer,
     ProtectedEvent,
+    ShadowRecord,
 )
 from guardrail.model import Decision, Event, Evidence, Failure, Hit
 
@@ -222,4 +224,37 @@ def decision_record(
             )
             for c in decision.cleared
         ),
+        watchlists=dict(decision.watchlists),
+        adjustments=tuple(
+            AdjustmentRecord(
+                kind=a.kind,
+                rule_id=a.rule_id,
+                from_action=a.from_action,
+                to_action=a.to_action,
+                message=p.text(a.message),
+                until=a.until,
+                approver=a.approver,
+            )
+            for a in decision.adjustments
+        ),
+    )
+
+
+def shadow_record(event: Event, live: Decision, shadow: Decision) -> ShadowRecord:
+    """The record of a candidate pack's decision beside the live one (no personal data: ids,
+    actions, obligations and rule ids only)."""
+    return ShadowRecord(
+        case_id=event.event_id,
+        event_id=event.event_id,
+        occurred=event.timestamp,
+        kind=event.kind,
+        live_pack=live.pack,
+        shadow_pack=shadow.pack,
+        live_action=live.action,
+        shadow_action=shadow.action,
+        live_obligations=live.obligations,
+        shadow_obligations=shadow.obligations,
+        live_rules=live.rule_ids,
+        shadow_rules=shadow.rule_ids,
+        shadow_failed=shadow.failed,
     )

@@ -22,6 +22,7 @@ from guardrail.audit.keys import KEY_ENV_VAR, AuditKeyError, AuditKeys, Insecure
 from guardrail.audit.log import to_audit_record
 from guardrail.audit.records import AuditRecord
 from guardrail.audit.report import GroupBy, build_report
+from guardrail.audit.shadow_report import build_shadow_report
 from guardrail.audit.sqlite_store import SQLiteStore
 from guardrail.audit.store import AuditStore
 from guardrail.audit.verify import VerifyReport, verify_reader
@@ -142,6 +143,11 @@ def configure_report_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"verify the log first (needs {KEY_ENV_VAR}); refuse to report on a bad log",
     )
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="report the shadow screenings instead: agreement with the live pack, differences",
+    )
 
 
 def _parse_when(text: str | None, zone: dt.tzinfo, *, end: bool) -> dt.datetime | None:
@@ -222,6 +228,12 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
                     f" {problem.message}\n"
                 )
                 return EXIT_FAILED
+        if args.shadow:
+            shadow = build_shadow_report(_records(args))
+            if args.format == "csv":
+                raise _UsageError("--shadow reports as text or json")
+            _write(args, shadow.to_json() if args.format == "json" else shadow.to_text(), out)
+            return EXIT_OK
         report = build_report(_records(args), by=args.by, start=start, end=end)
     except _UsageError as exc:
         sys.stderr.write(f"guardrail audit report: {exc}\n")
@@ -235,11 +247,15 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
         text = report.to_csv()
     else:
         text = report.to_text()
+    _write(args, text, out)
+    return EXIT_OK
+
+
+def _write(args: argparse.Namespace, text: str, out: TextIO) -> None:
     if args.output is not None:
         args.output.write_text(text, encoding="utf-8")
     else:
         out.write(text)
-    return EXIT_OK
 
 
 def add_audit_subcommands(subparsers: Any, open_store: StoreOpener | None = None) -> None:

@@ -117,6 +117,11 @@ class AuditKeys:
         return cls.from_secret(INSECURE_DEVELOPMENT_KEY)
 
     @property
+    def approval(self) -> bytes:
+        """The key that signs and checks pack approvals (derived from the signing key)."""
+        return _derive(self.signing, "approval")
+
+    @property
     def signing_key_id(self) -> str:
         """A fingerprint of the signing key (reveals nothing about it)."""
         return key_fingerprint(self.signing)

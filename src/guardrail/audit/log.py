@@ -10,17 +10,19 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from guardrail.audit.capture import decision_record, redact_for_event
+from guardrail.audit.capture import decision_record, redact_for_event, shadow_record
 from guardrail.audit.chain import FORMAT_VERSION, Sealer, Unsealed, meta_mac, utc_timestamp
 from guardrail.audit.keys import AuditKeys
-from guardrail.audit.masking import DEFAULT_POLICY, Masker, MaskingPolicy
+from guardrail.audit.masking import DEFAULT_POLICY, FieldClass, Masker, MaskingPolicy
 from guardrail.audit.records import (
+    AnyPayload,
     AuditRecord,
+    ControlKind,
+    ControlRecord,
     DecisionRecord,
-    Outcome,
     RecordKind,
     SessionStepRecord,
-    StepKind,
+    ShadowRecord,
     decode_payload,
     encode_payload,
 )
@@ -34,9 +36,18 @@ from guardrail.audit.store import (
     StoredRecord,
 )
 from guardrail.audit.verify import VerifyReport, verify_reader
-from guardrail.model import Action, Answers, Decision, Event, Money
+from guardrail.model import Decision, Event
+from guardrail.model.decision import PackRef
+from guardrail.model.session import SessionStep
+from guardrail.policy.stores import BreakerState
 
-Payload = DecisionRecord | SessionStepRecord
+Payload = AnyPayload
+_PAYLOAD_TYPES = (DecisionRecord, SessionStepRecord, ShadowRecord, ControlRecord)
+_ENTITY_CLASSES = {
+    "customer": FieldClass.CUSTOMER_ID,
+    "account": FieldClass.ACCOUNT,
+    "payee": FieldClass.ACCOUNT,
+}
 DEFAULT_CHECKPOINT_EVERY = 1000
 _MAX_CONFLICT_RETRIES = 100
 MAX_REASON = 4000  # SessionStepRecord.reason
@@ -154,49 +165,30 @@ class AuditLog:
             event, decision, self.masker, case_id=case_id, supervisor_id=supervisor_id
         )
 
-    def session_step_record(
-        self,
-        case_id: str,
-        step: StepKind | str,
-        *,
-        at: dt.datetime,
-        teller_id: str,
-        supervisor_id: str | None = None,
-        event_id: str | None = None,
-        outcome: Outcome | str | None = None,
-        confirmed_fraud: bool | None = None,
-        override_from: Action | str | None = None,
-        override_to: Action | str | None = None,
-        reason: str = "",
-        question_ids: Sequence[str] = (),
-        answers: Answers | None = None,
-        amount: Money | None = None,
-        event: Event | None = None,
-        refused_step: str | None = None,
-    ) -> SessionStepRecord:
-        """Build (without writing) a session-step record. Free text is redacted; pass the
-        case's ``event`` so its customer's names and numbers are recognised in that text.
-        ``refused_step`` names the attempted step of a ``step_refused`` record."""
+    def session_step_record(self, step: SessionStep) -> SessionStepRecord:
+        """Build (without writing) the record of a session step. Free text is redacted; give
+        the step the case's ``event`` so its customer's names and numbers are recognised."""
+        answers, event = step.answers, step.event
         if answers is not None and answers.purpose_detail:
             detail = redact_for_event(answers.purpose_detail, event, self.masker)
             answers = answers.model_copy(update={"purpose_detail": detail})
         return SessionStepRecord.model_validate(
             {
-                "case_id": case_id,
-                "step": step,
-                "at": at,
-                "teller_id": teller_id,
-                "supervisor_id": supervisor_id,
-                "event_id": event_id,
-                "outcome": outcome,
-                "confirmed_fraud": confirmed_fraud,
-                "override_from": override_from,
-                "override_to": override_to,
-                "reason": _clip(redact_for_event(reason, event, self.masker)),
-                "question_ids": tuple(question_ids),
+                "case_id": step.case_id,
+                "step": step.kind,
+                "at": step.at,
+                "teller_id": step.teller_id,
+                "supervisor_id": step.supervisor_id,
+                "event_id": step.event_id,
+                "outcome": step.outcome,
+                "confirmed_fraud": step.confirmed_fraud,
+                "override_from": step.override_from,
+                "override_to": step.override_to,
+                "reason": _clip(redact_for_event(step.reason, event, self.masker)),
+                "question_ids": tuple(step.question_ids),
                 "answers": answers,
-                "amount": amount,
-                "refused_step": refused_step,
+                "amount": step.amount,
+                "refused_step": step.refused_step,
             }
         )
 
@@ -213,48 +205,82 @@ class AuditLog:
         record = self.decision_record(event, decision, case_id=case_id, supervisor_id=supervisor_id)
         return self.append([record], recorded_at=recorded_at)[0]
 
-    def log_session_step(
+    def log_session_step(self, step: SessionStep, *, recorded_at: dt.datetime | None = None) -> int:
+        """Record one counter-session step; returns its acknowledged seq."""
+        return self.append([self.session_step_record(step)], recorded_at=recorded_at)[0]
+
+    def record_step(
         self,
-        case_id: str,
-        step: StepKind | str,
+        step: SessionStep | None,
         *,
-        at: dt.datetime,
-        teller_id: str,
+        event: Event,
+        case_id: str,
+        decision: Decision | None = None,
         supervisor_id: str | None = None,
-        event_id: str | None = None,
-        outcome: Outcome | str | None = None,
-        confirmed_fraud: bool | None = None,
-        override_from: Action | str | None = None,
-        override_to: Action | str | None = None,
+    ) -> tuple[int, ...]:
+        """Write a screening ``decision`` of the case (if any) and ``step`` (if any) in one
+        batch, so the log holds all of a counter-session step or none of it (the
+        ``guardrail.model.StepJournal`` a ``CounterSession`` writes to)."""
+        batch: list[Payload] = []
+        if decision is not None:
+            batch.append(
+                self.decision_record(event, decision, case_id=case_id, supervisor_id=supervisor_id)
+            )
+        if step is not None:
+            batch.append(self.session_step_record(step))
+        return tuple(self.append(batch))
+
+    def log_shadow(self, event: Event, live: Decision, shadow: Decision) -> int:
+        """Record a candidate pack's decision beside the live one (a ``ShadowSink``)."""
+        return self.append([shadow_record(event, live, shadow)])[0]
+
+    def log_control(
+        self,
+        control: ControlKind | str,
+        *,
+        actor: str,
+        at: dt.datetime,
+        rule_id: str | None = None,
+        entity: str | None = None,
+        entity_value: str | None = None,
+        until: dt.datetime | None = None,
         reason: str = "",
-        question_ids: Sequence[str] = (),
-        answers: Answers | None = None,
-        amount: Money | None = None,
-        event: Event | None = None,
-        refused_step: str | None = None,
-        recorded_at: dt.datetime | None = None,
+        pack: PackRef | None = None,
+        detail: str = "",
     ) -> int:
-        """Record one counter-session step; returns its acknowledged seq. Pass the case's
-        ``event`` so personal values in free text are recognised."""
-        record = self.session_step_record(
-            case_id,
-            step,
+        """Record a snooze, breaker or approval change. ``entity_value`` (a customer id or
+        account number) is stored only as its keyed hash."""
+        entity_ref = None
+        if entity is not None and entity_value is not None:
+            field_class = _ENTITY_CLASSES.get(entity, FieldClass.ACCOUNT)
+            entity_ref = self.masker.keyed_hash(field_class, entity_value)
+        record = ControlRecord(
+            case_id=f"control-{uuid.uuid4().hex[:16]}",
+            control=ControlKind(control),
             at=at,
-            teller_id=teller_id,
-            supervisor_id=supervisor_id,
-            event_id=event_id,
-            outcome=outcome,
-            confirmed_fraud=confirmed_fraud,
-            override_from=override_from,
-            override_to=override_to,
-            reason=reason,
-            question_ids=question_ids,
-            answers=answers,
-            amount=amount,
-            event=event,
-            refused_step=refused_step,
+            actor=actor,
+            rule_id=rule_id,
+            entity=entity,
+            entity_ref=entity_ref,
+            until=until,
+            reason=_clip(self.masker.redact_text(reason)),
+            pack=pack,
+            detail=_clip(detail),
         )
-        return self.append([record], recorded_at=recorded_at)[0]
+        return self.append([record])[0]
+
+    def log_breaker_trip(self, state: BreakerState) -> int:
+        """Record a tripped circuit breaker (pass as ``CircuitBreakers(on_trip=...)``)."""
+        return self.log_control(
+            ControlKind.BREAKER_TRIPPED,
+            actor="circuit-breaker",
+            at=state.tripped_at,
+            rule_id=state.rule_id,
+            detail=(
+                f"hit rate {100 * state.hit_rate:.1f}% ({state.hits} of {state.screened}); "
+                f"action capped at {state.cap_at.value} until reset"
+            ),
+        )
 
     def append(
         self, payloads: Sequence[Payload], *, recorded_at: dt.datetime | None = None
@@ -263,10 +289,10 @@ class AuditLog:
         if not payloads:
             return []
         for payload in payloads:
-            if not isinstance(payload, DecisionRecord | SessionStepRecord):
+            if not isinstance(payload, _PAYLOAD_TYPES):
                 raise TypeError(
-                    f"payload: expected DecisionRecord or SessionStepRecord, got "
-                    f"{type(payload).__name__}"
+                    "payload: expected a DecisionRecord, SessionStepRecord, ShadowRecord or "
+                    f"ControlRecord, got {type(payload).__name__}"
                 )
         encoded = [(p.type, p.case_id, encode_payload(p).decode("utf-8")) for p in payloads]
         with self._lock:

@@ -43,7 +43,14 @@ from guardrail.model import (
     ThirdPartyRole,
     TransactionKind,
 )
+from guardrail.model.decision import AdjustmentKind
 from guardrail.model.event import Identifier
+from guardrail.model.session import (
+    ACTION_CHANGE_KINDS,
+    SUPERVISOR_KINDS,
+    Outcome,
+    StepKind,
+)
 
 JsonScalar = bool | int | str | None
 ShortText = Annotated[str, Field(max_length=4000)]
@@ -66,69 +73,21 @@ def canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
-class Outcome(StrEnum):
-    """How a counter case ended."""
-
-    EXECUTED = "executed"  # the transaction went ahead
-    WITHDRAWN_AFTER_DISSUASION = "withdrawn_after_dissuasion"
-    INTERCEPTED = "intercepted"
-    POLICE_NOTIFIED = "police_notified"
-    PROTECTIVE_STOP_PAYMENT = "protective_stop_payment"
-
-
-PREVENTED_OUTCOMES = frozenset(
-    {
-        Outcome.WITHDRAWN_AFTER_DISSUASION,
-        Outcome.INTERCEPTED,
-        Outcome.POLICE_NOTIFIED,
-        Outcome.PROTECTIVE_STOP_PAYMENT,
-    }
-)
-
-
-class StepKind(StrEnum):
-    """Steps of a counter session after screening, one kind per step.
-
-    New kinds are only ever added: a record's hash covers its stored bytes, never this list,
-    so records written before a kind existed keep verifying and keep their meaning.
-    """
-
-    QUESTIONS_ASKED = "questions_asked"
-    ANSWERS_RECORDED = "answers_recorded"
-    OBSERVATIONS_RECORDED = "observations_recorded"  # what the teller saw (on the phone...)
-    NOTICE_DELIVERED = "notice_delivered"
-    NOTICE_ACKNOWLEDGED = "notice_acknowledged"  # customer signed the anti-fraud notice
-    RISK_ACKNOWLEDGED = "risk_acknowledged"  # customer insists and signs the risk acknowledgement
-    # Legacy: written by the counter session before the two kinds above existed, for either
-    # acknowledgement (its reason then starts with the session step's name). Not written now.
-    ACKNOWLEDGED = "acknowledged"
-    TELLER_OVERRIDE = "teller_override"  # the teller raised the action (never lowers it)
-    ESCALATED = "escalated"
-    SUPERVISOR_APPROVED = "supervisor_approved"  # approved as it stands: from == to
-    SUPERVISOR_REJECTED = "supervisor_rejected"  # refused: the action rises to >= intercept
-    SUPERVISOR_OVERRIDE = "supervisor_override"  # set the action, lower or higher, with a reason
-    STEP_REFUSED = "step_refused"  # an attempted step that was refused; nothing changed
-    OUTCOME_RECORDED = "outcome_recorded"
-    CLOSED = "closed"
-
-
-# Kinds that carry the action before/after (``override_from``/``override_to``).
-ACTION_CHANGE_KINDS = frozenset(
-    {
-        StepKind.TELLER_OVERRIDE,
-        StepKind.SUPERVISOR_APPROVED,
-        StepKind.SUPERVISOR_REJECTED,
-        StepKind.SUPERVISOR_OVERRIDE,
-    }
-)
-SUPERVISOR_KINDS = frozenset(
-    {StepKind.SUPERVISOR_APPROVED, StepKind.SUPERVISOR_REJECTED, StepKind.SUPERVISOR_OVERRIDE}
-)
-
-
 class RecordKind(StrEnum):
     DECISION = "decision"
     SESSION_STEP = "session_step"
+    SHADOW = "shadow"
+    CONTROL = "control"
+
+
+class ControlKind(StrEnum):
+    """Changes to how rules apply, made by people or by a breaker."""
+
+    SNOOZE_ADDED = "snooze_added"
+    SNOOZE_REMOVED = "snooze_removed"
+    BREAKER_TRIPPED = "breaker_tripped"
+    BREAKER_RESET = "breaker_reset"
+    PACK_APPROVED = "pack_approved"
 
 
 class _Record(BaseModel):
@@ -217,6 +176,18 @@ class ClearedRecord(_Record):
     cleared_by: tuple[EvidenceRecord, ...] = ()
 
 
+class AdjustmentRecord(_Record):
+    """A snooze or circuit breaker that lowered a hit's action (message redacted)."""
+
+    kind: AdjustmentKind
+    rule_id: str
+    from_action: Action
+    to_action: Action
+    message: ShortText = ""
+    until: AwareDatetime | None = None
+    approver: str | None = None
+
+
 class DecisionRecord(_Record):
     """One screening decision: the protected event, the pack, every hit, the action."""
 
@@ -235,6 +206,18 @@ class DecisionRecord(_Record):
     score: int = Field(default=0, ge=0)
     score_parts: tuple[ScorePart, ...] = ()
     cleared: tuple[ClearedRecord, ...] = ()
+    watchlists: dict[str, str] = Field(default_factory=dict)  # list name -> content version
+    adjustments: tuple[AdjustmentRecord, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out when empty, so a decision without them encodes to the same bytes as before
+        # the fields existed.
+        data: dict[str, Any] = handler(self)
+        for name in ("watchlists", "adjustments"):
+            if not data.get(name):
+                data.pop(name, None)
+        return data
 
     @property
     def occurred_at(self) -> dt.datetime:
@@ -319,16 +302,67 @@ class SessionStepRecord(_Record):
         return self.at
 
 
-Payload = Annotated[DecisionRecord | SessionStepRecord, Field(discriminator="type")]
-PAYLOAD_ADAPTER: TypeAdapter[DecisionRecord | SessionStepRecord] = TypeAdapter(Payload)
+class ShadowRecord(_Record):
+    """A candidate pack's decision beside the live one for the same event; never acted on."""
+
+    type: Literal["shadow"] = "shadow"
+    case_id: Identifier
+    event_id: Identifier
+    occurred: AwareDatetime
+    kind: TransactionKind
+    live_pack: PackRef
+    shadow_pack: PackRef
+    live_action: Action
+    shadow_action: Action
+    live_obligations: tuple[Obligation, ...] = ()
+    shadow_obligations: tuple[Obligation, ...] = ()
+    live_rules: tuple[str, ...] = ()
+    shadow_rules: tuple[str, ...] = ()
+    shadow_failed: bool = False
+
+    @property
+    def agrees(self) -> bool:
+        return self.live_action == self.shadow_action and set(self.live_obligations) == set(
+            self.shadow_obligations
+        )
+
+    @property
+    def occurred_at(self) -> dt.datetime:
+        return self.occurred
 
 
-def encode_payload(payload: DecisionRecord | SessionStepRecord) -> bytes:
+class ControlRecord(_Record):
+    """A snooze added or removed, a breaker tripped or reset, a pack approved: who, why."""
+
+    type: Literal["control"] = "control"
+    case_id: Identifier
+    control: ControlKind
+    at: AwareDatetime
+    actor: Annotated[str, Field(min_length=1, max_length=100)]  # approver id, or "breaker"
+    rule_id: str | None = None
+    entity: str | None = None  # customer, account or payee
+    entity_ref: Protected | None = None  # keyed hash of the entity value, never the value
+    until: AwareDatetime | None = None
+    reason: ShortText = ""
+    pack: PackRef | None = None
+    detail: ShortText = ""
+
+    @property
+    def occurred_at(self) -> dt.datetime:
+        return self.at
+
+
+AnyPayload = DecisionRecord | SessionStepRecord | ShadowRecord | ControlRecord
+Payload = Annotated[AnyPayload, Field(discriminator="type")]
+PAYLOAD_ADAPTER: TypeAdapter[AnyPayload] = TypeAdapter(Payload)
+
+
+def encode_payload(payload: AnyPayload) -> bytes:
     """The canonical bytes of a payload, as stored and hashed."""
     return canonical_json(payload.model_dump(mode="json"))
 
 
-def decode_payload(data: str | bytes) -> DecisionRecord | SessionStepRecord:
+def decode_payload(data: str | bytes) -> AnyPayload:
     """Parse stored payload bytes back into a record model."""
     return PAYLOAD_ADAPTER.validate_json(data)
 

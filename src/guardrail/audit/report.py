@@ -34,15 +34,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
-from guardrail.audit.records import (
-    PREVENTED_OUTCOMES,
-    AuditRecord,
-    DecisionRecord,
-    Outcome,
-    SessionStepRecord,
-    StepKind,
-)
+from guardrail.audit.records import AuditRecord, DecisionRecord, SessionStepRecord
 from guardrail.model import Action, from_fen
+from guardrail.model.session import PREVENTED_OUTCOMES, Outcome, StepKind
 
 NO_RULE = "(no hit)"
 OPEN = "open"  # a case with no outcome recorded yet
@@ -342,6 +336,8 @@ def build_report(
     for record in records:
         read += 1
         payload = record.payload
+        if not isinstance(payload, DecisionRecord | SessionStepRecord):
+            continue  # shadow and control records: see guardrail.audit.shadow_report
         case = cases.setdefault(payload.case_id, _Case())
         if isinstance(payload, DecisionRecord):
             if case.first is None:

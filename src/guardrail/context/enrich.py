@@ -1,9 +1,17 @@
-"""Turn one event plus its context (history, watchlists, lexicons) into the flat, typed features
-the engines read. Only the features some rule of the pack names are computed."""
+"""The feature resolver: one event plus its context (history, watchlists, lexicons) in, the
+plain feature values the engines read out.
+
+A :class:`FeaturePlan` is built once per pack. For each event it computes, in one pass and
+cheapest first: the event's own fields, then the derived fields (age, local date, ...), then
+only those costly features (history, windows, lexicon scans, watchlist lookups) read by a rule
+that can still fire: a rule whose cheap conditions (kind, amount, age...) are already false
+costs nothing more. Nothing is computed later: the engines and ``decide`` read plain values,
+and an absent key is unknown (``None``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import cast
 
 from guardrail.context.history import HistoryRecord, HistoryStore
@@ -11,28 +19,27 @@ from guardrail.context.lexicon import LexiconMatcher
 from guardrail.context.watchlist import Watchlist
 from guardrail.context.windows import (
     WindowedHistory,
-    compute_window,
     derived_history_features,
     is_windowed,
     local_time,
     static_derived_features,
+    window_function,
 )
-from guardrail.engine.base import FeatureMap
+from guardrail.engine.codegen import compile_function, expression
+from guardrail.engine.reference import cost
 from guardrail.lang.catalog import (
     BASE_FIELDS,
     DOCUMENT_KINDS,
     LOCAL_DATE_KEY,
     OBSERVATIONS,
+    REGION_KEY_PREFIX,
     FieldSource,
     FieldType,
 )
-from guardrail.lang.ir import FieldRef, RefKind, walk
+from guardrail.lang.ir import All, Condition, FieldRef, RefKind, refs, walk
 from guardrail.lang.pack import Pack
 from guardrail.model.event import DIRECTION_OF_KIND, Event, Relationship, ThirdPartyRole
-from guardrail.model.money import from_fen
-
-FeatureValue = bool | int | str | None
-
+from guardrail.model.features import FeatureMap, FeatureValue
 
 _OBSERVATION_KEYS = tuple((f"observations.{name}", name) for name in OBSERVATIONS)
 
@@ -157,66 +164,40 @@ _TEXT: dict[str, Callable[[Event], str]] = {
 }
 
 
-class Enrichment(FeatureMap):
-    """The features of one event. The event's own fields are filled in at once; the costly
-    ones (windows, history, lexicons, watchlists, derived dates) on first read.
+Step = Callable[["Resolution"], None]
 
-    Rules for other event kinds never read their features, so a cash withdrawal does not pay
-    for transfer-only windows. ``details`` says how some values were found (which lexicon
-    term, which watchlist version, which window).
-    """
 
-    __slots__ = ("_current", "_event", "_history", "_plan", "_watchlists", "details")
+@dataclass(slots=True)
+class Resolution:
+    """The features of one event being resolved, and how some values were found (``details``:
+    which lexicon term, which watchlist version, which window). Plain values only."""
 
-    def __init__(
-        self,
-        base: Mapping[str, FeatureValue] | None = None,
-        plan: FeaturePlan | None = None,
-        event: Event | None = None,
-        history: HistoryStore | None = None,
-        watchlists: Mapping[str, Watchlist] | None = None,
-    ) -> None:
-        super().__init__(base or {})
-        self._plan = plan
-        self._event = event
-        self._history = history
-        self._watchlists = watchlists or {}
-        self._current: HistoryRecord | None = None
-        self.details: dict[str, str] = {}
+    event: Event
+    history: HistoryStore
+    watchlists: Mapping[str, Watchlist]
+    features: FeatureMap
+    details: dict[str, str]
+    current: HistoryRecord | None = None
 
     def current_record(self) -> HistoryRecord:
         """The event as a history record, built once for all the windows of this screening."""
-        if self._current is None:
-            assert self._event is not None
-            self._current = HistoryRecord.from_event(self._event)
-        return self._current
+        if self.current is None:
+            self.current = HistoryRecord.from_event(self.event)
+        return self.current
 
-    def __missing__(self, key: str) -> FeatureValue:
-        plan = self._plan
-        if (
-            plan is None
-            or key not in plan.lazy_keys
-            or self._event is None
-            or self._history is None
-        ):
-            return None
-        plan.compute(key, self._event, self._history, self._watchlists, self)
-        return dict.get(self, key)
 
-    def get(self, key: str, default: FeatureValue = None) -> FeatureValue:  # type: ignore[override]
-        value = self[key]
-        return default if value is None else value
-
-    def materialise(self) -> dict[str, FeatureValue]:
-        """Compute every feature the pack needs and return them all."""
-        if self._plan is not None:
-            for key in self._plan.keys:
-                self[key]
-        return dict(self)
+def _cheap(ref: FieldRef) -> bool:
+    return ref.kind is RefKind.FIELD and (
+        ref.key in BASE_KEYS
+        or ref.key in STATIC_DERIVED
+        or ref.key == LOCAL_DATE_KEY
+        or ref.key.startswith(REGION_KEY_PREFIX)
+    )
 
 
 class FeaturePlan:
-    """Built once per pack: which features its rules read and how to compute each."""
+    """Built once per pack: which features its rules read, how to compute each, and which
+    rules need which costly features."""
 
     def __init__(self, pack: Pack) -> None:
         needed: dict[str, FieldRef] = {}
@@ -226,19 +207,19 @@ class FeaturePlan:
                     if isinstance(ref, FieldRef):
                         needed.setdefault(ref.key, ref)
         self.keys = frozenset(needed)
-        self.lazy_keys = frozenset(key for key in needed if key not in BASE_KEYS)
-        # Features read from the history store: the only ones whose computation can fail on a
-        # valid event (a store error or timeout), so screening may read them all up front.
-        self.history_keys = frozenset(
-            key for key in needed if key in HISTORY_DERIVED or key.startswith("window.")
-        )
-        self._refs = needed
+        self._needs_local_date = LOCAL_DATE_KEY in needed
+        self._needs_static = not STATIC_DERIVED.isdisjoint(needed)
+        # the branch region cut to N parts, for windows across customers of a region
+        self._region_depths = {
+            key: int(key.removeprefix(REGION_KEY_PREFIX))
+            for key in needed
+            if key.startswith(REGION_KEY_PREFIX)
+        }
         self._windows = {
             key: pack.windows[key.removeprefix("window.")]
             for key in needed
             if key.startswith("window.")
         }
-        self._reads_derived = any(key in HISTORY_DERIVED for key in needed)
         self._lexicon_fields: dict[str, list[FieldRef]] = {}
         for ref in needed.values():
             if ref.kind is RefKind.LEXICON:
@@ -251,6 +232,40 @@ class FeaturePlan:
         ]
         if unknown:
             raise ValueError(f"no way to compute features: {', '.join(sorted(unknown))}")
+        # One step per costly group, cheapest first; each key maps to the step that computes it.
+        self._steps: list[Step] = []
+        step_of: dict[str, int] = {}
+        groups: dict[tuple[str, str], int] = {}
+        costly = sorted(
+            (ref for ref in needed.values() if not _cheap(ref)), key=lambda ref: _COST[_group(ref)]
+        )
+        for ref in costly:
+            group = _group(ref)
+            name = {"lexicon": ref.field, "history": ""}.get(group, ref.key)
+            if (group, name) not in groups:
+                groups[group, name] = len(self._steps)
+                self._steps.append(self._make_step(group, ref))
+            step_of[ref.key] = groups[group, name]
+        # A store that computes windows where the records are answers all of them at once.
+        self._history_mask = sum(
+            1 << index for (group, _), index in groups.items() if group in ("history", "window")
+        )
+        self._reads_derived = not HISTORY_DERIVED.isdisjoint(needed)
+        # Which steps the event needs: for each rule with costly features, a test of its cheap
+        # top-level conditions and the steps it needs once that test passes, generated as one
+        # function returning a bit mask. Rules reading only cheap features cost nothing here.
+        body = ["m = 0"]
+        for rule in pack.engine_rules:
+            steps = {step_of[r.key] for r in refs(rule.guarded) if r.key in step_of}
+            if not steps:
+                continue
+            mask = sum(1 << step for step in steps)
+            gate = _cheap_part(rule.guarded)
+            test = f"m & {mask} != {mask}" + (f" and {expression(gate, cost)}" if gate else "")
+            body += [f"if {test}:", f"    m |= {mask}"]
+        body.append("return m")
+        self._needed_steps: Callable[[FeatureMap], int] = compile_function("needed_steps", body)
+        self._all_steps = (1 << len(self._steps)) - 1
 
     def _computable(self, key: str) -> bool:
         return (
@@ -259,98 +274,136 @@ class FeaturePlan:
             or key in HISTORY_DERIVED
             or key in self._windows
             or key == LOCAL_DATE_KEY
+            or key.startswith(REGION_KEY_PREFIX)
         )
 
-    def enrich(
-        self, event: Event, history: HistoryStore, watchlists: Mapping[str, Watchlist]
-    ) -> Enrichment:
-        """The (lazily computed) features of ``event``."""
-        return Enrichment(base_features(event), self, event, history, watchlists)
-
-    def compute(
+    def resolve(
         self,
-        key: str,
         event: Event,
         history: HistoryStore,
         watchlists: Mapping[str, Watchlist],
-        out: Enrichment,
-    ) -> None:
-        """Compute ``key`` (and any features that come with it) into ``out``."""
-        values = out
-        if key == LOCAL_DATE_KEY:
+        *,
+        complete: bool = False,
+    ) -> Resolution:
+        """Every feature a rule that can still fire reads (``complete``: every feature the
+        pack reads), as plain values."""
+        features = FeatureMap(base_features(event))
+        resolution = Resolution(event, history, watchlists, features, {})
+        if self._needs_static or self._needs_local_date:
             local = local_time(event)
-            values[key] = local.year * 10000 + local.month * 100 + local.day
-        elif key in STATIC_DERIVED:
-            derived = static_derived_features(event)
-            for name in STATIC_DERIVED:
-                values.setdefault(name, derived[name])
-        elif (key in HISTORY_DERIVED or key in self._windows) and is_windowed(history):
-            self._history_at_once(event, cast(WindowedHistory, history), out)
-        elif key in HISTORY_DERIVED:
-            from_history = derived_history_features(event, history)
-            for name in HISTORY_DERIVED:
-                values.setdefault(name, from_history[name])
-        elif key in self._windows:
-            spec = self._windows[key]
-            value = compute_window(spec, event, history, out.current_record())
-            values[key] = value
-            shown = str(from_fen(value)) if spec.is_money else str(value)
-            out.details[key] = f"{spec.aggregate.value} over {spec.span.value} = {shown}"
-        else:
-            ref = self._refs[key]
-            if ref.kind is RefKind.LEXICON:
-                self._lexicons(ref.field, event, out)
-            else:
-                self._watchlist(ref, event, watchlists, out)
-
-    def _history_at_once(self, event: Event, history: WindowedHistory, out: Enrichment) -> None:
-        """Every window and history feature the pack reads, in one request to the store."""
-        values = history.window_values(
-            event, self._windows, out.current_record(), derived=self._reads_derived
-        )
-        for key, value in values.items():
-            out.setdefault(key, value)
-        for key, spec in self._windows.items():
-            value = values[key]
-            shown = str(from_fen(int(value or 0))) if spec.is_money else str(value)
-            out.details[key] = f"{spec.aggregate.value} over {spec.span.value} = {shown}"
-
-    def _lexicons(self, text_field: str, event: Event, out: Enrichment) -> None:
-        hits = self.matcher.find(_TEXT[text_field](event), text_field)
-        for ref in self._lexicon_fields[text_field]:
-            first = next((hit for hit in hits if hit.lexicon == ref.name), None)
-            out[ref.key] = first is not None
-            if first is not None:
-                out.details[ref.key] = (
-                    f"lexicon {ref.name}: term {first.term!r} in {text_field} "
-                    f"at {first.start}-{first.end}"
+            if self._needs_local_date:
+                features[LOCAL_DATE_KEY] = local.year * 10000 + local.month * 100 + local.day
+            if self._needs_static:
+                features.update(static_derived_features(event))
+        for key, depth in self._region_depths.items():
+            features[key] = "-".join(event.branch.region.split("-")[:depth])
+        if not self._steps:
+            return resolution
+        todo = self._all_steps if complete else self._needed_steps(features)
+        if todo & self._history_mask and is_windowed(history):
+            windowed = cast(WindowedHistory, history)
+            features.update(
+                windowed.window_values(
+                    event, self._windows, resolution.current_record(), derived=self._reads_derived
                 )
+            )
+            todo &= ~self._history_mask
+        for index, step in enumerate(self._steps):
+            if todo >> index & 1:
+                step(resolution)
+        return resolution
 
-    def _watchlist(
-        self, ref: FieldRef, event: Event, watchlists: Mapping[str, Watchlist], out: Enrichment
-    ) -> None:
-        listed = watchlists.get(ref.name)
-        if listed is None:
-            raise LookupError(f"watchlist {ref.name!r} is not loaded")
+    def _make_step(self, group: str, ref: FieldRef) -> Step:
+        if group == "lexicon":
+            return self._lexicons(ref)
+        if group == "watchlist":
+            return self._watchlist(ref)
+        if group == "history":
+            return _history_derived
+        return self._window(ref.key)
+
+    def _window(self, key: str) -> Step:
+        compute = window_function(self._windows[key])
+        with_current = self._windows[key].include_current
+
+        def window(out: Resolution) -> None:
+            # decide() writes the window's detail for a hit: most values explain nothing.
+            current = out.current_record() if with_current else None
+            out.features[key] = compute(out.event, out.history, current)
+
+        return window
+
+    def _lexicons(self, ref: FieldRef) -> Step:
+        text_field = ref.field
+        wanted = self._lexicon_fields[text_field]
+        text_of = _TEXT[text_field]
+        matcher = self.matcher
+
+        def lexicons(out: Resolution) -> None:
+            hits = matcher.find(text_of(out.event), text_field)
+            for item in wanted:
+                first = next((hit for hit in hits if hit.lexicon == item.name), None)
+                out.features[item.key] = first is not None
+                if first is not None:
+                    out.details[item.key] = (
+                        f"lexicon {item.name}: term {first.term!r} in {text_field} "
+                        f"at {first.start}-{first.end}"
+                    )
+
+        return lexicons
+
+    @staticmethod
+    def _watchlist(ref: FieldRef) -> Step:
         many = _MANY_VALUES.get(ref.field)
-        if many is not None:
-            values = many(event)
-            if not values:
-                out[ref.key] = None
+
+        def watchlist(out: Resolution) -> None:
+            listed = out.watchlists.get(ref.name)
+            if listed is None:
+                raise LookupError(f"watchlist {ref.name!r} is not loaded")
+            if many is not None:  # every third party's value, not the first
+                values = many(out.event)
+                if not values:
+                    out.features[ref.key] = None
+                    return
+                member = any(listed.contains(value) for value in values)
+                out.features[ref.key] = member
+                out.details[ref.key] = (
+                    f"watchlist {ref.name} version {listed.version}: "
+                    f"{'listed' if member else 'not listed'} ({len(values)} checked)"
+                )
                 return
-            member = any(listed.contains(value) for value in values)
-            out[ref.key] = member
+            value = out.features[ref.field]
+            if value is None:
+                out.features[ref.key] = None
+                return
+            member = listed.contains(str(value))
+            out.features[ref.key] = member
             out.details[ref.key] = (
                 f"watchlist {ref.name} version {listed.version}: "
-                f"{'listed' if member else 'not listed'} ({len(values)} checked)"
+                f"{'listed' if member else 'not listed'}"
             )
-            return
-        value = out[ref.field]
-        if value is None:
-            out[ref.key] = None
-            return
-        member = listed.contains(str(value))
-        out[ref.key] = member
-        out.details[ref.key] = (
-            f"watchlist {ref.name} version {listed.version}: {'listed' if member else 'not listed'}"
-        )
+
+        return watchlist
+
+
+def _history_derived(out: Resolution) -> None:
+    out.features.update(derived_history_features(out.event, out.history))
+
+
+def _group(ref: FieldRef) -> str:
+    if ref.kind is RefKind.FIELD:
+        return "history" if ref.key in HISTORY_DERIVED else "window"
+    return "lexicon" if ref.kind is RefKind.LEXICON else "watchlist"
+
+
+# Cheapest first: a watchlist lookup, a lexicon scan, history, then windows.
+_COST = {"watchlist": 0, "lexicon": 1, "history": 2, "window": 3}
+
+
+def _cheap_part(condition: Condition) -> Condition | None:
+    """The cheap top-level conjuncts of ``condition``: when they are false the rule cannot fire."""
+    items = condition.items if isinstance(condition, All) else (condition,)
+    cheap = tuple(item for item in items if all(_cheap(ref) for ref in refs(item)))
+    if not cheap:
+        return None
+    return cheap[0] if len(cheap) == 1 else All(cheap)

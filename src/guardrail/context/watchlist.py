@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from guardrail.lang.identity import content_version
 from guardrail.lang.watchlist_file import WatchlistError, normalise_value, read_watchlist_file
 
 __all__ = [
@@ -28,13 +29,20 @@ class Watchlist:
     """One named list at one version; ``entries`` hold normalised values."""
 
     name: str
-    version: str
+    version: str  # derived from the content: the same entries always give the same version
     entries: frozenset[str]
+    label: str = ""  # the version the file's author wrote (``# version:``), for people only
 
     @classmethod
-    def of(cls, name: str, version: str, values: Iterable[str]) -> Watchlist:
-        """Build a list from raw values, normalising each and skipping empty ones."""
-        return cls(name, version, frozenset(v for v in map(normalise_value, values) if v))
+    def of(
+        cls, name: str, version: str | None, values: Iterable[str], *, label: str = ""
+    ) -> Watchlist:
+        """Build a list from raw values, normalising each and skipping empty ones; without a
+        ``version``, one is derived from the normalised entries."""
+        entries = frozenset(v for v in map(normalise_value, values) if v)
+        if version is None:
+            version = content_version("\n".join(sorted(entries)).encode())
+        return cls(name, version, entries, label)
 
     def contains(self, value: str) -> bool:
         """Whether ``value`` (in any spacing, dashing or case) is on the list."""
@@ -47,8 +55,8 @@ class Watchlist:
 def load_watchlist(path: Path, name: str) -> Watchlist:
     """Load a watchlist from ``.csv`` or ``.yaml``/``.yml``; raises WatchlistError when malformed
     (the format is described at ``guardrail.lang.watchlist_file.read_watchlist_file``)."""
-    version, values = read_watchlist_file(Path(path))
-    return Watchlist.of(name, version, values)
+    version, label, values = read_watchlist_file(Path(path))
+    return Watchlist.of(name, version, values, label=label)
 
 
 class WatchlistRegistry:

@@ -6,7 +6,7 @@ replaying recorded history gives exactly the answers live screening gave.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
@@ -142,6 +142,18 @@ def needs_records(spec: WindowSpec) -> bool:
     """True for windows only :func:`compute_window` answers (keyed across customers, or with a
     purpose or age filter): a store that computes windows itself hands these back."""
     return spec.across_customers or spec.same_purpose or spec.min_customer_age is not None
+
+
+WindowFunction = Callable[[Event, HistoryStore, "HistoryRecord | None"], int]
+
+
+def window_function(spec: WindowSpec) -> WindowFunction:
+    """``compute_window`` bound to one spec (what the resolver's window step calls)."""
+
+    def compute(event: Event, store: HistoryStore, current: HistoryRecord | None) -> int:
+        return compute_window(spec, event, store, current)
+
+    return compute
 
 
 def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:

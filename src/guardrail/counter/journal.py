@@ -1,8 +1,8 @@
-"""Writing session steps to the audit log (``guardrail.audit``).
+"""Writing session steps to a journal (``guardrail.model.StepJournal``, e.g. the audit log).
 
-Each session step becomes one ``SessionStepRecord`` of its own kind (:data:`AUDIT_KIND`); a
-step that re-screened the event also writes the new ``DecisionRecord``. Both go in one batch,
-so the log holds all of a step or none of it. A refused attempt becomes one ``step_refused``
+Each session step becomes one ``SessionStep`` of its own kind (:data:`AUDIT_KIND`); a step that
+re-screened the event also writes the new decision. Both go in one batch, so the journal holds
+all of a step or none of it. A refused attempt becomes one ``step_refused``
 record naming the attempted step; the session itself is unchanged. Every record is built with
 the case's event, so the customer's and payee's names and numbers are redacted from reasons
 and free-text answers.
@@ -14,16 +14,10 @@ import datetime as dt
 
 from pydantic import TypeAdapter, ValidationError
 
-from guardrail.audit.log import AuditLog
-from guardrail.audit.records import (
-    ACTION_CHANGE_KINDS,
-    DecisionRecord,
-    SessionStepRecord,
-    StepKind,
-)
 from guardrail.counter.states import Step
 from guardrail.model.decision import Action, Decision
 from guardrail.model.event import Answers, Event, Identifier
+from guardrail.model.session import ACTION_CHANGE_KINDS, SessionStep, StepJournal, StepKind
 
 # The audit kind of each session step; None: the decision record is the whole entry.
 AUDIT_KIND: dict[Step, StepKind | None] = {
@@ -48,7 +42,7 @@ _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 
 
 def write_step(
-    audit: AuditLog,
+    journal: StepJournal,
     *,
     case_id: str,
     step: Step,
@@ -67,38 +61,35 @@ def write_step(
     with_amount: bool,
 ) -> tuple[int, ...]:
     """Append the records of one step in one batch; returns their seqs."""
-    batch: list[DecisionRecord | SessionStepRecord] = []
-    if decision is not None:
-        batch.append(
-            audit.decision_record(event, decision, case_id=case_id, supervisor_id=supervisor_id)
-        )
     kind = AUDIT_KIND[step]
+    entry: SessionStep | None = None
     if kind is not None:
         changes_action = kind in ACTION_CHANGE_KINDS
-        batch.append(
-            audit.session_step_record(
-                case_id,
-                kind,
-                at=at,
-                teller_id=teller_id,
-                supervisor_id=supervisor_id,
-                event_id=event.event_id,
-                outcome=outcome if kind in _ENDING else None,
-                confirmed_fraud=confirmed_fraud if kind in _ENDING else None,
-                override_from=override_from if changes_action else None,
-                override_to=override_to if changes_action else None,
-                reason=reason,
-                question_ids=question_ids,
-                answers=answers,
-                amount=event.amount if with_amount else None,
-                event=event,
-            )
+        ending = kind in _ENDING
+        entry = SessionStep(
+            case_id=case_id,
+            kind=kind,
+            at=at,
+            teller_id=teller_id,
+            supervisor_id=supervisor_id,
+            event_id=event.event_id,
+            outcome=outcome if ending else None,
+            confirmed_fraud=confirmed_fraud if ending else None,
+            override_from=override_from if changes_action else None,
+            override_to=override_to if changes_action else None,
+            reason=reason,
+            question_ids=question_ids,
+            answers=answers,
+            amount=event.amount if with_amount else None,
+            event=event,
         )
-    return tuple(audit.append(batch))
+    return journal.record_step(
+        entry, event=event, case_id=case_id, decision=decision, supervisor_id=supervisor_id
+    )
 
 
 def write_refusal(
-    audit: AuditLog,
+    journal: StepJournal,
     *,
     case_id: str,
     step: str,
@@ -112,21 +103,18 @@ def write_refusal(
     """Append one ``step_refused`` record for an attempt the session refused; returns its seq.
     ``supervisor_id`` is kept only when it is a valid identifier (the refusal may be that it
     is not)."""
-    return audit.append(
-        [
-            audit.session_step_record(
-                case_id,
-                StepKind.STEP_REFUSED,
-                at=at,
-                teller_id=teller_id,
-                supervisor_id=_valid_identifier(supervisor_id),
-                event_id=event.event_id,
-                reason=f"refused in state {state}: {reason}",
-                refused_step=step,
-                event=event,
-            )
-        ]
-    )[0]
+    refusal = SessionStep(
+        case_id=case_id,
+        kind=StepKind.STEP_REFUSED,
+        at=at,
+        teller_id=teller_id,
+        supervisor_id=_valid_identifier(supervisor_id),
+        event_id=event.event_id,
+        reason=f"refused in state {state}: {reason}",
+        refused_step=step,
+        event=event,
+    )
+    return journal.record_step(refusal, event=event, case_id=case_id)[0]
 
 
 def _valid_identifier(value: str | None) -> str | None:

@@ -3,7 +3,7 @@ outcomes the session records."""
 
 from __future__ import annotations
 
-from guardrail.audit.records import PREVENTED_OUTCOMES, Outcome
+from guardrail.model.session import PREVENTED_OUTCOMES, Outcome, prevented
 
 TITLES_ZH: dict[Outcome, str] = {
     Outcome.EXECUTED: "已办理",
@@ -20,11 +20,6 @@ TITLES_EN: dict[Outcome, str] = {
     Outcome.POLICE_NOTIFIED: "Police or the paired station notified",
     Outcome.PROTECTIVE_STOP_PAYMENT: "Protective stop-payment",
 }
-
-
-def prevented(outcome: Outcome | None) -> bool:
-    """True when the outcome stopped the money leaving (what audit reports count as prevented)."""
-    return outcome in PREVENTED_OUTCOMES
 
 
 __all__ = ["PREVENTED_OUTCOMES", "TITLES_EN", "TITLES_ZH", "Outcome", "prevented"]

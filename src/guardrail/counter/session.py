@@ -7,14 +7,10 @@ leaves the session exactly as it was (a refused attempt is still written to the 
 (questions asked, answers, notice, overrides, the effective action) is read from the steps, so
 a session that serialises to JSON resumes exactly.
 
-Effective action (see ``docs/counter.md``): the highest of
-
-* the latest screening's action, and
-* the *hard floor*: every earlier screening's hits (rules not tagged ``answers``), every
-  teller raise and supervisor rejection;
-
-and a supervisor's override replaces the floor with its own action, covering the rules hit so
-far (a rule first hit after the override raises the action again).
+One job here: the steps. What a step records (``counter.entries``), the effective-action
+policy (``counter.policy``), the texts handed over (``counter.notices``), writing steps to the
+journal (``counter.journal``), the closed record (``counter.closing``) and checking typed input
+(``counter.inputs``) live in their own modules.
 """
 
 from __future__ import annotations
@@ -25,13 +21,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Concatenate, Literal, NoReturn, ParamSpec, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from guardrail.audit.log import AuditLog
-from guardrail.counter import gates
+from guardrail.counter import gates, inputs
+from guardrail.counter.closing import closed_record
+from guardrail.counter.entries import Notice, Role, StepEntry
 from guardrail.counter.errors import IllegalStep
 from guardrail.counter.journal import write_refusal, write_step
-from guardrail.counter.outcome import Outcome, prevented
+from guardrail.counter.notices import notice_for, risk_acknowledgement_for
+from guardrail.counter.outcome import Outcome
+from guardrail.counter.policy import effective_action
 from guardrail.counter.questions import (
     AnswerError,
     AnswerValue,
@@ -41,33 +40,19 @@ from guardrail.counter.questions import (
     questions_to_ask,
     validate_answer,
 )
-from guardrail.counter.record import OverrideRecord, SessionRecord
+from guardrail.counter.record import SessionRecord
 from guardrail.counter.states import State, Step, next_state, refusal_reason
-from guardrail.engine.decide import FAIL_CLOSED_FLOOR
 from guardrail.guard import Guard
 from guardrail.lang.spec import AnswerType
-from guardrail.model.decision import Action, Decision, Obligation, PackRef
-from guardrail.model.event import MAX_TEXT, Event, Identifier, Observations
+from guardrail.model.decision import Action, Decision, PackRef
+from guardrail.model.event import Event, Observations
+from guardrail.model.session import StepJournal
 
-ANSWER_DRIVEN_TAGS = frozenset({"answers"})  # hits that later answers may withdraw
 OBSERVATION_NAMES = tuple(Observations.model_fields)
 
 Clock = Callable[[], dt.datetime]
-Role = Literal["teller", "supervisor"]
-_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-DEFAULT_NOTICE_ZH = "凡是要求转账到“安全账户”、承诺高额回报、要求保密的，都是诈骗。请三思。"
-DEFAULT_NOTICE_EN = (
-    "Anyone asking you to move money to a 'safe account', promising high returns or asking "
-    "you to keep it secret is a fraudster. Please think again."
-)
-DEFAULT_RISK_ZH = "本人已知悉银行的风险提示与劝阻，仍坚持办理，自行承担由此产生的风险和损失。"
-DEFAULT_RISK_EN = (
-    "I have been told of the risks and advised against this, and insist on going ahead at my "
-    "own risk."
-)
 
 
 def _utcnow() -> dt.datetime:
@@ -111,47 +96,7 @@ class _Runtime:
 
     guard: Guard
     clock: Clock
-    audit: AuditLog | None
-
-
-class Notice(BaseModel):
-    """The text handed to the customer to read and sign."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str
-    title_zh: str
-    title_en: str
-    text_zh: str
-    text_en: str
-    requires_signature: bool = True
-
-
-class StepEntry(BaseModel):
-    """One applied step, as it happened. Never changed once appended."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    seq: int = Field(ge=1)
-    step: Step
-    at: dt.datetime
-    actor_role: Role
-    actor_id: str
-    state_before: State
-    state_after: State
-    action_before: Action
-    action_after: Action
-    decision: int | None = None  # index in ``CounterSession.decisions`` of a new screening
-    question_ids: tuple[str, ...] = ()
-    answers: dict[str, AnswerValue] = Field(default_factory=dict)
-    lexicons: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # question -> lexicons
-    observations: tuple[str, ...] = ()
-    notice: Notice | None = None
-    override_to: Action | None = None
-    outcome: Outcome | None = None
-    confirmed_fraud: bool | None = None
-    reason: str = ""
-    audit_seqs: tuple[int, ...] = ()
+    audit: StepJournal | None
 
 
 class CounterSession(BaseModel):
@@ -182,11 +127,11 @@ class CounterSession(BaseModel):
         teller_id: str | None = None,
         session_id: str | None = None,
         clock: Clock = _utcnow,
-        audit: AuditLog | None = None,
+        audit: StepJournal | None = None,
     ) -> CounterSession:
         """Screen the request and open its session (the first step, ``open``)."""
-        teller = _identifier(teller_id or event.teller_id, "teller_id", Step.OPEN)
-        case = _identifier(session_id or event.event_id, "session_id", Step.OPEN)
+        teller = inputs.identifier(teller_id or event.teller_id, "teller_id", Step.OPEN)
+        case = inputs.identifier(session_id or event.event_id, "session_id", Step.OPEN)
         decision = guard.screen(event)
         session = cls(
             session_id=case,
@@ -212,7 +157,7 @@ class CounterSession(BaseModel):
         guard: Guard,
         *,
         clock: Clock = _utcnow,
-        audit: AuditLog | None = None,
+        audit: StepJournal | None = None,
     ) -> CounterSession:
         """Resume a session saved with :meth:`to_json`. Nothing is re-screened. The guard must
         load the same pack (same content hash): decisions would otherwise silently change."""
@@ -227,7 +172,7 @@ class CounterSession(BaseModel):
         session._attach(guard, clock, audit)
         return session
 
-    def _attach(self, guard: Guard, clock: Clock, audit: AuditLog | None) -> None:
+    def _attach(self, guard: Guard, clock: Clock, audit: StepJournal | None) -> None:
         self._runtime = _Runtime(guard, clock, audit)
 
     @property
@@ -235,7 +180,7 @@ class CounterSession(BaseModel):
         return self._runtime.guard
 
     @property
-    def audit(self) -> AuditLog | None:
+    def audit(self) -> StepJournal | None:
         return self._runtime.audit
 
     # -- reading the session -----------------------------------------------------------------
@@ -331,31 +276,11 @@ class CounterSession(BaseModel):
     def notice_text(self) -> Notice:
         """The notice this session's pack hands over (the questionnaire's, else a default that
         carries the hit rules' own notices)."""
-        questionnaire = self.guard.pack.questionnaire
-        if questionnaire is not None:
-            spec = questionnaire.spec.notice
-            return Notice(**spec.model_dump())
-        extra_zh = [h.notice_zh for d in self.decisions for h in d.hits if h.notice_zh]
-        extra_en = [h.notice_en for d in self.decisions for h in d.hits if h.notice_en]
-        return Notice(
-            id="anti_fraud_notice",
-            title_zh="防诈骗风险告知书",
-            title_en="Anti-fraud risk notice",
-            text_zh="\n".join([DEFAULT_NOTICE_ZH, *dict.fromkeys(extra_zh)]),
-            text_en="\n".join([DEFAULT_NOTICE_EN, *dict.fromkeys(extra_en)]),
-        )
+        return notice_for(self.guard.pack, self.decisions)
 
     def risk_acknowledgement_text(self) -> Notice:
-        questionnaire = self.guard.pack.questionnaire
-        if questionnaire is not None and questionnaire.spec.risk_acknowledgement is not None:
-            return Notice(**questionnaire.spec.risk_acknowledgement.model_dump())
-        return Notice(
-            id="risk_acknowledgement",
-            title_zh="风险告知确认书",
-            title_en="Risk acknowledgement",
-            text_zh=DEFAULT_RISK_ZH,
-            text_en=DEFAULT_RISK_EN,
-        )
+        """What the customer signs on insisting (the questionnaire's, else a default)."""
+        return risk_acknowledgement_for(self.guard.pack)
 
     # -- the steps -----------------------------------------------------------------------------
     @_attempt(Step.ASK_QUESTIONS)
@@ -497,14 +422,16 @@ class CounterSession(BaseModel):
         """The teller raises the action (never lowers it). Returns the new effective action."""
         step = Step.TELLER_RAISE
         target = self._allowed(step)
-        level = _action(to, step, self.state)
+        level = inputs.action(to, step, self.state)
         if level <= self.action:
             self._refuse(
                 step,
                 f"a teller can only raise the action: it is {self.action.value}, asked "
                 f"{level.value}; lowering needs a supervisor's override with a reason",
             )
-        self._commit(step, target, override_to=level, reason=_reason(reason, step, self.state))
+        self._commit(
+            step, target, override_to=level, reason=inputs.reason(reason, step, self.state)
+        )
         return self.action
 
     @_attempt(Step.ESCALATE)
@@ -512,7 +439,7 @@ class CounterSession(BaseModel):
         """Call the operations supervisor."""
         step = Step.ESCALATE
         target = self._allowed(step)
-        self._commit(step, target, reason=_text(reason, step, self.state))
+        self._commit(step, target, reason=inputs.text(reason, step, self.state))
 
     @_attempt(Step.SUPERVISOR_APPROVE, by_supervisor=True)
     def supervisor_approve(self, supervisor_id: str, reason: str = "") -> None:
@@ -528,7 +455,10 @@ class CounterSession(BaseModel):
                 "override it with a reason, or reject",
             )
         self._commit(
-            step, target, actor=("supervisor", supervisor), reason=_text(reason, step, self.state)
+            step,
+            target,
+            actor=("supervisor", supervisor),
+            reason=inputs.text(reason, step, self.state),
         )
 
     @_attempt(Step.SUPERVISOR_REJECT, by_supervisor=True)
@@ -542,7 +472,7 @@ class CounterSession(BaseModel):
             target,
             actor=("supervisor", supervisor),
             override_to=max(self.action, Action.INTERCEPT),
-            reason=_reason(reason, step, self.state),
+            reason=inputs.reason(reason, step, self.state),
         )
         return self.action
 
@@ -553,7 +483,7 @@ class CounterSession(BaseModel):
         step = Step.SUPERVISOR_OVERRIDE
         target = self._allowed(step)
         supervisor = self._supervisor(step, supervisor_id)
-        level = _action(to, step, self.state)
+        level = inputs.action(to, step, self.state)
         if level == self.action:
             self._refuse(step, f"the action is already {level.value}; approve instead")
         self._commit(
@@ -561,7 +491,7 @@ class CounterSession(BaseModel):
             target,
             actor=("supervisor", supervisor),
             override_to=level,
-            reason=_reason(reason, step, self.state),
+            reason=inputs.reason(reason, step, self.state),
         )
         return self.action
 
@@ -586,7 +516,7 @@ class CounterSession(BaseModel):
             target,
             outcome=result,
             confirmed_fraud=confirmed_fraud,
-            reason=_text(note, step, self.state),
+            reason=inputs.text(note, step, self.state),
         )
         if result is Outcome.EXECUTED:
             self.guard.record_executed(self.event)
@@ -604,71 +534,7 @@ class CounterSession(BaseModel):
     # -- the closed record --------------------------------------------------------------------
     def record(self) -> SessionRecord:
         """The audit record of a closed session."""
-        if not self.closed:
-            raise IllegalStep("record", self.state.value, "only a closed session has a record")
-        outcome_step = self._steps(Step.RECORD_OUTCOME)[-1]
-        changes = self._steps(Step.TELLER_RAISE, Step.SUPERVISOR_REJECT, Step.SUPERVISOR_OVERRIDE)
-        overrides = tuple(
-            OverrideRecord(
-                step=e.step.value,
-                by_role=e.actor_role,
-                by_id=e.actor_id,
-                from_action=e.action_before,
-                to_action=e.override_to or e.action_after,
-                reason=e.reason,
-                at=e.at,
-            )
-            for e in changes
-        )
-        decided_by: Literal["rules", "teller", "supervisor"] = "rules"
-        decided_by_id: str | None = None
-        for entry in self.steps[: self.steps.index(outcome_step)]:
-            if entry.action_after != entry.action_before or entry.step in (
-                Step.SUPERVISOR_APPROVE,
-                Step.SUPERVISOR_OVERRIDE,
-                Step.SUPERVISOR_REJECT,
-            ):
-                if entry.decision is not None:
-                    decided_by, decided_by_id = "rules", None
-                else:
-                    decided_by, decided_by_id = entry.actor_role, entry.actor_id
-        rule_ids = tuple(dict.fromkeys(h.rule_id for d in self.decisions for h in d.hits))
-        obligations = {o for d in self.decisions for o in d.obligations}
-        opened, closed = self.steps[0].at, self.steps[-1].at
-        assert outcome_step.outcome is not None
-        return SessionRecord(
-            session_id=self.session_id,
-            event_id=self.event.event_id,
-            pack=self.pack,
-            branch_id=self.event.branch.id,
-            teller_id=self.teller_id,
-            supervisor_ids=self.supervisor_ids,
-            kind=self.event.kind,
-            amount=self.event.amount,
-            amount_fen=self.event.amount.fen,
-            first_action=self.decisions[0].action,
-            highest_action=max(e.action_after for e in self.steps),
-            final_action=outcome_step.action_after,
-            decided_by=decided_by,
-            decided_by_id=decided_by_id,
-            rule_ids=rule_ids,
-            obligations=tuple(o for o in Obligation if o in obligations),
-            questions_asked=self.questions_asked,
-            questions_answered=tuple(self.answers),
-            notice_delivered=self.notice is not None,
-            notice_acknowledged=self.notice_acknowledged,
-            risk_acknowledged=self.risk_acknowledged,
-            escalations=len(self._steps(Step.ESCALATE)),
-            overrides=overrides,
-            outcome=outcome_step.outcome,
-            prevented=prevented(outcome_step.outcome),
-            confirmed_fraud=outcome_step.confirmed_fraud,
-            screenings=len(self.decisions),
-            steps=len(self.steps),
-            opened_at=opened,
-            closed_at=closed,
-            duration_seconds=(closed - opened).total_seconds(),
-        )
+        return closed_record(self)
 
     # -- machinery -------------------------------------------------------------------------------
     def _allowed(self, step: Step) -> State:
@@ -705,7 +571,7 @@ class CounterSession(BaseModel):
             )
 
     def _supervisor(self, step: Step, supervisor_id: str) -> str:
-        supervisor = _identifier(supervisor_id, "supervisor_id", step, self.state)
+        supervisor = inputs.identifier(supervisor_id, "supervisor_id", step, self.state)
         if supervisor == self.teller_id:
             self._refuse(step, "the supervisor must be another person than the teller (four eyes)")
         return supervisor
@@ -772,42 +638,6 @@ class CounterSession(BaseModel):
         return self.decisions[-1]
 
 
-def effective_action(steps: Sequence[StepEntry], decisions: Sequence[Decision]) -> Action:
-    """The action the session stands at after ``steps`` (see the module docstring).
-
-    A rule that a later screening reports as cleared (its ``clears`` condition held on the
-    answers, documents or family confirmation) leaves the hard floor, with the clearing in that
-    decision; every other earlier hit stays in it."""
-    raised = latest = failed = Action.PROCEED
-    hard: dict[str, Action] = {}
-    seen: set[str] = set()
-    covered: set[str] = set()
-    for entry in steps:
-        if entry.decision is not None:
-            decision = decisions[entry.decision]
-            live = [hit for hit in decision.hits if hit.rule_id not in covered]
-            latest = max((hit.action for hit in live), default=Action.PROCEED)
-            if not covered:
-                latest = max(latest, decision.score_action)
-            for hit in live:
-                if not ANSWER_DRIVEN_TAGS.intersection(hit.tags):
-                    hard[hit.rule_id] = max(hard.get(hit.rule_id, Action.PROCEED), hit.action)
-            for cleared in decision.cleared:
-                hard.pop(cleared.rule_id, None)
-            if decision.failures:
-                failed = max(failed, FAIL_CLOSED_FLOOR)
-            seen.update(hit.rule_id for hit in decision.hits)
-        elif entry.step in (Step.TELLER_RAISE, Step.SUPERVISOR_REJECT):
-            assert entry.override_to is not None
-            raised = max(raised, entry.override_to)
-        elif entry.step is Step.SUPERVISOR_OVERRIDE:
-            assert entry.override_to is not None
-            raised, latest, failed = entry.override_to, Action.PROCEED, Action.PROCEED
-            hard.clear()
-            covered |= seen
-    return max(raised, failed, latest, *hard.values())
-
-
 def _audit_reason(entry: StepEntry) -> str:
     parts = [entry.reason] if entry.reason else []
     if entry.step is Step.TELLER_RAISE and entry.override_to is not None:
@@ -822,37 +652,3 @@ def _audit_reason(entry: StepEntry) -> str:
             + "; ".join(f"{q}={','.join(names)}" for q, names in entry.lexicons.items())
         )
     return " | ".join(parts)
-
-
-def _identifier(value: str, name: str, step: Step, state: State | None = None) -> str:
-    try:
-        return _IDENTIFIER.validate_python(value)
-    except ValidationError:
-        where = state.value if state is not None else "(new)"
-        raise IllegalStep(
-            step.value, where, f"{name} {value!r} is not a valid identifier"
-        ) from None
-
-
-def _action(value: Action | str, step: Step, state: State) -> Action:
-    try:
-        return Action(value)
-    except ValueError:
-        known = ", ".join(a.value for a in Action)
-        raise IllegalStep(
-            step.value, state.value, f"unknown action {value!r}; one of: {known}"
-        ) from None
-
-
-def _text(value: str, step: Step, state: State) -> str:
-    text = value.strip()
-    if len(text) > MAX_TEXT:
-        raise IllegalStep(step.value, state.value, f"text longer than {MAX_TEXT} characters")
-    return text
-
-
-def _reason(value: str, step: Step, state: State) -> str:
-    text = _text(value, step, state)
-    if not text:
-        raise IllegalStep(step.value, state.value, "a reason is required")
-    return text

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from guardrail.audit.log import AuditLog
 from guardrail.counter.session import Clock, CounterSession, _utcnow
 from guardrail.counter.session_store import SessionExists, SessionNotFound, SessionStore
 from guardrail.guard import Guard
 from guardrail.model.event import Event
+from guardrail.model.session import StepJournal
 
 
 def open_shared(store: SessionStore, guard: Guard, event: Event, **options: Any) -> CounterSession:
@@ -35,7 +35,7 @@ def load_shared(
     guard: Guard,
     *,
     clock: Clock = _utcnow,
-    audit: AuditLog | None = None,
+    audit: StepJournal | None = None,
 ) -> CounterSession:
     """The stored session, to read (changes to it are not saved: use :func:`continue_shared`)."""
     return CounterSession.from_json(store.load(case_id).state, guard, clock=clock, audit=audit)
@@ -48,7 +48,7 @@ def continue_shared(
     guard: Guard,
     *,
     clock: Clock = _utcnow,
-    audit: AuditLog | None = None,
+    audit: StepJournal | None = None,
 ) -> Iterator[CounterSession]:
     """Take the stored session for a step: ``with continue_shared(...) as session:
     session.escalate()``. A concurrent holder makes this raise :class:`SessionConflict` before

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Protocol
 
 from guardrail.errors import GuardrailError
-
-FeatureValue = bool | int | str | None
-Features = Mapping[str, FeatureValue]
-
-
-class FeatureMap(dict[str, FeatureValue]):
-    """Features as the engines read them: ``features[key]`` of a missing key is ``None``
-    (unknown). Subclasses may compute a missing feature on first read instead."""
-
-    __slots__ = ()
-
-    def __missing__(self, key: str) -> FeatureValue:
-        return None
-
-
-def as_feature_map(features: Features) -> FeatureMap:
-    """``features`` itself when it is already a ``FeatureMap``, else a copy that is one."""
-    return features if isinstance(features, FeatureMap) else FeatureMap(features)
+from guardrail.model.features import Features
 
 
 class Backend(Protocol):
@@ -40,3 +22,7 @@ class Backend(Protocol):
 
 class EngineError(GuardrailError):
     """The engine could not evaluate; screening fails closed to at least ``review``."""
+
+
+class BackendUnavailable(EngineError):
+    """The engine asked for cannot be loaded here (durable-rules on Python 3.13 and newer)."""

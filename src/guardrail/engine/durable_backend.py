@@ -11,7 +11,8 @@ How the hazards of durable-rules 2.0.28 are avoided:
   and only validated booleans and integers (money in fen) reach it.
 - Crash shapes (absence-only rules, sequences referencing earlier events, huge regex ranges,
   ``delete_state`` across many sids) cannot be emitted: the IR has no absence test, no
-  sequence, no regex, and one fixed sid is reused under a lock.
+  sequence, no regex, and one fixed sid is reused under a lock. The lock covers only the
+  calls into the C core; the fact is built (from plain feature values) before it.
 - Rulesets live in a process-wide registry and are never freed, so each backend registers
   under a name unique to its pack hash and instance; two Guards never share one.
 - The C core walks its alpha network with a fixed stack of 64 nodes and fails with error 303
@@ -28,10 +29,11 @@ from typing import Any
 
 import durable_rules_engine as _engine
 
-from guardrail.engine.base import EngineError, Features, as_feature_map
+from guardrail.engine.base import EngineError
 from guardrail.lang.catalog import FieldType
 from guardrail.lang.ir import All, Compare, Condition, FieldRef, Op, walk
 from guardrail.lang.pack import CompiledRule
+from guardrail.model.features import Features, as_feature_map
 
 _OPS = {Op.NE: "$neq", Op.LT: "$lt", Op.LE: "$lte", Op.GT: "$gt", Op.GE: "$gte"}
 _STRING_TYPES = (FieldType.ENUM, FieldType.STRING)
@@ -116,7 +118,7 @@ class DurableRulesBackend:
             self.ruleset_names.append(ruleset_name)
             self._handles.append(_engine.create_ruleset(ruleset_name, json.dumps(definition)))
         self._lock = threading.Lock()
-        self._fact_ids = itertools.count(1)
+        self._fact_ids = itertools.count(1)  # next() on a count is atomic under the GIL
 
     def _condition(self, condition: Condition) -> dict[str, Any]:
         if isinstance(condition, Compare):
@@ -146,9 +148,9 @@ class DurableRulesBackend:
         if not self._handles:
             return []
         fired: set[str] = set()
+        # Only the C core is serialised: the fact is built from plain values before the lock.
+        payload = json.dumps(self._encoder.fact(features, next(self._fact_ids)))
         with self._lock:
-            fact = self._encoder.fact(features, next(self._fact_ids))
-            payload = json.dumps(fact)
             for handle in self._handles:
                 try:
                     result = _engine.assert_fact(handle, payload)

@@ -7,10 +7,11 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from guardrail.engine.base import Features, as_feature_map
+from guardrail.engine.codegen import compile_function, expression
 from guardrail.lang.catalog import FieldSource, field_source
 from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, RefKind
 from guardrail.lang.pack import KIND_KEY, CompiledRule
+from guardrail.model.features import Features, as_feature_map
 
 Predicate = Callable[[Features], bool]
 
@@ -97,6 +98,19 @@ def cost(condition: Condition) -> int:
     return sum(cost(item) for item in condition.items)
 
 
+def holds(condition: Condition, features: Features) -> bool:
+    """Whether ``condition`` is true on ``features`` (an absent key is unknown), interpreted
+    directly from the IR: for explaining a hit, where compiling would cost more."""
+    if isinstance(condition, Compare):
+        value = features.get(condition.left.key)
+        right = condition.right
+        other = right.value if isinstance(right, Const) else features.get(right.key)
+        return value is not None and other is not None and _OPERATORS[condition.op](value, other)
+    if isinstance(condition, All):
+        return all(holds(item, features) for item in condition.items)
+    return any(holds(item, features) for item in condition.items)
+
+
 def _compare(compare: Compare) -> Predicate:
     test = _OPERATORS[compare.op]
     key = compare.left.key
@@ -120,21 +134,31 @@ def _compare(compare: Compare) -> Predicate:
 
 
 class ReferenceBackend:
-    """Evaluates compiled rules with Python predicates, skipping rules for other event kinds."""
+    """Evaluates the pack's rules as generated Python (``engine.codegen``): one function per
+    event kind holding only the rules that apply to it, in pack order."""
 
     name = "reference"
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
-        self._rules = [(rule.id, compile_condition(rule.guarded), _kinds(rule)) for rule in rules]
+        kinds = {kind for rule in rules for kind in (_kinds(rule) or ())}
+        self._by_kind: dict[object, Callable[[Features], list[str]]] = {
+            kind: _rules_function([rule for rule in rules if (_kinds(rule) or {kind}) >= {kind}])
+            for kind in kinds
+        }
+        self._other_kinds = _rules_function([rule for rule in rules if _kinds(rule) is None])
 
     def evaluate(self, features: Features) -> list[str]:
         features = as_feature_map(features)
-        kind = features[KIND_KEY]
-        return [
-            rule_id
-            for rule_id, predicate, kinds in self._rules
-            if (kinds is None or kind in kinds) and predicate(features)
-        ]
+        return self._by_kind.get(features[KIND_KEY], self._other_kinds)(features)
+
+
+def _rules_function(rules: Sequence[CompiledRule]) -> Callable[[Features], list[str]]:
+    body = ["hits = []"]
+    for rule in rules:
+        body.append(f"if {expression(rule.guarded, cost)}:")
+        body.append(f"    hits.append({rule.id!r})")
+    body.append("return hits")
+    return compile_function("evaluate_rules", body)
 
 
 def _kinds(rule: CompiledRule) -> frozenset[str] | None:

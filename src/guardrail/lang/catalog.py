@@ -42,6 +42,13 @@ class FieldSource(str, Enum):
 
 
 LOCAL_DATE_KEY = "event.local_date"  # internal: yyyymmdd in the branch's zone, for effective dates
+REGION_KEY_PREFIX = "event.branch_region/"  # internal: the branch region cut to N parts
+
+
+def region_key(depth: int) -> str:
+    """Internal feature: the branch's region code cut to ``depth`` parts (``CN-GD-SZ`` at 2 is
+    ``CN-GD``), so a pack scoped to a region also covers the regions inside it."""
+    return f"{REGION_KEY_PREFIX}{depth}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +238,6 @@ def field_source(key: str) -> FieldSource:
     """Where the feature ``key`` comes from (fields of every pack, windows and internal keys)."""
     if key.startswith("window."):
         return FieldSource.WINDOW
-    if key == LOCAL_DATE_KEY:
+    if key == LOCAL_DATE_KEY or key.startswith(REGION_KEY_PREFIX):
         return FieldSource.DERIVED
     return _SOURCES.get(key, FieldSource.EVENT)

@@ -36,7 +36,7 @@ class Diagnostic:
         return f"{self.location}: {prefix}{self.message}"
 
 
-class PackError(Exception):
+class PackError(GuardrailError):
     """A rule pack could not be loaded; carries every error found, not just the first."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
@@ -57,3 +57,30 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """A ``; did you mean 'x'?`` suffix, or an empty string when nothing is close."""
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class Collector:
+    """Gathers every diagnostic of a load, so one run reports them all."""
+
+    def __init__(self) -> None:
+        self.items: list[Diagnostic] = []
+
+    def error(self, location: Location, message: str) -> None:
+        self.items.append(Diagnostic(location, message))
+
+    def warn(self, location: Location, message: str) -> None:
+        self.items.append(Diagnostic(location, message, Severity.WARNING))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity is Severity.WARNING]
+
+
+def sorted_diagnostics(items: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """By file, then line, then column; repeats dropped."""
+    unique = dict.fromkeys(items)
+    return sorted(unique, key=lambda d: (d.location.file, d.location.line, d.location.col))

@@ -60,6 +60,20 @@ class PackMeta(_Spec):
         return self
 
 
+class CircuitBreakerSpec(_Spec):
+    """A ceiling on how often a rule may hit: above it, the rule's action is capped until an
+    authorised person resets the breaker (a bad threshold must not stop hundreds of people)."""
+
+    max_hit_rate: Annotated[float, Field(gt=0, le=1)] = Field(
+        description="share of screened events of the rule's kinds, e.g. 0.05 from a replay"
+    )
+    window_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 60
+    min_screened: Annotated[int, Field(ge=1)] = Field(
+        default=100, description="no verdict on fewer screened events than this in the window"
+    )
+    cap_at: Action = Action.REVIEW
+
+
 class RuleSpec(_Spec):
     """One rule as written in YAML."""
 
@@ -96,6 +110,7 @@ class RuleSpec(_Spec):
     overrides: bool = Field(
         default=False, description="an overlay rule replacing a base rule of the same id"
     )
+    circuit_breaker: CircuitBreakerSpec | None = None
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> RuleSpec:

@@ -1,4 +1,5 @@
-"""Reading a watchlist file (CSV or YAML) into its version and values, with ``file:line`` errors.
+"""Reading a watchlist file (CSV or YAML) into its version, label and values, with ``file:line``
+errors.
 
 Here, below the context layer, so that linting a pack can check its watchlist files too.
 """
@@ -6,7 +7,6 @@ Here, below the context layer, so that linting a pack can check its watchlist fi
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 import unicodedata
@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from guardrail.errors import GuardrailError
+from guardrail.lang.identity import content_version
 
 _VERSION_LINE = re.compile(r"^#\s*version\s*:\s*(\S.*?)\s*$", re.IGNORECASE)
 _SEPARATORS = str.maketrans("", "", " -\t")
@@ -33,14 +34,15 @@ def normalise_value(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip().translate(_SEPARATORS).casefold()
 
 
-def read_watchlist_file(path: Path) -> tuple[str, list[str]]:
-    """The version and raw values of the watchlist file at ``path``; ``WatchlistError`` when
-    it cannot be read or is malformed.
+def read_watchlist_file(path: Path) -> tuple[str, str, list[str]]:
+    """The version, label and raw values of the watchlist file at ``path``; ``WatchlistError``
+    when it cannot be read or is malformed.
 
     CSV: an optional first line ``# version: X``, then a header with a ``value`` column and an
     optional ``note`` column. YAML: ``version: X`` and ``entries:`` as a list of values or of
-    ``{value:, note:}`` mappings. Without a version, the first 12 hex digits of the file's
-    sha256 stand in, so a changed file always shows a changed version.
+    ``{value:, note:}`` mappings. The version is always the first 12 hex digits of the file's
+    sha256 (as in the pack's content hash); a written ``version`` is returned only as the
+    label, so a decision never names a version that is not the data it used.
     """
     path = Path(path)
     try:
@@ -52,7 +54,7 @@ def read_watchlist_file(path: Path) -> tuple[str, list[str]]:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise WatchlistError(f"{path}:{line}: not UTF-8 text") from exc
-    digest = hashlib.sha256(raw).hexdigest()[:12]
+    digest = content_version(raw)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         version, values = _parse_csv(path, text)
@@ -62,7 +64,7 @@ def read_watchlist_file(path: Path) -> tuple[str, list[str]]:
         raise WatchlistError(
             f"{path}:0: unsupported watchlist format {suffix!r}; use .csv or .yaml"
         )
-    return version or digest, values
+    return digest, version or "", values
 
 
 def _parse_csv(path: Path, text: str) -> tuple[str | None, list[str]]:

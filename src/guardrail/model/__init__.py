@@ -1,6 +1,9 @@
-"""Pydantic models of what comes in (events) and what goes out (decisions)."""
+"""The shared vocabulary at the bottom of the layers: what comes in (events), what goes out
+(decisions), the features rules read, and the counter-session terms both counter and audit use.
+Imports nothing of ours but ``guardrail.errors``."""
 
 from guardrail.model.decision import (
+    FAIL_CLOSED_FLOOR,
     Action,
     Cleared,
     Decision,
@@ -40,12 +43,23 @@ from guardrail.model.event import (
     TransactionKind,
     event_json_schema,
 )
+from guardrail.model.features import FeatureMap, Features, FeatureValue
 from guardrail.model.money import Currency, Money, from_fen, to_fen
+from guardrail.model.session import (
+    PREVENTED_OUTCOMES,
+    Outcome,
+    SessionStep,
+    StepJournal,
+    StepKind,
+    prevented,
+)
 
 __all__ = [
     "DIRECTION_OF_KIND",
+    "FAIL_CLOSED_FLOOR",
     "INBOUND_KINDS",
     "OPENING_KINDS",
+    "PREVENTED_OUTCOMES",
     "Account",
     "AccountClass",
     "AccountOpening",
@@ -66,10 +80,14 @@ __all__ = [
     "Evidence",
     "Failure",
     "FamilyConfirmation",
+    "FeatureMap",
+    "FeatureValue",
+    "Features",
     "Hit",
     "Money",
     "Obligation",
     "Observations",
+    "Outcome",
     "PackRef",
     "PartyType",
     "Purpose",
@@ -77,10 +95,14 @@ __all__ = [
     "Relationship",
     "ScorePart",
     "Segment",
+    "SessionStep",
+    "StepJournal",
+    "StepKind",
     "ThirdParty",
     "ThirdPartyRole",
     "TransactionKind",
     "event_json_schema",
     "from_fen",
+    "prevented",
     "to_fen",
 ]

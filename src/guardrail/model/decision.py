@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import Enum
 from typing import Annotated
 
@@ -51,6 +52,9 @@ class Action(str, Enum):
 
 
 _RANK = {action: index for index, action in enumerate(Action)}
+
+FAIL_CLOSED_FLOOR = Action.REVIEW
+"""The least action of a decision when anything inside screening failed: never a silent proceed."""
 
 TITLES_ZH: dict[Action, str] = {
     Action.PROCEED: "正常办理",
@@ -135,6 +139,25 @@ class Failure(_Frozen):
     message: str
 
 
+class AdjustmentKind(str, Enum):
+    SNOOZE = "snooze"
+    CIRCUIT_BREAKER = "circuit_breaker"
+
+
+class Adjustment(_Frozen):
+    """A post-decision policy changed what one rule's hit counts for: a snooze for this
+    customer, account or payee, or a tripped circuit breaker capping the rule's action.
+    Adjustments only ever lower a hit's action; obligations are never removed."""
+
+    kind: AdjustmentKind
+    rule_id: str
+    from_action: Action
+    to_action: Action
+    message: str
+    until: dt.datetime | None = None
+    approver: str | None = None
+
+
 class Decision(_Frozen):
     event_id: str
     action: Action
@@ -149,6 +172,10 @@ class Decision(_Frozen):
     score_action: Action = Action.PROCEED  # what the pack's score bands make of ``score``
     score_parts: tuple[ScorePart, ...] = ()
     cleared: tuple[Cleared, ...] = ()
+    watchlists: dict[str, str] = Field(
+        default_factory=dict, description="version (from its content) of every list the pack uses"
+    )
+    adjustments: tuple[Adjustment, ...] = ()
 
     @property
     def rule_ids(self) -> tuple[str, ...]:

@@ -21,7 +21,6 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-import guardrail
 from guardrail.model.decision import Decision
 from guardrail.model.event import Event
 from guardrail.server import schemas
@@ -41,6 +40,7 @@ from guardrail.server.problems import (
     unavailable,
 )
 from guardrail.server.service import Service, public_decision, session_view
+from guardrail.version import __version__
 
 logger = logging.getLogger("guardrail.server")
 JSON = "application/json"
@@ -118,7 +118,7 @@ def create_app(config: ServeConfig, service: Service | None = None) -> ASGIWithL
 
     app = FastAPI(
         title="guardrail",
-        version=guardrail.__version__,
+        version=__version__,
         summary="Counter-side anti-fraud screening for bank teller systems.",
         lifespan=lifespan,
         docs_url=None,

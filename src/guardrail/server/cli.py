@@ -96,7 +96,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from uvicorn.supervisors import Multiprocess
 
     from guardrail.lang.errors import PackError
-    from guardrail.lang.pack import load_pack
+    from guardrail.lang.loader import load_pack
     from guardrail.server import stores
 
     config = _config(args)

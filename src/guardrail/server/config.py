@@ -58,6 +58,10 @@ class ServeSection(_Section):
     bind: str = "127.0.0.1:8080"
     workers: Annotated[int, Field(ge=1, le=64)] = 1
     backend: str = "reference"
+    # A draft pack screened in shadow beside ``pack``: recorded in the audit log, never returned.
+    candidate_pack: str | None = None
+    # Refuse a pack without a valid approval for its exact content (guardrail pack approve).
+    production: bool = False
 
     @field_validator("bind")
     @classmethod
@@ -71,6 +75,7 @@ class StoresSection(_Section):
     sessions: str = "sqlite:///sessions.sqlite"
     audit: str = "sqlite:///audit.sqlite"
     keys: str = "sqlite:///keys.sqlite"
+    policy: str | None = None  # snoozes and circuit breakers: memory:, sqlite:///, postgresql://
 
 
 class AuditSection(_Section):
@@ -145,15 +150,18 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Serve
         first = error.errors(include_url=False)[0]
         field = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"{path}: {field}: {first['msg']}") from None
-    pack = Path(config.serve.pack)
-    if not pack.is_absolute():
-        pack = (base / pack).resolve()
+    packs = {"pack": config.serve.pack, "candidate_pack": config.serve.candidate_pack}
+    resolved = {
+        name: str(folder if folder.is_absolute() else (base / folder).resolve())
+        for name, folder in ((n, Path(v)) for n, v in packs.items() if v is not None)
+    }
     stores = {
-        name: _resolve(getattr(config.stores, name), base) for name in StoresSection.model_fields
+        name: _resolve(value, base) if isinstance(value, str) else value
+        for name, value in ((n, getattr(config.stores, n)) for n in StoresSection.model_fields)
     }
     return config.model_copy(
         update={
-            "serve": config.serve.model_copy(update={"pack": str(pack)}),
+            "serve": config.serve.model_copy(update=resolved),
             "stores": StoresSection(**stores),
         }
     )

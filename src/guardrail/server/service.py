@@ -15,7 +15,9 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
+from guardrail.audit.capture import shadow_record
 from guardrail.audit.log import AuditLog
 from guardrail.context.history import retention_for
 from guardrail.counter import CounterSession, IllegalStep, Step
@@ -28,9 +30,11 @@ from guardrail.counter.session_store import (
 from guardrail.errors import GuardrailError, StoreError
 from guardrail.guard import EventError, Guard, parse_event
 from guardrail.lang.errors import PackError
-from guardrail.lang.pack import load_pack
+from guardrail.lang.loader import load_pack
 from guardrail.model.decision import Decision, Failure
 from guardrail.model.event import Event
+from guardrail.model.session import SessionStep
+from guardrail.policy import CircuitBreakers, PostDecisionPolicies
 from guardrail.server import schemas, stores
 from guardrail.server.audit_writer import AuditWriter
 from guardrail.server.auth import require, require_self, security_log
@@ -45,6 +49,7 @@ from guardrail.server.problems import (
     not_found,
     unavailable,
 )
+from guardrail.stores import open_breaker_store, open_snooze_store
 
 logger = logging.getLogger("guardrail.server")
 
@@ -69,6 +74,29 @@ def public_decision(decision: Decision) -> Decision:
     return decision.model_copy(update={"failures": hidden})
 
 
+def change_options(config: ServeConfig, audit: AuditLog, writer: AuditWriter) -> dict[str, Any]:
+    """Guard options for changing rules safely: the approval check in production, a candidate
+    pack in shadow (records go through a background append, never delaying the answer), and
+    snoozes and circuit breakers from the policy store."""
+    options: dict[str, Any] = {}
+    if config.serve.production:
+        options.update(production=True, approval_key=audit.keys.approval)
+    if config.serve.candidate_pack:
+
+        def record_shadow(event: Event, live: Decision, shadow: Decision) -> None:
+            writer.submit(shadow_record(event, live, shadow))
+
+        options.update(candidate=load_pack(config.serve.candidate_pack), shadow_sink=record_shadow)
+    if config.stores.policy:
+        options["policies"] = PostDecisionPolicies(
+            snoozes=open_snooze_store(config.stores.policy),
+            breakers=CircuitBreakers(
+                open_breaker_store(config.stores.policy), on_trip=audit.log_breaker_trip
+            ),
+        )
+    return options
+
+
 @dataclass
 class Stores:
     keys: KeyStore
@@ -79,13 +107,20 @@ class Stores:
 class Service:
     """One worker's service: the guard, the stores, the audit writer, the metrics."""
 
-    def __init__(self, config: ServeConfig, stores_: Stores, guard: Guard | None, why: str):
+    def __init__(
+        self,
+        config: ServeConfig,
+        stores_: Stores,
+        guard: Guard | None,
+        why: str,
+        writer: AuditWriter | None = None,
+    ):
         self.config = config
         self.stores = stores_
         self.guard = guard
         self.pack_problem = why
         self.metrics = Metrics()
-        self.writer = AuditWriter(stores_.audit)
+        self.writer = writer if writer is not None else AuditWriter(stores_.audit)
 
     @classmethod
     def start(cls, config: ServeConfig) -> Service:
@@ -100,19 +135,25 @@ class Service:
         )
         guard: Guard | None = None
         why = ""
+        writer = AuditWriter(audit)
         try:
             pack = load_pack(config.pack_path)
             history = stores.open_history(
                 config.stores.history, retention_for(list(pack.windows.values()))
             )
-            guard = Guard(pack, backend=config.serve.backend, history=history)
+            guard = Guard(
+                pack,
+                backend=config.serve.backend,
+                history=history,
+                **change_options(config, audit, writer),
+            )
         except PackError as error:
             why = f"the rule pack failed to load ({len(str(error).splitlines())} problem lines)"
             logger.error("rule pack failed to load: %s", error)
         except (GuardrailError, OSError, ValueError) as error:
             why = f"the guard could not start: {type(error).__name__}"
             logger.error("guard failed to start: %s", error)
-        return cls(config, opened, guard, why)
+        return cls(config, opened, guard, why, writer)
 
     def close(self) -> None:
         self.writer.close()
@@ -293,18 +334,20 @@ class Service:
         )
         try:
             self.stores.audit.log_session_step(
-                session.session_id,
-                "step_refused",
-                at=dt.datetime.now(dt.UTC),
-                teller_id=session.teller_id,
-                supervisor_id=principal.name if principal.role is not Role.TELLER else None,
-                event_id=session.event.event_id,
-                reason=(
-                    f"forbidden: {principal.role.value} {principal.name} (key "
-                    f"{principal.key_id}) may not take {step.value} on this session"
-                ),
-                event=session.event,
-                refused_step=step.value,
+                SessionStep(
+                    case_id=session.session_id,
+                    kind="step_refused",
+                    at=dt.datetime.now(dt.UTC),
+                    teller_id=session.teller_id,
+                    supervisor_id=principal.name if principal.role is not Role.TELLER else None,
+                    event_id=session.event.event_id,
+                    reason=(
+                        f"forbidden: {principal.role.value} {principal.name} (key "
+                        f"{principal.key_id}) may not take {step.value} on this session"
+                    ),
+                    event=session.event,
+                    refused_step=step.value,
+                )
             )
         except Exception:
             self.metrics.store_error("audit")

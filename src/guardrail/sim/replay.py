@@ -361,10 +361,12 @@ class Replayer:
         self.fraud = 0
         self.legitimate = 0
         self.latencies: list[int] = []
+        self.last_decision: Decision | None = None  # of the last screened record
 
     def feed(self, record: ReplayRecord) -> Action | None:
         """Screen (or just record) one record; returns the action, None for background."""
         self.events += 1
+        self.last_decision = None
         guard = self.guard
         if record.background:
             self.background += 1
@@ -372,6 +374,7 @@ class Replayer:
             self.recorded += 1
             return None
         decision = guard.screen(record.event)
+        self.last_decision = decision
         action = decision.action
         self.screened += 1
         self.actions[action] += 1

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from guardrail.guard import Guard
 from guardrail.lang.errors import did_you_mean
-from guardrail.lang.pack import PACK_FILE, Pack, load_pack
+from guardrail.lang.loader import load_pack
+from guardrail.lang.pack import PACK_FILE, Pack
 from guardrail.model.decision import Action, Decision
 from guardrail.sim.scenario import ExpectSpec, Scenario, Step
 

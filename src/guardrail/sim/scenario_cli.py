@@ -38,6 +38,12 @@ def add_test_subcommand(commands: argparse._SubParsersAction[argparse.ArgumentPa
         metavar="PERCENT",
         help="fail when a pack's rule coverage is below this (default: %(default)s)",
     )
+    test.add_argument(
+        "--max-friction",
+        type=percent,
+        metavar="PCT",
+        help="fail (exit 1) when the friction rate on legitimate scenarios is above PCT percent",
+    )
     test.add_argument("--json", action="store_true", help="print the report as JSON")
     test.add_argument("--backend", default="reference", choices=("reference", "durable_rules"))
     test.add_argument("--quiet", "-q", action="store_true", help="print only failures and totals")
@@ -72,7 +78,38 @@ def run_test_command(args: argparse.Namespace) -> int:
         print(json.dumps(report_json(report, args.min_coverage), ensure_ascii=False, indent=2))
     else:
         print(render_report(report, args.min_coverage, quiet=args.quiet))
-    return 1 if report.failed or report.below(args.min_coverage) else 0
+    over = friction_gate("test", report.friction_rate, args.max_friction)
+    return 1 if report.failed or report.below(args.min_coverage) or over else 0
+
+
+def percent(text: str) -> float:
+    """An argparse type: a percentage from 0 to 100."""
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a percentage: {text!r}") from None
+    if not 0.0 <= value <= 100.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 100, got {text!r}")
+    return value
+
+
+def friction_gate(command: str, rate: float | None, max_percent: float | None) -> bool:
+    """True (and a message on stderr) when ``rate`` (a fraction) is above ``max_percent``."""
+    if max_percent is None:
+        return False
+    measured = 100 * (rate or 0.0)
+    if measured > max_percent:
+        print(
+            f"guardrail {command}: friction {measured:.2f}% is above the budget of "
+            f"{max_percent:g}% (--max-friction)",
+            file=sys.stderr,
+        )
+        return True
+    print(
+        f"guardrail {command}: friction {measured:.2f}% is within the budget of {max_percent:g}%",
+        file=sys.stderr,
+    )
+    return False
 
 
 def render_report(report: RunReport, min_coverage: float, *, quiet: bool = False) -> str:

@@ -47,6 +47,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from guardrail.errors import StoreError
     from guardrail.guard import Guard
     from guardrail.sim.replay import ReplayError, replay_file
+    from guardrail.sim.scenario_cli import friction_gate
 
     open_guard: GuardOpener | None = getattr(args, "open_guard", None)
     if args.history == "memory:" or open_guard is None:
@@ -83,7 +84,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             f"first: {report.first_bad_line}",
             file=sys.stderr,
         )
-    return 1 if report.failures else 0
+    over = friction_gate("replay", report.friction_rate, args.max_friction)
+    return 1 if report.failures or over else 0
 
 
 def _date(text: str) -> dt.date:
@@ -120,6 +122,7 @@ def add_simulate_subcommands(
     history_url, backend)`` builds replay's Guard on a history store URL (the ``guardrail``
     command passes one from ``guardrail.stores``; without it only ``memory:``)."""
     from guardrail.sim.generator import DEFAULT_START
+    from guardrail.sim.scenario_cli import percent
 
     simulate = commands.add_parser(
         "simulate",
@@ -159,6 +162,12 @@ def add_simulate_subcommands(
     replay.add_argument("--json", action="store_true", help="print the report as JSON")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     replay.add_argument("--limit", type=_count, help="stop after this many events")
+    replay.add_argument(
+        "--max-friction",
+        type=percent,
+        metavar="PCT",
+        help="fail (exit 1) when the friction rate on legitimate events is above PCT percent",
+    )
     replay.add_argument(
         "--skip-bad-lines",
         action="store_true",

@@ -6,8 +6,10 @@ from guardrail.stores.openers import (
     guard_from_path,
     open_audit_log,
     open_audit_store,
+    open_breaker_store,
     open_history_store,
     open_session_store,
+    open_snooze_store,
 )
 from guardrail.stores.urls import StoreKind, StoreURL, StoreURLError, mask_url, parse_store_url
 
@@ -19,7 +21,9 @@ __all__ = [
     "mask_url",
     "open_audit_log",
     "open_audit_store",
+    "open_breaker_store",
     "open_history_store",
     "open_session_store",
+    "open_snooze_store",
     "parse_store_url",
 ]

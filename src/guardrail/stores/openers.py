@@ -24,7 +24,14 @@ from guardrail.context.history import (
 from guardrail.counter.session_store import InMemorySessionStore, SessionStore
 from guardrail.errors import StoreError
 from guardrail.guard import Guard
-from guardrail.lang.pack import load_pack
+from guardrail.lang.loader import load_pack
+from guardrail.policy.sqlite_stores import SQLiteBreakerStore, SQLiteSnoozeStore
+from guardrail.policy.stores import (
+    BreakerStore,
+    MemoryBreakerStore,
+    MemorySnoozeStore,
+    SnoozeStore,
+)
 from guardrail.stores.urls import StoreKind, StoreURL, StoreURLError, parse_store_url
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -126,3 +133,36 @@ def guard_from_path(
         retention = retention_for(list(pack.windows.values()))
         history = open_history_store(history, retention=retention, timeout_s=timeout_s)
     return Guard(pack, history=history, **options)
+
+
+def open_snooze_store(url: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> SnoozeStore:
+    """The snooze store at ``url`` (a plain path means a SQLite file)."""
+    parsed = _policy_url(url)
+    if parsed.kind is StoreKind.MEMORY:
+        return MemorySnoozeStore()
+    if parsed.kind is StoreKind.SQLITE:
+        assert parsed.path is not None
+        return SQLiteSnoozeStore(parsed.path)
+    from guardrail.stores.postgres.policy import PostgresSnoozeStore
+
+    return PostgresSnoozeStore(parsed, timeout_s=timeout_s)
+
+
+def open_breaker_store(url: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> BreakerStore:
+    """The circuit-breaker store at ``url`` (a plain path means a SQLite file)."""
+    parsed = _policy_url(url)
+    if parsed.kind is StoreKind.MEMORY:
+        return MemoryBreakerStore()
+    if parsed.kind is StoreKind.SQLITE:
+        assert parsed.path is not None
+        return SQLiteBreakerStore(parsed.path)
+    from guardrail.stores.postgres.policy import PostgresBreakerStore
+
+    return PostgresBreakerStore(parsed, timeout_s=timeout_s)
+
+
+def _policy_url(url: str | Path) -> StoreURL:
+    text = str(url)
+    if "://" not in text and not text.startswith("memory:"):
+        text = f"sqlite:///{Path(text).resolve()}"
+    return parse_store_url(text)

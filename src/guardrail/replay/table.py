@@ -1,0 +1,422 @@
+"""A labelled stream as one flat table: the columns the columnar and Spark engines read, the
+Parquet file format of ``guardrail simulate --format parquet``, and checks that a Parquet file
+holds exactly the events the JSONL validator would accept.
+
+Columns are the JSON paths of the event joined by dots (``customer.id``, ``account.opened_on``);
+money is two columns, ``amount.fen`` (integer minor units) and ``amount.currency``; an optional
+object (``account``, ``counterparty``, ``purpose``, ...) has a boolean presence column under its
+own name. The line's own fields are ``label``, ``typology``, ``scenario`` and
+``executed_history_hint``. The column list is derived from the ``Event`` model, so a field added
+to the model is a column here without a second hand-kept list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import types
+import typing
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from guardrail.errors import GuardrailError
+from guardrail.model.event import Event
+from guardrail.model.money import MAX_AMOUNT, Money, from_fen, to_fen
+
+LeafKind = Literal["str", "bool", "int", "date", "datetime", "fen", "currency", "presence", "json"]
+LINE_COLUMNS = ("label", "typology", "scenario", "executed_history_hint")
+LABELS = ("fraud", "legitimate")
+HINTS = ("if_allowed", "always")
+MAX_FEN = to_fen(MAX_AMOUNT)
+ROW_GROUP = 100_000
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class StreamError(GuardrailError, ValueError):
+    """A stream file that cannot be replayed; the message names the file, row and column."""
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """One column of the event part of the table."""
+
+    column: str
+    path: tuple[str, ...]  # attribute path in the Event (for money: the Money field)
+    kind: LeafKind
+    annotation: Any  # the model's annotated type, for validating values read from Parquet
+    optional: bool  # may be null while its parent object is present
+    parent: str | None  # presence column of the optional object holding it
+
+
+def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(annotation)) == 2:
+            return args[0], True
+    return annotation, False
+
+
+def _base_type(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _scalar_kind(base: Any) -> LeafKind:
+    if base is bool:
+        return "bool"
+    if base is int:
+        return "int"
+    if base is dt.datetime:
+        return "datetime"
+    if base is dt.date:
+        return "date"
+    if isinstance(base, type) and issubclass(base, str | Enum):
+        return "str"
+    raise TypeError(f"no column type for {base!r}")
+
+
+def _leaves(model: type[BaseModel], prefix: tuple[str, ...], parent: str | None) -> list[Leaf]:
+    leaves: list[Leaf] = []
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        column = ".".join(path)
+        annotation, optional = _unwrap_optional(info.annotation)
+        base = _base_type(annotation)
+        if typing.get_origin(base) in (tuple, list):
+            # a list of objects: one JSON text column, validated by the model on the way in
+            full = Annotated[annotation, *info.metadata] if info.metadata else annotation
+            leaves.append(Leaf(column, path, "json", full, False, parent))
+        elif isinstance(base, type) and issubclass(base, Money):
+            leaves.append(Leaf(f"{column}.fen", path, "fen", int, optional, parent))
+            leaves.append(Leaf(f"{column}.currency", path, "currency", str, optional, parent))
+        elif isinstance(base, type) and issubclass(base, BaseModel):
+            inner_parent = parent
+            if optional:
+                leaves.append(Leaf(column, path, "presence", bool, False, parent))
+                inner_parent = column
+            leaves.extend(_leaves(base, path, inner_parent))
+        else:
+            full = Annotated[annotation, *info.metadata] if info.metadata else annotation
+            leaves.append(Leaf(column, path, _scalar_kind(base), full, optional, parent))
+    return leaves
+
+
+LEAVES: tuple[Leaf, ...] = tuple(_leaves(Event, (), None))
+EVENT_COLUMNS = tuple(leaf.column for leaf in LEAVES)
+COLUMNS = (*LINE_COLUMNS, *EVENT_COLUMNS)
+
+_ARROW: dict[LeafKind, pa.DataType] = {
+    "str": pa.string(),
+    "bool": pa.bool_(),
+    "int": pa.int64(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+    "fen": pa.int64(),
+    "currency": pa.string(),
+    "presence": pa.bool_(),
+    "json": pa.string(),
+}
+_POLARS: dict[LeafKind, pl.DataType] = {
+    "str": pl.String(),
+    "bool": pl.Boolean(),
+    "int": pl.Int64(),
+    "date": pl.Date(),
+    "datetime": pl.Datetime("us", "UTC"),
+    "fen": pl.Int64(),
+    "currency": pl.String(),
+    "presence": pl.Boolean(),
+    "json": pl.String(),
+}
+ARROW_SCHEMA = pa.schema(
+    [pa.field(name, pa.string()) for name in LINE_COLUMNS]
+    + [pa.field(leaf.column, _ARROW[leaf.kind]) for leaf in LEAVES]
+)
+POLARS_SCHEMA: dict[str, pl.DataType] = {
+    **{name: pl.String() for name in LINE_COLUMNS},
+    **{leaf.column: _POLARS[leaf.kind] for leaf in LEAVES},
+}
+
+
+# -- events to columns -----------------------------------------------------------------------
+
+
+def _leaf_value(event: Event, leaf: Leaf) -> Any:
+    value: Any = event
+    for name in leaf.path:
+        value = getattr(value, name)
+        if value is None:
+            return False if leaf.kind == "presence" else None
+    if leaf.kind == "presence":
+        return True
+    if leaf.kind == "fen":
+        return value.fen
+    if leaf.kind == "currency":
+        return value.currency.value
+    if leaf.kind == "json":
+        return json.dumps(
+            [item.model_dump(mode="json") for item in value], ensure_ascii=False, sort_keys=True
+        )
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLine:
+    """What a table row holds: the line's own fields and its validated event."""
+
+    label: str
+    typology: str | None
+    scenario: str | None
+    executed_history_hint: str
+    event: Event
+
+
+def frame_from_lines(lines: Iterable[StreamLine]) -> pl.DataFrame:
+    """The table of already validated lines (JSONL read through the live validator)."""
+    data: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+    line_columns = [data[name] for name in LINE_COLUMNS]
+    leaf_columns = [(data[leaf.column], leaf) for leaf in LEAVES]
+    for line in lines:
+        for column, value in zip(
+            line_columns,
+            (line.label, line.typology, line.scenario, line.executed_history_hint),
+            strict=True,
+        ):
+            column.append(value)
+        event = line.event
+        for column, leaf in leaf_columns:
+            column.append(_leaf_value(event, leaf))
+    return pl.DataFrame(data, schema=POLARS_SCHEMA)
+
+
+def write_parquet(lines: Iterable[StreamLine], path: str | Path) -> int:
+    """Write a labelled stream as Parquet (row groups of 100,000); returns the row count."""
+    count = 0
+    batch: list[StreamLine] = []
+    with pq.ParquetWriter(str(path), ARROW_SCHEMA, compression="zstd") as writer:
+        for line in lines:
+            batch.append(line)
+            if len(batch) >= ROW_GROUP:
+                writer.write_table(frame_from_lines(batch).to_arrow().cast(ARROW_SCHEMA))
+                count += len(batch)
+                batch = []
+        if batch or count == 0:
+            writer.write_table(frame_from_lines(batch).to_arrow().cast(ARROW_SCHEMA))
+            count += len(batch)
+    return count
+
+
+# -- Parquet to columns, checked -------------------------------------------------------------
+
+
+def read_parquet(path: str | Path) -> pl.DataFrame:
+    """Read and check a stream file; ``StreamError`` names the first problem (row, column)."""
+    source = str(path)
+    try:
+        frame = pl.read_parquet(source)
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise StreamError(f"{source}: cannot read Parquet: {error}") from None
+    return check_frame(frame, source)
+
+
+def check_frame(frame: pl.DataFrame, source: str) -> pl.DataFrame:
+    """``frame`` with exactly the stream columns and types, every value valid for the event
+    model; raises ``StreamError`` naming the file, the row (1-based) and the column."""
+    unknown = [name for name in frame.columns if name not in POLARS_SCHEMA]
+    if unknown:
+        raise StreamError(f"{source}: unknown column {unknown[0]!r}")
+    missing = [name for name in COLUMNS if name not in frame.columns]
+    if missing:
+        raise StreamError(f"{source}: missing column {missing[0]!r}")
+    casts = []
+    for name in COLUMNS:
+        expected = POLARS_SCHEMA[name]
+        actual = frame.schema[name]
+        if actual == expected:
+            continue
+        if isinstance(expected, pl.Datetime) and isinstance(actual, pl.Datetime):
+            if actual.time_zone is None:
+                raise StreamError(
+                    f"{source}: column {name!r}: timestamps must carry a time zone (UTC)"
+                )
+            casts.append(pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+        elif expected == pl.Int64() and actual.is_integer():
+            casts.append(pl.col(name).cast(pl.Int64))
+        elif expected == pl.String() and actual in (pl.Categorical(), pl.Enum):
+            casts.append(pl.col(name).cast(pl.String))
+        else:
+            raise StreamError(f"{source}: column {name!r} has type {actual}, expected {expected}")
+    if casts:
+        frame = frame.with_columns(casts)
+    frame = frame.select(COLUMNS)
+    _check_values(frame, source)
+    return frame
+
+
+def _first_row(frame: pl.DataFrame, mask: pl.Expr) -> int | None:
+    rows = frame.select(pl.arg_where(mask).first()).item()
+    return None if rows is None else int(rows) + 1
+
+
+def _check_values(frame: pl.DataFrame, source: str) -> None:
+    def fail(row: int, column: str, problem: str) -> None:
+        raise StreamError(f"{source}: row {row}, column {column!r}: {problem}")
+
+    checks: list[tuple[str, pl.Expr, str]] = [
+        ("label", ~pl.col("label").is_in(LABELS).fill_null(False), "expected fraud or legitimate"),
+        (
+            "executed_history_hint",
+            ~pl.col("executed_history_hint").is_in(HINTS).fill_null(True),
+            "expected if_allowed or always",
+        ),
+    ]
+    for leaf in LEAVES:
+        present = pl.lit(True) if leaf.parent is None else pl.col(leaf.parent).fill_null(False)
+        value = pl.col(leaf.column)
+        if leaf.parent is not None:
+            checks.append(
+                (
+                    leaf.column,
+                    ~present & value.is_not_null(),
+                    f"set although {leaf.parent} is absent",
+                )
+            )
+        if not leaf.optional:
+            checks.append((leaf.column, present & value.is_null(), "missing required value"))
+        if leaf.kind == "fen":
+            checks.append(
+                (leaf.column, (value < 0) | (value > MAX_FEN), f"must be 0..{MAX_FEN} fen")
+            )
+    for column, mask, problem in checks:
+        row = _first_row(frame, mask)
+        if row is not None:
+            fail(row, column, problem)
+    for leaf in LEAVES:
+        if leaf.kind in ("str", "int", "currency", "json"):
+            _check_distinct(frame, leaf, source)
+
+
+def _check_distinct(frame: pl.DataFrame, leaf: Leaf, source: str) -> None:
+    """Validate each distinct value once with the model's own constraints."""
+    from guardrail.model.money import Currency
+
+    annotation = Currency if leaf.kind == "currency" else leaf.annotation
+    values = frame.get_column(leaf.column).drop_nulls().unique().to_list()
+    if not values:
+        return
+    try:
+        if leaf.kind == "json":
+            adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+            for index, text in enumerate(values):
+                try:
+                    adapter.validate_json(text)
+                except ValidationError:
+                    values = values[index : index + 1]
+                    raise
+            return
+        TypeAdapter(list[annotation]).validate_python(values)  # type: ignore[valid-type]
+    except ValidationError as error:
+        item = error.errors(include_url=False)[0]
+        bad = values[0] if leaf.kind == "json" or not item["loc"] else values[int(item["loc"][0])]
+        row = _first_row(frame, pl.col(leaf.column) == bad)
+        raise StreamError(
+            f"{source}: row {row}, column {leaf.column!r}: {item['msg']}: {str(bad)[:60]!r}"
+        ) from None
+
+
+# -- columns back to JSON lines (the reference engine's input) -------------------------------
+
+
+def _json_value(leaf: Leaf, value: Any) -> Any:
+    if leaf.kind == "datetime":
+        assert isinstance(value, dt.datetime)
+        return value.astimezone(dt.UTC).isoformat()
+    if leaf.kind == "date":
+        assert isinstance(value, dt.date)
+        return value.isoformat()
+    if leaf.kind == "json":
+        return json.loads(value)
+    return value
+
+
+def _nest(row: dict[str, Any]) -> dict[str, Any]:
+    event: dict[str, Any] = {}
+    absent: set[str] = set()
+    for leaf in LEAVES:
+        if leaf.parent is not None and leaf.parent in absent:
+            continue
+        value = row[leaf.column]
+        if leaf.kind == "presence":
+            if not value:
+                absent.add(leaf.column)
+            continue
+        if value is None:
+            continue
+        target = event
+        for name in leaf.path[:-1]:
+            target = target.setdefault(name, {})
+        name = leaf.path[-1]
+        if leaf.kind == "fen":
+            target.setdefault(name, {})["value"] = str(from_fen(value))
+        elif leaf.kind == "currency":
+            target.setdefault(name, {})["currency"] = value
+        else:
+            target[name] = _json_value(leaf, value)
+    for leaf in LEAVES:  # a present optional object without any set field is still present
+        if leaf.kind == "presence" and row[leaf.column] and leaf.column not in absent:
+            target = event
+            for name in leaf.path:
+                target = target.setdefault(name, {})
+    line: dict[str, Any] = {name: row[name] for name in LINE_COLUMNS if row[name] is not None}
+    line["event"] = event
+    return line
+
+
+def parquet_lines(path: str | Path, batch_rows: int = 50_000) -> Iterator[str]:
+    """The rows of a Parquet stream as JSONL lines, for the reference replay (which validates
+    each line exactly as it validates JSONL)."""
+    source = str(path)
+    try:
+        handle = pq.ParquetFile(source)
+    except (OSError, pa.ArrowException) as error:
+        raise StreamError(f"{source}: cannot read Parquet: {error}") from None
+    names = set(handle.schema_arrow.names)
+    unknown = sorted(names - set(COLUMNS))
+    if unknown:
+        raise StreamError(f"{source}: unknown column {unknown[0]!r}")
+    missing = [name for name in COLUMNS if name not in names]
+    if missing:
+        raise StreamError(f"{source}: missing column {missing[0]!r}")
+    for batch in handle.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):
+        for row in batch.to_pylist():
+            yield json.dumps(_nest(row), ensure_ascii=False, default=str)
+
+
+def count_rows(path: str | Path) -> int:
+    """Rows of a Parquet file, from its footer."""
+    return int(pq.ParquetFile(str(path)).metadata.num_rows)
+
+
+def is_parquet(path: str | Path) -> bool:
+    """Whether ``path`` names a Parquet file (by its suffix)."""
+    return str(path).lower().endswith((".parquet", ".pq"))
+
+
+def lines_of(records: Iterable[Any]) -> Iterator[StreamLine]:
+    """``StreamLine`` views of replay or generator records (anything with the same fields)."""
+    for record in records:
+        hint = getattr(record, "executed_history_hint", None)
+        if hint is None:
+            hint = "always" if getattr(record, "background", False) else "if_allowed"
+        yield StreamLine(record.label, record.typology, record.scenario, hint, record.event)
