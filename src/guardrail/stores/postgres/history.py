@@ -22,26 +22,23 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from guardrail.context.history import HistoryRecord, utc_micros
+from guardrail.context.history.records import ROW_COLUMNS, record_from_row, record_row
+from guardrail.context.history.retention import micros_or_none
 from guardrail.context.windows import (
     HistoryValue,
-    local_midnight,
-    local_time,
+    derived_day_starts,
+    derived_values,
     window_start,
-    zone,
 )
 from guardrail.errors import StoreError
 from guardrail.lang.declarations import Aggregate, Measure, WindowKey, WindowSpec
-from guardrail.model.event import Channel, Direction, Event, TransactionKind
-from guardrail.model.money import Currency
+from guardrail.model.event import Event
 from guardrail.stores.postgres.connect import describe, open_pool
 from guardrail.stores.postgres.migrations import migrate
 from guardrail.stores.urls import StoreURL
 
 COMPONENT = "history"
-_COLUMNS = (
-    "event_id, customer_id, account_id, kind, direction, channel, amount_fen, ts_us, ts_iso, "
-    "counterparty_account, currency, branch_id, purpose, customer_age"
-)
+_COLUMNS = ROW_COLUMNS
 MIGRATIONS: tuple[str, ...] = (
     # 1: records, the two indexes windows read through, and the payees seen per customer
     """
@@ -98,10 +95,6 @@ _KEEP_TWO_EARLIEST = (
     " WHERE customer_id = %(c)s AND counterparty_account = %(p)s"
     " ORDER BY ts_us, event_id LIMIT 1 OFFSET 1)"
 )
-_KINDS = {kind.value: kind for kind in TransactionKind}
-_DIRECTIONS = {direction.value: direction for direction in Direction}
-_CHANNELS = {channel.value: channel for channel in Channel}
-_DAY = timedelta(hours=24)
 _NO_LOWER_BOUND = -(1 << 62)
 _DERIVED = (
     "counterparty.first_seen",
@@ -109,47 +102,6 @@ _DERIVED = (
     "history.outbound_count_24h",
     "history.same_payee_count_today",
 )
-
-
-def _row(rec: HistoryRecord) -> tuple[object, ...]:
-    return (
-        rec.event_id,
-        rec.customer_id,
-        rec.account_id,
-        rec.kind.value,
-        rec.direction.value,
-        rec.channel.value,
-        rec.amount_fen,
-        utc_micros(rec.timestamp),
-        rec.timestamp.isoformat(),
-        rec.counterparty_account,
-        rec.currency.value,
-        rec.branch_id,
-        rec.purpose,
-        rec.customer_age,
-    )
-
-
-def _decode(row: Sequence[Any]) -> HistoryRecord:
-    event_id, customer, account, kind, direction, channel, amount, _, ts_iso, payee, currency = row[
-        :11
-    ]
-    branch, purpose, age = row[11:14] if len(row) >= 14 else (None, None, None)
-    return HistoryRecord(
-        event_id=event_id,
-        customer_id=customer,
-        account_id=account,
-        kind=_KINDS[kind],
-        direction=_DIRECTIONS[direction],
-        channel=_CHANNELS[channel],
-        amount_fen=int(amount),
-        timestamp=datetime.fromisoformat(ts_iso),
-        counterparty_account=payee,
-        currency=Currency(currency),
-        branch_id=branch,
-        purpose=purpose,
-        customer_age=None if age is None else int(age),
-    )
 
 
 def _in(column: str, values: Iterable[str]) -> sql.Composable:
@@ -270,10 +222,8 @@ class PostgresHistoryStore:
         timeout_s: float = 5.0,
         statement_timeout_ms: int = 5000,
     ) -> None:
-        if retention is not None and retention <= timedelta(0):
-            raise ValueError("retention must be positive")
+        self._retention_us = micros_or_none(retention, "retention")
         self.url = url
-        self._retention_us = None if retention is None else retention // timedelta(microseconds=1)
         self._timeout_s = timeout_s
         self._pool: ConnectionPool = open_pool(
             url,
@@ -321,7 +271,7 @@ class PostgresHistoryStore:
         records = list(recs)
         if not records:
             return
-        rows = [_row(rec) for rec in records]
+        rows = [record_row(rec) for rec in records]
         payees = [
             (rec.customer_id, rec.counterparty_account, row[7], rec.event_id, row[8])
             for rec, row in zip(records, rows, strict=True)
@@ -433,7 +383,7 @@ class PostgresHistoryStore:
                 rows = conn.execute(query.encode(), (value, lower)).fetchall()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot read history", exc) from None
-        return [_decode(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     def for_customer(self, customer_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
         return self._select("customer_id", customer_id, since)
@@ -503,10 +453,7 @@ class PostgresHistoryStore:
             params[f"s{index}"] = value = _NO_LOWER_BOUND if start is None else utc_micros(start)
             starts.append(value)
         if derived:
-            day_ago = utc_micros(event.timestamp - _DAY)
-            today = utc_micros(
-                local_midnight(local_time(event).date(), zone(event.branch.timezone))
-            )
+            day_ago, today = (utc_micros(start) for start in derived_day_starts(event))
             params.update(day_ago=day_ago, today=today, cur=event.amount.currency.value)
             starts.extend((day_ago, today))
         params["since"] = min(starts, default=end)
@@ -522,18 +469,14 @@ class PostgresHistoryStore:
         }
         if derived:
             seen, inbound, outbound, same_payee = row[max(1, len(query.keys)) :]
-            payee = params["p"]
-            amount = event.amount.fen
             values.update(
-                {
-                    "counterparty.first_seen": None if payee is None else not seen,
-                    "history.inbound_24h": int(inbound),
-                    "history.inbound_24h_pct": None
-                    if amount == 0
-                    else int(inbound) * 100 // amount,
-                    "history.outbound_count_24h": int(outbound),
-                    "history.same_payee_count_today": 0 if payee is None else int(same_payee),
-                }
+                derived_values(
+                    event,
+                    payee_seen_before=bool(seen),
+                    inbound=int(inbound),
+                    outbound=int(outbound),
+                    same_payee_today=int(same_payee),
+                )
             )
         return values
 
