@@ -24,7 +24,7 @@ from guardrail.model.money import Currency
 from guardrail.stores import guard_from_path, open_history_store
 from guardrail.stores.postgres.history import PostgresHistoryStore
 from guardrail.stores.postgres.migrations import SchemaTooNew
-from postgres_server import create_database, drop_database, start_private_server
+from postgres_server import create_database, drop_database, start_private_server, with_database
 
 KINDS = list(TransactionKind)
 CHANNELS = list(Channel)
@@ -238,6 +238,49 @@ def test_screening_fails_closed_within_budget_when_the_store_goes_down() -> None
         with pytest.raises(StoreError, match="cannot record history"):
             guard.record_executed(transfer)
         guard.history.close()
+    finally:
+        server.destroy()
+
+
+def test_a_read_blocked_in_the_database_fails_closed_within_the_budget(
+    postgres_db_url: str,
+) -> None:
+    """A read stuck behind a lock (a migration, a stuck writer) is aborted by the store itself
+    after the budget, well before the 5 s statement timeout, with no thread hop per read; the
+    broken connection leaves the pool and the next screening works."""
+    store = open_history_store(postgres_db_url)
+    guard = Guard(load_pack("rules/cn-baseline"), history=store, history_budget_s=0.3)
+    assert guard.history is store  # bounded in the reading thread, not wrapped
+    transfer = make_event("b1", BASE, "60000", kind=TransactionKind.TRANSFER, payee="P1-0001")
+    assert not guard.screen(transfer).failures
+    with psycopg.connect(postgres_db_url) as locker:  # holds the lock until the block ends
+        locker.execute("LOCK TABLE guardrail_history IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        decision = guard.screen(transfer)
+        elapsed = time.monotonic() - started
+    assert decision.action >= Action.REVIEW
+    assert [f.error_type for f in decision.failures] == ["HistoryTimeout"]
+    assert "within 300 ms" in decision.failures[0].message
+    assert elapsed < 3, elapsed
+    assert not guard.screen(transfer).failures
+    store.close()
+
+
+def test_a_unix_socket_url_reaches_the_same_server() -> None:
+    """postgresql://user@/db?host=/socket/dir: the same store, without TCP."""
+    server = start_private_server()
+    try:
+        tcp = create_database(server.url)
+        name = tcp.rpartition("/")[2]
+        by_socket = with_database(server.socket_url, name)
+        assert "127.0.0.1" not in by_socket
+        event = make_event("s1", BASE, "30000", kind=TransactionKind.CASH_WITHDRAWAL)
+        writer = open_history_store(by_socket)
+        writer.record(HistoryRecord.from_event(event))
+        writer.close()
+        reader = open_history_store(tcp)
+        assert [r.event_id for r in reader.for_customer(event.customer.id, None)] == ["s1"]
+        reader.close()
     finally:
         server.destroy()
 

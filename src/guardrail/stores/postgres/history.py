@@ -13,7 +13,8 @@ apart (two earliest per payee) and never expire, so "first seen" means never see
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +36,7 @@ from guardrail.lang.declarations import Aggregate, Measure, WindowKey, WindowSpe
 from guardrail.model.event import Event
 from guardrail.stores.postgres.connect import describe, open_pool
 from guardrail.stores.postgres.migrations import migrate
+from guardrail.stores.postgres.watchdog import ReadWatchdog
 from guardrail.stores.urls import StoreURL
 
 COMPONENT = "history"
@@ -251,13 +253,36 @@ class PostgresHistoryStore:
         self._newest: int | None = None if newest is None or newest[0] is None else int(newest[0])
         self._evicted_to: int | None = None
         self.round_trips = 0  # statements sent, for the benchmark's round trips per screening
+        self._watchdog: ReadWatchdog | None = None
+
+    def bound_reads(self, budget_s: float) -> None:
+        """Every read from now on waits at most ``budget_s`` for a connection and for its
+        answer, then fails with ``HistoryTimeout`` (see :mod:`.watchdog`); no thread hop."""
+        old, self._watchdog = self._watchdog, ReadWatchdog(budget_s)
+        if old is not None:
+            old.close()
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection for one read, under the read budget if there is one."""
+        watchdog = self._watchdog
+        if watchdog is None:
+            with self._pool.connection() as conn:
+                yield conn
+            return
+        with (
+            self._pool.connection(timeout=watchdog.budget_s) as conn,
+            watchdog.watch(conn, what),
+        ):
+            yield conn
 
     # -- errors ---------------------------------------------------------------------------
     def _fail(self, what: str, exc: BaseException) -> StoreError:
         if isinstance(exc, PoolTimeout):
+            waited = self._timeout_s if self._watchdog is None else self._watchdog.budget_s
             return StoreError(
                 f"history store {self.url.masked}: {what}: no connection within "
-                f"{self._timeout_s:g}s (is the server down?)"
+                f"{waited:g}s (is the server down?)"
             )
         return StoreError(f"history store {self.url.masked}: {what}: {describe(exc, self.url)}")
 
@@ -379,7 +404,7 @@ class PostgresHistoryStore:
         query += " ORDER BY ts_us, event_id"
         lower = _NO_LOWER_BOUND if since is None else utc_micros(since)
         try:
-            with self._pool.connection() as conn:
+            with self._reading(f"a read by {column}") as conn:
                 rows = conn.execute(query.encode(), (value, lower)).fetchall()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot read history", exc) from None
@@ -403,7 +428,7 @@ class PostgresHistoryStore:
         self, customer_id: str, counterparty_account: str
     ) -> Sequence[tuple[datetime, str]]:
         try:
-            with self._pool.connection() as conn:
+            with self._reading("a payee read") as conn:
                 rows = conn.execute(
                     "SELECT ts_iso, event_id FROM guardrail_payee_seen WHERE customer_id = %s"
                     " AND counterparty_account = %s ORDER BY ts_us, event_id LIMIT 2",
@@ -458,7 +483,7 @@ class PostgresHistoryStore:
             starts.extend((day_ago, today))
         params["since"] = min(starts, default=end)
         try:
-            with self._pool.connection() as conn:
+            with self._reading("the windows") as conn:
                 row = conn.execute(query.statement(event, conn), params).fetchone()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot compute windows", exc) from None
@@ -490,6 +515,8 @@ class PostgresHistoryStore:
 
     def close(self) -> None:
         """Close the pool; the data stays in the database."""
+        if self._watchdog is not None:
+            self._watchdog.close()
         self._pool.close()
 
     def __enter__(self) -> PostgresHistoryStore:
