@@ -260,7 +260,8 @@ def test_a_read_blocked_in_the_database_fails_closed_within_the_budget(
         elapsed = time.monotonic() - started
     assert decision.action >= Action.REVIEW
     assert [f.error_type for f in decision.failures] == ["HistoryTimeout"]
-    assert "within 300 ms" in decision.failures[0].message
+    assert "history store postgresql://postgres@127.0.0.1" in decision.failures[0].message
+    assert "did not answer the windows within 300 ms" in decision.failures[0].message
     assert elapsed < 3, elapsed
     assert not guard.screen(transfer).failures
     store.close()

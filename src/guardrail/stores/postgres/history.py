@@ -258,7 +258,10 @@ class PostgresHistoryStore:
     def bound_reads(self, budget_s: float) -> None:
         """Every read from now on waits at most ``budget_s`` for a connection and for its
         answer, then fails with ``HistoryTimeout`` (see :mod:`.watchdog`); no thread hop."""
-        old, self._watchdog = self._watchdog, ReadWatchdog(budget_s)
+        old, self._watchdog = (
+            self._watchdog,
+            ReadWatchdog(budget_s, f"history store {self.url.masked}"),
+        )
         if old is not None:
             old.close()
 

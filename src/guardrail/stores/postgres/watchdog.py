@@ -39,12 +39,14 @@ def _shut_down(conn: psycopg.Connection[Any]) -> None:
 
 
 class ReadWatchdog:
-    """Aborts reads that outlive ``budget_s``; registering a read is a dict insert."""
+    """Aborts reads that outlive ``budget_s``; registering a read is a dict insert.
+    ``where`` (the store and its masked URL) starts the timeout's message."""
 
-    def __init__(self, budget_s: float) -> None:
+    def __init__(self, budget_s: float, where: str = "history store") -> None:
         if budget_s <= 0:
             raise ValueError("the history budget must be positive")
         self.budget_s = budget_s
+        self._where = where
         self._tick_s = min(_MAX_TICK_S, max(_MIN_TICK_S, budget_s / 10))
         self._lock = threading.Lock()
         self._reads: dict[int, tuple[float, psycopg.Connection[Any]]] = {}
@@ -76,7 +78,7 @@ class ReadWatchdog:
             raise HistoryTimeout(self._message(what))
 
     def _message(self, what: str) -> str:
-        return f"history store did not answer {what} within {self.budget_s * 1000:.0f} ms"
+        return f"{self._where} did not answer {what} within {self.budget_s * 1000:.0f} ms"
 
     def _expired_now(self, token: int) -> bool:
         with self._lock:
