@@ -2,7 +2,8 @@
 SQLite, and audit appends/s on PostgreSQL with 1, 4 and 16 concurrent writer processes.
 
 Every store holds the same records (no retention, so all of them stay); the same events are
-screened with the baseline pack through ``Guard.screen()``. Round trips are store requests
+screened with the baseline pack through ``Guard.screen()``, each event on every store in turn
+(interleaved, so all stores see the same machine load). Round trips are store requests
 per screening (PostgreSQL: statements sent; memory and SQLite: record reads). Prints figures and
 the issue's target ("within 3x of in-memory on p50"); asserts nothing.
 
@@ -130,19 +131,30 @@ def show(result: Result) -> Result:
     return result
 
 
-def screen_all(name: str, guard: Guard, events: list[Event], counter: Any) -> Result:
-    for event in events[:200]:  # warm up: caches, prepared statements, buffers
-        guard.screen(event)
-    before = counter.round_trips
+def screen_interleaved(
+    contenders: list[tuple[str, Guard, Any]], events: list[Event]
+) -> list[Result]:
+    """Each event screened by every contender in turn (the order rotating per event)."""
+    for _, guard, _ in contenders:
+        for event in events[:200]:  # warm up: caches, prepared statements, buffers
+            guard.screen(event)
+    before = [counter.round_trips for _, _, counter in contenders]
+    timings: list[list[float]] = [[] for _ in contenders]
     clock = time.perf_counter_ns
-    timings = []
-    for event in events:
-        started = clock()
-        decision = guard.screen(event)
-        timings.append((clock() - started) / 1000)
-        if decision.failures:
-            raise SystemExit(f"{name}: screening failed: {decision.failures[0].message}")
-    return show(Result(name, timings, (counter.round_trips - before) / len(events)))
+    count = len(contenders)
+    for index, event in enumerate(events):
+        for step in range(count):
+            which = (index + step) % count
+            name, guard, _ = contenders[which]
+            started = clock()
+            decision = guard.screen(event)
+            timings[which].append((clock() - started) / 1000)
+            if decision.failures:
+                raise SystemExit(f"{name}: screening failed: {decision.failures[0].message}")
+    return [
+        show(Result(name, timings[i], (counter.round_trips - before[i]) / len(events)))
+        for i, (name, _, counter) in enumerate(contenders)
+    ]
 
 
 def _select_one_us(url: str) -> float:
@@ -243,38 +255,45 @@ def run(args: argparse.Namespace, url: str, socket_url: str | None) -> None:
     events = screening_events(args.events, args.customers)
     results: list[Result] = []
 
+    # Every store is loaded first and the screenings are interleaved (each event on each
+    # store in turn, the order rotating): on a shared machine the load changes by the minute,
+    # and stores measured minutes apart would be compared under different loads.
     memory = InMemoryHistoryStore()
     seconds = load(memory, synthetic_records(args.records, args.customers), 10_000)
     print(f"  load in-memory   {seconds:7.1f} s", flush=True)
-    counting = CountingStore(memory)
-    results.append(screen_all("in-memory", Guard(pack, history=counting), events, counting))
-    del memory, counting
-
-    with tempfile.TemporaryDirectory() as tmp:
-        sqlite = SQLiteHistoryStore(Path(tmp) / "history.db")
-        seconds = load(sqlite, synthetic_records(args.records, args.customers), 10_000)
-        print(f"  load SQLite      {seconds:7.1f} s", flush=True)
-        counting_sqlite = CountingStore(sqlite)
-        guard = Guard(pack, history=counting_sqlite)
-        results.append(screen_all("SQLite", guard, events, counting_sqlite))
-        sqlite.close()
-
+    tmp = tempfile.TemporaryDirectory()
+    sqlite = SQLiteHistoryStore(Path(tmp.name) / "history.db")
+    seconds = load(sqlite, synthetic_records(args.records, args.customers), 10_000)
+    print(f"  load SQLite      {seconds:7.1f} s", flush=True)
     postgres = open_history_store(url)
     assert isinstance(postgres, PostgresHistoryStore)
     seconds = load(postgres, synthetic_records(args.records, args.customers), 20_000)
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE guardrail_history")
+        conn.execute("VACUUM ANALYZE")  # statistics, and the visibility map index-only scans use
     print(f"  load PostgreSQL  {seconds:7.1f} s (COPY, then VACUUM ANALYZE)", flush=True)
     print(f"  PostgreSQL holds {len(postgres):,} records")
     postgres.close()
+
+    counting = CountingStore(memory)
+    counting_sqlite = CountingStore(sqlite)
+    contenders: list[tuple[str, Guard, Any]] = [
+        ("in-memory", Guard(pack, history=counting), counting),
+        ("SQLite", Guard(pack, history=counting_sqlite), counting_sqlite),
+    ]
     links = [("PG TCP", url)] + ([("PG socket", socket_url)] if socket_url else [])
+    stores: list[PostgresHistoryStore] = []
     for name, link in links:
         store = open_history_store(link)
         assert isinstance(store, PostgresHistoryStore)
-        results.append(screen_all(name, Guard(pack, history=store), events, store))
+        stores.append(store)
+        contenders.append((name, Guard(pack, history=store), store))
+    results = screen_interleaved(contenders, events)
+    for store in stores:
         store.close()
+    sqlite.close()
+    tmp.cleanup()
 
     print(f"\nscreen() with {args.records:,} records in the history store")
     print(f"  {'store':<11} {'screens/s':>10} {'p50 µs':>9} {'p99 µs':>9} {'round trips':>12}")

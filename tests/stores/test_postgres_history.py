@@ -53,22 +53,27 @@ def _truncate(url: str) -> None:
 
 
 records = st.builds(
-    lambda i, customer, minutes, kind, channel, fen, payee, account, usd, offset: HistoryRecord(
-        event_id=f"h{i}",
-        customer_id=customer,
-        account_id=account,
-        kind=kind,
-        direction=DIRECTIONS[kind],
-        channel=channel,
-        amount_fen=fen,
-        timestamp=(BASE + dt.timedelta(minutes=minutes)).astimezone(
-            dt.timezone(dt.timedelta(hours=offset))
-        ),
-        counterparty_account=payee,
-        currency=Currency.USD if usd else Currency.CNY,
+    lambda i, customer, minutes, kind, channel, fen, payee, account, usd, offset, across: (
+        HistoryRecord(
+            event_id=f"h{i}",
+            customer_id=customer,
+            account_id=account,
+            kind=kind,
+            direction=DIRECTIONS[kind],
+            channel=channel,
+            amount_fen=fen,
+            timestamp=(BASE + dt.timedelta(minutes=minutes)).astimezone(
+                dt.timezone(dt.timedelta(hours=offset))
+            ),
+            counterparty_account=payee,
+            currency=Currency.USD if usd else Currency.CNY,
+            branch_id=across[0],
+            purpose=across[1],
+            customer_age=across[2],
+        )
     ),
     st.integers(0, 10**6),
-    st.sampled_from(["C1", "C2"]),
+    st.sampled_from(["C1", "C2", "C3"]),
     st.integers(-60 * 24 * 40, 60 * 24 * 2),
     st.sampled_from(KINDS),
     st.sampled_from(CHANNELS),
@@ -77,12 +82,21 @@ records = st.builds(
     st.sampled_from(ACCOUNTS),
     st.booleans(),
     st.sampled_from([0, 8, -5]),
+    st.tuples(  # branch, purpose code, age: what windows across customers filter on
+        st.sampled_from(["B001", "B002", None]),
+        st.sampled_from([None, "other", "family_support"]),
+        st.sampled_from([None, 30, 60, 75]),
+    ),
 )
 
 specs = st.builds(
-    lambda agg, span, length, key, kinds, direction, channels, current, currency: window(
+    lambda agg, span, length, key, kinds, direction, channels, current, currency, extra: window(
         aggregate=agg,
-        measure={"count_distinct": "counterparty", "count": "event"}.get(agg, "amount"),
+        measure=(
+            "customer"
+            if agg == "count_distinct" and extra[0] and key in ("branch", "payee")
+            else {"count_distinct": "counterparty", "count": "event"}.get(agg, "amount")
+        ),
         span=span,
         length=length if span in ("hours", "days") else None,
         key=key,
@@ -91,16 +105,19 @@ specs = st.builds(
         channels=channels,
         include_current=current,
         currency=currency,
+        same_purpose=extra[1],
+        min_customer_age=extra[2],
     ),
     st.sampled_from(["sum", "count", "max", "count_distinct"]),
     st.sampled_from(["same_day", "hours", "days", "since_account_opened"]),
     st.integers(1, 800),
-    st.sampled_from(["customer", "account", "counterparty"]),
+    st.sampled_from(["customer", "account", "counterparty", "branch", "payee"]),
     st.lists(st.sampled_from(KINDS), max_size=3, unique=True),
     st.sampled_from([None, "in", "out", "none"]),
     st.lists(st.sampled_from(CHANNELS), max_size=2, unique=True),
     st.booleans(),
     st.sampled_from([None, "CNY", "USD"]),
+    st.tuples(st.booleans(), st.booleans(), st.sampled_from([None, 60])),
 )
 
 
@@ -119,6 +136,8 @@ specs = st.builds(
     timezone=st.sampled_from(ZONES),
     recorded_already=st.booleans(),
     amount=st.sampled_from(["0", "123.45", "50000"]),
+    purpose=st.sampled_from(["", "for the family"]),
+    birth=st.sampled_from([None, dt.date(1950, 6, 1), dt.date(1990, 6, 1)]),
 )
 def test_postgres_windows_equal_the_in_memory_windows(
     pg_history: PostgresHistoryStore,
@@ -131,6 +150,8 @@ def test_postgres_windows_equal_the_in_memory_windows(
     timezone: str,
     recorded_already: bool,
     amount: str,
+    purpose: str,
+    birth: dt.date | None,
 ) -> None:
     event = make_event(
         "current",
@@ -141,6 +162,8 @@ def test_postgres_windows_equal_the_in_memory_windows(
         account_id=account,
         timezone=timezone,
         opened_on=dt.date(2025, 2, 10),
+        purpose_text=purpose,
+        birth_date=birth,
     )
     if recorded_already:  # the event's own record is in history: counted once or not at all
         history = [*history, HistoryRecord.from_event(event)]

@@ -178,6 +178,8 @@ HistoryValue = int | bool | None
 class WindowedHistory(Protocol):
     """A history store that answers every window of a screening in one request (a database
     computing them where the records are), instead of handing records to :func:`compute_window`.
+    Windows that :func:`needs_records` are still computed from its records, unless the store
+    has ``answers_every_window = True``.
     """
 
     def window_values(
@@ -223,8 +225,12 @@ def history_values(
         assert isinstance(store, WindowedHistory)
         # A windowed store computes the per-customer windows it was written for; windows across
         # customers or with purpose/age filters are computed from records (or fail loudly when
-        # the store cannot read across customers), never silently answered as per-customer.
-        simple = {key: spec for key, spec in specs.items() if not needs_records(spec)}
+        # the store cannot read across customers), never silently answered as per-customer,
+        # unless the store says it answers every window (``answers_every_window``).
+        if getattr(store, "answers_every_window", False):
+            simple = dict(specs)
+        else:
+            simple = {key: spec for key, spec in specs.items() if not needs_records(spec)}
         answered = store.window_values(event, simple, current, derived=derived)
         for key, spec in specs.items():
             if key not in simple:
