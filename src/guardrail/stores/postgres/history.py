@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.numeric import Int8
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from guardrail.context.history import HistoryRecord, utc_micros
@@ -564,9 +565,12 @@ class PostgresHistoryStore:
             params.update(day_ago=day_ago, today=today, cur=event.amount.currency.value)
             starts.extend((day_ago, today))
         params["since"] = min(starts, default=end)
+        # Every integer as int8: psycopg types a Python int by its size (int2, int4, int8), and
+        # each combination of types is a statement of its own, prepared and planned again.
+        typed = {name: Int8(v) if type(v) is int else v for name, v in params.items()}
         try:
             with self._reading("the windows") as conn:
-                row = conn.execute(query.statement(event, conn), params).fetchone()
+                row = conn.execute(query.statement(event, conn), typed).fetchone()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot compute windows", exc) from None
         self.round_trips += 1
