@@ -40,7 +40,22 @@ def test_production_guard_needs_an_approval_for_the_exact_content(
         Guard.from_path(pack_dir, production=True, approval_key=_key())
     Guard.from_path(pack_dir)  # development mode: no approval needed
     audit = tmp_path / "audit.sqlite"
-    assert main(["pack", "approve", str(pack_dir), "--by", "checker-2", "--audit", str(audit)]) == 0
+    assert (
+        main(
+            [
+                "pack",
+                "approve",
+                str(pack_dir),
+                "--maker",
+                "maker-1",
+                "--by",
+                "checker-2",
+                "--audit",
+                str(audit),
+            ]
+        )
+        == 0
+    )
     assert "approved content" in capsys.readouterr().out
     manifest = json.loads((pack_dir / "approval.json").read_text())
     assert manifest["approver"] == "checker-2"
@@ -60,7 +75,7 @@ def test_production_guard_needs_an_approval_for_the_exact_content(
 
 
 def test_forged_or_foreign_approvals_are_refused(pack_dir: Path) -> None:
-    assert main(["pack", "approve", str(pack_dir), "--by", "checker-2"]) == 0
+    assert main(["pack", "approve", str(pack_dir), "--maker", "maker-1", "--by", "checker-2"]) == 0
     with pytest.raises(ApprovalError, match="key id"):
         Guard.from_path(
             pack_dir, production=True, approval_key=AuditKeys.from_secret(b"x" * 32).approval
@@ -79,7 +94,31 @@ def test_only_listed_approvers_may_approve(
     pack_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("GUARDRAIL_APPROVERS", "checker-1, checker-2")
-    assert main(["pack", "approve", str(pack_dir), "--by", "maker-9"]) == 2
+    assert main(["pack", "approve", str(pack_dir), "--maker", "maker-1", "--by", "maker-9"]) == 2
     assert "not an authorised approver" in capsys.readouterr().err
     assert not (pack_dir / "approval.json").exists()
-    assert main(["pack", "approve", str(pack_dir), "--by", "checker-1"]) == 0
+    assert main(["pack", "approve", str(pack_dir), "--maker", "maker-1", "--by", "checker-1"]) == 0
+
+
+def test_the_maker_cannot_approve_their_own_change(
+    pack_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pack", "approve", str(pack_dir), "--maker", "Ana", "--by", " ana "]) == 2
+    assert "cannot also approve it" in capsys.readouterr().err
+    assert not (pack_dir / "approval.json").exists()
+    assert main(["pack", "approve", str(pack_dir), "--maker", "ana", "--by", "checker-2"]) == 0
+    manifest = json.loads((pack_dir / "approval.json").read_text())
+    assert (manifest["maker"], manifest["approver"]) == ("ana", "checker-2")
+    assert "made by ana" in capsys.readouterr().out
+    Guard.from_path(pack_dir, production=True, approval_key=_key())
+
+
+def test_a_manifest_without_a_maker_must_be_redone(pack_dir: Path) -> None:
+    assert main(["pack", "approve", str(pack_dir), "--maker", "ana", "--by", "checker-2"]) == 0
+    manifest_path = pack_dir / "approval.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format"] = 1
+    del manifest["maker"]
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ApprovalError, match="does not name the maker"):
+        Guard.from_path(pack_dir, production=True, approval_key=_key())

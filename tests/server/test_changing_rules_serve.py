@@ -84,3 +84,44 @@ def test_production_serve_is_not_ready_without_an_approval(
         ready = client.get("/v1/health/ready")
         assert ready.status_code == 503
         assert "could not start" in ready.json()["checks"]["pack"]
+
+
+def test_metrics_count_breaker_trips_and_capped_decisions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GUARDRAIL_AUDIT_KEY", AUDIT_SECRET)
+    live = tmp_path / "live"
+    shutil.copytree(BASELINE, live)
+    typologies = live / "typologies.yaml"
+    text = typologies.read_text(encoding="utf-8")
+    typologies.write_text(
+        text.replace(
+            "  - id: typ-safe-account\n",
+            "  - id: typ-safe-account\n    circuit_breaker: {max_hit_rate: 0.5, "
+            "window_minutes: 60, min_screened: 2, cap_at: review}\n",
+            1,
+        ),
+        encoding="utf-8",
+    )
+    path = write_config(tmp_path, pack=live)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("[stores]\n", '[stores]\npolicy = "sqlite:///policy.sqlite"\n', 1), "utf-8"
+    )
+    key = add_key(path, "teller", TELLER)
+    config = load_config(path)
+    service = Service.start(config)
+    with TestClient(create_app(config, service)) as client:
+        headers = {"Authorization": f"Bearer {key}"}
+        for _ in range(4):
+            answer = client.post("/v1/screen", json=event(), headers=headers)
+            assert answer.status_code == 200, answer.text
+        metrics = client.get("/metrics", headers=headers).text
+    trips = [line for line in metrics.splitlines() if "circuit_breaker_trips_total{" in line]
+    capped = [
+        line for line in metrics.splitlines() if "circuit_breaker_capped_decisions_total{" in line
+    ]
+    assert len(trips) == 1 and 'rule="typ-safe-account"' in trips[0]
+    assert trips[0].endswith(" 1")
+    assert capped and 'rule="typ-safe-account"' in capped[0]
+    assert int(capped[0].rsplit(" ", 1)[1]) >= 1

@@ -29,7 +29,7 @@ def _now() -> dt.datetime:
 def _authorised(approver: str) -> str:
     approver = approver.strip()
     if not approver:
-        raise _Refused("--by needs the id of the person making the change")
+        raise _Refused("--by needs the id of the person approving")
     allowed = os.environ.get(APPROVERS_ENV)
     if allowed is not None:
         names = {name.strip() for name in allowed.split(",") if name.strip()}
@@ -106,22 +106,31 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_approve(args: argparse.Namespace) -> int:
-    from guardrail.lang.approval import approve
+    from guardrail.lang.approval import ApprovalError, approve
     from guardrail.lang.loader import load_pack
 
     approver = _authorised(args.by)
     pack = load_pack(args.pack)
     keys = _keys()
+    try:
+        approval = approve(pack, approver, keys.approval, maker=args.maker, now=_now())
+    except ApprovalError as error:
+        raise _Refused(str(error)) from None
     log = _audit(args.audit) if args.audit else None
-    approval = approve(pack, approver, keys.approval, now=_now())
     if log is not None:
         with log:
             log.log_control(
-                "pack_approved", actor=approver, at=_now(), pack=pack.ref, reason=args.reason
+                "pack_approved",
+                actor=approver,
+                at=_now(),
+                pack=pack.ref,
+                reason=args.reason,
+                detail=f"made by {approval.maker}; content {approval.content_hash}",
             )
     print(
         f"{args.pack}: approved content {approval.content_hash[:12]} of {approval.pack} "
-        f"{approval.version} by {approval.approver} at {approval.approved_at}"
+        f"{approval.version}, made by {approval.maker}, approved by {approval.approver} at "
+        f"{approval.approved_at}"
     )
     return 0
 
@@ -328,6 +337,9 @@ def add_change_subcommands(commands: argparse._SubParsersAction[Any]) -> None:
     pack_commands = pack.add_subparsers(dest="pack_command", required=True, metavar="COMMAND")
     approve = pack_commands.add_parser("approve", help="sign the pack's exact content")
     approve.add_argument("pack", metavar="PACK")
+    approve.add_argument(
+        "--maker", required=True, metavar="ID", help="who made the change (not the checker)"
+    )
     approve.add_argument("--by", required=True, metavar="ID", help="the checker's id")
     approve.add_argument("--reason", default="", help="ticket or change reference")
     approve.add_argument("--audit", metavar="LOG", help="also record it in this log (file or URL)")

@@ -1,8 +1,9 @@
 """Maker-checker approval of a pack: a signed manifest naming its exact content.
 
-``guardrail pack approve PACK --by ID`` writes ``approval.json`` in the pack folder: the
-pack's content hash (every rule, declaration and watchlist file of every layer), the
-approver's id, the time, and an HMAC-SHA256 over those fields. A Guard in production mode
+``guardrail pack approve PACK --maker ID --by ID`` writes ``approval.json`` in the pack
+folder: the pack's content hash (every rule, declaration and watchlist file of every layer),
+the maker's and the approver's ids (two different people: four eyes), the time, and an
+HMAC-SHA256 over those fields. A Guard in production mode
 refuses a pack whose manifest is missing, is for other content, or does not verify.
 
 HMAC, not a public-key signature: the key is derived from the audit log's master secret
@@ -18,13 +19,14 @@ import hashlib
 import hmac
 import json
 import os
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from guardrail.errors import GuardrailError
 from guardrail.lang.pack import APPROVAL_FILE, Pack
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: the maker is named and signed; format 1 manifests must be redone
 
 
 class ApprovalError(GuardrailError):
@@ -37,6 +39,7 @@ class Approval:
     pack: str
     version: str
     content_hash: str
+    maker: str
     approver: str
     approved_at: str  # ISO 8601, UTC
     key_id: str
@@ -52,16 +55,33 @@ def key_id(key: bytes) -> str:
     return hmac.new(key, b"guardrail.approval.key-id/1", hashlib.sha256).hexdigest()[:16]
 
 
-def approve(pack: Pack, approver: str, key: bytes, *, now: dt.datetime) -> Approval:
-    """Sign ``pack``'s content as approved by ``approver`` and write its manifest atomically."""
+def same_person(first: str, second: str) -> bool:
+    """Whether two ids name one person (case, width and surrounding space ignored)."""
+    return unicodedata.normalize("NFKC", first).strip().casefold() == (
+        unicodedata.normalize("NFKC", second).strip().casefold()
+    )
+
+
+def approve(pack: Pack, approver: str, key: bytes, *, maker: str, now: dt.datetime) -> Approval:
+    """Sign ``pack``'s content as made by ``maker`` and approved by ``approver`` (two people)
+    and write its manifest atomically."""
     approver = approver.strip()
+    maker = maker.strip()
     if not approver:
         raise ApprovalError("an approval needs the approver's id (--by)")
+    if not maker:
+        raise ApprovalError("an approval needs the id of the person who made the change (--maker)")
+    if same_person(maker, approver):
+        raise ApprovalError(
+            f"{approver!r} made this change and cannot also approve it: maker-checker needs a "
+            "second person"
+        )
     unsigned = Approval(
         format=MANIFEST_FORMAT,
         pack=pack.meta.name,
         version=pack.meta.version,
         content_hash=pack.content_hash,
+        maker=maker,
         approver=approver,
         approved_at=now.astimezone(dt.UTC).isoformat(),
         key_id=key_id(key),
@@ -87,6 +107,13 @@ def read_approval(root: Path) -> Approval:
         ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ApprovalError(f"{path}: unreadable approval manifest: {error}") from None
+    if not isinstance(data, dict):
+        raise ApprovalError(f"{path}: not an approval manifest (expected a JSON object)")
+    if data.get("format") == 1:
+        raise ApprovalError(
+            f"{path}: a format 1 manifest does not name the maker; approve the pack again "
+            f"with 'guardrail pack approve {root} --maker ID --by ID'"
+        )
     try:
         return Approval(**data)
     except TypeError:

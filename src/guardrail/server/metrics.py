@@ -11,14 +11,17 @@ import threading
 from collections import Counter
 
 from guardrail.model.decision import Action
+from guardrail.policy.breaker import BreakerMetrics
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class Metrics:
-    """Decisions by action, screening latency, fail-closed decisions, store and auth errors."""
+    """Decisions by action, screening latency, fail-closed decisions, store and auth errors,
+    circuit-breaker trips and capped decisions per rule."""
 
     def __init__(self) -> None:
+        self.breakers = BreakerMetrics()  # handed to the guard's CircuitBreakers
         self._lock = threading.Lock()
         self._decisions: Counter[str] = Counter()
         self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)
@@ -86,5 +89,15 @@ class Metrics:
                 "# HELP guardrail_auth_failures_total Requests refused for a missing or bad key.",
                 "# TYPE guardrail_auth_failures_total counter",
                 f"guardrail_auth_failures_total{{{w}}} {self._auth_failures}",
+            ]
+        helps = {
+            "circuit_breaker_trips_total": "Circuit breakers tripped, by rule.",
+            "circuit_breaker_capped_decisions_total": "Decisions capped by a tripped breaker.",
+        }
+        for name, by_rule in self.breakers.snapshot().items():
+            lines += [f"# HELP guardrail_{name} {helps[name]}", f"# TYPE guardrail_{name} counter"]
+            lines += [
+                f'guardrail_{name}{{{w},rule="{rule_id}"}} {count}'
+                for rule_id, count in sorted(by_rule.items())
             ]
         return "\n".join(lines) + "\n"

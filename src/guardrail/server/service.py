@@ -74,7 +74,9 @@ def public_decision(decision: Decision) -> Decision:
     return decision.model_copy(update={"failures": hidden})
 
 
-def change_options(config: ServeConfig, audit: AuditLog, writer: AuditWriter) -> dict[str, Any]:
+def change_options(
+    config: ServeConfig, audit: AuditLog, writer: AuditWriter, metrics: Metrics
+) -> dict[str, Any]:
     """Guard options for changing rules safely: the approval check in production, a candidate
     pack in shadow (records go through a background append, never delaying the answer), and
     snoozes and circuit breakers from the policy store."""
@@ -91,7 +93,9 @@ def change_options(config: ServeConfig, audit: AuditLog, writer: AuditWriter) ->
         options["policies"] = PostDecisionPolicies(
             snoozes=open_snooze_store(config.stores.policy),
             breakers=CircuitBreakers(
-                open_breaker_store(config.stores.policy), on_trip=audit.log_breaker_trip
+                open_breaker_store(config.stores.policy),
+                on_trip=audit.log_breaker_trip,
+                metrics=metrics.breakers,
             ),
         )
     return options
@@ -114,12 +118,13 @@ class Service:
         guard: Guard | None,
         why: str,
         writer: AuditWriter | None = None,
+        metrics: Metrics | None = None,
     ):
         self.config = config
         self.stores = stores_
         self.guard = guard
         self.pack_problem = why
-        self.metrics = Metrics()
+        self.metrics = metrics if metrics is not None else Metrics()
         self.writer = writer if writer is not None else AuditWriter(stores_.audit)
 
     @classmethod
@@ -136,6 +141,7 @@ class Service:
         guard: Guard | None = None
         why = ""
         writer = AuditWriter(audit)
+        metrics = Metrics()
         try:
             pack = load_pack(config.pack_path)
             history = stores.open_history(
@@ -145,7 +151,7 @@ class Service:
                 pack,
                 backend=config.serve.backend,
                 history=history,
-                **change_options(config, audit, writer),
+                **change_options(config, audit, writer, metrics),
             )
         except PackError as error:
             why = f"the rule pack failed to load ({len(str(error).splitlines())} problem lines)"
@@ -153,7 +159,7 @@ class Service:
         except (GuardrailError, OSError, ValueError) as error:
             why = f"the guard could not start: {type(error).__name__}"
             logger.error("guard failed to start: %s", error)
-        return cls(config, opened, guard, why, writer)
+        return cls(config, opened, guard, why, writer, metrics)
 
     def close(self) -> None:
         self.writer.close()
