@@ -109,7 +109,8 @@ def test_a_failure_keeps_a_higher_action_already_found(monkeypatch: pytest.Monke
 
     def evaluate_then_fail_in_decide(features: Any) -> list[str]:
         hits = original(features)
-        monkeypatch.setattr("guardrail.guard.decide", _failing_once(hits))
+        decider = guard._live.decider
+        monkeypatch.setattr(decider, "decide", _failing_once(decider.decide))
         return hits
 
     monkeypatch.setattr(guard.backend, "evaluate", evaluate_then_fail_in_decide)
@@ -118,9 +119,7 @@ def test_a_failure_keeps_a_higher_action_already_found(monkeypatch: pytest.Monke
     assert decision.failures
 
 
-def _failing_once(hits: list[str]) -> Any:
-    from guardrail.engine import decide as real_decide
-
+def _failing_once(real_decide: Any) -> Any:
     calls = {"n": 0}
 
     def decide(*args: Any, **kwargs: Any) -> Any:

@@ -237,6 +237,8 @@ def _registrars() -> list[Registrar]:
     """Subcommands owned by other parts of the library (imported late to keep start-up cheap)."""
     from guardrail.analysis.cli import add_analyze_subcommand
     from guardrail.audit.cli import add_audit_subcommands
+    from guardrail.auditsim.cli import extend_simulate
+    from guardrail.cases.cli import add_cases_subcommand
     from guardrail.change.cli import add_change_subcommands
     from guardrail.replay.cli import add_replay_subcommands
     from guardrail.server.cli import add_server_subcommands
@@ -256,7 +258,9 @@ def _registrars() -> list[Registrar]:
     return [
         add_test_subcommand,
         add_simulate,
+        extend_simulate,
         add_audit,
+        add_cases_subcommand,
         add_server_subcommands,
         add_change_subcommands,
         add_analyze_subcommand,

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -23,7 +23,8 @@ from guardrail.context.history import (
     retention_for,
 )
 from guardrail.context.watchlist import Watchlist, WatchlistRegistry, load_watchlist
-from guardrail.engine import Backend, decide, load_backend
+from guardrail.engine import Backend, load_backend
+from guardrail.engine.decide import Decider
 from guardrail.errors import EventError as EventError  # re-exported: its historic home
 from guardrail.lang.approval import verify_approval
 from guardrail.lang.loader import load_pack
@@ -132,6 +133,9 @@ def make_backend(name: str, pack: Pack) -> Backend:
     return load_backend(name, pack.engine_rules, pack.content_hash)
 
 
+_NO_HITS: tuple[str, ...] = ()  # the hits of a screening that failed before the engine ran
+
+
 class _Screener:
     """One pack compiled for screening: its backend and feature plan."""
 
@@ -139,6 +143,20 @@ class _Screener:
         self.pack = pack
         self.backend: Backend = make_backend(backend, pack)
         self.plan = FeaturePlan(pack)
+        self.decider = Decider(pack)
+        # The versions of the pack's watchlists, for the last snapshot seen (a snapshot is a
+        # new object after every reload, so identity tells when to recompute).
+        self._versions: tuple[Mapping[str, Watchlist], dict[str, str]] | None = None
+
+    def versions(self, snapshot: Mapping[str, Watchlist]) -> dict[str, str]:
+        known = self._versions
+        if known is not None and known[0] is snapshot:
+            return known[1]
+        versions = {
+            name: snapshot[name].version for name in self.pack.watchlists if name in snapshot
+        }
+        self._versions = (snapshot, versions)
+        return versions
 
 
 class Guard:
@@ -222,19 +240,17 @@ class Guard:
         values, ``decide`` builds the decision from them; nothing calls back into the context."""
         started = time.perf_counter_ns()
         stage = "context"
-        features = FeatureMap()
-        details: dict[str, str] = {}
-        hit_ids: list[str] = []
-        pack = screener.pack
-        versions = {name: snapshot[name].version for name in pack.watchlists if name in snapshot}
+        features: FeatureMap | None = None
+        details: dict[str, str] | None = None
+        hit_ids: Sequence[str] = _NO_HITS
+        versions = screener.versions(snapshot)
         try:
             resolution = screener.plan.resolve(event, self.history, snapshot)
             features, details = resolution.features, resolution.details
             stage = "engine"
             hit_ids = screener.backend.evaluate(features)
             stage = "decide"
-            return decide(
-                pack,
+            return screener.decider.decide(
                 event.event_id,
                 hit_ids,
                 features,
@@ -249,7 +265,13 @@ class Guard:
                 stage=stage, error_type=type(error).__name__, message=str(error)[:500]
             )
             return self._failed_decision(
-                screener, event, hit_ids, features, details, failure, started
+                screener,
+                event,
+                hit_ids,
+                FeatureMap() if features is None else features,
+                {} if details is None else details,
+                failure,
+                started,
             )
         except BaseException as interrupt:  # KeyboardInterrupt, SystemExit: leave a trace, go on
             logger.warning(
@@ -290,7 +312,7 @@ class Guard:
         self,
         screener: _Screener,
         event: Event,
-        hit_ids: list[str],
+        hit_ids: Sequence[str],
         features: FeatureMap,
         details: dict[str, str],
         failure: Failure,
@@ -298,8 +320,7 @@ class Guard:
     ) -> Decision:
         elapsed = (time.perf_counter_ns() - started) // 1000
         try:
-            return decide(
-                screener.pack,
+            return screener.decider.decide(
                 event.event_id,
                 hit_ids,
                 features,

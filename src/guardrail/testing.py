@@ -58,6 +58,7 @@ from guardrail.model.event import (
     TransactionKind,
 )
 from guardrail.model.money import Money
+from guardrail.model.stream import LABELS, StreamLine
 from guardrail.sim.generator import LEGITIMATE_PHRASES, TYPOLOGY_PHRASES, Typology
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "families",
     "free_text",
     "histories",
+    "streams",
     "third_parties",
     "typologies",
 ]
@@ -632,3 +634,35 @@ def counter_visits(
         chosen = st.none() | typologies()
     kind_value = None if kind is None else TransactionKind(kind)
     return chosen.flatmap(lambda t: _counter_visits(t, kind_value, age_band, amount_range))
+
+
+@st.composite
+def _streams(draw: st.DrawFn, customers_range: tuple[int, int]) -> list[StreamLine]:
+    lines: list[StreamLine] = []
+    end = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    for _ in range(draw(st.integers(*customers_range))):
+        customer = draw(customers())
+        past = draw(histories(customer, (0, 12), end=end, days=draw(st.integers(1, 12))))
+        requests = draw(st.lists(events(customer=customer), min_size=1, max_size=4))
+        for event in [*past, *requests]:
+            label = draw(st.sampled_from(LABELS))
+            hint = draw(st.sampled_from(("if_allowed", "if_allowed", "always")))
+            lines.append(StreamLine(label=label, executed_history_hint=hint, event=event))
+    lines.sort(key=lambda line: line.event.timestamp)
+    return [
+        line.model_copy(
+            update={"event": line.event.model_copy(update={"event_id": f"E{index:05d}"})}
+        )
+        for index, line in enumerate(lines)
+    ]
+
+
+def streams(customers_range: tuple[int, int] = (1, 3)) -> st.SearchStrategy[list[StreamLine]]:
+    """A labelled stream in the one line format (:class:`guardrail.model.stream.StreamLine`):
+    a few customers' histories and requests interleaved in time, random labels, some lines
+    background history; unique ids ``E00000``.., timestamps may share an instant. Write it with
+    ``StreamLine.to_json`` for the replays."""
+    low, high = customers_range
+    if not 1 <= low <= high:
+        raise ValueError(f"customers_range must be (min, max), 1 <= min <= max; got {low, high}")
+    return _streams(customers_range)

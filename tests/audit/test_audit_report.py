@@ -425,10 +425,11 @@ def test_report_cli(
     day_start = dt.datetime.combine(start.date(), dt.time(), tzinfo=tz)
     day_end = dt.datetime.combine(end.date(), dt.time(), tzinfo=tz)
     want = expected_totals(cases, day_start, day_end)
-    assert data["total"]["cases"]["count"] == want["figures"]["cases"]  # type: ignore[index]
-    assert data["total"]["decisions"]["count"] == want["figures"]["decisions"]  # type: ignore[index]
+    # the command reports requests (each counted once, in the time of its first decision)
+    assert data["total"]["screened"]["count"] == want["figures"]["cases"]  # type: ignore[index]
+    assert sum(g["screened"]["count"] for g in data["groups"]) == want["figures"]["cases"]  # type: ignore[index]
     assert report_main([str(path), "--format", "csv"]) == 0
-    assert capsys.readouterr().out.startswith("section,group,measure")
+    assert capsys.readouterr().out.startswith("section,screened,screened_cny")
     assert report_main([str(path)]) == 0
     assert "legitimate customers questioned" in capsys.readouterr().out
     assert report_main([str(path), "--from", "yesterday"]) == 2

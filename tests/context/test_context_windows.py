@@ -17,7 +17,9 @@ from guardrail.context import (
     derived_history_features,
     static_derived_features,
 )
+from guardrail.context.windows import window_function
 from guardrail.model.event import Channel, Event, TransactionKind
+from guardrail.model.money import Currency
 
 CASH_OUT_TODAY = window(
     name="cash_out_today",
@@ -188,6 +190,7 @@ def test_window_spans_aggregates_filters_and_keys(
     busy_store: InMemoryHistoryStore, fields: dict[str, Any], expected: int
 ) -> None:
     assert compute_window(window(**fields), NOW, busy_store) == expected
+    assert window_function(window(**fields))(NOW, busy_store, None) == expected
 
 
 def test_hours_window_start_is_inclusive(busy_store: InMemoryHistoryStore) -> None:
@@ -437,3 +440,51 @@ def test_adding_history_never_lowers_a_window(
     for record in added:
         store.record(record)
     assert compute_window(spec, event, store) >= value_before
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    spec=specs,
+    history=st.lists(records, max_size=30, unique_by=lambda r: r.event_id),
+    minutes=st.integers(0, 60 * 24),
+    kind=st.sampled_from(KINDS),
+    payee=st.sampled_from([None, "P1-0001", "P2-0002"]),
+    currency=st.sampled_from([Currency.CNY, Currency.USD]),
+    min_age=st.sampled_from([None, 60]),
+    born=st.sampled_from([None, dt.date(1950, 3, 1), dt.date(1990, 1, 1)]),
+    recorded=st.booleans(),
+)
+def test_the_resolver_s_window_function_gives_what_compute_window_gives(
+    spec: Any,
+    history: list[HistoryRecord],
+    minutes: int,
+    kind: TransactionKind,
+    payee: str | None,
+    currency: Currency,
+    min_age: int | None,
+    born: dt.date | None,
+    recorded: bool,
+) -> None:
+    """The screening path's specialised window (``window_function``) is the same function as
+    ``compute_window``, with or without the event's own record at hand."""
+    spec = spec.model_copy(update={"min_customer_age": min_age})
+    event = make_event(
+        "current",
+        BASE + dt.timedelta(minutes=minutes),
+        "123.45",
+        kind=kind,
+        payee=payee,
+        opened_on=dt.date(2025, 2, 10),
+    )
+    customer = event.customer.model_copy(update={"birth_date": born})
+    amount = event.amount.model_copy(update={"currency": currency})
+    event = event.model_copy(update={"customer": customer, "amount": amount})
+    store = InMemoryHistoryStore()
+    for record in history:
+        store.record(record)
+    if recorded:
+        store.record(HistoryRecord.from_event(event))
+    expected = compute_window(spec, event, store)
+    specialised = window_function(spec)
+    assert specialised(event, store, None) == expected
+    assert specialised(event, store, HistoryRecord.from_event(event)) == expected

@@ -5,23 +5,21 @@ text field, watchlists, and fraud that is intercepted and so never becomes histo
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from support_replay import EVERY_WINDOW, assert_same, bulk, hit_rules, reference, write_stream
 
 from guardrail.guard import Guard
+from guardrail.model.stream import StreamLine
 from guardrail.replay.columnar import ColumnarEngine
 from guardrail.replay.plan import CompileError
 from guardrail.replay.report import build_report, decisions_frame
 from guardrail.replay.run import load_frame, replay_reference_lines
-from guardrail.replay.table import StreamError, StreamLine, frame_from_lines
+from guardrail.replay.table import StreamError, frame_from_lines
 from guardrail.sim.generator import generate, write_jsonl
-from guardrail.testing import customers, events, histories
+from guardrail.testing import streams
 
 ROOT = EVERY_WINDOW.parents[3]
 STARTER = ROOT / "rules" / "starter"
@@ -80,53 +78,13 @@ def test_when_asked_lines_are_refused(tmp_path: Path) -> None:
         load_frame(path)
 
 
-_LABELS = st.sampled_from(["fraud", "legitimate"])
-
-
-@st.composite
-def _streams(draw: st.DrawFn) -> list[StreamLine]:
-    """A few customers' histories and requests interleaved in time, with random labels and
-    background rows, unique ids; timestamps may fall on the same instant."""
-    lines: list[StreamLine] = []
-    end = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    for _ in range(draw(st.integers(1, 3))):
-        customer = draw(customers())
-        past = draw(histories(customer, (0, 12), end=end, days=draw(st.integers(1, 12))))
-        requests = draw(st.lists(events(customer=customer), min_size=1, max_size=4))
-        for event in [*past, *requests]:
-            label = draw(_LABELS)
-            hint = draw(st.sampled_from(["if_allowed", "if_allowed", "always"]))
-            lines.append(StreamLine(label, None, None, hint, event))
-    lines.sort(key=lambda line: line.event.timestamp)
-    return [
-        StreamLine(
-            line.label,
-            line.typology,
-            line.scenario,
-            line.executed_history_hint,
-            line.event.model_copy(update={"event_id": f"E{index:05d}"}),
-        )
-        for index, line in enumerate(lines)
-    ]
-
-
 _GUARD_PACK = Guard.from_path(EVERY_WINDOW).pack
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_streams())
+@given(streams())
 def test_columnar_matches_reference_on_generated_histories(lines: list[StreamLine]) -> None:
-    text = [
-        json.dumps(
-            {
-                "label": line.label,
-                "executed_history_hint": line.executed_history_hint,
-                "event": line.event.model_dump(mode="json"),
-            },
-            ensure_ascii=False,
-        )
-        for line in lines
-    ]
+    text = [line.to_json() for line in lines]
     outcome = replay_reference_lines(Guard.from_path(EVERY_WINDOW), text, keep_decisions=True)
     assert outcome.decisions is not None
     guard = Guard.from_path(EVERY_WINDOW)

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from guardrail.audit.dashboard import DashboardData, render_dashboard
 from guardrail.audit.keys import KEY_ENV_VAR, AuditKeyError, AuditKeys, InsecureAuditKeyWarning
 from guardrail.audit.log import to_audit_record
+from guardrail.audit.period_report import DIMENSIONS, PeriodReport, store_report
 from guardrail.audit.records import AuditRecord
-from guardrail.audit.report import GroupBy, build_report
 from guardrail.audit.shadow_report import build_shadow_report
 from guardrail.audit.sqlite_store import SQLiteStore
 from guardrail.audit.store import AuditStore
@@ -129,14 +130,28 @@ def configure_report_parser(parser: argparse.ArgumentParser) -> None:
         help="last day included (YYYY-MM-DD) or instant excluded (ISO 8601)",
     )
     parser.add_argument(
-        "--by", choices=[g.value for g in GroupBy], default=GroupBy.ALL.value, help="grouping"
+        "--by",
+        default="",
+        metavar="DIMS",
+        help=f"grouping, one or a comma list of: {', '.join(DIMENSIONS)} (e.g. month,branch)",
+    )
+    parser.add_argument(
+        "--kind", action="append", default=[], help="only this transaction kind (repeatable)"
+    )
+    parser.add_argument(
+        "--channel", action="append", default=[], help="only this channel (repeatable)"
     )
     parser.add_argument(
         "--tz",
         default="Asia/Shanghai",
         help="time zone for dates without an offset (default Asia/Shanghai)",
     )
-    parser.add_argument("--format", choices=["text", "json", "csv"], default="text")
+    parser.add_argument(
+        "--format",
+        choices=["text", "json", "csv", "html"],
+        default="text",
+        help="html: the self-contained dashboard (charts and tables)",
+    )
     parser.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
     parser.add_argument(
         "--verify",
@@ -218,6 +233,7 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         start = _parse_when(args.start, zone, end=False)
         end = _parse_when(args.end, zone, end=True)
+        rebuild_upto: int | None = None
         if args.verify:
             verdict = _verify(args, _signing_key(args), ())
             if not verdict.ok:
@@ -228,34 +244,60 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
                     f" {problem.message}\n"
                 )
                 return EXIT_FAILED
+            rebuild_upto = verdict.records  # report on exactly the records just verified
         if args.shadow:
             shadow = build_shadow_report(_records(args))
-            if args.format == "csv":
+            if args.format in ("csv", "html"):
                 raise _UsageError("--shadow reports as text or json")
-            _write(args, shadow.to_json() if args.format == "json" else shadow.to_text(), out)
-            return EXIT_OK
-        report = build_report(_records(args), by=args.by, start=start, end=end)
+            return _write(
+                args, shadow.to_json() if args.format == "json" else shadow.to_text(), out
+            )
+        filters: dict[str, Any] = {
+            "start": start,
+            "end": end,
+            "tz": args.tz,
+            "kinds": args.kind,
+            "channels": args.channel,
+        }
+        store = _opener(args)(args.log)
+        try:
+
+            def make(by: str = "", rebuild: int | None = None) -> PeriodReport:
+                return store_report(store, by=by, rebuild_upto=rebuild, **filters)
+
+            report = make(args.by, rebuild_upto)
+            html = None
+            if args.format == "html":
+                html = render_dashboard(DashboardData(make(), make("day"), make("branch")))
+        finally:
+            store.close()
+        if html is not None:
+            text = html
+        elif args.format == "json":
+            text = report.to_json()
+        elif args.format == "csv":
+            text = report.to_csv()
+        else:
+            text = report.to_text()
     except _UsageError as exc:
         sys.stderr.write(f"guardrail audit report: {exc}\n")
         return EXIT_ERROR
     except (AuditKeyError, StoreError) as exc:
         sys.stderr.write(f"guardrail audit report: {exc}\n")
         return EXIT_ERROR
-    if args.format == "json":
-        text = report.to_json()
-    elif args.format == "csv":
-        text = report.to_csv()
-    else:
-        text = report.to_text()
-    _write(args, text, out)
-    return EXIT_OK
+    return _write(args, text, out)
 
 
-def _write(args: argparse.Namespace, text: str, out: TextIO) -> None:
+def _write(args: argparse.Namespace, text: str, out: TextIO) -> int:
     if args.output is not None:
-        args.output.write_text(text, encoding="utf-8")
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            sys.stderr.write(f"guardrail audit report: {args.output}: {exc.strerror}\n")
+            return EXIT_ERROR
     else:
         out.write(text)
+    return EXIT_OK
 
 
 def add_audit_subcommands(subparsers: Any, open_store: StoreOpener | None = None) -> None:

@@ -17,6 +17,7 @@ from guardrail.audit.masking import DEFAULT_POLICY, FieldClass, Masker, MaskingP
 from guardrail.audit.records import (
     AnyPayload,
     AuditRecord,
+    CaseEntryRecord,
     ControlKind,
     ControlRecord,
     DecisionRecord,
@@ -42,7 +43,7 @@ from guardrail.model.session import SessionStep
 from guardrail.policy.stores import BreakerState
 
 Payload = AnyPayload
-_PAYLOAD_TYPES = (DecisionRecord, SessionStepRecord, ShadowRecord, ControlRecord)
+_PAYLOAD_TYPES = (DecisionRecord, SessionStepRecord, ShadowRecord, ControlRecord, CaseEntryRecord)
 _ENTITY_CLASSES = {
     "customer": FieldClass.CUSTOMER_ID,
     "account": FieldClass.ACCOUNT,
@@ -291,8 +292,8 @@ class AuditLog:
         for payload in payloads:
             if not isinstance(payload, _PAYLOAD_TYPES):
                 raise TypeError(
-                    "payload: expected a DecisionRecord, SessionStepRecord, ShadowRecord or "
-                    f"ControlRecord, got {type(payload).__name__}"
+                    "payload: expected a DecisionRecord, SessionStepRecord, ShadowRecord, "
+                    f"ControlRecord or CaseEntryRecord, got {type(payload).__name__}"
                 )
         encoded = [(p.type, p.case_id, encode_payload(p).decode("utf-8")) for p in payloads]
         with self._lock:

@@ -76,6 +76,7 @@ def canonical_json(value: Any) -> bytes:
 class RecordKind(StrEnum):
     DECISION = "decision"
     SESSION_STEP = "session_step"
+    CASE_ENTRY = "case_entry"
     SHADOW = "shadow"
     CONTROL = "control"
 
@@ -302,6 +303,153 @@ class SessionStepRecord(_Record):
         return self.at
 
 
+class CaseType(StrEnum):
+    """Why a case is in the ledger."""
+
+    DECISION = "decision"  # opened from a screening at or above the configured action
+    COMPLAINT = "complaint"  # a customer's complaint (about anything but guardrail's friction)
+    FRICTION_COMPLAINT = "friction_complaint"  # a customer wrongly questioned or held
+    MANUAL = "manual"  # opened by hand (a tip-off, a police request, a branch report)
+
+
+class CaseEntryKind(StrEnum):
+    """One entry of the case ledger. Kinds are only ever added."""
+
+    OPENED = "opened"
+    NOTE = "note"  # progress: what was done, said, learnt
+    EVIDENCE_ATTACHED = "evidence_attached"  # a file, stored by content hash
+    ASSIGNED = "assigned"
+    VERDICT = "verdict"  # learnt later: the police confirm fraud, a complaint shows no fraud
+    AMOUNTS = "amounts"  # money prevented from leaving / returned to the victim, as learnt
+    CLOSED = "closed"
+
+
+class Verdict(StrEnum):
+    """What was established about a case, possibly long after the counter."""
+
+    FRAUD_CONFIRMED = "fraud_confirmed"
+    NOT_FRAUD = "not_fraud"
+    UNKNOWN = "unknown"  # withdraws an earlier verdict
+
+
+class Resolution(StrEnum):
+    """How a case was closed."""
+
+    FRAUD_PREVENTED = "fraud_prevented"
+    FUNDS_RETURNED = "funds_returned"
+    FRAUD_NOT_PREVENTED = "fraud_not_prevented"
+    NO_FRAUD = "no_fraud"
+    COMPLAINT_UPHELD = "complaint_upheld"
+    COMPLAINT_REJECTED = "complaint_rejected"
+    REFERRED_TO_POLICE = "referred_to_police"
+    OTHER = "other"
+
+
+class PartyRole(StrEnum):
+    CUSTOMER = "customer"
+    COUNTERPARTY = "counterparty"
+    COMPLAINANT = "complainant"
+    OTHER = "other"
+
+
+class ProtectedParty(_Record):
+    """A party to a case, its identifiers only in protected form (keyed hash or mask)."""
+
+    role: PartyRole
+    name: Protected | None = None
+    id_number: Protected | None = None
+    phone: Protected | None = None
+    account: Protected | None = None
+    customer_id: Protected | None = None
+
+
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+# Which optional fields each entry kind may carry (``at``, ``by`` and ``case_id`` always).
+_CASE_FIELDS: dict[CaseEntryKind, frozenset[str]] = {
+    CaseEntryKind.OPENED: frozenset(
+        {
+            "case_type",
+            "text",
+            "source_case_id",
+            "branch_id",
+            "typology",
+            "parties",
+            "amount_at_risk",
+            "assignee",
+            "occurred_on",
+        }
+    ),
+    CaseEntryKind.NOTE: frozenset({"text"}),
+    CaseEntryKind.EVIDENCE_ATTACHED: frozenset(
+        {"text", "evidence_sha256", "evidence_name", "evidence_bytes", "evidence_media_type"}
+    ),
+    CaseEntryKind.ASSIGNED: frozenset({"text", "assignee"}),
+    CaseEntryKind.VERDICT: frozenset({"text", "verdict"}),
+    CaseEntryKind.AMOUNTS: frozenset(
+        {"text", "amount_prevented", "amount_returned", "reported_to_police"}
+    ),
+    CaseEntryKind.CLOSED: frozenset(
+        {"text", "resolution", "amount_prevented", "amount_returned", "reported_to_police"}
+    ),
+}
+_CASE_REQUIRED: dict[CaseEntryKind, frozenset[str]] = {
+    CaseEntryKind.OPENED: frozenset({"case_type"}),
+    CaseEntryKind.NOTE: frozenset({"text"}),
+    CaseEntryKind.EVIDENCE_ATTACHED: frozenset({"evidence_sha256", "evidence_bytes"}),
+    CaseEntryKind.ASSIGNED: frozenset({"assignee"}),
+    CaseEntryKind.VERDICT: frozenset({"verdict"}),
+    CaseEntryKind.AMOUNTS: frozenset(),
+    CaseEntryKind.CLOSED: frozenset({"resolution"}),
+}
+
+
+class CaseEntryRecord(_Record):
+    """One entry of the case ledger (a case is every entry sharing ``case_id``). Free text is
+    redacted and parties are protected before the entry is built (see ``cases``)."""
+
+    type: Literal["case_entry"] = "case_entry"
+    case_id: Identifier
+    entry: CaseEntryKind
+    at: AwareDatetime
+    by: Identifier  # the officer, supervisor or system that wrote the entry
+    case_type: CaseType | None = None
+    text: ShortText = ""
+    source_case_id: Identifier | None = None  # the screening (decision case id) it came from
+    branch_id: Identifier | None = None
+    typology: Annotated[str, Field(max_length=100)] | None = None
+    parties: tuple[ProtectedParty, ...] = ()
+    amount_at_risk: Money | None = None
+    occurred_on: dt.date | None = None
+    assignee: Identifier | None = None
+    verdict: Verdict | None = None
+    resolution: Resolution | None = None
+    amount_prevented: Money | None = None
+    amount_returned: Money | None = None
+    reported_to_police: bool | None = None
+    evidence_sha256: Sha256Hex | None = None
+    evidence_name: Annotated[str, Field(max_length=200)] | None = None
+    evidence_bytes: Annotated[int, Field(ge=0)] | None = None
+    evidence_media_type: Annotated[str, Field(max_length=100)] | None = None
+
+    @model_validator(mode="after")
+    def _fields_fit_the_entry(self) -> CaseEntryRecord:
+        allowed = _CASE_FIELDS[self.entry]
+        for name in _CASE_REQUIRED[self.entry]:
+            if getattr(self, name) in (None, ""):
+                raise ValueError(f"{name}: required for a {self.entry.value} entry")
+        for name in _ALL_CASE_FIELDS - allowed:
+            value = getattr(self, name)
+            if value not in (None, "", ()):
+                raise ValueError(f"{name}: not allowed on a {self.entry.value} entry")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v not in (None, "", [], ())}
+
+
 class ShadowRecord(_Record):
     """A candidate pack's decision beside the live one for the same event; never acted on."""
 
@@ -352,7 +500,10 @@ class ControlRecord(_Record):
         return self.at
 
 
-AnyPayload = DecisionRecord | SessionStepRecord | ShadowRecord | ControlRecord
+_ALL_CASE_FIELDS = frozenset().union(*_CASE_FIELDS.values())
+
+
+AnyPayload = DecisionRecord | SessionStepRecord | ShadowRecord | ControlRecord | CaseEntryRecord
 Payload = Annotated[AnyPayload, Field(discriminator="type")]
 PAYLOAD_ADAPTER: TypeAdapter[AnyPayload] = TypeAdapter(Payload)
 

@@ -337,7 +337,7 @@ def build_report(
         read += 1
         payload = record.payload
         if not isinstance(payload, DecisionRecord | SessionStepRecord):
-            continue  # shadow and control records: see guardrail.audit.shadow_report
+            continue  # shadow, control (shadow_report) and case-ledger (period_report) records
         case = cases.setdefault(payload.case_id, _Case())
         if isinstance(payload, DecisionRecord):
             if case.first is None:

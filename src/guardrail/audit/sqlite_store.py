@@ -23,6 +23,7 @@ from guardrail.audit.store import (
     Checkpoint,
     Head,
     LogMeta,
+    SnapshotReads,
     StoredRecord,
 )
 from guardrail.context.sqlite_schema import migrate_sqlite, refuse_newer
@@ -174,7 +175,7 @@ class _Reader:
         return [Checkpoint(_int(r[0]), _text(r[1]), _text(r[2]), _text(r[3])) for r in rows]
 
 
-class SQLiteStore:
+class SQLiteStore(SnapshotReads):
     """An :class:`~guardrail.audit.store.AuditStore` in one SQLite file (WAL, durable commits).
 
     Thread-safe (writes are serialised by a lock; each snapshot reads on its own connection)
@@ -343,30 +344,6 @@ class SQLiteStore:
     def snapshot(self) -> AbstractContextManager[AuditReader]:
         """A consistent read view on its own connection (one read transaction)."""
         return self._snapshot()
-
-    def case_records(self, case_id: str) -> list[StoredRecord]:
-        with self._snapshot() as reader:
-            return list(reader.case(case_id))
-
-    def meta(self) -> LogMeta | None:
-        with self._snapshot() as reader:
-            return reader.meta()
-
-    def head(self) -> Head | None:
-        with self._snapshot() as reader:
-            return reader.head()
-
-    def last(self) -> StoredRecord | None:
-        with self._snapshot() as reader:
-            return reader.last()
-
-    def iterate(self, from_seq: int = 1, to_seq: int | None = None) -> Iterator[StoredRecord]:
-        with self._snapshot() as reader:
-            yield from reader.iterate(from_seq, to_seq)
-
-    def checkpoints(self) -> list[Checkpoint]:
-        with self._snapshot() as reader:
-            return reader.checkpoints()
 
     def _ensure_open(self) -> None:
         if self._closed:

@@ -99,6 +99,50 @@ class AuditReader(Protocol):
         ...
 
 
+class CaseReader(AuditReader, Protocol):
+    """A snapshot reader that also finds one case's records through an index."""
+
+    def case(self, case_id: str) -> Iterator[StoredRecord]:
+        """All records of ``case_id``, in seq order."""
+        ...
+
+
+class SnapshotReads:
+    """The store-level reads of a store with snapshots (SQLite, PostgreSQL): each call opens
+    one snapshot through ``_snapshot`` (which the store gives), reads, and closes it."""
+
+    def _snapshot(self) -> AbstractContextManager[CaseReader]:
+        raise NotImplementedError
+
+    def snapshot(self) -> AbstractContextManager[AuditReader]:
+        """A consistent read view for verification and reports."""
+        return self._snapshot()
+
+    def case_records(self, case_id: str) -> list[StoredRecord]:
+        with self._snapshot() as reader:
+            return list(reader.case(case_id))
+
+    def meta(self) -> LogMeta | None:
+        with self._snapshot() as reader:
+            return reader.meta()
+
+    def head(self) -> Head | None:
+        with self._snapshot() as reader:
+            return reader.head()
+
+    def last(self) -> StoredRecord | None:
+        with self._snapshot() as reader:
+            return reader.last()
+
+    def iterate(self, from_seq: int = 1, to_seq: int | None = None) -> Iterator[StoredRecord]:
+        with self._snapshot() as reader:
+            yield from reader.iterate(from_seq, to_seq)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self._snapshot() as reader:
+            return list(reader.checkpoints())
+
+
 class AuditStore(AuditReader, Protocol):
     """Durable, append-only storage of chained records."""
 

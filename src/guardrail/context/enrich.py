@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
+from guardrail.context.extract import base_features, extractor
 from guardrail.context.history import HistoryRecord, HistoryStore
-from guardrail.context.lexicon import LexiconMatcher
+from guardrail.context.lexicon import LexiconHit, LexiconMatcher
 from guardrail.context.watchlist import Watchlist
 from guardrail.context.windows import (
     WindowedHistory,
@@ -29,108 +30,17 @@ from guardrail.engine.codegen import compile_function, expression
 from guardrail.engine.reference import cost
 from guardrail.lang.catalog import (
     BASE_FIELDS,
-    DOCUMENT_KINDS,
     LOCAL_DATE_KEY,
-    OBSERVATIONS,
     REGION_KEY_PREFIX,
     FieldSource,
     FieldType,
 )
 from guardrail.lang.ir import All, Condition, FieldRef, RefKind, refs, walk
-from guardrail.lang.pack import Pack
-from guardrail.model.event import DIRECTION_OF_KIND, Event, Relationship, ThirdPartyRole
-from guardrail.model.features import FeatureMap, FeatureValue
+from guardrail.lang.pack import KIND_KEY, Pack
+from guardrail.model.event import Event
+from guardrail.model.features import FeatureMap
 
-_OBSERVATION_KEYS = tuple((f"observations.{name}", name) for name in OBSERVATIONS)
-
-
-def base_features(e: Event) -> dict[str, FeatureValue]:
-    """The event's own fields as flat features, in one pass (the hot path of every screening).
-    Enum members are ``str`` subclasses and compare equal to their values."""
-    account, counterparty, purpose = e.account, e.counterparty, e.purpose
-    customer, answers, observations = e.customer, e.answers, e.observations
-    features: dict[str, FeatureValue] = {
-        "kind": e.kind,
-        "direction": DIRECTION_OF_KIND[e.kind],
-        "channel": e.channel,
-        "amount": e.amount.fen,
-        "currency": e.amount.currency,
-        "cross_border": e.cross_border,
-        "new_daily_limit": None if e.new_daily_limit is None else e.new_daily_limit.fen,
-        "branch.id": e.branch.id,
-        "branch.region": e.branch.region,
-        "teller_id": e.teller_id,
-        "customer.id": customer.id,
-        "customer.id_number": customer.id_number,
-        "customer.phone": customer.phone,
-        "customer.party_type": customer.party_type,
-        "customer.segment": customer.segment,
-        "customer.region": customer.region,
-        "account.id": None if account is None else account.id,
-        "account.account_class": None if account is None else account.account_class,
-        "counterparty.account": None if counterparty is None else counterparty.account,
-        "counterparty.bank": None if counterparty is None else counterparty.bank,
-        "counterparty.region": None if counterparty is None else counterparty.region,
-        "counterparty.phone": None if counterparty is None else counterparty.phone,
-        "counterparty.same_name": None if counterparty is None else counterparty.same_name,
-        "counterparty.party_type": None if counterparty is None else counterparty.party_type,
-        "purpose.code": None if purpose is None else purpose.code,
-        "answers.stated_purpose": answers.stated_purpose,
-        "answers.knows_payee": answers.knows_payee,
-        "answers.payee_relationship": answers.payee_relationship,
-        "answers.met_payee_in_person": answers.met_payee_in_person,
-        "answers.instructed_by_other": answers.instructed_by_other,
-        "answers.told_to_keep_secret": answers.told_to_keep_secret,
-        "answers.family_aware": answers.family_aware,
-        "answers.promised_return_pct": answers.promised_return_pct,
-    }
-    for key, name in _OBSERVATION_KEYS:
-        features[key] = getattr(observations, name)
-    _add_counter_context(e, features)
-    return features
-
-
-_FAMILY_ROLES = frozenset({ThirdPartyRole.FAMILY, ThirdPartyRole.GUARDIAN})
-_DOCUMENT_KEYS = tuple((f"documents.{kind}", kind) for kind in DOCUMENT_KINDS)
-
-
-def _add_counter_context(e: Event, features: dict[str, FeatureValue]) -> None:
-    """Account opening, third parties, documents and family: who and what is at the counter."""
-    opening, parties, family = e.opening, e.third_parties, e.family
-    features["answers.paid_to_open"] = e.answers.paid_to_open
-    features["answers.lends_account"] = e.answers.lends_account
-    features["opening.purpose"] = None if opening is None else opening.purpose
-    features["opening.accounts_at_other_banks"] = (
-        None if opening is None else opening.accounts_at_other_banks
-    )
-    features["opening.opened_elsewhere_last_30d"] = (
-        None if opening is None else opening.opened_elsewhere_last_30d
-    )
-    features["opening.accompanied"] = (
-        None if opening is None else (opening.accompanied or bool(parties))
-    )
-    features["third_party.present"] = bool(parties)
-    features["third_party.count"] = len(parties)
-    features["third_party.answers_for_customer"] = any(p.answers_for_customer for p in parties)
-    features["third_party.agent_present"] = any(p.role is ThirdPartyRole.AGENT for p in parties)
-    features["third_party.non_family_present"] = any(
-        p.role not in _FAMILY_ROLES and p.relationship is not Relationship.FAMILY for p in parties
-    )
-    features["third_party.phone"] = next((p.phone for p in parties if p.phone), None)
-    features["third_party.id_number"] = next((p.id_number for p in parties if p.id_number), None)
-    shown = {d.kind.value for d in e.documents}
-    for key, kind in _DOCUMENT_KEYS:
-        features[key] = kind in shown
-    features["documents.any_verified"] = any(d.verified for d in e.documents)
-    features["family.present"] = False if family is None else family.present
-    features["family.reached_by_phone"] = False if family is None else family.reached_by_phone
-    features["family.confirms"] = None if family is None else family.confirms
-    features["family.confirmed"] = (
-        None
-        if family is None or family.confirms is None
-        else family.confirms and (family.present or family.reached_by_phone)
-    )
-
+__all__ = ["BASE_KEYS", "FeaturePlan", "Resolution", "base_features"]
 
 # Fields a watchlist tests against every value the event has (any third party), not the first.
 _MANY_VALUES: dict[str, Callable[[Event], tuple[str, ...]]] = {
@@ -207,6 +117,10 @@ class FeaturePlan:
                     if isinstance(ref, FieldRef):
                         needed.setdefault(ref.key, ref)
         self.keys = frozenset(needed)
+        # Only the event fields a rule (or a watchlist lookup, or the engine's kind dispatch)
+        # reads are extracted; ``complete`` resolutions extract all of them.
+        watched = {ref.field for ref in needed.values() if ref.kind is RefKind.WATCHLIST}
+        self._extract = extractor({*needed, *watched, KIND_KEY})
         self._needs_local_date = LOCAL_DATE_KEY in needed
         self._needs_static = not STATIC_DERIVED.isdisjoint(needed)
         # the branch region cut to N parts, for windows across customers of a region
@@ -266,6 +180,7 @@ class FeaturePlan:
         body.append("return m")
         self._needed_steps: Callable[[FeatureMap], int] = compile_function("needed_steps", body)
         self._all_steps = (1 << len(self._steps)) - 1
+        self._bits = [(1 << index, step) for index, step in enumerate(self._steps)]
 
     def _computable(self, key: str) -> bool:
         return (
@@ -287,14 +202,14 @@ class FeaturePlan:
     ) -> Resolution:
         """Every feature a rule that can still fire reads (``complete``: every feature the
         pack reads), as plain values."""
-        features = FeatureMap(base_features(event))
+        features = FeatureMap(base_features(event) if complete else self._extract(event))
         resolution = Resolution(event, history, watchlists, features, {})
         if self._needs_static or self._needs_local_date:
             local = local_time(event)
             if self._needs_local_date:
                 features[LOCAL_DATE_KEY] = local.year * 10000 + local.month * 100 + local.day
             if self._needs_static:
-                features.update(static_derived_features(event))
+                features.update(static_derived_features(event, local))
         for key, depth in self._region_depths.items():
             features[key] = "-".join(event.branch.region.split("-")[:depth])
         if not self._steps:
@@ -308,8 +223,8 @@ class FeaturePlan:
                 )
             )
             todo &= ~self._history_mask
-        for index, step in enumerate(self._steps):
-            if todo >> index & 1:
+        for bit, step in self._bits:
+            if todo & bit:
                 step(resolution)
         return resolution
 
@@ -324,12 +239,10 @@ class FeaturePlan:
 
     def _window(self, key: str) -> Step:
         compute = window_function(self._windows[key])
-        with_current = self._windows[key].include_current
 
         def window(out: Resolution) -> None:
             # decide() writes the window's detail for a hit: most values explain nothing.
-            current = out.current_record() if with_current else None
-            out.features[key] = compute(out.event, out.history, current)
+            out.features[key] = compute(out.event, out.history, out.current)
 
         return window
 
@@ -340,14 +253,22 @@ class FeaturePlan:
         matcher = self.matcher
 
         def lexicons(out: Resolution) -> None:
-            hits = matcher.find(text_of(out.event), text_field)
+            features = out.features
+            text = text_of(out.event)
+            if not text:  # most events: nothing written, nothing to scan
+                for item in wanted:
+                    features[item.key] = False
+                return
+            first: dict[str, LexiconHit] = {}
+            for hit in matcher.find(text, text_field):  # ordered by position
+                first.setdefault(hit.lexicon, hit)
             for item in wanted:
-                first = next((hit for hit in hits if hit.lexicon == item.name), None)
-                out.features[item.key] = first is not None
-                if first is not None:
+                found = first.get(item.name)
+                features[item.key] = found is not None
+                if found is not None:
                     out.details[item.key] = (
-                        f"lexicon {item.name}: term {first.term!r} in {text_field} "
-                        f"at {first.start}-{first.end}"
+                        f"lexicon {item.name}: term {found.term!r} in {text_field} "
+                        f"at {found.start}-{found.end}"
                     )
 
         return lexicons

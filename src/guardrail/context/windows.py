@@ -17,6 +17,7 @@ from guardrail.context.history.records import whole_years
 from guardrail.errors import GuardrailError
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.model.event import Direction, Event
+from guardrail.model.money import Currency
 
 ELDERLY_AGE = 60  # Law on the Protection of the Rights of the Elderly, art. 2
 _DAY = timedelta(hours=24)
@@ -43,11 +44,17 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
+@lru_cache(maxsize=4096)
+def _midnight(zone_name: str, day: date) -> datetime:
+    """``local_midnight`` by zone name, kept: every screening of a day asks for the same one."""
+    return local_midnight(day, zone(zone_name))
+
+
 def window_start(spec: WindowSpec, event: Event) -> datetime | None:
     """The first instant ``spec`` reads for ``event`` (None: the whole retained history)."""
     if spec.span is Span.SAME_DAY:
-        tz = zone(event.branch.timezone)
-        return local_midnight(event.timestamp.astimezone(tz).date(), tz)
+        name = event.branch.timezone
+        return _midnight(name, event.timestamp.astimezone(zone(name)).date())
     if spec.span is Span.HOURS:
         return event.timestamp - timedelta(hours=spec.length or 0)
     if spec.span is Span.DAYS:
@@ -148,16 +155,131 @@ def needs_records(spec: WindowSpec) -> bool:
 WindowFunction = Callable[[Event, HistoryStore, "HistoryRecord | None"], int]
 
 
+class _Own:
+    """The event being screened as the aggregates read it, when it counts in its window: its
+    ``HistoryRecord`` is not built (a window without the caller's record would build one for
+    every screening), and its amount is converted only by a sum or a max."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+
+    @property
+    def amount_fen(self) -> int:
+        return self.event.amount.fen
+
+    @property
+    def customer_id(self) -> str:
+        return self.event.customer.id
+
+    @property
+    def counterparty_account(self) -> str | None:
+        counterparty = self.event.counterparty
+        return None if counterparty is None else counterparty.account
+
+
+def _start_function(spec: WindowSpec) -> Callable[[Event], datetime | None]:
+    """``window_start`` for ``spec``, with a fixed span's length worked out once."""
+    if spec.span is Span.HOURS or spec.span is Span.DAYS:
+        length = timedelta(hours=spec.length or 0) if spec.span is Span.HOURS else None
+        length = length if length is not None else (spec.length or 0) * _DAY
+        return lambda event: event.timestamp - length
+    return lambda event: window_start(spec, event)
+
+
 def window_function(spec: WindowSpec) -> WindowFunction:
-    """``compute_window`` bound to one spec (what the resolver's window step calls)."""
+    """``compute_window`` specialised for one spec, with the same result for every event and
+    store (what the resolver's window step calls): the spec's filters are read once here, the
+    record filter tests only what the spec constrains, and the event's own record is not built
+    unless the caller has it."""
+    if spec.across_customers or spec.same_purpose:  # rare: the general path
+
+        def general(event: Event, store: HistoryStore, current: HistoryRecord | None) -> int:
+            return compute_window(spec, event, store, current)
+
+        return general
+    by_payee = spec.key is WindowKey.COUNTERPARTY
+    by_account = spec.key is WindowKey.ACCOUNT
+    kinds = frozenset(spec.kinds)
+    channels = frozenset(spec.channels)
+    direction = spec.direction
+    currency = spec.effective_currency
+    min_age = spec.min_customer_age
+    include_current = spec.include_current
+    filtered = bool(kinds or channels or direction is not None or currency is not None)
+    filtered = filtered or min_age is not None
+
+    start = _start_function(spec)
+
+    def counts(rec: HistoryRecord | Event) -> bool:
+        if min_age is not None:
+            age = rec.customer_age if isinstance(rec, HistoryRecord) else _age_on_utc_date(rec)
+            if age is None or age < min_age:
+                return False
+        return (
+            (not kinds or rec.kind in kinds)
+            and (direction is None or rec.direction is direction)
+            and (not channels or rec.channel in channels)
+            and (currency is None or _currency(rec) is currency)
+        )
 
     def compute(event: Event, store: HistoryStore, current: HistoryRecord | None) -> int:
-        return compute_window(spec, event, store, current)
+        payee = None
+        if by_payee:
+            payee = event.counterparty.account if event.counterparty is not None else None
+            if payee is None:
+                return 0
+        since = start(event)
+        if by_account and event.account is not None:
+            candidates = store.for_account(event.account.id, since)
+        else:
+            candidates = store.for_customer(event.customer.id, since)
+        selected: list[HistoryRecord | _Own] = []
+        if candidates:
+            end = event.timestamp
+            own_id = event.event_id
+            # Inline tests (no call per record): a customer may have hundreds of records.
+            selected = [
+                rec
+                for rec in candidates
+                if rec.timestamp <= end
+                and rec.event_id != own_id
+                and (payee is None or rec.counterparty_account == payee)
+                and (not kinds or rec.kind in kinds)
+                and (direction is None or rec.direction is direction)
+                and (not channels or rec.channel in channels)
+                and (currency is None or rec.currency is currency)
+                and (
+                    min_age is None
+                    or (rec.customer_age is not None and rec.customer_age >= min_age)
+                )
+            ]
+        if include_current:
+            if current is not None:
+                if not filtered or counts(current):
+                    selected.append(current)
+            elif not filtered or counts(event):
+                selected.append(_Own(event))
+        return _aggregate(spec, selected)
 
     return compute
 
 
-def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
+def _currency(item: HistoryRecord | Event) -> Currency:
+    return item.currency if isinstance(item, HistoryRecord) else item.amount.currency
+
+
+def _age_on_utc_date(event: Event) -> int | None:
+    """The customer's age as ``HistoryRecord.from_event`` records it."""
+    born = event.customer.birth_date
+    if born is None:
+        return None
+    on = event.timestamp.date()
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _aggregate(spec: WindowSpec, records: Sequence[HistoryRecord | _Own]) -> int:
     if spec.aggregate is Aggregate.SUM:
         return sum(rec.amount_fen for rec in records)
     if spec.aggregate is Aggregate.MAX:
@@ -168,7 +290,7 @@ def _aggregate(spec: WindowSpec, records: Iterable[HistoryRecord]) -> int:
         return len({rec.counterparty_account for rec in records} - {None})
     if spec.measure is Measure.COUNTERPARTY:  # count of records that have a payee account
         return sum(1 for rec in records if rec.counterparty_account is not None)
-    return sum(1 for _ in records)
+    return len(records)
 
 
 HistoryValue = int | bool | None
@@ -247,7 +369,7 @@ def history_values(
 def derived_day_starts(event: Event) -> tuple[datetime, datetime]:
     """The two instants the derived features count from: 24 hours before the event, and the
     start of the event's local day at its branch."""
-    local_day_start = local_midnight(local_time(event).date(), zone(event.branch.timezone))
+    local_day_start = _midnight(event.branch.timezone, local_time(event).date())
     return event.timestamp - _DAY, local_day_start
 
 
@@ -318,9 +440,13 @@ def _province(region: str) -> str:
     return "-".join(region.split("-")[:2])
 
 
-def static_derived_features(event: Event) -> dict[str, int | bool | None]:
-    """Features of the event alone (no history), on the branch's local calendar."""
-    local = local_time(event)
+def static_derived_features(
+    event: Event, local: datetime | None = None
+) -> dict[str, int | bool | None]:
+    """Features of the event alone (no history), on the branch's local calendar (``local``:
+    the event's ``local_time``, when the caller has it)."""
+    if local is None:
+        local = local_time(event)
     today = local.date()
     birth = event.customer.birth_date
     age = None if birth is None else whole_years(birth, today)

@@ -9,7 +9,7 @@ event ever reaches the compiler. Semantics are the reference evaluator's: an abs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from guardrail.lang.ir import All, Compare, Condition, Const, FieldRef, Op
@@ -40,10 +40,17 @@ def _compare(compare: Compare) -> str:
     return f"({left} and (_b := f[{right.key!r}]) is not None and _a {op} _b)"
 
 
-def compile_function(name: str, body: Sequence[str]) -> Callable[..., Any]:
-    """Compile ``def name(f): <body>`` and return the function."""
-    source = f"def {name}(f):\n" + "".join(f"    {line}\n" for line in body)
-    namespace: dict[str, Any] = {}
-    exec(compile(source, f"<guardrail {name}>", "exec"), namespace)
-    function: Callable[..., Any] = namespace[name]
+def compile_function(
+    name: str,
+    body: Sequence[str],
+    *,
+    parameter: str = "f",
+    namespace: Mapping[str, Any] | None = None,
+) -> Callable[..., Any]:
+    """Compile ``def name(parameter): <body>`` and return the function; ``namespace`` holds
+    the globals the body may read (constants of ours, never anything from an event)."""
+    source = f"def {name}({parameter}):\n" + "".join(f"    {line}\n" for line in body)
+    scope: dict[str, Any] = dict(namespace or {})
+    exec(compile(source, f"<guardrail {name}>", "exec"), scope)
+    function: Callable[..., Any] = scope[name]
     return function

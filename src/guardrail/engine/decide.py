@@ -16,18 +16,24 @@ hit is shown."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from enum import Enum
 
 from guardrail.engine.reference import holds
 from guardrail.lang.catalog import FieldType
-from guardrail.lang.ir import All, Compare, Condition, FieldRef
+from guardrail.lang.ir import All, AnyOf, Compare, Condition, FieldRef
 from guardrail.lang.pack import CLEARS_SUFFIX, CompiledRule, Pack
 from guardrail.model.decision import (
     FAIL_CLOSED_FLOOR,
     Action,
+    Cleared,
     Decision,
+    Evidence,
     Failure,
+    Hit,
     JsonScalar,
     Obligation,
+    ScorePart,
+    trusted,
 )
 from guardrail.model.features import Features, FeatureValue
 from guardrail.model.money import from_fen
@@ -46,40 +52,154 @@ def decide(
     watchlists: Mapping[str, str] | None = None,
 ) -> Decision:
     """Build the decision for one event from the ids of the rules it hit."""
-    failures = tuple(failures)
-    details = details or {}
-    rules = pack.rules_by_id
-    live, cleared_ids, ladder, score, score_action, action, owed = _settle(pack, hit_ids)
-    cleared = [rules[rule_id] for rule_id in cleared_ids]
-    hits = [_hit(pack, rules[rule_id], features, details) for rule_id in live]
-    parts = [
-        {"rule_id": rules[rule_id].spec.id, "weight": rules[rule_id].spec.score}
-        for rule_id in live
-        if rules[rule_id].spec.score
-    ]
-    if failures:
-        action = max(action, FAIL_CLOSED_FLOOR)
-    obligations = set(owed)
-    # One validation of a plain tree is cheaper than building each nested model (cheaper even
-    # than pydantic's model_construct).
-    return Decision.model_validate(
-        {
-            "event_id": event_id,
-            "action": action,
-            "obligations": tuple(o for o in _OBLIGATIONS if o in obligations),
-            "hits": hits,
-            "pack": pack.ref,
-            "backend": backend,
-            "failures": failures,
-            "elapsed_us": elapsed_us,
-            "ladder_action": ladder,
-            "score": score,
-            "score_action": score_action,
-            "score_parts": parts,
-            "cleared": [_cleared(pack, rule, features, details) for rule in cleared],
-            "watchlists": watchlists or {},
-        }
+    return Decider(pack).decide(
+        event_id,
+        hit_ids,
+        features,
+        backend,
+        details=details,
+        failures=failures,
+        elapsed_us=elapsed_us,
+        watchlists=watchlists,
     )
+
+
+class Decider:
+    """``decide`` for one pack, keeping what does not change from one event to the next: each
+    hit rule's fixed fields and, when its condition has no ``or``, the features that explain
+    it. Safe to share between threads (the cache only ever gains equal entries)."""
+
+    def __init__(self, pack: Pack) -> None:
+        self.pack = pack
+        self._plans: dict[str, _HitPlan] = {}
+        self._zero_score_action = pack.score_action(0) if pack.score_bands else Action.PROCEED
+
+    def decide(
+        self,
+        event_id: str,
+        hit_ids: Sequence[str],
+        features: Features,
+        backend: str,
+        *,
+        details: Mapping[str, str] | None = None,
+        failures: Iterable[Failure] = (),
+        elapsed_us: int = 0,
+        watchlists: Mapping[str, str] | None = None,
+    ) -> Decision:
+        """The decision for one event from the ids of the rules it hit."""
+        pack = self.pack
+        failures = tuple(failures)
+        if hit_ids:
+            details = details or {}
+            rules = pack.rules_by_id
+            live, cleared_ids, ladder, score, score_action, action, owed = _settle(pack, hit_ids)
+            hits = tuple(self._hit(rule_id, features, details) for rule_id in live)
+            parts = tuple(
+                trusted(ScorePart, {"rule_id": rule.spec.id, "weight": rule.spec.score})
+                for rule in (rules[rule_id] for rule_id in live)
+                if rule.spec.score
+            )
+            cleared = tuple(
+                _cleared(pack, rules[rule_id], features, details) for rule_id in cleared_ids
+            )
+        else:  # most events: nothing to settle or explain
+            hits, parts, cleared, owed = (), (), (), ()
+            ladder, score = Action.PROCEED, 0
+            score_action = action = self._zero_score_action
+        if failures:
+            action = max(action, FAIL_CLOSED_FLOOR)
+        if elapsed_us < 0:
+            raise ValueError("elapsed_us must not be negative")
+        # Every value is already of its declared type (the pack was validated when loaded, the
+        # features are plain values): the decision is built without validating it again.
+        return trusted(
+            Decision,
+            {
+                "event_id": event_id,
+                "action": action,
+                "obligations": owed,
+                "hits": hits,
+                "pack": pack.ref,
+                "backend": backend,
+                "failures": failures,
+                "elapsed_us": elapsed_us,
+                "ladder_action": ladder,
+                "score": score,
+                "score_action": score_action,
+                "score_parts": parts,
+                "cleared": cleared,
+                "watchlists": dict(watchlists) if watchlists else {},
+                "adjustments": (),
+            },
+        )
+
+    def _hit(self, rule_id: str, features: Features, details: Mapping[str, str]) -> Hit:
+        plan = self._plans.get(rule_id)
+        if plan is None:
+            plan = self._plans[rule_id] = _HitPlan(self.pack, self.pack.rules_by_id[rule_id])
+        return plan.hit(features, details)
+
+
+class _HitPlan:
+    """How to explain one rule's hit: its fixed fields, and the features its condition reads
+    when it has no ``or`` (with one, which features explain it depends on the event)."""
+
+    __slots__ = ("_fixed", "_pack", "_reads", "_rule")
+
+    def __init__(self, pack: Pack, rule: CompiledRule) -> None:
+        spec = rule.spec
+        self._pack = pack
+        self._rule = rule
+        self._fixed = {
+            "rule_id": spec.id,
+            "title_zh": spec.title_zh,
+            "title_en": spec.title_en,
+            "action": spec.action,
+            "obligations": spec.obligations,
+        }
+        self._reads: tuple[tuple[str, bool, str | None], ...] | None = None
+        if not any(isinstance(part, AnyOf) for part in _parts(rule.condition)):
+            self._reads = tuple(
+                (ref.key, ref.type is FieldType.MONEY, _window_prefix(pack, ref.key))
+                for ref in deciding_refs(rule.condition, {})
+            )
+
+    def hit(self, features: Features, details: Mapping[str, str]) -> Hit:
+        spec = self._rule.spec
+        if self._reads is None:
+            evidence = _explain(self._pack, self._rule.condition, features, details)
+        else:
+            evidence = tuple(
+                _shown_evidence(key, features.get(key), money, prefix, details)
+                for key, money, prefix in self._reads
+            )
+        return trusted(
+            Hit,
+            {
+                **self._fixed,
+                "evidence": evidence,
+                "source": spec.source,
+                "notice_zh": spec.notice_zh,
+                "notice_en": spec.notice_en,
+                "tags": spec.tags,
+                "ask": spec.ask,
+            },
+        )
+
+
+def _parts(condition: Condition) -> Iterable[Condition]:
+    yield condition
+    if not isinstance(condition, Compare):
+        for item in condition.items:
+            yield from _parts(item)
+
+
+def _window_prefix(pack: Pack, key: str) -> str | None:
+    """How a window's value is explained (``sum over same_day = ``); None for other keys."""
+    window = pack.windows.get(key.removeprefix("window.")) if key.startswith("window.") else None
+    if window is None:
+        return None
+    return f"{window.aggregate.value} over {window.span.value} = "
 
 
 _OBLIGATIONS = tuple(Obligation)  # in declaration order
@@ -109,13 +229,13 @@ def _collect(condition: Condition, features: Features, seen: dict[str, FieldRef]
 
 def _explain(
     pack: Pack, condition: Condition | None, features: Features, details: Mapping[str, str]
-) -> list[dict[str, JsonScalar]]:
+) -> tuple[Evidence, ...]:
     if condition is None:
-        return []
-    return [
+        return ()
+    return tuple(
         _evidence(pack, ref, features.get(ref.key), details)
         for ref in deciding_refs(condition, features)
-    ]
+    )
 
 
 def outcome(pack: Pack, hit_ids: Iterable[str]) -> tuple[Action, tuple[Obligation, ...]]:
@@ -151,45 +271,38 @@ def _settle(
 
 def _cleared(
     pack: Pack, rule: CompiledRule, features: Features, details: Mapping[str, str]
-) -> dict[str, object]:
+) -> Cleared:
     spec = rule.spec
-    return {
-        "rule_id": spec.id,
-        "title_zh": spec.title_zh,
-        "title_en": spec.title_en,
-        "action": spec.action,
-        "evidence": _explain(pack, rule.condition, features, details),
-        "cleared_by": _explain(pack, rule.clears, features, details),
-    }
-
-
-def _hit(
-    pack: Pack, rule: CompiledRule, features: Features, details: Mapping[str, str]
-) -> dict[str, object]:
-    spec = rule.spec
-    return {
-        "rule_id": spec.id,
-        "title_zh": spec.title_zh,
-        "title_en": spec.title_en,
-        "action": spec.action,
-        "obligations": spec.obligations,
-        "evidence": _explain(pack, rule.condition, features, details),
-        "source": spec.source,
-        "notice_zh": spec.notice_zh,
-        "notice_en": spec.notice_en,
-        "tags": spec.tags,
-        "ask": spec.ask,
-    }
+    return trusted(
+        Cleared,
+        {
+            "rule_id": spec.id,
+            "title_zh": spec.title_zh,
+            "title_en": spec.title_en,
+            "action": spec.action,
+            "evidence": _explain(pack, rule.condition, features, details),
+            "cleared_by": _explain(pack, rule.clears, features, details),
+        },
+    )
 
 
 def _evidence(
     pack: Pack, ref: FieldRef, value: FeatureValue, details: Mapping[str, str]
-) -> dict[str, JsonScalar]:
+) -> Evidence:
+    return _shown_evidence(
+        ref.key, value, ref.type is FieldType.MONEY, _window_prefix(pack, ref.key), details
+    )
+
+
+def _shown_evidence(
+    key: str, value: FeatureValue, money: bool, prefix: str | None, details: Mapping[str, str]
+) -> Evidence:
     shown: JsonScalar = value
-    if ref.type is FieldType.MONEY and isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, Enum):  # an enum member is shown, and validates, as its value
+        shown = value.value
+    elif money and isinstance(value, int) and not isinstance(value, bool):
         shown = str(from_fen(value))
-    detail = details.get(ref.key, "")
-    window = pack.windows.get(ref.key.removeprefix("window.")) if not detail else None
-    if window is not None and ref.key.startswith("window.") and value is not None:
-        detail = f"{window.aggregate.value} over {window.span.value} = {shown}"
-    return {"feature": ref.key, "value": shown, "detail": detail}
+    detail = details.get(key, "")
+    if not detail and prefix is not None and value is not None:
+        detail = f"{prefix}{shown}"
+    return trusted(Evidence, {"feature": key, "value": shown, "detail": detail})

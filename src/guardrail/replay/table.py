@@ -5,9 +5,10 @@ holds exactly the events the JSONL validator would accept.
 Columns are the JSON paths of the event joined by dots (``customer.id``, ``account.opened_on``);
 money is two columns, ``amount.fen`` (integer minor units) and ``amount.currency``; an optional
 object (``account``, ``counterparty``, ``purpose``, ...) has a boolean presence column under its
-own name. The line's own fields are ``label``, ``typology``, ``scenario`` and
-``executed_history_hint``. The column list is derived from the ``Event`` model, so a field added
-to the model is a column here without a second hand-kept list.
+own name. The line's own fields (``guardrail.model.stream``, the one line format) are
+``label``, ``typology``, ``scenario`` and ``executed_history_hint``. The column list is derived
+from the ``Event`` model, so a field added to the model is a column here without a second
+hand-kept list.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from guardrail.errors import GuardrailError
 from guardrail.model.event import Event
 from guardrail.model.money import MAX_AMOUNT, Money, from_fen, to_fen
+from guardrail.model.stream import HINTS, LABELS, LINE_FIELDS, StreamLine
+from guardrail.sim.replay import ReplayRecord
 
 LeafKind = Literal["str", "bool", "int", "date", "datetime", "fen", "currency", "presence", "json"]
-LINE_COLUMNS = ("label", "typology", "scenario", "executed_history_hint")
-LABELS = ("fraud", "legitimate")
-HINTS = ("if_allowed", "always")
+LINE_COLUMNS = LINE_FIELDS
 MAX_FEN = to_fen(MAX_AMOUNT)
 ROW_GROUP = 100_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -169,17 +170,6 @@ def _leaf_value(event: Event, leaf: Leaf) -> Any:
     if isinstance(value, Enum):
         return value.value
     return value
-
-
-@dataclass(frozen=True, slots=True)
-class StreamLine:
-    """What a table row holds: the line's own fields and its validated event."""
-
-    label: str
-    typology: str | None
-    scenario: str | None
-    executed_history_hint: str
-    event: Event
 
 
 def frame_from_lines(lines: Iterable[StreamLine]) -> pl.DataFrame:
@@ -413,10 +403,7 @@ def is_parquet(path: str | Path) -> bool:
     return str(path).lower().endswith((".parquet", ".pq"))
 
 
-def lines_of(records: Iterable[Any]) -> Iterator[StreamLine]:
-    """``StreamLine`` views of replay or generator records (anything with the same fields)."""
+def lines_of(records: Iterable[StreamLine | ReplayRecord]) -> Iterator[StreamLine]:
+    """The stream lines of generator records or of replay records (validated lines)."""
     for record in records:
-        hint = getattr(record, "executed_history_hint", None)
-        if hint is None:
-            hint = "always" if getattr(record, "background", False) else "if_allowed"
-        yield StreamLine(record.label, record.typology, record.scenario, hint, record.event)
+        yield record.line if isinstance(record, ReplayRecord) else record

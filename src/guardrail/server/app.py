@@ -9,12 +9,13 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
@@ -44,6 +45,8 @@ from guardrail.version import __version__
 
 logger = logging.getLogger("guardrail.server")
 JSON = "application/json"
+OCTETS = "application/octet-stream"
+CasePath = Annotated[str, PathParam(min_length=1, max_length=64)]
 _BATCH = TypeAdapter(schemas.BatchRequest)
 
 
@@ -293,6 +296,145 @@ def create_app(config: ServeConfig, service: Service | None = None) -> ASGIWithL
         session_id: str, body: schemas.StepRequest, principal: Caller
     ) -> schemas.SessionView:
         return session_view(svc().step(principal, session_id, body))
+
+    # -- reports (auditors) --------------------------------------------------------------------
+    @app.get("/v1/reports/period", tags=["reports"])
+    def report(
+        principal: Caller,
+        by: str = "",
+        start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+        end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+        tz: Annotated[str, Query(max_length=64)] = "Asia/Shanghai",
+        kind: Annotated[list[str] | None, Query(max_length=64)] = None,
+        channel: Annotated[list[str] | None, Query(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        """The period report (as ``guardrail audit report --format json``): ``by`` one or a
+        comma list of day, week, month, quarter, branch, rule, kind, channel, teller, typology;
+        ``from``/``to`` whole days in ``tz``. Auditors only."""
+        result = svc().report(
+            principal,
+            by=by[:200],
+            start=start,
+            end=end,
+            tz=tz,
+            kinds=kind or (),
+            channels=channel or (),
+        )
+        return result.to_dict()
+
+    @app.get("/v1/reports/dashboard", response_class=HTMLResponse, tags=["reports"])
+    def dashboard(
+        principal: Caller,
+        start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+        end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+        tz: Annotated[str, Query(max_length=64)] = "Asia/Shanghai",
+    ) -> HTMLResponse:
+        """The self-contained HTML dashboard (as ``--format html``). Auditors only."""
+        return HTMLResponse(svc().dashboard(principal, start=start, end=end, tz=tz))
+
+    # -- the case ledger (supervisors and auditors) -------------------------------------------
+    @app.get("/v1/cases", response_model=schemas.CaseList, tags=["cases"])
+    def list_cases(
+        principal: Caller, status: Literal["open", "closed", "all"] = "open"
+    ) -> schemas.CaseList:
+        """Cases in order of opening (as ``guardrail cases list``), without their entries."""
+        return svc().cases.list(principal, status)
+
+    @app.post("/v1/cases", status_code=201, response_model=schemas.CaseWritten, tags=["cases"])
+    def open_case(body: schemas.CaseOpenRequest, principal: Caller) -> schemas.CaseWritten:
+        """Open a complaint, a friction complaint or a case by hand; written by the key's
+        holder. Parties are stored protected."""
+        return svc().cases.open(principal, body)
+
+    @app.get("/v1/cases/{case_id}", tags=["cases"])
+    def show_case(case_id: CasePath, principal: Caller) -> dict[str, Any]:
+        """The case as it stands, with every ledger entry and its seq in the chain."""
+        return svc().cases.show(principal, case_id)
+
+    @app.post("/v1/cases/{case_id}/notes", response_model=schemas.CaseWritten, tags=["cases"])
+    def note_case(
+        case_id: CasePath, body: schemas.CaseNoteRequest, principal: Caller
+    ) -> schemas.CaseWritten:
+        """Add a progress note (text with digit runs redacted)."""
+        return svc().cases.note(principal, case_id, body)
+
+    @app.post(
+        "/v1/cases/{case_id}/evidence",
+        status_code=201,
+        response_model=schemas.CaseWritten,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {OCTETS: {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+        tags=["cases"],
+    )
+    def attach_evidence(
+        case_id: CasePath,
+        request_body: Annotated[bytes, Depends(_raw_body)],
+        principal: Caller,
+        request: Request,
+        name: Annotated[str | None, Query(max_length=200)] = None,
+        text: Annotated[str, Query(max_length=4000)] = "",
+    ) -> schemas.CaseWritten:
+        """Upload an evidence file as the body; stored by its SHA-256, the hash chained. Its
+        Content-Type is recorded; the body-size limit applies."""
+        media_type = request.headers.get("content-type", "").split(";")[0].strip()[:100]
+        return svc().cases.attach(
+            principal, case_id, request_body, name=name, media_type=media_type or None, text=text
+        )
+
+    @app.get(
+        "/v1/cases/{case_id}/evidence/{sha256}",
+        response_class=Response,
+        responses={200: {"content": {OCTETS: {"schema": {"type": "string", "format": "binary"}}}}},
+        tags=["cases"],
+    )
+    def read_evidence(
+        case_id: CasePath, sha256: Annotated[str, PathParam(max_length=64)], principal: Caller
+    ) -> Response:
+        """An evidence file of the case, checked against the hash in the chain (409 when it
+        is missing or was modified). Always sent as a download."""
+        data, media_type = svc().cases.evidence(principal, case_id, sha256)
+        return Response(
+            data,
+            media_type=OCTETS,
+            headers={
+                "Content-Disposition": f'attachment; filename="{sha256}"',
+                "X-Content-Type-Options": "nosniff",
+                "Guardrail-Evidence-Media-Type": media_type,
+            },
+        )
+
+    @app.post("/v1/cases/{case_id}/assign", response_model=schemas.CaseWritten, tags=["cases"])
+    def assign_case(
+        case_id: CasePath, body: schemas.CaseAssignRequest, principal: Caller
+    ) -> schemas.CaseWritten:
+        """Give the case to an officer."""
+        return svc().cases.assign(principal, case_id, body)
+
+    @app.post("/v1/cases/{case_id}/verdict", response_model=schemas.CaseWritten, tags=["cases"])
+    def case_verdict(
+        case_id: CasePath, body: schemas.CaseVerdictRequest, principal: Caller
+    ) -> schemas.CaseWritten:
+        """Record what was established, possibly long after (also on a closed case); rule
+        precision in the reports uses it. ``unknown`` withdraws an earlier verdict."""
+        return svc().cases.verdict(principal, case_id, body)
+
+    @app.post("/v1/cases/{case_id}/amounts", response_model=schemas.CaseWritten, tags=["cases"])
+    def case_amounts(
+        case_id: CasePath, body: schemas.CaseAmountsRequest, principal: Caller
+    ) -> schemas.CaseWritten:
+        """Record money prevented or returned, or the police report, as it is learnt."""
+        return svc().cases.amounts(principal, case_id, body)
+
+    @app.post("/v1/cases/{case_id}/close", response_model=schemas.CaseWritten, tags=["cases"])
+    def close_case(
+        case_id: CasePath, body: schemas.CaseCloseRequest, principal: Caller
+    ) -> schemas.CaseWritten:
+        """Close the case with its resolution (409 when it is already closed)."""
+        return svc().cases.close(principal, case_id, body)
 
     # -- reading -----------------------------------------------------------------------------
     @app.get("/v1/pack", response_model=schemas.PackInfo, tags=["reading"])

@@ -10,6 +10,7 @@ history = "memory:"                 # memory: | sqlite:///path
 sessions = "sqlite:///var/sessions.sqlite"
 audit = "sqlite:///var/audit.sqlite"
 keys = "sqlite:///var/keys.sqlite"
+evidence = "var/evidence"            # case evidence files (default: beside the audit log)
 [audit]
 key_env = "GUARDRAIL_AUDIT_KEY"     # where the audit secret is read from (never the file)
 [limits]
@@ -76,6 +77,9 @@ class StoresSection(_Section):
     audit: str = "sqlite:///audit.sqlite"
     keys: str = "sqlite:///keys.sqlite"
     policy: str | None = None  # snoozes and circuit breakers: memory:, sqlite:///, postgresql://
+    # Case evidence files (a folder; default: AUDIT.evidence beside a SQLite audit log, else
+    # ``evidence/`` beside this file).
+    evidence: str | None = None
 
 
 class AuditSection(_Section):
@@ -159,6 +163,8 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Serve
         name: _resolve(value, base) if isinstance(value, str) else value
         for name, value in ((n, getattr(config.stores, n)) for n in StoresSection.model_fields)
     }
+    if config.stores.evidence is not None:
+        stores["evidence"] = str(base / config.stores.evidence)  # an absolute one stays
     return config.model_copy(
         update={
             "serve": config.serve.model_copy(update=resolved),

@@ -4,12 +4,16 @@ prints)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from guardrail.audit.records import PartyRole, Resolution, Verdict
 from guardrail.counter import Notice, Outcome, State, Step
 from guardrail.model.decision import Action, Decision
+from guardrail.model.money import Currency, Money
 
 Reason = Annotated[str, Field(max_length=2000)]
 Id = Annotated[str, Field(min_length=1, max_length=100)]
@@ -194,3 +198,92 @@ class KeyCreated(_Body):
     name: str
     role: str
     key: str = Field(description="the whole key; shown only in this response")
+
+
+# -- the case ledger (supervisors and auditors) ------------------------------------------------
+CaseText = Annotated[str, Field(max_length=4000)]
+CaseId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
+]
+
+
+class AmountIn(_Body):
+    """An amount as the case officer gives it: a decimal string (yuan, at most 2 decimals)."""
+
+    value: Annotated[str, Field(pattern=r"^[0-9]{1,12}(\.[0-9]{1,2})?$")]
+    currency: Currency = Currency.CNY
+
+    def to_money(self) -> Money:
+        return Money.model_validate_json(
+            json.dumps({"value": self.value, "currency": self.currency.value})
+        )
+
+
+class PartyIn(_Body):
+    """A party as known to the officer; stored protected (keyed hash or mask), never raw."""
+
+    role: PartyRole
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    id_number: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    phone: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    account: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    customer_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class CaseOpenRequest(_Body):
+    case_type: Literal["complaint", "friction_complaint", "manual"] = Field(
+        description="cases of screenings are opened by the intake, not by hand"
+    )
+    text: CaseText = ""
+    case_id: CaseId | None = Field(default=None, description="default: a new id")
+    source_case_id: CaseId | None = Field(
+        default=None, description="the screening (decision case id) it concerns"
+    )
+    branch_id: CaseId | None = None
+    typology: Annotated[str, Field(max_length=100)] | None = None
+    parties: Annotated[list[PartyIn], Field(max_length=20)] = Field(default_factory=list)
+    amount_at_risk: AmountIn | None = None
+    assignee: CaseId | None = None
+    occurred_on: dt.date | None = None
+    at: AwareDatetime | None = Field(default=None, description="when received (default: now)")
+
+
+class CaseNoteRequest(_Body):
+    text: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class CaseAssignRequest(_Body):
+    assignee: CaseId
+
+
+class CaseVerdictRequest(_Body):
+    verdict: Verdict
+    text: CaseText = ""
+
+
+class CaseAmountsRequest(_Body):
+    prevented: AmountIn | None = None
+    returned: AmountIn | None = None
+    reported_to_police: bool | None = None
+    text: CaseText = ""
+
+
+class CaseCloseRequest(_Body):
+    resolution: Resolution
+    text: CaseText = ""
+    prevented: AmountIn | None = None
+    returned: AmountIn | None = None
+    reported_to_police: bool | None = None
+
+
+class CaseWritten(_Body):
+    """A ledger entry written: its place in the chain and the case as it now stands."""
+
+    case_id: str
+    seq: int = Field(description="the entry's seq in the audit chain")
+    sha256: str | None = Field(default=None, description="the evidence file's hash (attach)")
+    case: dict[str, Any]
+
+
+class CaseList(_Body):
+    cases: list[dict[str, Any]]

@@ -12,13 +12,16 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from guardrail.audit.capture import shadow_record
+from guardrail.audit.dashboard import DashboardData, render_dashboard
 from guardrail.audit.log import AuditLog
+from guardrail.audit.period_report import PeriodReport, ReportError, store_report
 from guardrail.context.history import retention_for
 from guardrail.counter import CounterSession, IllegalStep, Step
 from guardrail.counter.session_store import (
@@ -38,6 +41,7 @@ from guardrail.policy import CircuitBreakers, PostDecisionPolicies
 from guardrail.server import schemas, stores
 from guardrail.server.audit_writer import AuditWriter
 from guardrail.server.auth import require, require_self, security_log
+from guardrail.server.cases import CaseDesk, case_desk
 from guardrail.server.config import ServeConfig
 from guardrail.server.keys import KeyStore, Principal, Role
 from guardrail.server.metrics import Metrics
@@ -126,6 +130,14 @@ class Service:
         self.pack_problem = why
         self.metrics = metrics if metrics is not None else Metrics()
         self.writer = writer if writer is not None else AuditWriter(stores_.audit)
+        self._cases: CaseDesk | None = None
+
+    @property
+    def cases(self) -> CaseDesk:
+        """The case ledger over this service's audit log (supervisors and auditors)."""
+        if self._cases is None:
+            self._cases = case_desk(self.config, self.stores.audit, self.metrics)
+        return self._cases
 
     @classmethod
     def start(cls, config: ServeConfig) -> Service:
@@ -359,6 +371,40 @@ class Service:
             self.metrics.store_error("audit")
             logger.exception("could not log a forbidden step on %s", session.session_id)
 
+    # -- reports -----------------------------------------------------------------------------
+    def report(
+        self,
+        principal: Principal,
+        *,
+        by: str = "",
+        start: str | None = None,
+        end: str | None = None,
+        tz: str = "Asia/Shanghai",
+        kinds: Sequence[str] = (),
+        channels: Sequence[str] = (),
+    ) -> PeriodReport:
+        """A period report over the service's audit log (auditors only)."""
+        require(principal, Role.AUDITOR, action="read reports")
+        filters = _report_filters(start, end, tz)
+        try:
+            return store_report(
+                self.stores.audit.store, by=by, kinds=kinds, channels=channels, tz=tz, **filters
+            )
+        except ReportError as error:
+            raise ProblemError(400, "bad-report", "Bad report request", str(error)) from None
+
+    def dashboard(self, principal: Principal, **options: Any) -> str:
+        """The same as ``guardrail audit report --format html`` (auditors only)."""
+        options.pop("by", None)
+        total = self.report(principal, **options)
+        return render_dashboard(
+            DashboardData(
+                total,
+                self.report(principal, by="day", **options),
+                self.report(principal, by="branch", **options),
+            )
+        )
+
     # -- packs -------------------------------------------------------------------------------
     def pack_info(self, principal: Principal) -> schemas.PackInfo:
         require(principal, *READERS, Role.ADMIN, action="read the pack")
@@ -458,3 +504,28 @@ def session_view(session: CounterSession) -> schemas.SessionView:
             for entry in session.steps
         ],
     )
+
+
+def _report_filters(start: str | None, end: str | None, tz: str) -> dict[str, Any]:
+    """``from``/``to`` as whole days (YYYY-MM-DD, ``to`` included) in ``tz``."""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ProblemError(
+            400, "bad-report", "Bad report request", f"tz: unknown time zone {tz[:64]!r}"
+        ) from None
+    bounds: dict[str, Any] = {"start": None, "end": None}
+    for name, text, shift in (("start", start, 0), ("end", end, 1)):
+        if text is None:
+            continue
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            raise ProblemError(
+                400,
+                "bad-report",
+                "Bad report request",
+                f"{'from' if shift == 0 else 'to'}: not a date (YYYY-MM-DD): {text[:40]!r}",
+            ) from None
+        bounds[name] = dt.datetime.combine(day, dt.time(), tzinfo=zone) + dt.timedelta(days=shift)
+    return bounds

@@ -1,6 +1,7 @@
 """A deterministic synthetic stream of labelled counter events, for measuring a rule pack.
 
-``generate(n, fraud_rate, seed)`` yields ``n`` :class:`LabelledEvent` records in timestamp order:
+``generate(n, fraud_rate, seed)`` yields ``n`` lines of a labelled stream
+(:class:`guardrail.model.stream.StreamLine`, the one line format) in timestamp order:
 realistic legitimate traffic (pensions, salaries, shop takings, rent, tuition, family transfers,
 a lawyer's business cash, matured products...) with a realistic age mix, and the scam typologies
 of DOMAIN.md, each showing the counter signs it shows in real interceptions -- but only
@@ -19,16 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-import json
 import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal, TextIO
-
-from pydantic import BaseModel, ConfigDict
+from typing import TextIO
 
 from guardrail.model.event import (
     OPENING_KINDS,
@@ -54,6 +52,7 @@ from guardrail.model.event import (
     TransactionKind,
 )
 from guardrail.model.money import Money
+from guardrail.model.stream import HistoryHint, Label, StreamLine, WhenAsked
 from guardrail.sim.behaviours import (
     AmountSpec,
     Behaviours,
@@ -64,9 +63,6 @@ from guardrail.sim.behaviours import (
     load_behaviours,
 )
 from guardrail.sim.behaviours import StepSpec as BehaviourStep
-
-Label = Literal["fraud", "legitimate"]
-HistoryHint = Literal["if_allowed", "always"]
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 DEFAULT_START = dt.date(2025, 3, 3)
@@ -167,53 +163,6 @@ _PERSONAS: tuple[tuple[Persona, float, float, tuple[int, int]], ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class LabelledEvent:
-    """One line of a labelled stream."""
-
-    label: Label
-    typology: str | None  # a Typology value for fraud; None for legitimate traffic
-    scenario: str  # what the record is, e.g. "pension_cash" or "impersonation_police/transfer"
-    executed_history_hint: HistoryHint
-    event: Event
-    # What the customer answers, shows and who confirms when the teller questions them: a
-    # victim as coached (sometimes the truth), a legitimate customer truthfully. None: nothing.
-    when_asked: WhenAsked | None = None
-
-    def to_json(self) -> str:
-        """The record as one compact JSON line (no newline)."""
-        record: dict[str, object] = {
-            "label": self.label,
-            "typology": self.typology,
-            "scenario": self.scenario,
-            "executed_history_hint": self.executed_history_hint,
-            "event": self.event.model_dump(mode="json", exclude_defaults=True),
-        }
-        if self.when_asked is not None:
-            record["when_asked"] = self.when_asked.model_dump(mode="json", exclude_defaults=True)
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-
-
-class WhenAsked(BaseModel):
-    """The answers, documents and family confirmation a questioned customer gives."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    answers: Answers = Answers()
-    documents: tuple[Document, ...] = ()
-    family: FamilyConfirmation | None = None
-
-    def apply(self, event: Event) -> Event:
-        """``event`` as it stands after the questions: answers, documents and family added."""
-        return event.model_copy(
-            update={
-                "answers": self.answers,
-                "documents": (*event.documents, *self.documents),
-                "family": self.family if self.family is not None else event.family,
-            }
-        )
-
-
 @dataclass(slots=True)
 class _Profile:
     customer: Customer
@@ -229,7 +178,7 @@ class _Profile:
 class _Planned:
     timestamp: dt.datetime
     seq: int
-    record: LabelledEvent = field(compare=False)
+    record: StreamLine = field(compare=False)
 
 
 def _yuan(value: float, step: int = 1) -> Money:
@@ -462,7 +411,7 @@ class _Stream:
     def chance(self, probability: float) -> bool:
         return self.rng.random() < probability
 
-    def _push(self, record: LabelledEvent) -> None:
+    def _push(self, record: StreamLine) -> None:
         self._seq += 1
         heapq.heappush(self.heap, _Planned(record.event.timestamp, self._seq, record))
         self.planned += 1
@@ -733,7 +682,16 @@ class _Stream:
             when_asked = self._when_asked(step, purpose_code, phrases)
         hint: HistoryHint = "if_allowed" if counter else "always"
         name = f"{typology}/{variant}" if typology is not None else spec.id
-        self._push(LabelledEvent(label, typology, name, hint, event, when_asked))
+        self._push(
+            StreamLine(
+                label=label,
+                typology=typology,
+                scenario=name,
+                executed_history_hint=hint,
+                event=event,
+                when_asked=when_asked,
+            )
+        )
 
     def _everyday_observations(self, profile: _Profile) -> Observations:
         """Innocent customers are on the phone, hurried or anxious too, now and then."""
@@ -813,11 +771,12 @@ def generate(
     seed: int,
     *,
     start: dt.date = DEFAULT_START,
+    per_day: int = EVENTS_PER_DAY,
     behaviours: Behaviours | None = None,
-) -> Iterator[LabelledEvent]:
+) -> Iterator[StreamLine]:
     """``n`` labelled records in timestamp order, about ``fraud_rate`` of them fraud.
 
-    The stream spans ``ceil(n / EVENTS_PER_DAY)`` days from ``start``; customers come back
+    The stream spans ``ceil(n / per_day)`` days from ``start``; customers come back
     several times over those days, so windows and history features see real histories.
     """
     if n < 0:
@@ -827,13 +786,15 @@ def generate(
     rng = random.Random(seed)
     world = _World(rng, n, start)
     stream = _Stream(world, behaviours if behaviours is not None else _BUNDLED)
-    days = max(1, math.ceil(n / EVENTS_PER_DAY))
-    per_day = n / days
+    if per_day < 1:
+        raise ValueError("per_day must be at least 1")
+    days = max(1, math.ceil(n / per_day))
+    daily = n / days
     emitted = 0
     day = 0
     while emitted < n:
         # plan this day's visits (more than enough: episodes spill into later days)
-        quota = per_day * (day + 1) if day < days else math.inf
+        quota = daily * (day + 1) if day < days else math.inf
         while stream.planned < min(quota, n + 0.0) and day < days:
             if _want_fraud(stream, fraud_rate, rng):
                 stream.fraud(day)
@@ -861,19 +822,12 @@ def _want_fraud(stream: _Stream, fraud_rate: float, rng: random.Random) -> bool:
     return deficit >= rng.uniform(0.0, 4.0)
 
 
-def _with_id(record: LabelledEvent, seed: int, index: int) -> LabelledEvent:
+def _with_id(record: StreamLine, seed: int, index: int) -> StreamLine:
     event = record.event.model_copy(update={"event_id": f"S{seed}-{index:08d}"})
-    return LabelledEvent(
-        record.label,
-        record.typology,
-        record.scenario,
-        record.executed_history_hint,
-        event,
-        record.when_asked,
-    )
+    return record.model_copy(update={"event": event})
 
 
-def write_jsonl(records: Iterator[LabelledEvent], out: TextIO) -> int:
+def write_jsonl(records: Iterator[StreamLine], out: TextIO) -> int:
     """Write records one JSON object a line; returns how many were written."""
     count = 0
     for record in records:

@@ -1,7 +1,8 @@
 """Replay a labelled JSONL stream through a ``Guard`` and measure the pack.
 
-Each line is ``{"label": "fraud"|"legitimate", "typology": ..., "event": {...}}`` (the format
-``guardrail simulate`` writes; ``scenario`` and ``executed_history_hint`` are optional). Every
+Each line is ``{"label": "fraud"|"legitimate", "typology": ..., "event": {...}}``: the one line
+format of ``guardrail.model.stream`` that ``guardrail simulate`` writes (``scenario``,
+``executed_history_hint`` and ``when_asked`` are optional). Every
 counter request is screened; then, as at a real counter, it is recorded as executed history
 unless the counter stopped it:
 
@@ -37,13 +38,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from guardrail.errors import GuardrailError
 from guardrail.guard import MAX_EVENT_BYTES, Guard
 from guardrail.model.decision import Action, Decision
 from guardrail.model.event import Event
-from guardrail.sim.generator import WhenAsked
+from guardrail.model.stream import StreamLine, WhenAsked
 
 INTERCEPT = Action.INTERCEPT
 REVIEW = Action.REVIEW
@@ -63,28 +64,34 @@ class ReplayError(GuardrailError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ReplayRecord:
-    """One validated line."""
+    """One validated line of the stream and its line number."""
 
     line_no: int
-    label: str
-    typology: str | None
-    scenario: str | None
-    background: bool
-    event: Event
-    when_asked: WhenAsked | None = None
+    line: StreamLine
 
+    @property
+    def label(self) -> str:
+        return self.line.label
 
-class _Line(BaseModel):
-    """The shape of one line; the event inside is validated by the strict ``Event`` model."""
+    @property
+    def typology(self) -> str | None:
+        return self.line.typology
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    @property
+    def scenario(self) -> str | None:
+        return self.line.scenario
 
-    label: Literal["fraud", "legitimate"]
-    typology: str | None = None
-    scenario: str | None = None
-    executed_history_hint: Literal["if_allowed", "always"] = "if_allowed"
-    event: Event
-    when_asked: WhenAsked | None = None
+    @property
+    def background(self) -> bool:
+        return self.line.background
+
+    @property
+    def event(self) -> Event:
+        return self.line.event
+
+    @property
+    def when_asked(self) -> WhenAsked | None:
+        return self.line.when_asked
 
 
 MAX_LINE_BYTES = MAX_EVENT_BYTES + 4096
@@ -95,18 +102,10 @@ def parse_line(text: str | bytes, line_no: int, source: str = "<stream>") -> Rep
     if len(text) > MAX_LINE_BYTES:
         raise ReplayError(source, line_no, f"line longer than {MAX_LINE_BYTES} bytes")
     try:
-        line = _Line.model_validate_json(text)  # one parse, in pydantic's JSON mode
+        line = StreamLine.model_validate_json(text)  # one parse, in pydantic's JSON mode
     except ValidationError as error:
         raise ReplayError(source, line_no, _problems(error)) from None
-    return ReplayRecord(
-        line_no,
-        line.label,
-        line.typology,
-        line.scenario,
-        line.executed_history_hint == "always",
-        line.event,
-        line.when_asked,
-    )
+    return ReplayRecord(line_no, line)
 
 
 def _problems(error: ValidationError) -> str:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -24,11 +24,11 @@ from guardrail.lang.errors import Diagnostic, Location, did_you_mean
 from guardrail.lang.source import Source, parse_yaml
 from guardrail.model.decision import Action, Obligation
 from guardrail.model.event import Event
+from guardrail.model.stream import Label
 
 YamlPath = tuple[str | int, ...]
 ScenarioId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,79}$")]
 RuleRef = Annotated[str, StringConstraints(min_length=1, max_length=80)]
-Label = Literal["fraud", "legitimate"]
 TOP_LEVEL_KEYS = ("scenario", "scenarios", "pack", "defaults")
 _LOOKS_LIKE_SCENARIO = re.compile(r"^scenarios?\s*:", re.MULTILINE)
 _EVENT_ID_ROOM = 56  # Identifier max 64 minus room for "-h12" / "-s12"

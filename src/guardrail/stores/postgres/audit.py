@@ -25,6 +25,7 @@ from guardrail.audit.store import (
     Head,
     HeldHead,
     LogMeta,
+    SnapshotReads,
     StoredRecord,
 )
 from guardrail.stores.postgres.connect import describe, open_pool
@@ -204,7 +205,7 @@ class _HeldHead:
         return [r.seq for r in records]
 
 
-class PostgresAuditStore:
+class PostgresAuditStore(SnapshotReads):
     """An :class:`~guardrail.audit.store.AuditStore` in PostgreSQL, safe for many writer
     processes. With ``create`` false the log must already exist (verify, report)."""
 
@@ -233,6 +234,10 @@ class PostgresAuditStore:
         except BaseException:
             self._pool.close()
             raise
+
+    def sql_connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """A pooled connection for SQL reports over this log (``audit.period_report``)."""
+        return self._pool.connection()
 
     def _check_exists(self, conn: psycopg.Connection[Any]) -> None:
         row = conn.execute("SELECT to_regclass('guardrail_audit_records')").fetchone()
@@ -330,30 +335,6 @@ class PostgresAuditStore:
     def snapshot(self) -> AbstractContextManager[AuditReader]:
         """A consistent read view (one REPEATABLE READ transaction)."""
         return self._snapshot()
-
-    def case_records(self, case_id: str) -> list[StoredRecord]:
-        with self._snapshot() as reader:
-            return list(reader.case(case_id))
-
-    def meta(self) -> LogMeta | None:
-        with self._snapshot() as reader:
-            return reader.meta()
-
-    def head(self) -> Head | None:
-        with self._snapshot() as reader:
-            return reader.head()
-
-    def last(self) -> StoredRecord | None:
-        with self._snapshot() as reader:
-            return reader.last()
-
-    def iterate(self, from_seq: int = 1, to_seq: int | None = None) -> Iterator[StoredRecord]:
-        with self._snapshot() as reader:
-            yield from reader.iterate(from_seq, to_seq)
-
-    def checkpoints(self) -> list[Checkpoint]:
-        with self._snapshot() as reader:
-            return reader.checkpoints()
 
     def close(self) -> None:
         self._pool.close()
