@@ -107,6 +107,11 @@ class PostgresServer:
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
+    @property
+    def socket_url(self) -> str:
+        """The same server through its Unix-domain socket (in the server's directory)."""
+        return f"postgresql://postgres@/postgres?host={self.root}&port={self.port}"
+
     def _run(self, argv: list[str], what: str, timeout: float = 120) -> None:
         try:
             done = subprocess.run(
@@ -211,14 +216,20 @@ def create_database(server_url: str) -> str:
     name = f"t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = server_url.rpartition("/")
-    return f"{base}/{name}"
+    return with_database(server_url, name)
+
+
+def with_database(url: str, name: str) -> str:
+    """``url`` (TCP or Unix-socket form) naming database ``name`` instead."""
+    location, mark, query = url.partition("?")
+    base, _, _ = location.rpartition("/")
+    return f"{base}/{name}{mark}{query}"
 
 
 def drop_database(server_url: str, database_url: str) -> None:
     import psycopg
 
-    name = database_url.rpartition("/")[2]
+    name = database_url.partition("?")[0].rpartition("/")[2]
     deadline = time.monotonic() + 10
     with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as conn:
         while True:

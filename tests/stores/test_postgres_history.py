@@ -24,7 +24,7 @@ from guardrail.model.money import Currency
 from guardrail.stores import guard_from_path, open_history_store
 from guardrail.stores.postgres.history import PostgresHistoryStore
 from guardrail.stores.postgres.migrations import SchemaTooNew
-from postgres_server import create_database, drop_database, start_private_server
+from postgres_server import create_database, drop_database, start_private_server, with_database
 
 KINDS = list(TransactionKind)
 CHANNELS = list(Channel)
@@ -53,22 +53,27 @@ def _truncate(url: str) -> None:
 
 
 records = st.builds(
-    lambda i, customer, minutes, kind, channel, fen, payee, account, usd, offset: HistoryRecord(
-        event_id=f"h{i}",
-        customer_id=customer,
-        account_id=account,
-        kind=kind,
-        direction=DIRECTIONS[kind],
-        channel=channel,
-        amount_fen=fen,
-        timestamp=(BASE + dt.timedelta(minutes=minutes)).astimezone(
-            dt.timezone(dt.timedelta(hours=offset))
-        ),
-        counterparty_account=payee,
-        currency=Currency.USD if usd else Currency.CNY,
+    lambda i, customer, minutes, kind, channel, fen, payee, account, usd, offset, across: (
+        HistoryRecord(
+            event_id=f"h{i}",
+            customer_id=customer,
+            account_id=account,
+            kind=kind,
+            direction=DIRECTIONS[kind],
+            channel=channel,
+            amount_fen=fen,
+            timestamp=(BASE + dt.timedelta(minutes=minutes)).astimezone(
+                dt.timezone(dt.timedelta(hours=offset))
+            ),
+            counterparty_account=payee,
+            currency=Currency.USD if usd else Currency.CNY,
+            branch_id=across[0],
+            purpose=across[1],
+            customer_age=across[2],
+        )
     ),
     st.integers(0, 10**6),
-    st.sampled_from(["C1", "C2"]),
+    st.sampled_from(["C1", "C2", "C3"]),
     st.integers(-60 * 24 * 40, 60 * 24 * 2),
     st.sampled_from(KINDS),
     st.sampled_from(CHANNELS),
@@ -77,12 +82,21 @@ records = st.builds(
     st.sampled_from(ACCOUNTS),
     st.booleans(),
     st.sampled_from([0, 8, -5]),
+    st.tuples(  # branch, purpose code, age: what windows across customers filter on
+        st.sampled_from(["B001", "B002", None]),
+        st.sampled_from([None, "other", "family_support"]),
+        st.sampled_from([None, 30, 60, 75]),
+    ),
 )
 
 specs = st.builds(
-    lambda agg, span, length, key, kinds, direction, channels, current, currency: window(
+    lambda agg, span, length, key, kinds, direction, channels, current, currency, extra: window(
         aggregate=agg,
-        measure={"count_distinct": "counterparty", "count": "event"}.get(agg, "amount"),
+        measure=(
+            "customer"
+            if agg == "count_distinct" and extra[0] and key in ("branch", "payee")
+            else {"count_distinct": "counterparty", "count": "event"}.get(agg, "amount")
+        ),
         span=span,
         length=length if span in ("hours", "days") else None,
         key=key,
@@ -91,16 +105,19 @@ specs = st.builds(
         channels=channels,
         include_current=current,
         currency=currency,
+        same_purpose=extra[1],
+        min_customer_age=extra[2],
     ),
     st.sampled_from(["sum", "count", "max", "count_distinct"]),
     st.sampled_from(["same_day", "hours", "days", "since_account_opened"]),
     st.integers(1, 800),
-    st.sampled_from(["customer", "account", "counterparty"]),
+    st.sampled_from(["customer", "account", "counterparty", "branch", "payee"]),
     st.lists(st.sampled_from(KINDS), max_size=3, unique=True),
     st.sampled_from([None, "in", "out", "none"]),
     st.lists(st.sampled_from(CHANNELS), max_size=2, unique=True),
     st.booleans(),
     st.sampled_from([None, "CNY", "USD"]),
+    st.tuples(st.booleans(), st.booleans(), st.sampled_from([None, 60])),
 )
 
 
@@ -119,6 +136,8 @@ specs = st.builds(
     timezone=st.sampled_from(ZONES),
     recorded_already=st.booleans(),
     amount=st.sampled_from(["0", "123.45", "50000"]),
+    purpose=st.sampled_from(["", "for the family"]),
+    birth=st.sampled_from([None, dt.date(1950, 6, 1), dt.date(1990, 6, 1)]),
 )
 def test_postgres_windows_equal_the_in_memory_windows(
     pg_history: PostgresHistoryStore,
@@ -131,6 +150,8 @@ def test_postgres_windows_equal_the_in_memory_windows(
     timezone: str,
     recorded_already: bool,
     amount: str,
+    purpose: str,
+    birth: dt.date | None,
 ) -> None:
     event = make_event(
         "current",
@@ -141,6 +162,8 @@ def test_postgres_windows_equal_the_in_memory_windows(
         account_id=account,
         timezone=timezone,
         opened_on=dt.date(2025, 2, 10),
+        purpose_text=purpose,
+        birth_date=birth,
     )
     if recorded_already:  # the event's own record is in history: counted once or not at all
         history = [*history, HistoryRecord.from_event(event)]
@@ -238,6 +261,50 @@ def test_screening_fails_closed_within_budget_when_the_store_goes_down() -> None
         with pytest.raises(StoreError, match="cannot record history"):
             guard.record_executed(transfer)
         guard.history.close()
+    finally:
+        server.destroy()
+
+
+def test_a_read_blocked_in_the_database_fails_closed_within_the_budget(
+    postgres_db_url: str,
+) -> None:
+    """A read stuck behind a lock (a migration, a stuck writer) is aborted by the store itself
+    after the budget, well before the 5 s statement timeout, with no thread hop per read; the
+    broken connection leaves the pool and the next screening works."""
+    store = open_history_store(postgres_db_url)
+    guard = Guard(load_pack("rules/cn-baseline"), history=store, history_budget_s=0.3)
+    assert guard.history is store  # bounded in the reading thread, not wrapped
+    transfer = make_event("b1", BASE, "60000", kind=TransactionKind.TRANSFER, payee="P1-0001")
+    assert not guard.screen(transfer).failures
+    with psycopg.connect(postgres_db_url) as locker:  # holds the lock until the block ends
+        locker.execute("LOCK TABLE guardrail_history IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        decision = guard.screen(transfer)
+        elapsed = time.monotonic() - started
+    assert decision.action >= Action.REVIEW
+    assert [f.error_type for f in decision.failures] == ["HistoryTimeout"]
+    assert "history store postgresql://postgres@127.0.0.1" in decision.failures[0].message
+    assert "did not answer the windows within 300 ms" in decision.failures[0].message
+    assert elapsed < 3, elapsed
+    assert not guard.screen(transfer).failures
+    store.close()
+
+
+def test_a_unix_socket_url_reaches_the_same_server() -> None:
+    """postgresql://user@/db?host=/socket/dir: the same store, without TCP."""
+    server = start_private_server()
+    try:
+        tcp = create_database(server.url)
+        name = tcp.rpartition("/")[2]
+        by_socket = with_database(server.socket_url, name)
+        assert "127.0.0.1" not in by_socket
+        event = make_event("s1", BASE, "30000", kind=TransactionKind.CASH_WITHDRAWAL)
+        writer = open_history_store(by_socket)
+        writer.record(HistoryRecord.from_event(event))
+        writer.close()
+        reader = open_history_store(tcp)
+        assert [r.event_id for r in reader.for_customer(event.customer.id, None)] == ["s1"]
+        reader.close()
     finally:
         server.destroy()
 

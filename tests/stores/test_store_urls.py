@@ -29,6 +29,10 @@ def test_urls_parse_to_their_kind(tmp_path: Path) -> None:
     assert parse_store_url("sqlite:///rel/h.db").path == Path("rel/h.db")
     assert parse_store_url("postgresql://u@db.bank:5432/guard").kind is StoreKind.POSTGRESQL
     assert parse_store_url("postgres://u:pw@db/guard").kind is StoreKind.POSTGRESQL
+    # a server on this host through its Unix-domain socket directory
+    socket = parse_store_url("postgresql://u:pw@/guard?host=/run/postgresql")
+    assert socket.kind is StoreKind.POSTGRESQL
+    assert socket.masked == "postgresql://u:***@/guard?host=/run/postgresql"
 
 
 @pytest.mark.parametrize(

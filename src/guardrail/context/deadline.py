@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from guardrail.context.history import (
     CrossCustomerHistory,
@@ -42,9 +42,23 @@ def reads_can_fail(store: HistoryStore) -> bool:
     return not getattr(store, "reads_never_block", False)
 
 
+@runtime_checkable
+class SelfBoundedHistory(Protocol):
+    """A store that keeps a time budget on its reads itself, in the reading thread (a database
+    client that can abort its own request), so it needs no worker thread per read."""
+
+    def bound_reads(self, budget_s: float) -> None:
+        """From now on, a read that takes longer than ``budget_s`` raises ``HistoryTimeout``."""
+        ...
+
+
 def with_budget(store: HistoryStore, budget_s: float | None) -> HistoryStore:
-    """``store`` with its reads bounded by ``budget_s`` seconds if they can block at all."""
+    """``store`` with its reads bounded by ``budget_s`` seconds if they can block at all: a
+    :class:`SelfBoundedHistory` is told the budget and used directly, others are wrapped."""
     if budget_s is None or not reads_can_fail(store) or isinstance(store, DeadlineHistoryStore):
+        return store
+    if isinstance(store, SelfBoundedHistory):
+        store.bound_reads(budget_s)
         return store
     # The wrapper offers what the store offers (reads across customers, all windows in one
     # request), so wrapping never changes how features are computed.

@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from guardrail.context.history import CrossCustomerHistory, HistoryRecord, HistoryStore
+from guardrail.context.history.records import whole_years
 from guardrail.errors import GuardrailError
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.model.event import Direction, Event
@@ -299,6 +300,8 @@ HistoryValue = int | bool | None
 class WindowedHistory(Protocol):
     """A history store that answers every window of a screening in one request (a database
     computing them where the records are), instead of handing records to :func:`compute_window`.
+    Windows that :func:`needs_records` are still computed from its records, unless the store
+    has ``answers_every_window = True``.
     """
 
     def window_values(
@@ -344,8 +347,12 @@ def history_values(
         assert isinstance(store, WindowedHistory)
         # A windowed store computes the per-customer windows it was written for; windows across
         # customers or with purpose/age filters are computed from records (or fail loudly when
-        # the store cannot read across customers), never silently answered as per-customer.
-        simple = {key: spec for key, spec in specs.items() if not needs_records(spec)}
+        # the store cannot read across customers), never silently answered as per-customer,
+        # unless the store says it answers every window (``answers_every_window``).
+        if getattr(store, "answers_every_window", False):
+            simple = dict(specs)
+        else:
+            simple = {key: spec for key, spec in specs.items() if not needs_records(spec)}
         answered = store.window_values(event, simple, current, derived=derived)
         for key, spec in specs.items():
             if key not in simple:
@@ -359,25 +366,43 @@ def history_values(
     return values
 
 
+def derived_day_starts(event: Event) -> tuple[datetime, datetime]:
+    """The two instants the derived features count from: 24 hours before the event, and the
+    start of the event's local day at its branch."""
+    local_day_start = _midnight(event.branch.timezone, local_time(event).date())
+    return event.timestamp - _DAY, local_day_start
+
+
+def derived_values(
+    event: Event, *, payee_seen_before: bool, inbound: int, outbound: int, same_payee_today: int
+) -> dict[str, bool | int | None]:
+    """The derived history features from their counts (wherever the counting was done)."""
+    has_payee = event.counterparty is not None and event.counterparty.account is not None
+    amount = event.amount.fen
+    return {
+        "counterparty.first_seen": not payee_seen_before if has_payee else None,
+        "history.inbound_24h": inbound,
+        "history.inbound_24h_pct": None if amount == 0 else inbound * 100 // amount,
+        "history.outbound_count_24h": outbound,
+        "history.same_payee_count_today": same_payee_today if has_payee else 0,
+    }
+
+
 def derived_history_features(event: Event, store: HistoryStore) -> dict[str, bool | int | None]:
     """History features every pack can use, as of the event and excluding the event itself."""
     end = event.timestamp
     payee = event.counterparty.account if event.counterparty is not None else None
-    local_day_start = _midnight(event.branch.timezone, local_time(event).date())
-    day_ago = end - _DAY
+    day_ago, local_day_start = derived_day_starts(event)
     since = min(day_ago, local_day_start)  # one read covers the local day and the last 24h
     recent = [
         rec
         for rec in store.for_customer(event.customer.id, since)
         if rec.timestamp <= end and rec.event_id != event.event_id
     ]
-    first_seen: bool | None = None
-    if payee is not None:
-        first_seen = not any(
-            timestamp <= end and event_id != event.event_id
-            for timestamp, event_id in store.earliest_with_counterparty(event.customer.id, payee)
-        )
-
+    seen_before = payee is not None and any(
+        timestamp <= end and event_id != event.event_id
+        for timestamp, event_id in store.earliest_with_counterparty(event.customer.id, payee)
+    )
     if event.account is not None:
         account_id = event.account.id
         inbound_pool: Iterable[HistoryRecord] = [
@@ -388,33 +413,27 @@ def derived_history_features(event: Event, store: HistoryStore) -> dict[str, boo
     else:
         inbound_pool = recent
     currency = event.amount.currency  # compared with this amount, so the same currency only
-    inbound = sum(
-        rec.amount_fen
-        for rec in inbound_pool
-        if rec.direction is Direction.IN and rec.timestamp >= day_ago and rec.currency is currency
-    )
-    amount = event.amount.fen
-    return {
-        "counterparty.first_seen": first_seen,
-        "history.inbound_24h": inbound,
-        "history.inbound_24h_pct": None if amount == 0 else inbound * 100 // amount,
-        "history.outbound_count_24h": sum(
+    return derived_values(
+        event,
+        payee_seen_before=seen_before,
+        inbound=sum(
+            rec.amount_fen
+            for rec in inbound_pool
+            if rec.direction is Direction.IN
+            and rec.timestamp >= day_ago
+            and rec.currency is currency
+        ),
+        outbound=sum(
             1 for rec in recent if rec.direction is Direction.OUT and rec.timestamp >= day_ago
         ),
-        "history.same_payee_count_today": (
-            0
-            if payee is None
-            else sum(
-                1
-                for rec in recent
-                if rec.counterparty_account == payee and rec.timestamp >= local_day_start
-            )
+        same_payee_today=0
+        if payee is None
+        else sum(
+            1
+            for rec in recent
+            if rec.counterparty_account == payee and rec.timestamp >= local_day_start
         ),
-    }
-
-
-def _whole_years(born: date, on: date) -> int:
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+    )
 
 
 def _province(region: str) -> str:
@@ -430,7 +449,7 @@ def static_derived_features(
         local = local_time(event)
     today = local.date()
     birth = event.customer.birth_date
-    age = None if birth is None else _whole_years(birth, today)
+    age = None if birth is None else whole_years(birth, today)
     account = event.account
     last_activity = None if account is None else account.last_activity_on
     payee_region = event.counterparty.region if event.counterparty is not None else None

@@ -11,10 +11,11 @@ PostgreSQL stores live in ``guardrail.stores`` and are opened by URL.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from guardrail.errors import StoreError
 
@@ -47,6 +48,26 @@ class StoredSession:
     state: str
     version: int
     closed: bool
+
+    @classmethod
+    def from_row(cls, case_id: str, row: Sequence[Any]) -> StoredSession:
+        """The session from a stored row ``(state, version, closed)``."""
+        return cls(case_id, str(row[0]), int(row[1]), bool(row[2]))
+
+
+def session_missing(case_id: str, where: str = "the session store") -> SessionNotFound:
+    """The error for a case id with no stored session in ``where``."""
+    return SessionNotFound(f"no session {case_id!r} in {where}")
+
+
+def session_busy(case_id: str) -> SessionConflict:
+    """The error for a session someone else holds right now."""
+    return SessionConflict(f"session {case_id!r} is being acted on by someone else")
+
+
+def session_taken(case_id: str) -> SessionExists:
+    """The error for creating a session under a case id already stored."""
+    return SessionExists(f"session {case_id!r} already exists")
 
 
 class SessionHold(Protocol):
@@ -81,26 +102,43 @@ class SessionStore(Protocol):
         ...
 
 
-class _MemoryHold:
-    def __init__(self, store: InMemorySessionStore, stored: StoredSession) -> None:
-        self._store = store
+class OneSaveHold(ABC):
+    """What every store's hold shares: the session as read, and one save that moves the
+    version on by one; :meth:`_write` stores it (raising :class:`SessionConflict` if the
+    session changed meanwhile)."""
+
+    def __init__(self, stored: StoredSession) -> None:
         self._stored = stored
-        self._saved = False
+        self.saved = False
 
     @property
     def stored(self) -> StoredSession:
         return self._stored
 
     def save(self, state: str, *, closed: bool) -> int:
-        if self._saved:
+        """Replace the session's JSON; returns the new version. Once per hold."""
+        if self.saved:
             raise SessionStoreError(f"session {self._stored.case_id}: saved twice in one hold")
         version = self._stored.version + 1
+        self._write(state, version, closed)
+        self.saved = True
+        return version
+
+    @abstractmethod
+    def _write(self, state: str, version: int, closed: bool) -> None:
+        """Store the new state at ``version`` over the version read."""
+
+
+class _MemoryHold(OneSaveHold):
+    def __init__(self, store: InMemorySessionStore, stored: StoredSession) -> None:
+        super().__init__(stored)
+        self._store = store
+
+    def _write(self, state: str, version: int, closed: bool) -> None:
         with self._store._lock:
             self._store._sessions[self._stored.case_id] = StoredSession(
                 self._stored.case_id, state, version, closed
             )
-        self._saved = True
-        return version
 
 
 class InMemorySessionStore:
@@ -114,7 +152,7 @@ class InMemorySessionStore:
     def create(self, case_id: str, state: str) -> int:
         with self._lock:
             if case_id in self._sessions:
-                raise SessionExists(f"session {case_id!r} already exists")
+                raise session_taken(case_id)
             self._sessions[case_id] = StoredSession(case_id, state, 1, False)
         return 1
 
@@ -122,7 +160,7 @@ class InMemorySessionStore:
         with self._lock:
             stored = self._sessions.get(case_id)
         if stored is None:
-            raise SessionNotFound(f"no session {case_id!r} in the session store")
+            raise session_missing(case_id)
         return stored
 
     @contextmanager
@@ -130,9 +168,9 @@ class InMemorySessionStore:
         with self._lock:
             stored = self._sessions.get(case_id)
             if stored is None:
-                raise SessionNotFound(f"no session {case_id!r} in the session store")
+                raise session_missing(case_id)
             if case_id in self._held:
-                raise SessionConflict(f"session {case_id!r} is being acted on by someone else")
+                raise session_busy(case_id)
             self._held.add(case_id)
         try:
             yield _MemoryHold(self, stored)

@@ -8,6 +8,7 @@ Saving checks the lease is still ours, so an expired, re-taken hold cannot overw
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,12 +16,14 @@ from contextlib import AbstractContextManager, contextmanager
 
 from guardrail.context.sqlite_schema import migrate_sqlite
 from guardrail.counter.session_store import (
+    OneSaveHold,
     SessionConflict,
-    SessionExists,
     SessionHold,
-    SessionNotFound,
     SessionStoreError,
     StoredSession,
+    session_busy,
+    session_missing,
+    session_taken,
 )
 from guardrail.stores.urls import StoreURL
 
@@ -39,21 +42,13 @@ MIGRATIONS = (
 )
 
 
-class _Hold:
+class _Hold(OneSaveHold):
     def __init__(self, store: SQLiteSessionStore, stored: StoredSession, token: str) -> None:
+        super().__init__(stored)
         self._store = store
-        self._stored = stored
         self._token = token
-        self.saved = False
 
-    @property
-    def stored(self) -> StoredSession:
-        return self._stored
-
-    def save(self, state: str, *, closed: bool) -> int:
-        if self.saved:
-            raise SessionStoreError(f"session {self._stored.case_id}: saved twice in one hold")
-        version = self._stored.version + 1
+    def _write(self, state: str, version: int, closed: bool) -> None:
         changed = self._store._write(
             "UPDATE guardrail_sessions SET state = ?, version = ?, closed = ?, holder = NULL,"
             " held_until = NULL, updated_at = ? WHERE case_id = ? AND holder = ? AND version = ?",
@@ -72,8 +67,6 @@ class _Hold:
                 f"session {self._stored.case_id!r}: the hold expired and someone else acted; "
                 "nothing was saved"
             )
-        self.saved = True
-        return version
 
 
 class SQLiteSessionStore:
@@ -92,8 +85,6 @@ class SQLiteSessionStore:
             migrate_sqlite(self._conn, "sessions", MIGRATIONS, url.masked)
         except sqlite3.Error as exc:
             raise SessionStoreError(f"cannot open session store {url.masked}: {exc}") from None
-        import threading
-
         self._lock = threading.Lock()
 
     def _write(self, statement: str, params: tuple[object, ...]) -> int:
@@ -112,7 +103,7 @@ class SQLiteSessionStore:
             )
         except SessionStoreError as exc:
             if "UNIQUE" in str(exc):
-                raise SessionExists(f"session {case_id!r} already exists") from None
+                raise session_taken(case_id) from None
             raise
         return 1
 
@@ -126,8 +117,8 @@ class SQLiteSessionStore:
             except sqlite3.Error as exc:
                 raise SessionStoreError(f"session store {self.url.masked}: {exc}") from None
         if row is None:
-            raise SessionNotFound(f"no session {case_id!r} in {self.url.masked}")
-        return StoredSession(case_id, row[0], int(row[1]), bool(row[2]))
+            raise session_missing(case_id, self.url.masked)
+        return StoredSession.from_row(case_id, row)
 
     @contextmanager
     def _hold(self, case_id: str) -> Iterator[SessionHold]:
@@ -140,7 +131,7 @@ class SQLiteSessionStore:
         )
         if taken != 1:
             self.load(case_id)  # SessionNotFound when there is no such session
-            raise SessionConflict(f"session {case_id!r} is being acted on by someone else")
+            raise session_busy(case_id)
         hold = _Hold(self, self.load(case_id), token)
         try:
             yield hold

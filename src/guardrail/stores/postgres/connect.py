@@ -38,13 +38,19 @@ def open_pool(
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
     statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
     what: str = "PostgreSQL store",
+    settings: dict[str, str] | None = None,
+    prepare_threshold: int | None = 5,
 ) -> ConnectionPool:
     """An open pool whose first connection has been made (so a bad URL or a server that is
     down fails here, naming the URL). Every connection has ``statement_timeout`` set, so a
-    stuck server costs a screening at most that long."""
+    stuck server costs a screening at most that long. ``settings`` are further server settings
+    for every connection; ``prepare_threshold`` as in psycopg (uses before a server-side
+    prepare)."""
+    options = {"statement_timeout": str(int(statement_timeout_ms)), **(settings or {})}
     kwargs: dict[str, Any] = {
         "connect_timeout": max(1, round(connect_timeout_s)),
-        "options": f"-c statement_timeout={int(statement_timeout_ms)}",
+        "options": " ".join(f"-c {name}={value}" for name, value in options.items()),
+        "prepare_threshold": prepare_threshold,
         "autocommit": True,
         "application_name": "guardrail",
     }

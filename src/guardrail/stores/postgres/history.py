@@ -13,35 +13,36 @@ apart (two earliest per payee) and never expire, so "first seen" means never see
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.numeric import Int8
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from guardrail.context.history import HistoryRecord, utc_micros
+from guardrail.context.history.records import ROW_COLUMNS, record_from_row, record_row
+from guardrail.context.history.retention import micros_or_none
 from guardrail.context.windows import (
     HistoryValue,
-    local_midnight,
-    local_time,
+    derived_day_starts,
+    derived_values,
+    needs_records,
     window_start,
-    zone,
 )
 from guardrail.errors import StoreError
 from guardrail.lang.declarations import Aggregate, Measure, WindowKey, WindowSpec
-from guardrail.model.event import Channel, Direction, Event, TransactionKind
-from guardrail.model.money import Currency
+from guardrail.model.event import Event
 from guardrail.stores.postgres.connect import describe, open_pool
 from guardrail.stores.postgres.migrations import migrate
+from guardrail.stores.postgres.watchdog import ReadWatchdog
 from guardrail.stores.urls import StoreURL
 
 COMPONENT = "history"
-_COLUMNS = (
-    "event_id, customer_id, account_id, kind, direction, channel, amount_fen, ts_us, ts_iso, "
-    "counterparty_account, currency, branch_id, purpose, customer_age"
-)
+_COLUMNS = ROW_COLUMNS
 MIGRATIONS: tuple[str, ...] = (
     # 1: records, the two indexes windows read through, and the payees seen per customer
     """
@@ -83,6 +84,18 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX guardrail_history_branch_ts ON guardrail_history (branch_id, ts_us);
     CREATE INDEX guardrail_history_payee_ts ON guardrail_history (counterparty_account, ts_us);
     """,
+    # 3: the branch and payee indexes cover what windows across customers read, so those
+    # windows are index-only scans inside the screening's one statement
+    """
+    DROP INDEX guardrail_history_branch_ts;
+    CREATE INDEX guardrail_history_branch_ts ON guardrail_history (branch_id, ts_us)
+        INCLUDE (event_id, customer_id, kind, direction, channel, amount_fen,
+                 counterparty_account, currency, purpose, customer_age);
+    DROP INDEX guardrail_history_payee_ts;
+    CREATE INDEX guardrail_history_payee_ts ON guardrail_history (counterparty_account, ts_us)
+        INCLUDE (event_id, customer_id, kind, direction, channel, amount_fen, currency,
+                 purpose, customer_age);
+    """,
 )
 
 _INSERT = (
@@ -98,10 +111,6 @@ _KEEP_TWO_EARLIEST = (
     " WHERE customer_id = %(c)s AND counterparty_account = %(p)s"
     " ORDER BY ts_us, event_id LIMIT 1 OFFSET 1)"
 )
-_KINDS = {kind.value: kind for kind in TransactionKind}
-_DIRECTIONS = {direction.value: direction for direction in Direction}
-_CHANNELS = {channel.value: channel for channel in Channel}
-_DAY = timedelta(hours=24)
 _NO_LOWER_BOUND = -(1 << 62)
 _DERIVED = (
     "counterparty.first_seen",
@@ -109,47 +118,6 @@ _DERIVED = (
     "history.outbound_count_24h",
     "history.same_payee_count_today",
 )
-
-
-def _row(rec: HistoryRecord) -> tuple[object, ...]:
-    return (
-        rec.event_id,
-        rec.customer_id,
-        rec.account_id,
-        rec.kind.value,
-        rec.direction.value,
-        rec.channel.value,
-        rec.amount_fen,
-        utc_micros(rec.timestamp),
-        rec.timestamp.isoformat(),
-        rec.counterparty_account,
-        rec.currency.value,
-        rec.branch_id,
-        rec.purpose,
-        rec.customer_age,
-    )
-
-
-def _decode(row: Sequence[Any]) -> HistoryRecord:
-    event_id, customer, account, kind, direction, channel, amount, _, ts_iso, payee, currency = row[
-        :11
-    ]
-    branch, purpose, age = row[11:14] if len(row) >= 14 else (None, None, None)
-    return HistoryRecord(
-        event_id=event_id,
-        customer_id=customer,
-        account_id=account,
-        kind=_KINDS[kind],
-        direction=_DIRECTIONS[direction],
-        channel=_CHANNELS[channel],
-        amount_fen=int(amount),
-        timestamp=datetime.fromisoformat(ts_iso),
-        counterparty_account=payee,
-        currency=Currency(currency),
-        branch_id=branch,
-        purpose=purpose,
-        customer_age=None if age is None else int(age),
-    )
 
 
 def _in(column: str, values: Iterable[str]) -> sql.Composable:
@@ -160,6 +128,8 @@ def _in(column: str, values: Iterable[str]) -> sql.Composable:
 
 def _window_column(index: int, spec: WindowSpec, by_account: bool) -> sql.Composable:
     """One window as an aggregate over the candidate rows; ``%(s<index>)s`` is its start."""
+    if needs_records(spec):
+        return _records_window_column(index, spec, by_account)
     conditions: list[sql.Composable] = [sql.SQL("ts_us >= {}").format(sql.Placeholder(f"s{index}"))]
     if spec.key is WindowKey.ACCOUNT and by_account:
         conditions.append(sql.SQL("account_id = %(a)s"))
@@ -169,6 +139,13 @@ def _window_column(index: int, spec: WindowSpec, by_account: bool) -> sql.Compos
         conditions.append(sql.SQL("counterparty_account = %(p)s"))
     if not spec.include_current:
         conditions.append(sql.SQL("NOT is_current"))
+    conditions.extend(_filters(spec))
+    return _aggregate(spec).format(sql.SQL(" AND ").join(conditions))
+
+
+def _filters(spec: WindowSpec) -> list[sql.Composable]:
+    """The conditions on kind, direction, channel and currency every window may have."""
+    conditions: list[sql.Composable] = []
     if spec.kinds:
         conditions.append(_in("kind", (kind.value for kind in spec.kinds)))
     if spec.direction is not None:
@@ -178,18 +155,64 @@ def _window_column(index: int, spec: WindowSpec, by_account: bool) -> sql.Compos
     currency = spec.effective_currency
     if currency is not None:
         conditions.append(sql.SQL("currency = {}").format(sql.Literal(currency.value)))
-    where = sql.SQL(" AND ").join(conditions)
+    return conditions
+
+
+def _aggregate(spec: WindowSpec) -> sql.SQL:
+    """The aggregate of a window, ``{}`` standing for its condition."""
     if spec.aggregate is Aggregate.SUM:
-        expr = sql.SQL("COALESCE(SUM(amount_fen) FILTER (WHERE {}), 0)")
-    elif spec.aggregate is Aggregate.MAX:
-        expr = sql.SQL("COALESCE(MAX(amount_fen) FILTER (WHERE {}), 0)")
-    elif spec.aggregate is Aggregate.COUNT_DISTINCT:
-        expr = sql.SQL("COUNT(DISTINCT counterparty_account) FILTER (WHERE {})")
-    elif spec.measure is Measure.COUNTERPARTY:
-        expr = sql.SQL("COUNT(counterparty_account) FILTER (WHERE {})")
+        return sql.SQL("COALESCE(SUM(amount_fen) FILTER (WHERE {}), 0)")
+    if spec.aggregate is Aggregate.MAX:
+        return sql.SQL("COALESCE(MAX(amount_fen) FILTER (WHERE {}), 0)")
+    if spec.aggregate is Aggregate.COUNT_DISTINCT:
+        if spec.measure is Measure.CUSTOMER:
+            return sql.SQL("COUNT(DISTINCT customer_id) FILTER (WHERE {})")
+        return sql.SQL("COUNT(DISTINCT counterparty_account) FILTER (WHERE {})")
+    if spec.measure is Measure.COUNTERPARTY:
+        return sql.SQL("COUNT(counterparty_account) FILTER (WHERE {})")
+    return sql.SQL("COUNT(*) FILTER (WHERE {})")
+
+
+# A window the candidate rows cannot answer (keyed across customers, or filtered by purpose or
+# age) reads its own rows, through the index of its key, as a scalar subquery of the statement.
+_RECORD_KEYS = {
+    WindowKey.BRANCH: "branch_id = %(b)s",
+    WindowKey.PAYEE: "counterparty_account = %(p)s",
+    WindowKey.COUNTERPARTY: "customer_id = %(c)s AND counterparty_account = %(p)s",
+    WindowKey.CUSTOMER: "customer_id = %(c)s",
+}
+_RECORD_ROWS = (
+    "SELECT customer_id, kind, direction, channel, amount_fen, counterparty_account, currency,"
+    " purpose, customer_age FROM guardrail_history WHERE {key} AND ts_us >= {start}"
+    " AND ts_us <= %(end)s AND event_id <> %(e)s"
+)
+_CURRENT_ROW = (
+    " UNION ALL SELECT %(c)s::text, %(ck)s::text, %(cd)s::text, %(cch)s::text,"
+    " %(camt)s::bigint, %(cp)s::text, %(ccur)s::text, %(cpur)s::text, %(cage)s::integer"
+)
+
+
+def _records_window_column(index: int, spec: WindowSpec, by_account: bool) -> sql.Composable:
+    """A window answered from its own rows (and the event's, when it counts the event), with
+    exactly :func:`guardrail.context.windows.compute_window`'s filters."""
+    if spec.key is WindowKey.ACCOUNT:
+        key = "account_id = %(a)s" if by_account else _RECORD_KEYS[WindowKey.CUSTOMER]
     else:
-        expr = sql.SQL("COUNT(*) FILTER (WHERE {})")
-    return expr.format(where)
+        key = _RECORD_KEYS[spec.key]
+    rows = sql.SQL(_RECORD_ROWS).format(key=sql.SQL(key), start=sql.Placeholder(f"s{index}"))
+    if spec.include_current:
+        rows = sql.Composed([rows, sql.SQL(_CURRENT_ROW)])
+    conditions = _filters(spec)
+    if spec.key in (WindowKey.COUNTERPARTY, WindowKey.PAYEE):
+        conditions.append(sql.SQL("%(p)s::text IS NOT NULL"))  # no payee account: 0
+    if spec.same_purpose:
+        conditions.append(sql.SQL("purpose = %(pur)s"))  # no purpose: NULL, so 0
+    if spec.min_customer_age is not None:
+        conditions.append(sql.SQL("customer_age >= {}").format(sql.Literal(spec.min_customer_age)))
+    where = sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true")
+    return sql.SQL("(SELECT {} FROM ({}) AS {})").format(
+        _aggregate(spec).format(where), rows, sql.Identifier(f"w{index}")
+    )
 
 
 _DERIVED_COLUMNS = sql.SQL(
@@ -230,6 +253,7 @@ class _Query:
     def __init__(self, specs: Mapping[str, WindowSpec], derived: bool) -> None:
         self.keys = list(specs)
         self.specs = [specs[key] for key in self.keys]
+        self.own_rows = [needs_records(spec) for spec in self.specs]
         self.derived = derived
         self._by_account: dict[bool, sql.Composed] = {
             by_account: self._compose(by_account) for by_account in (True, False)
@@ -259,7 +283,10 @@ class PostgresHistoryStore:
     """A :class:`~guardrail.context.history.HistoryStore` (and
     :class:`~guardrail.context.windows.WindowedHistory`) in PostgreSQL; thread-safe, and any
     number of processes can share it. Open it with :func:`guardrail.stores.open_history_store`.
+    It answers every window in its one statement, those across customers included.
     """
+
+    answers_every_window = True
 
     def __init__(
         self,
@@ -270,10 +297,8 @@ class PostgresHistoryStore:
         timeout_s: float = 5.0,
         statement_timeout_ms: int = 5000,
     ) -> None:
-        if retention is not None and retention <= timedelta(0):
-            raise ValueError("retention must be positive")
+        self._retention_us = micros_or_none(retention, "retention")
         self.url = url
-        self._retention_us = None if retention is None else retention // timedelta(microseconds=1)
         self._timeout_s = timeout_s
         self._pool: ConnectionPool = open_pool(
             url,
@@ -281,6 +306,10 @@ class PostgresHistoryStore:
             connect_timeout_s=timeout_s,
             statement_timeout_ms=statement_timeout_ms,
             what="history store",
+            # The window statement is prepared at once and planned once: custom plans would
+            # re-plan every screening, and planning costs more than running it.
+            settings={"plan_cache_mode": "force_generic_plan"},
+            prepare_threshold=0,
         )
         self._lock = threading.Lock()
         self._queries: dict[tuple[tuple[tuple[str, int], ...], bool], _Query] = {}
@@ -296,14 +325,40 @@ class PostgresHistoryStore:
             raise
         self._newest: int | None = None if newest is None or newest[0] is None else int(newest[0])
         self._evicted_to: int | None = None
-        self.round_trips = 0  # statements sent, for the benchmark's round trips per screening
+        self.round_trips = 0  # statements sent by reads, for the benchmark and the tests
+        self._watchdog: ReadWatchdog | None = None
+
+    def bound_reads(self, budget_s: float) -> None:
+        """Every read from now on waits at most ``budget_s`` for a connection and for its
+        answer, then fails with ``HistoryTimeout`` (see :mod:`.watchdog`); no thread hop."""
+        old, self._watchdog = (
+            self._watchdog,
+            ReadWatchdog(budget_s, f"history store {self.url.masked}"),
+        )
+        if old is not None:
+            old.close()
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection for one read, under the read budget if there is one."""
+        watchdog = self._watchdog
+        if watchdog is None:
+            with self._pool.connection() as conn:
+                yield conn
+            return
+        with (
+            self._pool.connection(timeout=watchdog.budget_s) as conn,
+            watchdog.watch(conn, what),
+        ):
+            yield conn
 
     # -- errors ---------------------------------------------------------------------------
     def _fail(self, what: str, exc: BaseException) -> StoreError:
         if isinstance(exc, PoolTimeout):
+            waited = self._timeout_s if self._watchdog is None else self._watchdog.budget_s
             return StoreError(
                 f"history store {self.url.masked}: {what}: no connection within "
-                f"{self._timeout_s:g}s (is the server down?)"
+                f"{waited:g}s (is the server down?)"
             )
         return StoreError(f"history store {self.url.masked}: {what}: {describe(exc, self.url)}")
 
@@ -317,7 +372,7 @@ class PostgresHistoryStore:
         records = list(recs)
         if not records:
             return
-        rows = [_row(rec) for rec in records]
+        rows = [record_row(rec) for rec in records]
         payees = [
             (rec.customer_id, rec.counterparty_account, row[7], rec.event_id, row[8])
             for rec, row in zip(records, rows, strict=True)
@@ -424,12 +479,13 @@ class PostgresHistoryStore:
         query = f"SELECT {_COLUMNS} FROM guardrail_history WHERE {column} = %s AND ts_us >= %s"
         query += " ORDER BY ts_us, event_id"
         lower = _NO_LOWER_BOUND if since is None else utc_micros(since)
+        self.round_trips += 1
         try:
-            with self._pool.connection() as conn:
+            with self._reading(f"a read by {column}") as conn:
                 rows = conn.execute(query.encode(), (value, lower)).fetchall()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot read history", exc) from None
-        return [_decode(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     def for_customer(self, customer_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
         return self._select("customer_id", customer_id, since)
@@ -448,8 +504,9 @@ class PostgresHistoryStore:
     def earliest_with_counterparty(
         self, customer_id: str, counterparty_account: str
     ) -> Sequence[tuple[datetime, str]]:
+        self.round_trips += 1
         try:
-            with self._pool.connection() as conn:
+            with self._reading("a payee read") as conn:
                 rows = conn.execute(
                     "SELECT ts_iso, event_id FROM guardrail_payee_seen WHERE customer_id = %s"
                     " AND counterparty_account = %s ORDER BY ts_us, event_id LIMIT 2",
@@ -492,23 +549,28 @@ class PostgresHistoryStore:
             "camt": current.amount_fen,
             "cp": current.counterparty_account,
             "ccur": current.currency.value,
+            "cpur": current.purpose,
+            "cage": current.customer_age,
+            "b": event.branch.id,
+            "pur": event.purpose.code.value if event.purpose is not None else None,
         }
         starts: list[int] = []
         for index, spec in enumerate(query.specs):
             start = window_start(spec, event)
             params[f"s{index}"] = value = _NO_LOWER_BOUND if start is None else utc_micros(start)
-            starts.append(value)
+            if not query.own_rows[index]:  # the others read rows of their own
+                starts.append(value)
         if derived:
-            day_ago = utc_micros(event.timestamp - _DAY)
-            today = utc_micros(
-                local_midnight(local_time(event).date(), zone(event.branch.timezone))
-            )
+            day_ago, today = (utc_micros(start) for start in derived_day_starts(event))
             params.update(day_ago=day_ago, today=today, cur=event.amount.currency.value)
             starts.extend((day_ago, today))
         params["since"] = min(starts, default=end)
+        # Every integer as int8: psycopg types a Python int by its size (int2, int4, int8), and
+        # each combination of types is a statement of its own, prepared and planned again.
+        typed = {name: Int8(v) if type(v) is int else v for name, v in params.items()}
         try:
-            with self._pool.connection() as conn:
-                row = conn.execute(query.statement(event, conn), params).fetchone()
+            with self._reading("the windows") as conn:
+                row = conn.execute(query.statement(event, conn), typed).fetchone()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot compute windows", exc) from None
         self.round_trips += 1
@@ -518,18 +580,14 @@ class PostgresHistoryStore:
         }
         if derived:
             seen, inbound, outbound, same_payee = row[max(1, len(query.keys)) :]
-            payee = params["p"]
-            amount = event.amount.fen
             values.update(
-                {
-                    "counterparty.first_seen": None if payee is None else not seen,
-                    "history.inbound_24h": int(inbound),
-                    "history.inbound_24h_pct": None
-                    if amount == 0
-                    else int(inbound) * 100 // amount,
-                    "history.outbound_count_24h": int(outbound),
-                    "history.same_payee_count_today": 0 if payee is None else int(same_payee),
-                }
+                derived_values(
+                    event,
+                    payee_seen_before=bool(seen),
+                    inbound=int(inbound),
+                    outbound=int(outbound),
+                    same_payee_today=int(same_payee),
+                )
             )
         return values
 
@@ -543,6 +601,8 @@ class PostgresHistoryStore:
 
     def close(self) -> None:
         """Close the pool; the data stays in the database."""
+        if self._watchdog is not None:
+            self._watchdog.close()
         self._pool.close()
 
     def __enter__(self) -> PostgresHistoryStore:

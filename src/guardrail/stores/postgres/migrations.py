@@ -49,7 +49,7 @@ def migrate(
                 f"guardrail understands ({target}); upgrade guardrail before using this database"
             )
         for step in migrations[current:]:
-            conn.execute(step.encode())
+            conn.execute(step.encode(), prepare=False)  # several statements: never prepared
         if row is None:
             conn.execute(
                 "INSERT INTO guardrail_schema (component, version) VALUES (%s, %s)",

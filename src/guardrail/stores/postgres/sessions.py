@@ -17,12 +17,14 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from guardrail.counter.session_store import (
+    OneSaveHold,
     SessionConflict,
-    SessionExists,
     SessionHold,
-    SessionNotFound,
     SessionStoreError,
     StoredSession,
+    session_busy,
+    session_missing,
+    session_taken,
 )
 from guardrail.stores.postgres.connect import describe, open_pool
 from guardrail.stores.postgres.migrations import migrate
@@ -44,21 +46,12 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class _Hold:
-    def __init__(self, conn: psycopg.Connection[Any], stored: StoredSession, where: str) -> None:
+class _Hold(OneSaveHold):
+    def __init__(self, conn: psycopg.Connection[Any], stored: StoredSession) -> None:
+        super().__init__(stored)
         self._conn = conn
-        self._stored = stored
-        self._where = where
-        self._saved = False
 
-    @property
-    def stored(self) -> StoredSession:
-        return self._stored
-
-    def save(self, state: str, *, closed: bool) -> int:
-        if self._saved:
-            raise SessionStoreError(f"session {self._stored.case_id}: saved twice in one hold")
-        version = self._stored.version + 1
+    def _write(self, state: str, version: int, closed: bool) -> None:
         cursor = self._conn.execute(
             "UPDATE guardrail_sessions SET state = %s, version = %s, closed = %s,"
             " updated_at = now() WHERE case_id = %s AND version = %s",
@@ -68,8 +61,6 @@ class _Hold:
             raise SessionConflict(
                 f"session {self._stored.case_id!r} changed since it was read; nothing was saved"
             )
-        self._saved = True
-        return version
 
 
 class PostgresSessionStore:
@@ -107,7 +98,7 @@ class PostgresSessionStore:
                     (case_id, state),
                 )
         except pg_errors.UniqueViolation:
-            raise SessionExists(f"session {case_id!r} already exists") from None
+            raise session_taken(case_id) from None
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._error(exc) from None
         return 1
@@ -122,8 +113,8 @@ class PostgresSessionStore:
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._error(exc) from None
         if row is None:
-            raise SessionNotFound(f"no session {case_id!r} in {self.url.masked}")
-        return StoredSession(case_id, str(row[0]), int(row[1]), bool(row[2]))
+            raise session_missing(case_id, self.url.masked)
+        return StoredSession.from_row(case_id, row)
 
     @contextmanager
     def _hold(self, case_id: str) -> Iterator[SessionHold]:
@@ -136,13 +127,10 @@ class PostgresSessionStore:
                         (case_id,),
                     ).fetchone()
                 except pg_errors.LockNotAvailable:
-                    raise SessionConflict(
-                        f"session {case_id!r} is being acted on by someone else"
-                    ) from None
+                    raise session_busy(case_id) from None
                 if row is None:
-                    raise SessionNotFound(f"no session {case_id!r} in {self.url.masked}")
-                stored = StoredSession(case_id, str(row[0]), int(row[1]), bool(row[2]))
-                yield _Hold(conn, stored, self.url.masked)
+                    raise session_missing(case_id, self.url.masked)
+                yield _Hold(conn, StoredSession.from_row(case_id, row))
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._error(exc) from None
 
