@@ -28,6 +28,22 @@ def test_replay_fails_above_the_friction_budget(
     assert "within the budget" in capsys.readouterr().err
 
 
+def test_the_columnar_replay_and_decisions_file_keep_the_friction_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = tmp_path / "events.parquet"
+    assert (
+        main(["simulate", "--n", "1500", "--seed", "5", "--format", "parquet", "--out", str(table)])
+        == 0
+    )
+    common = ["replay", str(BASELINE), str(table), "--no-progress", "--json"]
+    for extra in (["--engine", "columnar"], ["--decisions", str(tmp_path / "d.parquet")]):
+        assert main([*common, *extra, "--max-friction", "0.01"]) == 1
+        assert "above the budget of 0.01%" in capsys.readouterr().err
+        assert main([*common, *extra, "--max-friction", "100"]) == 0
+        assert "within the budget" in capsys.readouterr().err
+
+
 def test_scenario_tests_fail_above_the_friction_budget(capsys: pytest.CaptureFixture[str]) -> None:
     scenarios = str(ROOT / "scenarios" / "legitimate")
     assert Path(scenarios).is_dir()

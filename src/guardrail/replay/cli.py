@@ -12,7 +12,12 @@ from guardrail.errors import GuardrailError
 from guardrail.replay.run import ENGINES
 from guardrail.replay.table import is_parquet
 from guardrail.sim.replay import BadLinePolicy
-from guardrail.sim.simulate_cli import GuardOpener, add_simulate_subcommands
+from guardrail.sim.simulate_cli import (
+    GuardOpener,
+    add_simulate_subcommands,
+    finish_replay,
+    replay_failed,
+)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -112,15 +117,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 spark_master=args.master,
                 spark_options=options,
             )
-    except ReplayError as error:
-        print(f"guardrail replay: {error}", file=sys.stderr)
-        print("  (use --skip-bad-lines to skip and count malformed lines)", file=sys.stderr)
-        return 2
+    except (ReplayError, OSError) as error:
+        return replay_failed(error, args.events)
     except GuardrailError as error:
         print(f"guardrail replay: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"guardrail replay: {args.events}: cannot read: {error.strerror}", file=sys.stderr)
         return 2
     report = outcome.report
     if keep and outcome.decisions is not None:
@@ -129,14 +129,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         except OSError as error:
             print(f"guardrail replay: {args.decisions}: cannot write: {error}", file=sys.stderr)
             return 2
-    print(report.to_json() if args.json else report.render())
-    if report.bad_lines:
-        print(
-            f"guardrail replay: skipped {report.bad_lines:,} bad line(s); "
-            f"first: {report.first_bad_line}",
-            file=sys.stderr,
-        )
-    return 1 if report.failures else 0
+    return finish_replay(report, args)
 
 
 def _stderr(message: str) -> None:

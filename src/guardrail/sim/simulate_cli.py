@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from guardrail.guard import Guard
+    from guardrail.sim.replay import ReplayReport
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -47,7 +48,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from guardrail.errors import StoreError
     from guardrail.guard import Guard
     from guardrail.sim.replay import ReplayError, replay_file
-    from guardrail.sim.scenario_cli import friction_gate
 
     open_guard: GuardOpener | None = getattr(args, "open_guard", None)
     if args.history == "memory:" or open_guard is None:
@@ -70,13 +70,25 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             limit=args.limit,
             show_progress=show_progress,
         )
-    except ReplayError as error:
+    except (ReplayError, OSError) as error:
+        return replay_failed(error, args.events)
+    return finish_replay(report, args)
+
+
+def replay_failed(error: Exception, events: object) -> int:
+    """Say why a replay stopped (a bad line, an unreadable stream); the exit code, 2."""
+    if isinstance(error, OSError):
+        print(f"guardrail replay: {events}: cannot read: {error.strerror}", file=sys.stderr)
+    else:
         print(f"guardrail replay: {error}", file=sys.stderr)
         print("  (use --skip-bad-lines to skip and count malformed lines)", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"guardrail replay: {args.events}: cannot read: {error.strerror}", file=sys.stderr)
-        return 2
+    return 2
+
+
+def finish_replay(report: ReplayReport, args: argparse.Namespace) -> int:
+    """Print the report and the skipped lines; 1 on failures or friction over --max-friction."""
+    from guardrail.sim.scenario_cli import friction_gate
+
     print(report.to_json() if args.json else report.render())
     if report.bad_lines:
         print(
