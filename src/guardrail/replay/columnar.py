@@ -53,6 +53,10 @@ I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 Progress = Callable[[str], None]
 ELDERLY_AGE = 60
+_KINDS_OF = {
+    direction: [kind.value for kind, d in DIRECTION_OF_KIND.items() if d is direction]
+    for direction in Direction
+}
 
 _POLARS_OPS: dict[Op, Callable[[pl.Expr, Any], pl.Expr]] = {
     Op.EQ: operator.eq,
@@ -83,8 +87,18 @@ def compile_expr(condition: Condition) -> pl.Expr:
 
 
 def dense_rank(column: pl.Series) -> I64:
-    """1.. per distinct value in sorted order; 0 for a missing value."""
-    return column.rank("dense").fill_null(0).to_numpy().astype(np.int64)
+    """1..k per distinct value (in no particular order); 0 for a missing value."""
+    physical = column.cast(pl.Categorical).to_physical()
+    present = physical.is_not_null().to_numpy()
+    code = physical.fill_null(0).to_numpy().astype(np.int64)
+    used = np.zeros(int(code.max(initial=0)) + 1, dtype=bool)
+    used[code[present]] = True
+    relabel = np.cumsum(used)  # dense: the categories seen in this column only
+    result: I64 = np.where(present, relabel[code], 0)
+    return result
+
+
+_CODE_LIMIT = 1 << 62
 
 
 def codes(*ranks: I64) -> I64:
@@ -93,7 +107,10 @@ def codes(*ranks: I64) -> I64:
     valid = np.ones(len(ranks[0]), dtype=bool)
     for rank in ranks:
         valid &= rank > 0
-        code = code * (int(rank.max(initial=0)) + 1) + rank
+        width = int(rank.max(initial=0)) + 1
+        if int(code.max(initial=0)) + 1 >= _CODE_LIMIT // width:  # keep the product exact
+            code = np.unique(code, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        code = code * width + rank
     return np.where(valid, code, -1)
 
 
@@ -148,7 +165,9 @@ class Series:
         same ``group`` value (named ``group_name``: its sort is kept), or -1."""
         runs = self._runs.get(group_name)
         if runs is None:
-            order = np.lexsort((self.position, group, self.key))
+            # rows by (key, group, position): ``self.order`` is by (key, position) already
+            by_group = group[self.order]
+            order = self.order[np.lexsort((by_group, self.key[self.order]))]
             sorted_key, sorted_group = self.key[order], group[order]
             boundary = np.ones(len(order), dtype=bool)
             boundary[1:] = (sorted_key[1:] != sorted_key[:-1]) | (
@@ -188,14 +207,19 @@ class ColumnarEngine:
             [any(ref.key in history for ref in _refs_of(rule.guarded)) for rule in self.plan.rules],
             dtype=bool,
         )
-        self._lexicon_hits: dict[str, tuple[I64, list[set[str]]]] = {}
+        # per run: rows with any hit, their texts, and the hitting texts of each lexicon
+        self._lexicon_hits: dict[str, tuple[I64, pl.Series, dict[str, list[str]]]] = {}
+        # per run: a column's distinct plain values, their normal forms, the other values
+        self._normal_values: dict[str, tuple[pl.Series, pl.Series, list[Any]]] = {}
 
     def run(self, frame: pl.DataFrame, progress: Progress | None = None) -> tuple[Decisions, Mask]:
         """Decisions of every row and which rows were executed (recorded as history)."""
         say = progress or (lambda _message: None)
         rows = Rows(frame)
         self._lexicon_hits = {}
+        self._normal_values = {}
         static = self.static_features(rows)
+        say("event features ready")
         screened = ~rows.background
         always = rows.background | rows.legitimate
         executed = np.ones(rows.n, dtype=bool)  # first guess: every request went through
@@ -204,22 +228,42 @@ class ColumnarEngine:
         matrix[:, ~self._dynamic] = _matrix(
             static, [r for r, m in zip(self._rules, self._dynamic, strict=True) if not m], rows.n
         )
-        round_no = 0
+        history = self._history_features(rows, executed)
+        matrix[:, self._dynamic] = _matrix(static.with_columns(history.values()), dynamic, rows.n)
+        matrix[~screened] = False
+        decisions = decide_rows(self.pack, matrix, screened)
+        ranks = decisions.action_rank
+        stale = False  # whether ``decisions`` lags behind ``matrix``
+        round_no = 1
         while True:
-            round_no += 1
-            history = self._history_features(rows, executed)
-            features = static.with_columns(
-                pl.Series(key, values) for key, values in history.items()
-            )
-            matrix[:, self._dynamic] = _matrix(features, dynamic, rows.n)
-            matrix[~screened] = False
-            decisions = decide_rows(self.pack, matrix, screened)
-            settled = always | (decisions.action_rank < INTERCEPT_RANK)
+            settled = always | (ranks < INTERCEPT_RANK)
             changed = int(np.count_nonzero(settled != executed))
             say(f"round {round_no}: {changed:,} rows changed executed status")
             if changed == 0:
-                return decisions, executed
+                break
             executed = settled
+            round_no += 1
+            # only rows whose history features moved can decide differently
+            again = self._history_features(rows, executed)
+            moved = np.zeros(rows.n, dtype=bool)
+            for key, values in again.items():
+                moved |= values.ne_missing(history[key]).to_numpy()
+            history = again
+            moved &= screened
+            if not moved.any():
+                continue
+            where = np.flatnonzero(moved)
+            index = pl.Series(where)
+            features = static[index].with_columns(v.gather(index) for v in history.values())
+            matrix[np.ix_(where, np.flatnonzero(self._dynamic))] = _matrix(
+                features, dynamic, len(where)
+            )
+            ranks = ranks.copy()
+            ranks[where] = decide_rows(self.pack, matrix[where], screened[where]).action_rank
+            stale = True
+        if stale:
+            decisions = decide_rows(self.pack, matrix, screened)
+        return decisions, executed
 
     # -- features that do not depend on history ------------------------------------------------
 
@@ -291,40 +335,51 @@ class ColumnarEngine:
         return {key: pl.Series(key, found).gather(index) for key, found in values.items()}
 
     def _lexicon(self, rows: Rows, ref: FieldRef) -> pl.Series:
+        """Whether the field's text has a term of the lexicon: the live matcher runs once per
+        distinct text; rows are matched back by text."""
         found = self._lexicon_hits.get(ref.field)
         if found is None:
             texts = rows.text(ref.field)
-            unique = texts.unique().sort()
-            code = texts.rank("dense").to_numpy().astype(np.int64) - 1
-            names = [
-                {hit.lexicon for hit in self._matcher.find(text, ref.field)}
-                for text in unique.to_list()
-            ]
-            found = self._lexicon_hits[ref.field] = (code, names)
-        code, names = found
-        flags = np.array([ref.name in hit for hit in names], dtype=bool)
-        return pl.Series(ref.key, flags[code] if len(code) else flags[:0])
+            by_lexicon: dict[str, list[str]] = {}
+            for text in texts.unique().to_list():
+                for name in {hit.lexicon for hit in self._matcher.find(text, ref.field)}:
+                    by_lexicon.setdefault(name, []).append(text)
+            hitting = sorted({text for listed in by_lexicon.values() for text in listed})
+            where = np.flatnonzero(texts.is_in(_strings(hitting)).to_numpy())
+            found = self._lexicon_hits[ref.field] = (where, texts.gather(where), by_lexicon)
+        where, candidates, by_lexicon = found
+        flags = np.zeros(rows.n, dtype=bool)
+        flags[where] = candidates.is_in(_strings(by_lexicon.get(ref.name, []))).to_numpy()
+        return pl.Series(ref.key, flags)
 
     def _watchlist(self, rows: Rows, ref: FieldRef) -> pl.Series:
+        """Whether the field's value is on the list after the live normalisation, which runs
+        once per distinct value; rows are matched back by value."""
+        column = column_of(ref.field)
+        values = rows.frame.get_column(column)
+        normal = self._normal_values.get(column)
+        if normal is None:
+            unique = values.drop_nulls().unique()
+            # Plain ASCII digits, letters, spaces and dashes normalise by dropping the spaces
+            # and dashes and lower-casing (what NFKC + case-folding do to them); anything else
+            # goes through the live normaliser itself.
+            plain = unique.str.contains(r"^[0-9A-Za-z +\-]*$")
+            simple = unique.str.replace_all(r"[ \-]", "").str.to_lowercase()
+            normal = self._normal_values[column] = (
+                unique.filter(plain),
+                simple.filter(plain),
+                unique.filter(~plain).to_list(),
+            )
+        plain_values, plain_normal, others = normal
         listed = self._watchlists[ref.name]
-        values = rows.frame.get_column(column_of(ref.field))
-        # Plain ASCII digits, letters, spaces and dashes normalise by dropping the spaces and
-        # dashes and lower-casing (what NFKC + case-folding do to them); anything else goes
-        # through the live normaliser itself.
-        plain = values.str.contains(r"^[0-9A-Za-z +\-]*$").fill_null(False)
-        simple = values.str.replace_all(r"[ \-]", "").str.to_lowercase()
-        entries = pl.Series(sorted(listed.entries), dtype=pl.String)
-        member = simple.is_in(entries.implode()).fill_null(False).to_numpy()
-        others = values.filter(~plain & values.is_not_null()).unique().to_list()
-        if others:
-            odd = {value: listed.contains(str(value)) for value in others}
-            slow = values.replace_strict(odd, default=False, return_dtype=pl.Boolean)
-            member = np.where(plain.to_numpy(), member, slow.fill_null(False).to_numpy())
+        on_list = plain_values.filter(plain_normal.is_in(_strings(sorted(listed.entries))))
+        hits = [*on_list.to_list(), *(value for value in others if listed.contains(value))]
+        member = values.is_in(_strings(hits)).fill_null(False).to_numpy()
         return _nullable(member, values.is_not_null().to_numpy()).alias(ref.key)
 
     # -- features over executed history ----------------------------------------------------------
 
-    def _history_features(self, rows: Rows, executed: Mask) -> dict[str, Any]:
+    def _history_features(self, rows: Rows, executed: Mask) -> dict[str, pl.Series]:
         out: dict[str, Any] = {}
         keys = self.plan.history_keys
         if "counterparty.first_seen" in keys:
@@ -333,7 +388,7 @@ class ColumnarEngine:
             seen = series.before_sum(executed.astype(np.int64), lo)
             out["counterparty.first_seen"] = _nullable(seen == 0, rows.has_payee)
         if keys & {"history.inbound_24h", "history.inbound_24h_pct"}:
-            inbound_in = executed & (rows.direction == Direction.IN.value)
+            inbound_in = executed & rows.is_in("kind", _KINDS_OF[Direction.IN])
             by_account = rows.series("account.id", "amount.currency")
             by_customer = rows.series("customer.id", "amount.currency")
             start = rows.start_rank("24h", lambda: rows.ts - DAY_US)
@@ -349,7 +404,7 @@ class ColumnarEngine:
             out["history.inbound_24h_pct"] = _nullable(pct, ~zero)
         if "history.outbound_count_24h" in keys:
             series = rows.series("customer.id")
-            out_rows = (executed & (rows.direction == Direction.OUT.value)).astype(np.int64)
+            out_rows = (executed & rows.is_in("kind", _KINDS_OF[Direction.OUT])).astype(np.int64)
             out["history.outbound_count_24h"] = series.before_sum(
                 out_rows, series.lower(rows.start_rank("24h", lambda: rows.ts - DAY_US), "24h")
             )
@@ -362,13 +417,22 @@ class ColumnarEngine:
             out["history.same_payee_count_today"] = np.where(rows.has_payee, count, 0)
         for key, spec in self.plan.windows.items():
             out[key] = window(spec, rows, executed)
-        return {k: v for k, v in out.items() if k in keys}
+        return {
+            k: pl.Series(k, v) if isinstance(v, np.ndarray) else v.alias(k)
+            for k, v in out.items()
+            if k in keys
+        }
 
 
 def _refs_of(condition: Condition) -> list[FieldRef]:
     if isinstance(condition, Compare):
         return [o for o in (condition.left, condition.right) if isinstance(o, FieldRef)]
     return [ref for item in condition.items for ref in _refs_of(item)]
+
+
+def _strings(values: list[str]) -> pl.Series:
+    """A list of strings as an ``is_in`` operand."""
+    return pl.Series(values, dtype=pl.String).implode()
 
 
 def _nullable(values: Any, present: Mask) -> pl.Series:
@@ -410,12 +474,6 @@ class Rows:
         )
         self.legitimate = (frame.get_column("label") == "legitimate").to_numpy()
         self.amount: I64 = frame.get_column("amount.fen").to_numpy().astype(np.int64)
-        kinds = frame.get_column("kind")
-        mapping = {kind.value: d.value for kind, d in DIRECTION_OF_KIND.items()}
-        self.direction = kinds.replace_strict(mapping).to_numpy()
-        self.kind = kinds.to_numpy()
-        self.channel = frame.get_column("channel").to_numpy()
-        self.currency = frame.get_column("amount.currency").to_numpy()
         self.has_account = frame.get_column("account").to_numpy()
         self.has_payee = frame.get_column("counterparty.account").is_not_null().to_numpy()
         self._unique_ts = np.unique(self.ts)
@@ -465,6 +523,33 @@ class Rows:
         return found
 
     @cached_property
+    def direction(self) -> npt.NDArray[np.str_]:
+        mapping = {kind.value: d.value for kind, d in DIRECTION_OF_KIND.items()}
+        found: npt.NDArray[np.str_] = (
+            self.frame.get_column("kind").replace_strict(mapping).to_numpy().astype(str)
+        )
+        return found
+
+    @cached_property
+    def kind(self) -> npt.NDArray[np.str_]:
+        return self.frame.get_column("kind").to_numpy().astype(str)
+
+    @cached_property
+    def channel(self) -> npt.NDArray[np.str_]:
+        return self.frame.get_column("channel").to_numpy().astype(str)
+
+    @cached_property
+    def currency(self) -> npt.NDArray[np.str_]:
+        return self.frame.get_column("amount.currency").to_numpy().astype(str)
+
+    def is_in(self, column: str, values: list[str]) -> Mask:
+        """Rows whose ``column`` holds one of ``values`` (never a missing value)."""
+        found: Mask = (
+            self.frame.get_column(column).is_in(_strings(values)).fill_null(False).to_numpy()
+        )
+        return found
+
+    @cached_property
     def payee_code(self) -> I64:
         return codes(self.ranks("counterparty.account"))
 
@@ -494,17 +579,13 @@ class Rows:
         return days, present
 
     def text(self, field: str) -> pl.Series:
-        frame = self.frame
+        """The field's text per row, "" when absent; ``any_text`` joins the non-empty texts
+        with newlines, in live's order."""
         if field == ANY_TEXT:
-            parts = [pl.col(c).fill_null("") for c in TEXT_COLUMNS.values()]
-            joined = frame.select(
-                pl.concat_list(parts)
-                .list.eval(pl.element().filter(pl.element() != ""))
-                .list.join("\n")
-                .alias(field)
-            )
-            return joined.get_column(field)
-        return frame.get_column(TEXT_COLUMNS[field]).fill_null("")
+            parts = [pl.when(pl.col(c) != "").then(pl.col(c)) for c in TEXT_COLUMNS.values()]
+            joined = pl.concat_str(parts, separator="\n", ignore_nulls=True).fill_null("")
+            return self.frame.select(joined.alias(field)).get_column(field)
+        return self.frame.get_column(TEXT_COLUMNS[field]).fill_null("")
 
 
 # -- derived features of the event alone, on the branch's calendar ------------------------------
@@ -576,14 +657,15 @@ def _passes(spec: WindowSpec, rows: Rows) -> Mask:
     """Rows whose record passes the window's kind, direction, channel and currency filters."""
     keep = np.ones(rows.n, dtype=bool)
     if spec.kinds:
-        keep &= np.isin(rows.kind, [kind.value for kind in spec.kinds])
+        keep &= rows.is_in("kind", [kind.value for kind in spec.kinds])
     if spec.direction is not None:
-        keep &= rows.direction == spec.direction.value
+        kinds = [k.value for k, d in DIRECTION_OF_KIND.items() if d is spec.direction]
+        keep &= rows.is_in("kind", kinds)
     if spec.channels:
-        keep &= np.isin(rows.channel, [channel.value for channel in spec.channels])
+        keep &= rows.is_in("channel", [channel.value for channel in spec.channels])
     currency = spec.effective_currency
     if currency is not None:
-        keep &= rows.currency == currency.value
+        keep &= rows.is_in("amount.currency", [currency.value])
     if spec.min_customer_age is not None:
         keep &= rows.record_age >= spec.min_customer_age  # unknown age: -1, never passes
     return keep
@@ -695,6 +777,11 @@ def first_occurrences(series: Series, members: Mask, previous: I64, lo: I64) -> 
         owner, positions, _ = series.pairs(lo)
         first = sorted_members[positions] & (sorted_previous[positions] < lo[owner])
         return np.bincount(owner, weights=first, minlength=len(lo)).astype(np.int64)
+    sorted_lo = np.empty_like(lo)
+    sorted_lo[hi] = lo
+    if len(lo) < 2 or bool(np.all(sorted_lo[1:] >= sorted_lo[:-1])):
+        counted: I64 = sliding_distinct(sorted_members, sorted_previous, sorted_lo)[hi]
+        return counted
     # members before hi whose previous is before lo, minus members before lo (all of which
     # have their previous before lo): a dominance count over a merge-sort tree.
     n = len(lo)
@@ -703,6 +790,21 @@ def first_occurrences(series: Series, members: Mask, previous: I64, lo: I64) -> 
     member_prefix = np.concatenate([[0], np.cumsum(sorted_members.astype(np.int64))])
     distinct: I64 = below_hi - member_prefix[lo]
     return distinct
+
+
+def sliding_distinct(members: Mask, previous: I64, lo: I64) -> I64:
+    """``first_occurrences`` in series order when window starts never move back (``lo`` is
+    non-decreasing, as for every span over one time zone): a member at p whose previous member
+    is r counts for exactly the rows q > p with r < lo[q] <= p, a contiguous run of rows, added
+    with a difference array."""
+    n = len(lo)
+    p = np.flatnonzero(members)
+    first = np.maximum(p + 1, np.searchsorted(lo, previous[p], side="right"))
+    last = np.searchsorted(lo, p, side="right")  # one past the last row with lo <= p
+    keep = first < last
+    diff = np.bincount(first[keep], minlength=n + 1) - np.bincount(last[keep], minlength=n + 1)
+    result: I64 = np.cumsum(diff[:n]).astype(np.int64)
+    return result
 
 
 def prefix_count_at_most(y: I64, x_end: I64, y_max: I64) -> I64:
