@@ -46,7 +46,7 @@ from guardrail.replay.plan import (
     column_of,
     compile_plan,
 )
-from guardrail.replay.result import INTERCEPT_RANK, Decisions, decide_rows
+from guardrail.replay.result import INTERCEPT_RANK, Decisions, decide_packed
 from guardrail.replay.table import StreamError, event_of_row
 
 I64 = npt.NDArray[np.int64]
@@ -166,8 +166,10 @@ class Series:
         runs = self._runs.get(group_name)
         if runs is None:
             # rows by (key, group, position): ``self.order`` is by (key, position) already
-            by_group = group[self.order]
-            order = self.order[np.lexsort((by_group, self.key[self.order]))]
+            by_key = self.key[self.order]
+            width = int(group.max(initial=0)) + 2
+            composite = (by_key - int(by_key.min(initial=0))) * width + (group[self.order] + 1)
+            order = self.order[np.argsort(composite, kind="stable")]
             sorted_key, sorted_group = self.key[order], group[order]
             boundary = np.ones(len(order), dtype=bool)
             boundary[1:] = (sorted_key[1:] != sorted_key[:-1]) | (
@@ -201,12 +203,7 @@ class ColumnarEngine:
         self._watchlists = watchlists
         self._matcher = FeaturePlan(pack).matcher  # the live matcher: same terms, same folding
         self._rules = [compile_expr(rule.guarded) for rule in self.plan.rules]
-        # rules that read no history feature are evaluated once, not in every round
-        history = self.plan.history_keys
-        self._dynamic = np.array(
-            [any(ref.key in history for ref in _refs_of(rule.guarded)) for rule in self.plan.rules],
-            dtype=bool,
-        )
+        self._packed = _packed_hits(self._rules)
         # per run: rows with any hit, their texts, and the hitting texts of each lexicon
         self._lexicon_hits: dict[str, tuple[I64, pl.Series, dict[str, list[str]]]] = {}
         # per run: a column's distinct plain values, their normal forms, the other values
@@ -223,17 +220,12 @@ class ColumnarEngine:
         screened = ~rows.background
         always = rows.background | rows.legitimate
         executed = np.ones(rows.n, dtype=bool)  # first guess: every request went through
-        dynamic = [rule for rule, moves in zip(self._rules, self._dynamic, strict=True) if moves]
-        matrix = np.zeros((rows.n, len(self._rules)), dtype=bool)
-        matrix[:, ~self._dynamic] = _matrix(
-            static, [r for r, m in zip(self._rules, self._dynamic, strict=True) if not m], rows.n
-        )
         history = self._history_features(rows, executed)
-        matrix[:, self._dynamic] = _matrix(static.with_columns(history.values()), dynamic, rows.n)
-        matrix[~screened] = False
-        decisions = decide_rows(self.pack, matrix, screened)
+        packed = _evaluate(static.with_columns(history.values()), self._packed)
+        packed[~screened] = 0
+        decisions = decide_packed(self.pack, packed, screened)
         ranks = decisions.action_rank
-        stale = False  # whether ``decisions`` lags behind ``matrix``
+        stale = False  # whether ``decisions`` lags behind ``packed``
         round_no = 1
         while True:
             settled = always | (ranks < INTERCEPT_RANK)
@@ -255,14 +247,12 @@ class ColumnarEngine:
             where = np.flatnonzero(moved)
             index = pl.Series(where)
             features = static[index].with_columns(v.gather(index) for v in history.values())
-            matrix[np.ix_(where, np.flatnonzero(self._dynamic))] = _matrix(
-                features, dynamic, len(where)
-            )
+            packed[where] = _evaluate(features, self._packed)
             ranks = ranks.copy()
-            ranks[where] = decide_rows(self.pack, matrix[where], screened[where]).action_rank
+            ranks[where] = decide_packed(self.pack, packed[where], screened[where]).action_rank
             stale = True
         if stale:
-            decisions = decide_rows(self.pack, matrix, screened)
+            decisions = decide_packed(self.pack, packed, screened)
         return decisions, executed
 
     # -- features that do not depend on history ------------------------------------------------
@@ -360,10 +350,10 @@ class ColumnarEngine:
         normal = self._normal_values.get(column)
         if normal is None:
             unique = values.drop_nulls().unique()
-            # Plain ASCII digits, letters, spaces and dashes normalise by dropping the spaces
-            # and dashes and lower-casing (what NFKC + case-folding do to them); anything else
-            # goes through the live normaliser itself.
-            plain = unique.str.contains(r"^[0-9A-Za-z +\-]*$")
+            # Printable ASCII normalises by dropping the spaces and dashes and lower-casing
+            # (NFKC leaves it as it is, case-folding lowers its letters); anything else goes
+            # through the live normaliser itself.
+            plain = unique.str.contains(r"^[ -~]*$")
             simple = unique.str.replace_all(r"[ \-]", "").str.to_lowercase()
             normal = self._normal_values[column] = (
                 unique.filter(plain),
@@ -424,12 +414,6 @@ class ColumnarEngine:
         }
 
 
-def _refs_of(condition: Condition) -> list[FieldRef]:
-    if isinstance(condition, Compare):
-        return [o for o in (condition.left, condition.right) if isinstance(o, FieldRef)]
-    return [ref for item in condition.items for ref in _refs_of(item)]
-
-
 def _strings(values: list[str]) -> pl.Series:
     """A list of strings as an ``is_in`` operand."""
     return pl.Series(values, dtype=pl.String).implode()
@@ -439,12 +423,24 @@ def _nullable(values: Any, present: Mask) -> pl.Series:
     return pl.Series(values).set(pl.Series(~present), None)
 
 
-def _matrix(features: pl.DataFrame, rules: list[pl.Expr], rows: int) -> Mask:
-    """rows × rules: whether each rule's condition holds."""
-    if not rules:
-        return np.zeros((rows, 0), dtype=bool)
-    hits = features.select(rule.alias(f"r{index}") for index, rule in enumerate(rules))
-    return np.ascontiguousarray(hits.to_numpy(), dtype=bool)
+def _packed_hits(rules: list[pl.Expr]) -> list[pl.Expr]:
+    """The rules' hits packed eight to a byte, as ``np.packbits`` packs a row of booleans (the
+    first rule in the high bit): one UInt8 column per eight rules."""
+    columns = []
+    for start in range(0, len(rules), 8):
+        bits = [
+            rule.cast(pl.UInt8) * (1 << (7 - offset))
+            for offset, rule in enumerate(rules[start : start + 8])
+        ]
+        columns.append(reduce(operator.add, bits).cast(pl.UInt8).alias(f"hits{start // 8}"))
+    return columns
+
+
+def _evaluate(features: pl.DataFrame, packed: list[pl.Expr]) -> npt.NDArray[np.uint8]:
+    """rows × bytes: the packed hits of every rule on every row."""
+    if not packed:
+        return np.zeros((features.height, 0), dtype=np.uint8)
+    return np.ascontiguousarray(features.select(packed).to_numpy(), dtype=np.uint8)
 
 
 class Rows:
@@ -562,13 +558,24 @@ class Rows:
         return self.frame.get_column("purpose.code").is_not_null().to_numpy()
 
     @cached_property
+    def local_civil(self) -> tuple[I64, I64, I64]:
+        """(year, month, day) of each row's branch-local date."""
+        return civil(self.local_day)
+
+    @cached_property
+    def age(self) -> tuple[I64, Mask]:
+        """The customer's whole years on the branch-local date, and whether it is known."""
+        birth, present = self.days("customer.birth_date")
+        by, bm, bd = civil(birth)
+        ty, tm, td = self.local_civil
+        age = ty - by - ((tm < bm) | ((tm == bm) & (td < bd))).astype(np.int64)
+        return age, present
+
+    @cached_property
     def record_age(self) -> I64:
         """The customer's whole years on the branch-local date, as the history record holds
         them for age-filtered windows; -1 when the birth date is unknown."""
-        birth, present = self.days("customer.birth_date")
-        by, bm, bd = civil(birth)
-        ty, tm, td = civil(self.local_day)
-        age = ty - by - ((tm < bm) | ((tm == bm) & (td < bd))).astype(np.int64)
+        age, present = self.age
         result: I64 = np.where(present, age, -1)
         return result
 
@@ -592,16 +599,12 @@ class Rows:
 
 
 def _local_date(rows: Rows) -> pl.Series:
-    year, month, day = civil(rows.local_day)
+    year, month, day = rows.local_civil
     return pl.Series(year * 10000 + month * 100 + day)
 
 
 def _age(rows: Rows) -> pl.Series:
-    birth, present = rows.days("customer.birth_date")
-    by, bm, bd = civil(birth)
-    ty, tm, td = civil(rows.local_day)
-    age = ty - by - ((tm < bm) | ((tm == bm) & (td < bd))).astype(np.int64)
-    return _nullable(age, present)
+    return _nullable(*rows.age)
 
 
 def _is_elderly(rows: Rows) -> pl.Series:

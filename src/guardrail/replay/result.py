@@ -54,6 +54,13 @@ def decide_rows(
 ) -> Decisions:
     """Decisions from a rows × rules hit matrix (columns in ``pack.engine_rules`` order);
     ``combos`` keep the engine ids, clearing conditions (``RULE#clears``) included."""
+    return decide_packed(pack, np.packbits(hits, axis=1), screened)
+
+
+def decide_packed(
+    pack: Pack, packed: npt.NDArray[np.uint8], screened: npt.NDArray[np.bool_]
+) -> Decisions:
+    """``decide_rows`` from the hit matrix packed by ``np.packbits(hits, axis=1)``."""
     rule_ids = tuple(rule.id for rule in pack.engine_rules)
     rows = len(screened)
     if rows == 0 or not rule_ids:
@@ -61,8 +68,8 @@ def decide_rows(
         action, obligations = outcome(pack, ())
         combo = np.where(screened, 0, -1).astype(np.int64)
         return Decisions(rule_ids, combo, combos, np.array([action.rank], np.int8), (obligations,))
-    packed = np.packbits(hits, axis=1)
-    keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+    packed = np.ascontiguousarray(packed, dtype=np.uint8)
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
     unique, inverse = np.unique(keys, return_inverse=True)
     inverse = inverse.reshape(-1)
     unpacked = np.unpackbits(
