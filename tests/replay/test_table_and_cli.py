@@ -78,6 +78,21 @@ def test_bad_parquet_is_refused_naming_row_and_column(tmp_path: Path) -> None:
     broken.write_parquet(tmp_path / "bad.parquet")
     with pytest.raises(StreamError, match=r"row 7, column 'kind'"):
         read_parquet(tmp_path / "bad.parquet")
+    # constrained strings (checked on the whole column at once) name the row and the rule
+    for column, value, problem in (
+        ("customer.id", "bad id!", "should match pattern"),
+        ("account.id", "6" * 41, "at most 40 characters"),
+        ("customer.phone", "call me", "should match pattern"),
+    ):
+        row = frame.select(pl.col(column).is_not_null().arg_true().get(1)).item()
+        frame.with_columns(
+            pl.when(pl.int_range(pl.len()) == row)
+            .then(pl.lit(value))
+            .otherwise(pl.col(column))
+            .alias(column)
+        ).write_parquet(tmp_path / "bad-string.parquet")
+        with pytest.raises(StreamError, match=rf"row {row + 1}, column '{column}': .*{problem}"):
+            read_parquet(tmp_path / "bad-string.parquet")
     frame.drop("amount.fen").write_parquet(tmp_path / "missing.parquet")
     with pytest.raises(StreamError, match=r"missing column 'amount\.fen'"):
         read_parquet(tmp_path / "missing.parquet")

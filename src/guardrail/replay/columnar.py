@@ -272,8 +272,7 @@ class ColumnarEngine:
                 columns[key] = pl.Series(key, _DERIVED[key](rows))
             elif key.startswith(REGION_KEY_PREFIX):
                 depth = int(key.removeprefix(REGION_KEY_PREFIX))
-                region = pl.col("branch.region").str.split("-").list.head(depth).list.join("-")
-                columns[key] = frame.select(region.alias(key)).get_column(key)
+                columns[key] = _region_prefix(frame.get_column("branch.region"), depth).alias(key)
             else:
                 columns[key] = frame.get_column(column_of(key)).alias(key)
         for ref in self.plan.lexicon_refs:
@@ -619,14 +618,16 @@ def _days_since(column: str) -> Callable[[Rows], pl.Series]:
     return compute
 
 
-def _province(column: pl.Expr) -> pl.Expr:
-    return column.str.split("-").list.head(2).list.join("-")
+def _region_prefix(regions: pl.Series, depth: int) -> pl.Series:
+    """The region codes cut to their first ``depth`` parts, cut once per distinct code."""
+    distinct = regions.drop_nulls().unique()
+    cut = distinct.str.split("-").list.head(depth).list.join("-")
+    return regions.replace_strict(distinct, cut, default=None, return_dtype=pl.String)
 
 
 def _other_region(rows: Rows) -> pl.Series:
-    return rows.frame.select(
-        (_province(pl.col("counterparty.region")) != _province(pl.col("branch.region"))).alias("x")
-    ).get_column("x")
+    payee = _region_prefix(rows.frame.get_column("counterparty.region"), 2)
+    return payee != _region_prefix(rows.frame.get_column("branch.region"), 2)
 
 
 _DERIVED: dict[str, Callable[[Rows], pl.Series]] = {

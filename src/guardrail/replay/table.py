@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
 
 from guardrail.errors import GuardrailError
 from guardrail.model.event import Event
@@ -297,12 +297,48 @@ def _check_values(frame: pl.DataFrame, source: str) -> None:
             _check_distinct(frame, leaf, source)
 
 
+def _string_rule(annotation: Any) -> StringConstraints | None:
+    """The constraints of a plain constrained string (``Annotated[str, StringConstraints]``
+    and nothing else): Polars checks those on the whole column as the model does (the same
+    Rust regex engine, lengths in characters), without a Python object per value."""
+    if typing.get_origin(annotation) is not Annotated:
+        return None
+    base, *metadata = typing.get_args(annotation)
+    if base is not str or len(metadata) != 1 or not isinstance(metadata[0], StringConstraints):
+        return None
+    rule = metadata[0]
+    if rule.strip_whitespace or rule.to_upper or rule.to_lower or rule.strict or rule.ascii_only:
+        return None
+    return rule
+
+
+def _breaks(value: pl.Expr, rule: StringConstraints) -> pl.Expr:
+    """Whether a present value breaks ``rule``."""
+    length = value.str.len_chars()
+    broken = pl.lit(False)
+    if rule.min_length is not None:
+        broken = broken | (length < rule.min_length)
+    if rule.max_length is not None:
+        broken = broken | (length > rule.max_length)
+    if rule.pattern is not None:
+        broken = broken | ~value.str.contains(str(rule.pattern))
+    return value.is_not_null() & broken
+
+
 def _check_distinct(frame: pl.DataFrame, leaf: Leaf, source: str) -> None:
     """Validate each distinct value once with the model's own constraints."""
     from guardrail.model.money import Currency
 
     annotation = Currency if leaf.kind == "currency" else leaf.annotation
+    rule = _string_rule(annotation) if leaf.kind == "str" else None
+    row = None
+    if rule is not None:
+        row = _first_row(frame, _breaks(pl.col(leaf.column), rule))
+        if row is None:
+            return
     values = frame.get_column(leaf.column).drop_nulls().unique().to_list()
+    if row is not None:  # the model names the problem, with the flagged value first
+        values.insert(0, frame.get_column(leaf.column)[row - 1])
     if not values:
         return
     try:
