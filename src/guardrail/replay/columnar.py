@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from functools import cached_property, reduce
 from typing import Any
@@ -215,12 +216,16 @@ class ColumnarEngine:
         rows = Rows(frame)
         self._lexicon_hits = {}
         self._normal_values = {}
-        static = self.static_features(rows)
-        say("event features ready")
         screened = ~rows.background
         always = rows.background | rows.legitimate
         executed = np.ones(rows.n, dtype=bool)  # first guess: every request went through
-        history = self._history_features(rows, executed)
+        # the event's own features (mostly Polars) and the windows (NumPy) on both cores: both
+        # release the GIL for their array work
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            static_features = pool.submit(self.static_features, rows)
+            history = self._history_features(rows, executed)
+            static = static_features.result()
+        say("features ready")
         packed = _evaluate(static.with_columns(history.values()), self._packed)
         packed[~screened] = 0
         decisions = decide_packed(self.pack, packed, screened)
