@@ -288,13 +288,29 @@ def _check_values(frame: pl.DataFrame, source: str) -> None:
             checks.append(
                 (leaf.column, (value < 0) | (value > MAX_FEN), f"must be 0..{MAX_FEN} fen")
             )
-    for column, mask, problem in checks:
-        row = _first_row(frame, mask)
+    # every check in one pass over the table (Polars runs them in parallel); the first
+    # failing check in this order is reported, as one check at a time would
+    firsts = frame.select(
+        pl.arg_where(mask).first().alias(f"check{index}")
+        for index, (_, mask, _) in enumerate(checks)
+    ).row(0)
+    for (column, _, problem), row in zip(checks, firsts, strict=True):
         if row is not None:
-            fail(row, column, problem)
-    for leaf in LEAVES:
-        if leaf.kind in ("str", "int", "currency", "json"):
-            _check_distinct(frame, leaf, source)
+            fail(int(row) + 1, column, problem)
+    distinct = [leaf for leaf in LEAVES if leaf.kind in ("str", "int", "currency", "json")]
+    found = frame.select(_distinct_check(leaf) for leaf in distinct).row(0)
+    for leaf, item in zip(distinct, found, strict=True):
+        _check_distinct(frame, leaf, source, item)
+
+
+def _distinct_check(leaf: Leaf) -> pl.Expr:
+    """The first row (0-based) breaking a plain constrained string's rule, or for any other
+    column its distinct values, for ``_check_distinct``."""
+    rule = _string_rule(leaf.annotation) if leaf.kind == "str" else None
+    value = pl.col(leaf.column)
+    if rule is not None:
+        return pl.arg_where(_breaks(value, rule)).first().alias(leaf.column)
+    return value.drop_nulls().unique().implode().alias(leaf.column)
 
 
 def _string_rule(annotation: Any) -> StringConstraints | None:
@@ -325,20 +341,20 @@ def _breaks(value: pl.Expr, rule: StringConstraints) -> pl.Expr:
     return value.is_not_null() & broken
 
 
-def _check_distinct(frame: pl.DataFrame, leaf: Leaf, source: str) -> None:
-    """Validate each distinct value once with the model's own constraints."""
+def _check_distinct(frame: pl.DataFrame, leaf: Leaf, source: str, found: Any) -> None:
+    """Validate each distinct value once with the model's own constraints; ``found`` is what
+    ``_distinct_check`` gave for the column."""
     from guardrail.model.money import Currency
 
     annotation = Currency if leaf.kind == "currency" else leaf.annotation
-    rule = _string_rule(annotation) if leaf.kind == "str" else None
-    row = None
-    if rule is not None:
-        row = _first_row(frame, _breaks(pl.col(leaf.column), rule))
-        if row is None:
+    if _string_rule(annotation) is not None and leaf.kind == "str":
+        if found is None:
             return
-    values = frame.get_column(leaf.column).drop_nulls().unique().to_list()
-    if row is not None:  # the model names the problem, with the flagged value first
-        values.insert(0, frame.get_column(leaf.column)[row - 1])
+        # the model names the problem, with the flagged value first
+        unique = frame.get_column(leaf.column).drop_nulls().unique().to_list()
+        values = [frame.get_column(leaf.column)[int(found)], *unique]
+    else:
+        values = list(found)
     if not values:
         return
     try:
