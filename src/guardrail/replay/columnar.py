@@ -32,8 +32,8 @@ from guardrail.context.enrich import MANY_VALUED, FeaturePlan, counter_context, 
 from guardrail.context.watchlist import Watchlist
 from guardrail.lang.catalog import LOCAL_DATE_KEY, REGION_KEY_PREFIX
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
-from guardrail.lang.ir import All, AnyOf, Compare, Condition, FieldRef, Op, RefKind
-from guardrail.lang.pack import Pack
+from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, RefKind
+from guardrail.lang.pack import CompiledRule, Pack
 from guardrail.model.event import DIRECTION_OF_KIND, Direction
 from guardrail.replay.localtime import DAY_US, HOUR_US, civil, local_offsets, midnights
 from guardrail.replay.plan import (
@@ -205,6 +205,8 @@ class ColumnarEngine:
         self._matcher = FeaturePlan(pack).matcher  # the live matcher: same terms, same folding
         self._rules = [compile_expr(rule.guarded) for rule in self.plan.rules]
         self._packed = _packed_hits(self._rules)
+        # text features only tested for (in)equality with constants: compared as categoricals
+        self._categorical = _equality_only(self.plan.rules)
         # per run: rows with any hit, their texts, and the hitting texts of each lexicon
         self._lexicon_hits: dict[str, tuple[I64, pl.Series, dict[str, list[str]]]] = {}
         # per run: a column's distinct plain values, their normal forms, the other values
@@ -225,6 +227,11 @@ class ColumnarEngine:
             static_features = pool.submit(self.static_features, rows)
             history = self._history_features(rows, executed)
             static = static_features.result()
+        static = static.with_columns(
+            pl.col(key).cast(pl.Categorical)
+            for key, dtype in static.schema.items()
+            if key in self._categorical and dtype == pl.String
+        )
         say("features ready")
         packed = _evaluate(static.with_columns(history.values()), self._packed)
         packed[~screened] = 0
@@ -425,6 +432,26 @@ def _strings(values: list[str]) -> pl.Series:
 
 def _nullable(values: Any, present: Mask) -> pl.Series:
     return pl.Series(values).set(pl.Series(~present), None)
+
+
+def _equality_only(rules: tuple[CompiledRule, ...]) -> frozenset[str]:
+    """Feature keys every comparison of which is ``==`` or ``!=`` with a constant."""
+    equality: set[str] = set()
+    other: set[str] = set()
+
+    def visit(condition: Condition) -> None:
+        if isinstance(condition, Compare):
+            simple = condition.op in (Op.EQ, Op.NE) and isinstance(condition.right, Const)
+            for operand in (condition.left, condition.right):
+                if isinstance(operand, FieldRef):
+                    (equality if simple else other).add(operand.key)
+            return
+        for item in condition.items:
+            visit(item)
+
+    for rule in rules:
+        visit(rule.guarded)
+    return frozenset(equality - other)
 
 
 def _packed_hits(rules: list[pl.Expr]) -> list[pl.Expr]:
