@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -192,19 +193,11 @@ class SQLiteStore(SnapshotReads):
                 if existing is None:
                     conn.execute(
                         "INSERT INTO meta VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            meta.log_id,
-                            meta.format_version,
-                            meta.created_at,
-                            meta.signing_key_id,
-                            meta.masking_key_id,
-                            meta.checkpoint_every,
-                            meta.mac,
-                        ),
+                        astuple(meta),
                     )
                     conn.execute(
                         "INSERT INTO head VALUES (1, ?, ?, ?, ?)",
-                        (head.seq, head.record_hash, head.updated_at, head.mac),
+                        astuple(head),
                     )
                 conn.execute("COMMIT")
             except BaseException:
@@ -253,7 +246,7 @@ class SQLiteStore(SnapshotReads):
                 conn.execute(
                     "UPDATE head SET seq = ?, record_hash = ?, updated_at = ?, mac = ? "
                     "WHERE id = 1",
-                    (head.seq, head.record_hash, head.updated_at, head.mac),
+                    astuple(head),
                 )
                 conn.execute("COMMIT")
             except sqlite3.IntegrityError as exc:

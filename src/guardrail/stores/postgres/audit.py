@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import astuple
 from typing import Any
 
 import psycopg
@@ -133,7 +134,7 @@ def _insert(
     conn.execute(
         "UPDATE guardrail_audit_head SET seq = %s, record_hash = %s, updated_at = %s, mac = %s"
         " WHERE id = 1",
-        (head.seq, head.record_hash, head.updated_at, head.mac),
+        astuple(head),
     )
 
 
@@ -210,19 +211,11 @@ class PostgresAuditStore(SnapshotReads):
                     return existing
                 conn.execute(
                     "INSERT INTO guardrail_audit_meta VALUES (1, %s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        meta.log_id,
-                        meta.format_version,
-                        meta.created_at,
-                        meta.signing_key_id,
-                        meta.masking_key_id,
-                        meta.checkpoint_every,
-                        meta.mac,
-                    ),
+                    astuple(meta),
                 )
                 conn.execute(
                     "INSERT INTO guardrail_audit_head VALUES (1, %s, %s, %s, %s)",
-                    (head.seq, head.record_hash, head.updated_at, head.mac),
+                    astuple(head),
                 )
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._error("cannot initialise", exc) from None
