@@ -11,6 +11,7 @@ import pytest
 from support_replay import EVERY_WINDOW, write_stream
 
 from guardrail.cli import main
+from guardrail.replay.columnar import Rows
 from guardrail.replay.table import StreamError, lines_of, read_parquet, write_parquet
 from guardrail.sim.replay import read_records
 
@@ -116,3 +117,17 @@ def test_an_unsorted_stream_is_refused_by_the_columnar_cli(
     error = capsys.readouterr().err
     assert "timestamp order" in error and "row " in error
     assert "Traceback" not in error
+
+
+def test_a_repeated_event_id_is_refused_naming_the_row(tmp_path: Path) -> None:
+    jsonl = write_stream(tmp_path / "s.jsonl", 60, seed=2, fraud_rate=0.1)
+    frame = read_parquet(_parquet_of(jsonl, tmp_path / "s.parquet"))
+    first = frame.get_column("event_id")[5]
+    repeated = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 30)
+        .then(pl.lit(first))
+        .otherwise(pl.col("event_id"))
+        .alias("event_id")
+    )
+    with pytest.raises(StreamError, match=rf"row 6: event id '{first}' repeats"):
+        Rows(repeated)

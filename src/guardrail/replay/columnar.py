@@ -489,8 +489,9 @@ class Rows:
                     f"row {row}: timestamp earlier than the row before; the columnar engines "
                     "replay a stream in timestamp order (sort it, or use --engine reference)"
                 )
-        duplicated = frame.get_column("event_id").is_duplicated()
-        if duplicated.any():
+        ids = frame.get_column("event_id")
+        if ids.n_unique() != self.n:
+            duplicated = ids.is_duplicated()
             row = int(duplicated.arg_true()[0]) + 1
             raise StreamError(
                 f"row {row}: event id {frame.get_column('event_id')[row - 1]!r} repeats; the "
@@ -503,9 +504,11 @@ class Rows:
         self.amount: I64 = frame.get_column("amount.fen").to_numpy().astype(np.int64)
         self.has_account = frame.get_column("account").to_numpy()
         self.has_payee = frame.get_column("counterparty.account").is_not_null().to_numpy()
-        self._unique_ts = np.unique(self.ts)
+        new_instant = np.ones(self.n, dtype=bool)  # the stream is in timestamp order
+        new_instant[1:] = self.ts[1:] != self.ts[:-1]
+        self._unique_ts = self.ts[new_instant]
         self._series: dict[tuple[str, ...], Series] = {}
-        self.ts_rank = self.rank(self.ts)
+        self.ts_rank: I64 = np.cumsum(new_instant, dtype=np.int64) - 1  # == rank(ts)
         zone_names = frame.get_column("branch.timezone")
         self.zone_list: list[str] = zone_names.unique(maintain_order=True).to_list()
         self.zone_code: I64 = (
