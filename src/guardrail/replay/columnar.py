@@ -129,7 +129,7 @@ class Series:
         self._ranks = ranks
         # what does not depend on which rows executed, kept across fixed-point rounds
         self._lower: dict[str, I64] = {}
-        self._runs: dict[str, tuple[I64, I64, I64, Mask]] = {}
+        self._runs: dict[str, tuple[I64, I64, I64, Mask]] = {}  # per window: its sort
 
     def lower(self, start_rank: I64, start_name: str | None = None) -> I64:
         """First position in each row's group with timestamp rank >= ``start_rank``; kept
@@ -161,31 +161,28 @@ class Series:
         positions = np.arange(total) - np.repeat(starts, counts) + np.repeat(lo, counts)
         return rows, positions, starts
 
-    def previous(self, member: Mask, group: I64, group_name: str) -> I64:
-        """Per row: the position of the last ``member`` row before it in its group that has the
-        same ``group`` value (named ``group_name``: its sort is kept), or -1."""
-        runs = self._runs.get(group_name)
+    def previous(self, member: Mask, group: I64, scope: Mask, name: str) -> I64:
+        """Per row of ``scope``: the position of the last ``member`` row before it in its
+        group with the same ``group`` value, or -1 (also outside ``scope``, which must hold
+        every member). The sort of ``scope`` is kept under ``name``."""
+        runs = self._runs.get(name)
         if runs is None:
-            # rows by (key, group, position): ``self.order`` is by (key, position) already
-            by_key = self.key[self.order]
+            inside = np.flatnonzero(scope)  # stream order, which is position order in a group
             width = int(group.max(initial=0)) + 2
-            composite = (by_key - int(by_key.min(initial=0))) * width + (group[self.order] + 1)
-            order = self.order[np.argsort(composite, kind="stable")]
-            sorted_key, sorted_group = self.key[order], group[order]
+            lowest = int(self.key.min(initial=0))
+            composite = (self.key[inside] - lowest) * width + (group[inside] + 1)
+            by = np.argsort(composite, kind="stable")
+            order, composite = inside[by], composite[by]
             boundary = np.ones(len(order), dtype=bool)
-            boundary[1:] = (sorted_key[1:] != sorted_key[:-1]) | (
-                sorted_group[1:] != sorted_group[:-1]
-            )
-            gid = np.cumsum(boundary) - 1
-            big = gid * (len(order) + 1)
-            runs = self._runs[group_name] = (order, big, self.position[order], boundary)
-        order, big, sorted_position, boundary = runs
-        marks = np.where(member[order], sorted_position + 1 + big, big)
-        last = np.maximum.accumulate(marks) - big - 1
+            boundary[1:] = composite[1:] != composite[:-1]
+            big = (np.cumsum(boundary) - 1) * (len(self.key) + 1)
+            runs = self._runs[name] = (order, big, self.position[order] + 1 + big, boundary)
+        order, big, marked, boundary = runs
+        last = np.maximum.accumulate(np.where(member[order], marked, big)) - big - 1
         previous = np.empty_like(last)
         previous[1:] = last[:-1]
         previous[boundary] = -1
-        result: I64 = np.empty_like(previous)
+        result: I64 = np.full(len(self.key), -1, dtype=np.int64)
         result[order] = previous
         return result
 
@@ -764,7 +761,7 @@ def _over(
     else:
         members, value_code = records & rows.has_payee, rows.payee_code
         own = current & rows.has_payee
-    previous = series.previous(members, value_code, spec.measure.value)
+    previous = series.previous(members, value_code, passes, spec.name)
     distinct = first_occurrences(series, members, previous, lo)
     total: I64 = distinct + (own & (previous < lo)).astype(np.int64)
     return total
