@@ -16,7 +16,9 @@ full-stream engines must also agree with each other on every event.
 
 Prints events/s, seconds, peak RSS and the issue's targets as met / NOT met; asserts nothing.
 Peak RSS is each engine process's own high-water mark (VmHWM, which starts afresh at exec,
-unlike ru_maxrss), plus for Spark the JVM's resident memory sampled every 0.25 s.
+unlike ru_maxrss), plus for Spark the JVM's resident memory sampled every 0.25 s. CPU s is the
+engine process's own CPU time (Python and its threads, not the JVM): on a shared machine,
+wall-clock events/s fall with the load while CPU seconds barely move.
 
     .venv/bin/python benchmarks/bench_replay.py [--n 1000000] [--base 100000]
         [--reference-n 100000] [--pack DIR] [--skip-spark] [--cache DIR]
@@ -83,19 +85,20 @@ def sample():
 pack, stream, engine, master, out = sys.argv[1:6]
 threading.Thread(target=sample, daemon=True).start()
 guard = Guard.from_path(pack)
-started = time.perf_counter()
+started, cpu_started = time.perf_counter(), time.process_time()
 if engine == "reference":
     outcome = replay_reference(guard, stream, keep_decisions=True)
 else:
     outcome = replay_bulk(guard, stream, engine, keep_decisions=True, spark_master=master,
                           spark_options={"spark.driver.memory": "3g"})
-seconds = time.perf_counter() - started
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
 done.set()
 write_decisions(outcome.decisions, out)
 with open("/proc/self/status") as status:  # this process's own high-water mark since exec
     hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 print(json.dumps({
     "seconds": seconds,
+    "cpu_seconds": cpu,
     "events": outcome.report.events,
     "peak_mb": hwm / 1024,
     "children_peak_mb": peak_children / 1024,
@@ -293,7 +296,7 @@ def main() -> None:
         decisions: dict[tuple[str, int], pl.DataFrame] = {}
         print(
             f"{'engine':<16} {'events':>10} {'input':<8} {'events/s':>10} {'seconds':>9} "
-            f"{'peak RSS MB':>12}"
+            f"{'CPU s':>7} {'peak RSS MB':>12}"
         )
         for label, stream, engine, master, events in runs:
             out = folder / f"decisions-{len(figures)}.parquet"
@@ -307,7 +310,7 @@ def main() -> None:
             kind = stream.suffix.lstrip(".")
             print(
                 f"{label:<16} {int(got['events']):>10,} {kind:<8} {rate:>10,.0f} "
-                f"{got['seconds']:>9.1f} {memory:>12}"
+                f"{got['seconds']:>9.1f} {got['cpu_seconds']:>7.1f} {memory:>12}"
             )
         print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         want = decisions["reference", prefix_n]
