@@ -112,6 +112,10 @@ _KEEP_TWO_EARLIEST = (
     " ORDER BY ts_us, event_id LIMIT 1 OFFSET 1)"
 )
 _NO_LOWER_BOUND = -(1 << 62)
+_PAYEE_KEYS = (WindowKey.COUNTERPARTY, WindowKey.PAYEE)
+# What the statement depends on besides the windows: whether the event has an account, a payee
+# account and a purpose (windows keyed or filtered by a missing one are 0 without a read).
+_Shape = tuple[bool, bool, bool]
 _DERIVED = (
     "counterparty.first_seen",
     "history.inbound_24h",
@@ -126,8 +130,12 @@ def _in(column: str, values: Iterable[str]) -> sql.Composable:
     )
 
 
-def _window_column(index: int, spec: WindowSpec, by_account: bool) -> sql.Composable:
+def _window_column(index: int, spec: WindowSpec, shape: _Shape) -> sql.Composable:
     """One window as an aggregate over the candidate rows; ``%(s<index>)s`` is its start."""
+    by_account, has_payee, has_purpose = shape
+    if (spec.key in _PAYEE_KEYS and not has_payee) or (spec.same_purpose and not has_purpose):
+        # 0 by definition (see compute_window): nothing to read
+        return sql.SQL("0")
     if needs_records(spec):
         return _records_window_column(index, spec, by_account)
     conditions: list[sql.Composable] = [sql.SQL("ts_us >= {}").format(sql.Placeholder(f"s{index}"))]
@@ -203,8 +211,6 @@ def _records_window_column(index: int, spec: WindowSpec, by_account: bool) -> sq
     if spec.include_current:
         rows = sql.Composed([rows, sql.SQL(_CURRENT_ROW)])
     conditions = _filters(spec)
-    if spec.key in (WindowKey.COUNTERPARTY, WindowKey.PAYEE):
-        conditions.append(sql.SQL("%(p)s::text IS NOT NULL"))  # no payee account: 0
     if spec.same_purpose:
         conditions.append(sql.SQL("purpose = %(pur)s"))  # no purpose: NULL, so 0
     if spec.min_customer_age is not None:
@@ -215,19 +221,30 @@ def _records_window_column(index: int, spec: WindowSpec, by_account: bool) -> sq
     )
 
 
-_DERIVED_COLUMNS = sql.SQL(
+_PAYEE_SEEN = sql.SQL(
     ", EXISTS (SELECT 1 FROM guardrail_payee_seen WHERE customer_id = %(c)s"
     " AND counterparty_account = %(p)s AND ts_us <= %(end)s AND event_id <> %(e)s)"
-    ", COALESCE(SUM(amount_fen) FILTER (WHERE NOT is_current AND ts_us >= %(day_ago)s"
-    " AND direction = 'in' AND currency = %(cur)s"
-    " AND (CASE WHEN %(a)s::text IS NULL THEN customer_id = %(c)s ELSE account_id = %(a)s END)"
-    "), 0)"
-    ", COUNT(*) FILTER (WHERE NOT is_current AND customer_id = %(c)s AND ts_us >= %(day_ago)s"
-    " AND direction = 'out')"
+)
+_SAME_PAYEE_TODAY = sql.SQL(
     ", COUNT(*) FILTER (WHERE NOT is_current AND customer_id = %(c)s"
     " AND ts_us >= %(today)s AND counterparty_account = %(p)s)"
 )
+# without a payee account, first seen and same payee today are not read (derived_values)
+_NO_PAYEE = (sql.SQL(", false"), sql.SQL(", 0"))
+_DERIVED_COLUMNS = sql.SQL(
+    ", COALESCE(SUM(amount_fen) FILTER (WHERE NOT is_current AND ts_us >= %(day_ago)s"
+    " AND direction = 'in' AND currency = %(cur)s AND {}), 0)"
+    ", COUNT(*) FILTER (WHERE NOT is_current AND customer_id = %(c)s AND ts_us >= %(day_ago)s"
+    " AND direction = 'out')"
+)
 
+_ACCOUNT_CANDIDATES = sql.SQL(
+    " UNION ALL "
+    "SELECT customer_id, account_id, kind, direction, channel, amount_fen, ts_us,"
+    " counterparty_account, currency, false FROM guardrail_history"
+    " WHERE account_id = %(a)s AND customer_id <> %(c)s"
+    " AND ts_us >= %(since)s AND ts_us <= %(end)s AND event_id <> %(e)s"
+)
 # The candidate rows: the customer's, the account's (other customers on the same account), the
 # event itself; everything in [since, end], the event's stored copy (if any) left out.
 _CANDIDATES = sql.SQL(
@@ -235,12 +252,7 @@ _CANDIDATES = sql.SQL(
     "SELECT customer_id, account_id, kind, direction, channel, amount_fen, ts_us,"
     " counterparty_account, currency, false AS is_current FROM guardrail_history"
     " WHERE customer_id = %(c)s AND ts_us >= %(since)s AND ts_us <= %(end)s AND event_id <> %(e)s"
-    " UNION ALL "
-    "SELECT customer_id, account_id, kind, direction, channel, amount_fen, ts_us,"
-    " counterparty_account, currency, false FROM guardrail_history"
-    " WHERE %(a)s::text IS NOT NULL AND account_id = %(a)s AND customer_id <> %(c)s"
-    " AND ts_us >= %(since)s AND ts_us <= %(end)s AND event_id <> %(e)s"
-    " UNION ALL "
+    "{} UNION ALL "
     "SELECT %(c)s::text, %(a)s::text, %(ck)s::text, %(cd)s::text, %(cch)s::text, %(camt)s::bigint,"
     " %(end)s::bigint, %(cp)s::text, %(ccur)s::text, true"
     ") SELECT "
@@ -248,34 +260,39 @@ _CANDIDATES = sql.SQL(
 
 
 class _Query:
-    """The one statement that answers a set of windows (built once per set of specs)."""
+    """The one statement that answers a set of windows (built once per set of specs, rendered
+    once per shape of event)."""
 
     def __init__(self, specs: Mapping[str, WindowSpec], derived: bool) -> None:
         self.keys = list(specs)
         self.specs = [specs[key] for key in self.keys]
         self.own_rows = [needs_records(spec) for spec in self.specs]
         self.derived = derived
-        self._by_account: dict[bool, sql.Composed] = {
-            by_account: self._compose(by_account) for by_account in (True, False)
-        }
-        self._rendered: dict[bool, bytes] = {}
+        self._rendered: dict[_Shape, bytes] = {}
 
-    def _compose(self, by_account: bool) -> sql.Composed:
+    def _compose(self, shape: _Shape) -> sql.Composed:
         columns: list[sql.Composable] = [
-            _window_column(index, spec, by_account) for index, spec in enumerate(self.specs)
+            _window_column(index, spec, shape) for index, spec in enumerate(self.specs)
         ]
         if not columns:
             columns.append(sql.SQL("0"))
-        body = sql.SQL(", ").join(columns)
-        tail = _DERIVED_COLUMNS if self.derived else sql.SQL("")
-        return sql.Composed([_CANDIDATES, body, tail, sql.SQL(" FROM candidates")])
+        by_account, has_payee, _ = shape
+        parts: list[sql.Composable] = [
+            _CANDIDATES.format(_ACCOUNT_CANDIDATES if by_account else sql.SQL("")),
+            sql.SQL(", ").join(columns),
+        ]
+        if self.derived:
+            seen, same_payee = (_PAYEE_SEEN, _SAME_PAYEE_TODAY) if has_payee else _NO_PAYEE
+            inbound_key = "account_id = %(a)s" if by_account else "customer_id = %(c)s"
+            parts += [seen, _DERIVED_COLUMNS.format(sql.SQL(inbound_key)), same_payee]
+        parts.append(sql.SQL(" FROM candidates"))
+        return sql.Composed(parts)
 
-    def statement(self, event: Event, conn: psycopg.Connection[Any]) -> bytes:
+    def statement(self, shape: _Shape, conn: psycopg.Connection[Any]) -> bytes:
         """The statement's text, rendered once per shape (rendering costs more than running)."""
-        by_account = event.account is not None
-        text = self._rendered.get(by_account)
+        text = self._rendered.get(shape)
         if text is None:
-            text = self._rendered[by_account] = self._by_account[by_account].as_bytes(conn)
+            text = self._rendered[shape] = self._compose(shape).as_bytes(conn)
         return text
 
 
@@ -537,10 +554,12 @@ class PostgresHistoryStore:
                     self._queries.clear()
                 self._queries[cache_key] = query
         end = utc_micros(event.timestamp)
+        payee = event.counterparty.account if event.counterparty is not None else None
+        shape = (event.account is not None, payee is not None, event.purpose is not None)
         params: dict[str, object] = {
             "c": event.customer.id,
             "a": event.account.id if event.account is not None else None,
-            "p": event.counterparty.account if event.counterparty is not None else None,
+            "p": payee,
             "e": event.event_id,
             "end": end,
             "ck": current.kind.value,
@@ -570,7 +589,7 @@ class PostgresHistoryStore:
         typed = {name: Int8(v) if type(v) is int else v for name, v in params.items()}
         try:
             with self._reading("the windows") as conn:
-                row = conn.execute(query.statement(event, conn), typed).fetchone()
+                row = conn.execute(query.statement(shape, conn), typed).fetchone()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot compute windows", exc) from None
         self.round_trips += 1
