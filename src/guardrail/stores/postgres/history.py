@@ -20,7 +20,8 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.types.numeric import Int8
+from psycopg.adapt import AdaptersMap
+from psycopg.types.numeric import Int8Dumper
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from guardrail.context.history import HistoryRecord, utc_micros
@@ -34,7 +35,7 @@ from guardrail.context.windows import (
     window_start,
 )
 from guardrail.errors import StoreError
-from guardrail.lang.declarations import Aggregate, Measure, WindowKey, WindowSpec
+from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.model.event import Event
 from guardrail.stores.postgres.connect import describe, open_pool
 from guardrail.stores.postgres.migrations import migrate
@@ -112,6 +113,12 @@ _KEEP_TWO_EARLIEST = (
     " ORDER BY ts_us, event_id LIMIT 1 OFFSET 1)"
 )
 _NO_LOWER_BOUND = -(1 << 62)
+_HOUR_US = 3_600_000_000
+_DAY_US = 24 * _HOUR_US
+# Every Python int is sent as int8: psycopg would type each by its size (int2, int4, int8), and
+# each combination of types would be a statement of its own, prepared and planned again.
+_INT8_EVERYWHERE = AdaptersMap(psycopg.adapters)
+_INT8_EVERYWHERE.register_dumper(int, Int8Dumper)
 _PAYEE_KEYS = (WindowKey.COUNTERPARTY, WindowKey.PAYEE)
 # What the statement depends on besides the windows: whether the event has an account, a payee
 # account and a purpose (windows keyed or filtered by a missing one are 0 without a read).
@@ -259,6 +266,21 @@ _CANDIDATES = sql.SQL(
 )
 
 
+def _length_us(spec: WindowSpec) -> int | None:
+    """How long ``spec`` reaches back from the event when that is a fixed length (hours or
+    days; exactly ``window_start``'s arithmetic), else None."""
+    if spec.span is Span.HOURS:
+        return (spec.length or 0) * _HOUR_US
+    if spec.span is Span.DAYS:
+        return (spec.length or 0) * _DAY_US
+    return None
+
+
+def _local_day_start_us(event: Event) -> int:
+    """The first microsecond of the event's day at its branch (``derived_day_starts``)."""
+    return utc_micros(derived_day_starts(event)[1])
+
+
 class _Query:
     """The one statement that answers a set of windows (built once per set of specs, rendered
     once per shape of event)."""
@@ -267,6 +289,8 @@ class _Query:
         self.keys = list(specs)
         self.specs = [specs[key] for key in self.keys]
         self.own_rows = [needs_records(spec) for spec in self.specs]
+        # windows of a fixed length start that many microseconds before the event
+        self.lengths_us = [_length_us(spec) for spec in self.specs]
         self.derived = derived
         self._rendered: dict[_Shape, bytes] = {}
 
@@ -327,6 +351,7 @@ class PostgresHistoryStore:
             # re-plan every screening, and planning costs more than running it.
             settings={"plan_cache_mode": "force_generic_plan"},
             prepare_threshold=0,
+            context=_INT8_EVERYWHERE,
         )
         self._lock = threading.Lock()
         self._queries: dict[tuple[tuple[tuple[str, int], ...], bool], _Query] = {}
@@ -574,22 +599,31 @@ class PostgresHistoryStore:
             "pur": event.purpose.code.value if event.purpose is not None else None,
         }
         starts: list[int] = []
+        today: int | None = None  # the start of the event's branch-local day, once
         for index, spec in enumerate(query.specs):
-            start = window_start(spec, event)
-            params[f"s{index}"] = value = _NO_LOWER_BOUND if start is None else utc_micros(start)
+            length = query.lengths_us[index]
+            if length is not None:
+                value = end - length
+            elif spec.span is Span.SAME_DAY:
+                if today is None:
+                    today = _local_day_start_us(event)
+                value = today
+            else:
+                start = window_start(spec, event)
+                value = _NO_LOWER_BOUND if start is None else utc_micros(start)
+            params[f"s{index}"] = value
             if not query.own_rows[index]:  # the others read rows of their own
                 starts.append(value)
         if derived:
-            day_ago, today = (utc_micros(start) for start in derived_day_starts(event))
+            day_ago = end - _DAY_US
+            if today is None:
+                today = _local_day_start_us(event)
             params.update(day_ago=day_ago, today=today, cur=event.amount.currency.value)
             starts.extend((day_ago, today))
         params["since"] = min(starts, default=end)
-        # Every integer as int8: psycopg types a Python int by its size (int2, int4, int8), and
-        # each combination of types is a statement of its own, prepared and planned again.
-        typed = {name: Int8(v) if type(v) is int else v for name, v in params.items()}
         try:
             with self._reading("the windows") as conn:
-                row = conn.execute(query.statement(shape, conn), typed).fetchone()
+                row = conn.execute(query.statement(shape, conn), params).fetchone()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot compute windows", exc) from None
         self.round_trips += 1
