@@ -301,8 +301,16 @@ class _Query:
         if not columns:
             columns.append(sql.SQL("0"))
         by_account, has_payee, _ = shape
+        # other customers' rows on the account only when a window (or the inbound sum) reads them
+        reads_account = by_account and (
+            self.derived
+            or any(
+                spec.key is WindowKey.ACCOUNT and not own
+                for spec, own in zip(self.specs, self.own_rows, strict=True)
+            )
+        )
         parts: list[sql.Composable] = [
-            _CANDIDATES.format(_ACCOUNT_CANDIDATES if by_account else sql.SQL("")),
+            _CANDIDATES.format(_ACCOUNT_CANDIDATES if reads_account else sql.SQL("")),
             sql.SQL(", ").join(columns),
         ]
         if self.derived:
