@@ -1,7 +1,9 @@
 """Executed history in PostgreSQL, shared by every teller process of the bank.
 
-Records are written once (the event id is the primary key). A screening asks for all of its
-windows and derived history features in one query (:meth:`PostgresHistoryStore.window_values`):
+Records are written once (the event id is the primary key). A screening asks for the windows
+and derived history features its rules can still use in one query
+(:meth:`PostgresHistoryStore.window_values`; one statement per set of windows and shape of
+event, a window the event's shape makes 0 left out):
 the customer's and account's records since the earliest window start are read through covering
 indexes on (customer, time) and (account, time), and each window is one ``FILTER`` aggregate over
 them, as of the event's timestamp. The event itself joins the rows as one ``VALUES`` row, so
