@@ -15,6 +15,7 @@ apart (two earliest per payee) and never expire, so "first seen" means never see
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.abc import AdaptContext
 from psycopg.adapt import AdaptersMap
 from psycopg.types.numeric import Int8Dumper
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -116,6 +118,7 @@ _KEEP_TWO_EARLIEST = (
 )
 _NO_LOWER_BOUND = -(1 << 62)
 _HOUR_US = 3_600_000_000
+_RECHECK_S = 0.05  # a read waiting for a connection looks for one put aside this often
 _DAY_US = 24 * _HOUR_US
 # Every Python int is sent as int8: psycopg would type each by its size (int2, int4, int8), and
 # each combination of types would be a statement of its own, prepared and planned again.
@@ -322,11 +325,11 @@ class _Query:
         parts.append(sql.SQL(" FROM candidates"))
         return sql.Composed(parts)
 
-    def statement(self, shape: _Shape, conn: psycopg.Connection[Any]) -> bytes:
+    def statement(self, shape: _Shape, context: AdaptContext) -> bytes:
         """The statement's text, rendered once per shape (rendering costs more than running)."""
         text = self._rendered.get(shape)
         if text is None:
-            text = self._rendered[shape] = self._compose(shape).as_bytes(conn)
+            text = self._rendered[shape] = self._compose(shape).as_bytes(context)
         return text
 
 
@@ -377,6 +380,8 @@ class PostgresHistoryStore:
             raise
         self._newest: int | None = None if newest is None or newest[0] is None else int(newest[0])
         self._evicted_to: int | None = None
+        self._idle: list[tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]] = []
+        self._closed = False
         self.round_trips = 0  # statements sent by reads, for the benchmark and the tests
         self._watchdog: ReadWatchdog | None = None
 
@@ -391,18 +396,55 @@ class PostgresHistoryStore:
             old.close()
 
     @contextmanager
-    def _reading(self, what: str) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection for one read, under the read budget if there is one."""
+    def _reading(self, what: str) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor on a pooled connection for one read, under the read budget if there is
+        one."""
         watchdog = self._watchdog
-        if watchdog is None:
-            with self._pool.connection() as conn:
-                yield conn
-            return
-        with (
-            self._pool.connection(timeout=watchdog.budget_s) as conn,
-            watchdog.watch(conn, what),
-        ):
-            yield conn
+        conn, cursor = self._checkout(self._timeout_s if watchdog is None else watchdog.budget_s)
+        done = False
+        try:
+            if watchdog is None:
+                yield cursor
+            else:
+                with watchdog.watch(conn, what):
+                    yield cursor
+            done = True
+        finally:
+            self._checkin(conn, cursor, done)
+
+    # The connection (and cursor) of the last read is kept aside for the next one: going
+    # through the pool and making a cursor cost more than a tenth of a screening, and the pool
+    # hands its connections out in turn, so each read would wake a colder server process.
+    def _checkout(self, wait_s: float) -> tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            pass
+        deadline = time.monotonic() + wait_s
+        while True:
+            # in short waits: a connection may be put aside meanwhile instead of in the pool
+            left = deadline - time.monotonic()
+            try:
+                conn = self._pool.getconn(timeout=max(0.001, min(_RECHECK_S, left)))
+            except PoolTimeout:
+                if left <= _RECHECK_S:
+                    raise
+            else:
+                return conn, conn.cursor()
+            try:
+                return self._idle.pop()
+            except IndexError:
+                pass
+
+    def _checkin(
+        self, conn: psycopg.Connection[Any], cursor: psycopg.Cursor[Any], done: bool
+    ) -> None:
+        # only a connection whose read went well, and only one: the others go back to the pool,
+        # which drops broken ones
+        if done and not self._idle and not self._closed and not conn.broken:
+            self._idle.append((conn, cursor))
+        else:
+            self._pool.putconn(conn)
 
     # -- errors ---------------------------------------------------------------------------
     def _fail(self, what: str, exc: BaseException) -> StoreError:
@@ -533,8 +575,8 @@ class PostgresHistoryStore:
         lower = _NO_LOWER_BOUND if since is None else utc_micros(since)
         self.round_trips += 1
         try:
-            with self._reading(f"a read by {column}") as conn:
-                rows = conn.execute(query.encode(), (value, lower)).fetchall()
+            with self._reading(f"a read by {column}") as cursor:
+                rows = cursor.execute(query.encode(), (value, lower)).fetchall()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot read history", exc) from None
         return [record_from_row(row) for row in rows]
@@ -558,8 +600,8 @@ class PostgresHistoryStore:
     ) -> Sequence[tuple[datetime, str]]:
         self.round_trips += 1
         try:
-            with self._reading("a payee read") as conn:
-                rows = conn.execute(
+            with self._reading("a payee read") as cursor:
+                rows = cursor.execute(
                     "SELECT ts_iso, event_id FROM guardrail_payee_seen WHERE customer_id = %s"
                     " AND counterparty_account = %s ORDER BY ts_us, event_id LIMIT 2",
                     (customer_id, counterparty_account),
@@ -632,8 +674,8 @@ class PostgresHistoryStore:
             starts.extend((day_ago, today))
         params["since"] = min(starts, default=end)
         try:
-            with self._reading("the windows") as conn:
-                row = conn.execute(query.statement(shape, conn), params).fetchone()
+            with self._reading("the windows") as cursor:
+                row = cursor.execute(query.statement(shape, cursor), params).fetchone()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot compute windows", exc) from None
         self.round_trips += 1
@@ -666,6 +708,9 @@ class PostgresHistoryStore:
         """Close the pool; the data stays in the database."""
         if self._watchdog is not None:
             self._watchdog.close()
+        self._closed = True
+        while self._idle:
+            self._pool.putconn(self._idle.pop()[0])
         self._pool.close()
 
     def __enter__(self) -> PostgresHistoryStore:
