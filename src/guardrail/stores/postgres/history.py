@@ -8,23 +8,30 @@ the customer's and account's records since the earliest window start are read th
 indexes on (customer, time) and (account, time), and each window is one ``FILTER`` aggregate over
 them, as of the event's timestamp. The event itself joins the rows as one ``VALUES`` row, so
 ``include_current`` counts it exactly once, as :func:`guardrail.context.windows.compute_window`
-does. Retention deletes old rows in the database; the payees each customer has paid are kept
+does. The statement is prepared once per connection, its parameters typed int8 or text, and
+sent straight through libpq, without a cursor (some 50 µs less per screening). Retention
+deletes old rows in the database; the payees each customer has paid are kept
 apart (two earliest per payee) and never expire, so "first seen" means never seen before.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
 from psycopg.abc import AdaptContext
 from psycopg.adapt import AdaptersMap
+from psycopg.errors import error_from_result
+from psycopg.pq import ExecStatus
 from psycopg.types.numeric import Int8Dumper
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -286,6 +293,35 @@ def _local_day_start_us(event: Event) -> int:
     return utc_micros(derived_day_starts(event)[1])
 
 
+_PLACEHOLDER = re.compile(rb"%\((\w+)\)s")
+_INT_PARAMETERS = re.compile(r"s\d+|end|since|day_ago|today|camt|cage")
+_INT8_OID, _TEXT_OID = 20, 25
+_STATEMENT_NAMES = itertools.count()
+
+
+class _Prepared:
+    """One rendered statement as the server prepares it: ``$n`` parameters, ``names`` giving
+    each one's value in the parameters of :meth:`PostgresHistoryStore.window_values`, typed
+    int8 or text once and for all (so it is planned once)."""
+
+    __slots__ = ("name", "names", "text", "types")
+
+    def __init__(self, text: bytes) -> None:
+        self.name = f"guardrail_windows_{next(_STATEMENT_NAMES)}".encode()
+        self.names: list[str] = []
+
+        def number(match: re.Match[bytes]) -> bytes:
+            name = match.group(1).decode()
+            if name not in self.names:
+                self.names.append(name)
+            return b"$%d" % (self.names.index(name) + 1)
+
+        self.text = _PLACEHOLDER.sub(number, text)
+        self.types = [
+            _INT8_OID if _INT_PARAMETERS.fullmatch(name) else _TEXT_OID for name in self.names
+        ]
+
+
 class _Query:
     """The one statement that answers a set of windows (built once per set of specs, rendered
     once per shape of event)."""
@@ -297,7 +333,7 @@ class _Query:
         # windows of a fixed length start that many microseconds before the event
         self.lengths_us = [_length_us(spec) for spec in self.specs]
         self.derived = derived
-        self._rendered: dict[_Shape, bytes] = {}
+        self._rendered: dict[_Shape, _Prepared] = {}
 
     def _compose(self, shape: _Shape) -> sql.Composed:
         columns: list[sql.Composable] = [
@@ -325,12 +361,22 @@ class _Query:
         parts.append(sql.SQL(" FROM candidates"))
         return sql.Composed(parts)
 
-    def statement(self, shape: _Shape, context: AdaptContext) -> bytes:
-        """The statement's text, rendered once per shape (rendering costs more than running)."""
-        text = self._rendered.get(shape)
-        if text is None:
-            text = self._rendered[shape] = self._compose(shape).as_bytes(context)
-        return text
+    def statement(self, shape: _Shape, context: AdaptContext) -> _Prepared:
+        """The statement, rendered once per shape (rendering costs more than running)."""
+        prepared = self._rendered.get(shape)
+        if prepared is None:
+            prepared = self._rendered[shape] = _Prepared(self._compose(shape).as_bytes(context))
+        return prepared
+
+
+def _encoded(value: object, encoding: str) -> bytes | None:
+    """A parameter in PostgreSQL's text format (int8 or text, see :class:`_Prepared`)."""
+    if value is None:
+        return None
+    if type(value) is int:
+        return b"%d" % value
+    assert isinstance(value, str)
+    return value.encode(encoding)
 
 
 class PostgresHistoryStore:
@@ -381,6 +427,10 @@ class PostgresHistoryStore:
         self._newest: int | None = None if newest is None or newest[0] is None else int(newest[0])
         self._evicted_to: int | None = None
         self._idle: list[tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]] = []
+        # per connection: its client encoding and the window statements prepared on it
+        self._prepared_on: weakref.WeakKeyDictionary[
+            psycopg.Connection[Any], tuple[str, set[bytes]]
+        ] = weakref.WeakKeyDictionary()
         self._closed = False
         self.round_trips = 0  # statements sent by reads, for the benchmark and the tests
         self._watchdog: ReadWatchdog | None = None
@@ -675,11 +725,10 @@ class PostgresHistoryStore:
         params["since"] = min(starts, default=end)
         try:
             with self._reading("the windows") as cursor:
-                row = cursor.execute(query.statement(shape, cursor), params).fetchone()
+                row = self._run(cursor.connection, query.statement(shape, cursor), params)
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot compute windows", exc) from None
         self.round_trips += 1
-        assert row is not None
         values: dict[str, HistoryValue] = {
             key: int(row[index]) for index, key in enumerate(query.keys)
         }
@@ -688,13 +737,41 @@ class PostgresHistoryStore:
             values.update(
                 derived_values(
                     event,
-                    payee_seen_before=bool(seen),
+                    payee_seen_before=seen == b"t",
                     inbound=int(inbound),
                     outbound=int(outbound),
                     same_payee_today=int(same_payee),
                 )
             )
         return values
+
+    def _run(
+        self, conn: psycopg.Connection[Any], statement: _Prepared, params: Mapping[str, object]
+    ) -> list[bytes]:
+        """The one row of ``statement`` on ``conn``, prepared there the first time; straight
+        through libpq, which costs a third of what a cursor does around a round trip."""
+        pgconn = conn.pgconn
+        known = self._prepared_on.get(conn)
+        if known is None:
+            known = self._prepared_on[conn] = (conn.info.encoding, set())
+        encoding, prepared = known
+        if statement.name not in prepared:
+            result = pgconn.prepare(statement.name, statement.text, statement.types)
+            if result.status != ExecStatus.COMMAND_OK:
+                raise error_from_result(result, encoding)
+            prepared.add(statement.name)
+        values = [_encoded(params[name], encoding) for name in statement.names]
+        # libpq takes None for a NULL parameter (psycopg's own queries pass them so)
+        result = pgconn.exec_prepared(statement.name, cast("list[bytes]", values))
+        if result.status != ExecStatus.TUPLES_OK or result.ntuples != 1:
+            raise error_from_result(result, encoding)
+        row: list[bytes] = []
+        for column in range(result.nfields):
+            value = result.get_value(0, column)
+            if value is None:  # every column is a count, a sum with COALESCE or a flag
+                raise StoreError(f"history store {self.url.masked}: a window came back NULL")
+            row.append(value)
+        return row
 
     def __len__(self) -> int:
         try:
