@@ -35,6 +35,7 @@ from guardrail.lang.catalog import (
     FieldSource,
     FieldType,
 )
+from guardrail.lang.declarations import WindowSpec
 from guardrail.lang.ir import All, Condition, FieldRef, RefKind, refs, walk
 from guardrail.lang.pack import KIND_KEY, Pack
 from guardrail.model.event import Event
@@ -190,11 +191,18 @@ class FeaturePlan:
                 groups[group, name] = len(self._steps)
                 self._steps.append(self._make_step(group, ref))
             step_of[ref.key] = groups[group, name]
-        # A store that computes windows where the records are answers all of them at once.
+        # A store that computes windows where the records are answers the ones an event needs
+        # at once: only the windows (and derived features) of rules that can still fire.
         self._history_mask = sum(
             1 << index for (group, _), index in groups.items() if group in ("history", "window")
         )
-        self._reads_derived = not HISTORY_DERIVED.isdisjoint(needed)
+        self._window_bits = [
+            (1 << index, name) for (group, name), index in groups.items() if group == "window"
+        ]
+        self._derived_bit = sum(
+            1 << index for (group, _), index in groups.items() if group == "history"
+        )
+        self._requests: dict[int, tuple[dict[str, WindowSpec], bool]] = {}
         # Which steps the event needs: for each rule with costly features, a test of its cheap
         # top-level conditions and the steps it needs once that test passes, generated as one
         # function returning a bit mask. Rules reading only cheap features cost nothing here.
@@ -247,16 +255,27 @@ class FeaturePlan:
         todo = self._all_steps if complete else self._needed_steps(features)
         if todo & self._history_mask and is_windowed(history):
             windowed = cast(WindowedHistory, history)
+            windows, derived = self._history_request(todo & self._history_mask)
             features.update(
-                windowed.window_values(
-                    event, self._windows, resolution.current_record(), derived=self._reads_derived
-                )
+                windowed.window_values(event, windows, resolution.current_record(), derived=derived)
             )
             todo &= ~self._history_mask
         for bit, step in self._bits:
             if todo & bit:
                 step(resolution)
         return resolution
+
+    def _history_request(self, mask: int) -> tuple[dict[str, WindowSpec], bool]:
+        """The windows and whether the derived features are read, for the history steps in
+        ``mask``; the same mapping object for the same mask (a store may cache by it)."""
+        request = self._requests.get(mask)
+        if request is None:
+            windows = {key: self._windows[key] for bit, key in self._window_bits if mask & bit}
+            request = (windows, bool(mask & self._derived_bit))
+            if len(self._requests) >= 4096:  # bounded: masks are combinations of rules' needs
+                self._requests.clear()
+            self._requests[mask] = request
+        return request
 
     def _make_step(self, group: str, ref: FieldRef) -> Step:
         if group == "lexicon":
