@@ -122,6 +122,9 @@ class SparkEngine:
         self._owned = False
         keys = list(self.plan.refs)
         self._names = {key: f"f{index}" for index, key in enumerate(keys)}
+        # Whether every row's branch keeps the same clock; then a row's same-day history is the
+        # rows before it sharing its local midnight, a partition of its own (see ``_day``).
+        self._one_zone = False
 
     def __enter__(self) -> SparkEngine:
         return self
@@ -153,6 +156,7 @@ class SparkEngine:
         say = progress or (lambda _message: None)
         rows = Rows(frame)
         static = self._events.static_features(rows)
+        self._one_zone = len(rows.zone_list) <= 1
         spark = self.session
         parts = str(max(2, int(spark.conf.get("spark.sql.shuffle.partitions"))))
         # Two cached tables, each shipped once: the narrow columns every history feature reads,
@@ -279,6 +283,7 @@ class SparkEngine:
         from pyspark.sql import functions as F
 
         data = _add_sums(history, self._sums())
+        data = self._add_first_seen(data)
         inbound = "history.inbound_24h"
         if self.plan.history_keys & {inbound, "history.inbound_24h_pct"}:
             data = data.withColumn(
@@ -309,7 +314,7 @@ class SparkEngine:
             out = executed & (F.col("direction") == Direction.OUT.value)
             sums.append(_Sum("p_out", ("cust",), DAY_US, out.cast("long")))
         if "history.same_payee_count_today" in keys:
-            sums.append(_Sum("p_payee_today", ("cust", "payee"), "midnight", executed.cast("long")))
+            sums.append(self._day_sum("p_payee_today", ("cust", "payee"), executed.cast("long")))
         for spec in self.plan.windows.values():
             if spec.aggregate not in (Aggregate.SUM, Aggregate.COUNT):
                 continue
@@ -321,8 +326,54 @@ class SparkEngine:
             else:
                 value = keep.cast("long")
             for partition in _partitions(spec):
-                sums.append(_Sum(_sum_name(spec, partition), partition, _sum_start(spec), value))
+                name = _sum_name(spec, partition)
+                if spec.span is Span.SAME_DAY:
+                    sums.append(self._day_sum(name, partition, value))
+                else:
+                    sums.append(_Sum(name, partition, _sum_start(spec), value))
         return sums
+
+    def _day_sum(self, name: str, partition: tuple[str, ...], value: Any) -> _Sum:
+        """A sum since the row's local midnight: over the rows sharing it (one time zone), or
+        with the midnight as an as-of start (rows of other zones may lie on either side)."""
+        if self._one_zone:
+            return _Sum(name, (*partition, "midnight"), None, value)
+        return _Sum(name, partition, "midnight", value)
+
+    def _distinct_by_day(self) -> list[tuple[WindowSpec, tuple[str, ...]]]:
+        if not self._one_zone:
+            return []
+        return [
+            (spec, partition)
+            for spec in self.plan.windows.values()
+            if spec.aggregate is Aggregate.COUNT_DISTINCT and spec.span is Span.SAME_DAY
+            for partition in _partitions(spec)
+        ]
+
+    def _add_first_seen(self, data: Any) -> Any:
+        """For same-day count_distinct windows in one time zone: how many earlier records of
+        the day carry the row's own value, and whether the row is its value's first record of
+        the day; the distinct count is then a running sum of the first flags."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        priors: dict[str, Any] = {}
+        firsts: dict[str, Any] = {}
+        for spec, partition in self._distinct_by_day():
+            member, _mine, value = _distinct_parts(spec)
+            name = _sum_name(spec, partition)
+            same_value = (
+                Window.partitionBy(*partition, "midnight", value)
+                .orderBy("ts", "row")
+                .rowsBetween(Window.unboundedPreceding, -1)
+            )
+            priors[f"_prior{name}"] = F.coalesce(
+                F.sum(member.cast("long")).over(same_value), F.lit(0)
+            )
+            firsts[f"_first{name}"] = (member & (F.col(f"_prior{name}") == 0)).cast("long")
+        if not priors:
+            return data
+        return data.withColumns(priors).withColumns(firsts)
 
     def _history_value(self, key: str) -> Any:
         from pyspark.sql import functions as F
@@ -341,12 +392,25 @@ class SparkEngine:
         return self._window(self.plan.windows[key])
 
     def _window(self, spec: WindowSpec) -> Any:
+        from pyspark.sql import Window
         from pyspark.sql import functions as F
+
+        by_day = self._distinct_by_day()
 
         def over(partition: tuple[str, ...]) -> Any:
             if spec.aggregate in (Aggregate.SUM, Aggregate.COUNT):
                 return _with_current(spec, F.col(_sum_name(spec, partition)))
-            return _ranged(spec, partition)
+            if spec.aggregate is Aggregate.COUNT_DISTINCT and (spec, partition) in by_day:
+                name = _sum_name(spec, partition)
+                before = (
+                    Window.partitionBy(*partition, "midnight")
+                    .orderBy("ts", "row")
+                    .rowsBetween(Window.unboundedPreceding, -1)
+                )
+                _member, mine, _value = _distinct_parts(spec)
+                seen = F.coalesce(F.sum(f"_first{name}").over(before), F.lit(0))
+                return seen + F.when(mine & (F.col(f"_prior{name}") == 0), 1).otherwise(0)
+            return _ranged(spec, partition, self._one_zone)
 
         partitions = _partitions(spec)
         if spec.key is WindowKey.ACCOUNT:
@@ -527,7 +591,19 @@ def _passes(spec: WindowSpec) -> Any:
     return test
 
 
-def _ranged(spec: WindowSpec, partition: tuple[str, ...]) -> Any:
+def _distinct_parts(spec: WindowSpec) -> tuple[Any, Any, str]:
+    """A count_distinct window's history records, whether the row itself counts, and the
+    column of the value counted."""
+    from pyspark.sql import functions as F
+
+    member = F.col("executed") & _passes(spec)
+    mine = _passes(spec) if spec.include_current else F.lit(False)
+    if spec.measure is Measure.CUSTOMER:
+        return member, mine, "cust_code"
+    return member & F.col("has_payee"), mine & F.col("has_payee"), "payee_code"
+
+
+def _ranged(spec: WindowSpec, partition: tuple[str, ...], one_zone: bool) -> Any:
     """A max or count_distinct window over ``partition``, the row itself included as the spec
     says. The history is two frames: rows at an earlier timestamp within the window's reach (a
     range frame over event time) and rows at the same timestamp earlier in the stream. With a
@@ -557,6 +633,13 @@ def _ranged(spec: WindowSpec, partition: tuple[str, ...]) -> Any:
         .rowsBetween(Window.unboundedPreceding, -1)
     )
     own = F.when(mine, value).otherwise(F.lit(0))
+    if spec.aggregate is Aggregate.MAX and spec.span is Span.SAME_DAY and one_zone:
+        today = (
+            Window.partitionBy(*partition, "midnight")
+            .orderBy("ts", "row")
+            .rowsBetween(Window.unboundedPreceding, -1)
+        )
+        return F.greatest(F.coalesce(F.max(F.when(member, value)).over(today), F.lit(0)), own)
     if spec.span in (Span.HOURS, Span.DAYS):
         kept = F.when(member, value)
         if spec.aggregate is Aggregate.MAX:
