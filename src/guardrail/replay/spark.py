@@ -125,6 +125,7 @@ class SparkEngine:
         # Whether every row's branch keeps the same clock; then a row's same-day history is the
         # rows before it sharing its local midnight, a partition of its own (see ``_day``).
         self._one_zone = False
+        self._parts = 2  # partitions of every shuffle (the session's shuffle partitions)
 
     def __enter__(self) -> SparkEngine:
         return self
@@ -158,14 +159,14 @@ class SparkEngine:
         static = self._events.static_features(rows)
         self._one_zone = len(rows.zone_list) <= 1
         spark = self.session
-        parts = str(max(2, int(spark.conf.get("spark.sql.shuffle.partitions"))))
+        parts = self._parts = max(2, int(spark.conf.get("spark.sql.shuffle.partitions")))
         # Two cached tables, each shipped once: the narrow columns every history feature reads,
         # spread by customer (most windows are per customer), and the event-alone features the
         # rules read, spread by row (each round joins its history features to them by row).
         narrow = spark.createDataFrame(self._history_table(rows))
-        narrow = narrow.repartition(int(parts), "cust").cache()
+        narrow = narrow.repartition(parts, "cust").cache()
         wide = spark.createDataFrame(self._static_table(rows, static))
-        wide = wide.repartition(int(parts), "row").cache()
+        wide = wide.repartition(parts, "row").cache()
         screened = ~rows.background
         always = rows.background | rows.legitimate
         executed = np.ones(rows.n, dtype=bool)
@@ -256,7 +257,7 @@ class SparkEngine:
                 )
             else:
                 history = narrow.withColumn("executed", F.lit(True))
-            data = data.join(self._history_features(history), "row")
+            data = data.join(self._history_features(history, self._parts), "row")
         rules = [compile_column(rule.guarded, self._names) for rule in self.plan.rules]
         words: list[Any] = []
         for first in range(0, len(rules), BITS_PER_WORD):
@@ -278,12 +279,48 @@ class SparkEngine:
             )
         return matrix
 
-    def _history_features(self, history: Any) -> Any:
-        """(row, one column per history feature) over the executed rows of ``history``."""
+    def _history_features(self, history: Any, parts: int) -> Any:
+        """(row, one column per history feature) over the executed rows of ``history``.
+
+        Window columns are added family by family (customer, account, payee, branch: the first
+        key of their partition), each family after one shuffle by that key, which serves every
+        window partitioned by that key and more (the customer's payees, days, currencies)."""
         from pyspark.sql import functions as F
 
-        data = _add_sums(history, self._sums())
-        data = self._add_first_seen(data)
+        sums = self._sums()
+        data = history
+        if sums:
+            data = data.withColumns({f"v_{item.name}": item.value for item in sums})
+        base = data
+        stages: dict[str, list[dict[str, Any]]] = {}
+
+        def stage(family: str) -> list[dict[str, Any]]:
+            return stages.setdefault(family, [{}, {}, {}])
+
+        for item in sums:
+            stage(item.partition[0])[2][item.name] = _running_sum(item)
+        for spec in self.plan.windows.values():
+            if spec.aggregate in (Aggregate.SUM, Aggregate.COUNT):
+                continue
+            for partition in _partitions(spec):
+                steps = stage(partition[0])
+                name = _sum_name(spec, partition)
+                by_day = spec.aggregate is Aggregate.COUNT_DISTINCT and spec.span is Span.SAME_DAY
+                if by_day and self._one_zone:
+                    prior, first, value = _distinct_by_day(spec, partition, name)
+                    steps[0][f"_prior{name}"] = prior
+                    steps[1][f"_first{name}"] = first
+                    steps[2][name] = value
+                else:
+                    steps[2][name] = _ranged(spec, partition, self._one_zone)
+        families = sorted(stages, key=_FAMILIES.index)
+        for index, family in enumerate(families):
+            if index > 0 or family != "cust":  # the history table is spread by customer
+                data = data.repartition(parts, family)
+            for columns in stages[family]:
+                if columns:
+                    data = data.withColumns(columns)
+        data = _subtract_before_start(data, base, sums)
         inbound = "history.inbound_24h"
         if self.plan.history_keys & {inbound, "history.inbound_24h_pct"}:
             data = data.withColumn(
@@ -340,41 +377,6 @@ class SparkEngine:
             return _Sum(name, (*partition, "midnight"), None, value)
         return _Sum(name, partition, "midnight", value)
 
-    def _distinct_by_day(self) -> list[tuple[WindowSpec, tuple[str, ...]]]:
-        if not self._one_zone:
-            return []
-        return [
-            (spec, partition)
-            for spec in self.plan.windows.values()
-            if spec.aggregate is Aggregate.COUNT_DISTINCT and spec.span is Span.SAME_DAY
-            for partition in _partitions(spec)
-        ]
-
-    def _add_first_seen(self, data: Any) -> Any:
-        """For same-day count_distinct windows in one time zone: how many earlier records of
-        the day carry the row's own value, and whether the row is its value's first record of
-        the day; the distinct count is then a running sum of the first flags."""
-        from pyspark.sql import Window
-        from pyspark.sql import functions as F
-
-        priors: dict[str, Any] = {}
-        firsts: dict[str, Any] = {}
-        for spec, partition in self._distinct_by_day():
-            member, _mine, value = _distinct_parts(spec)
-            name = _sum_name(spec, partition)
-            same_value = (
-                Window.partitionBy(*partition, "midnight", value)
-                .orderBy("ts", "row")
-                .rowsBetween(Window.unboundedPreceding, -1)
-            )
-            priors[f"_prior{name}"] = F.coalesce(
-                F.sum(member.cast("long")).over(same_value), F.lit(0)
-            )
-            firsts[f"_first{name}"] = (member & (F.col(f"_prior{name}") == 0)).cast("long")
-        if not priors:
-            return data
-        return data.withColumns(priors).withColumns(firsts)
-
     def _history_value(self, key: str) -> Any:
         from pyspark.sql import functions as F
 
@@ -392,25 +394,13 @@ class SparkEngine:
         return self._window(self.plan.windows[key])
 
     def _window(self, spec: WindowSpec) -> Any:
-        from pyspark.sql import Window
         from pyspark.sql import functions as F
 
-        by_day = self._distinct_by_day()
-
         def over(partition: tuple[str, ...]) -> Any:
+            column = F.col(_sum_name(spec, partition))
             if spec.aggregate in (Aggregate.SUM, Aggregate.COUNT):
-                return _with_current(spec, F.col(_sum_name(spec, partition)))
-            if spec.aggregate is Aggregate.COUNT_DISTINCT and (spec, partition) in by_day:
-                name = _sum_name(spec, partition)
-                before = (
-                    Window.partitionBy(*partition, "midnight")
-                    .orderBy("ts", "row")
-                    .rowsBetween(Window.unboundedPreceding, -1)
-                )
-                _member, mine, _value = _distinct_parts(spec)
-                seen = F.coalesce(F.sum(f"_first{name}").over(before), F.lit(0))
-                return seen + F.when(mine & (F.col(f"_prior{name}") == 0), 1).otherwise(0)
-            return _ranged(spec, partition, self._one_zone)
+                return _with_current(spec, column)
+            return column
 
         partitions = _partitions(spec)
         if spec.key is WindowKey.ACCOUNT:
@@ -468,36 +458,40 @@ def _sum_start(spec: WindowSpec) -> Start:
     return "opened_midnight"  # the smallest long when there is no account
 
 
-def _add_sums(data: Any, sums: list[_Sum]) -> Any:
-    """Add each sum as a column: Σ value over the partition's rows before this one (a running
-    sum), minus Σ over its rows strictly before the start instant. For a fixed reach that is a
-    range frame over event time; for a start of each row's own (its local midnight, its
-    account's opening) an as-of lookup: the start instants merged into the partition's timeline
-    as one sort, joined back by row. Never below 0 (a start after the row: empty history)."""
+_FAMILIES = ("cust", "acct", "payee", "branch")
+
+
+def _running_sum(item: _Sum) -> Any:
+    """Σ value over the partition's rows before this one (a running sum), minus, for a fixed
+    reach, Σ over its rows before the start (a range frame over event time)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    if not sums:
-        return data
-    base = data = data.withColumns({f"v_{item.name}": item.value for item in sums})
-    columns: dict[str, Any] = {}
-    for item in sums:
-        value = F.col(f"v_{item.name}")
-        before = (
+    value = F.col(f"v_{item.name}")
+    before = (
+        Window.partitionBy(*item.partition)
+        .orderBy("ts", "row")  # stream order: the stream is in timestamp order
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    total = F.coalesce(F.sum(value).over(before), F.lit(0))
+    if isinstance(item.start, int):
+        early = (
             Window.partitionBy(*item.partition)
-            .orderBy("ts", "row")  # stream order: the stream is in timestamp order
-            .rowsBetween(Window.unboundedPreceding, -1)
+            .orderBy("ts")
+            .rangeBetween(Window.unboundedPreceding, -(item.start + 1))
         )
-        total = F.coalesce(F.sum(value).over(before), F.lit(0))
-        if isinstance(item.start, int):
-            early = (
-                Window.partitionBy(*item.partition)
-                .orderBy("ts")
-                .rangeBetween(Window.unboundedPreceding, -(item.start + 1))
-            )
-            total = total - F.coalesce(F.sum(value).over(early), F.lit(0))
-        columns[item.name] = total
-    data = data.withColumns(columns)
+        total = total - F.coalesce(F.sum(value).over(early), F.lit(0))
+    return total
+
+
+def _subtract_before_start(data: Any, base: Any, sums: list[_Sum]) -> Any:
+    """For sums whose start is each row's own (its account's opening; its local midnight when
+    the stream has several time zones), subtract Σ over the partition's rows strictly before
+    the start: an as-of lookup, the start instants merged into the partition's timeline as one
+    sort, joined back by row. Never below 0 (a start after the row: empty history)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
     groups: dict[tuple[tuple[str, ...], str], list[_Sum]] = {}
     for item in sums:
         if isinstance(item.start, str):
@@ -601,6 +595,32 @@ def _distinct_parts(spec: WindowSpec) -> tuple[Any, Any, str]:
     if spec.measure is Measure.CUSTOMER:
         return member, mine, "cust_code"
     return member & F.col("has_payee"), mine & F.col("has_payee"), "payee_code"
+
+
+def _distinct_by_day(
+    spec: WindowSpec, partition: tuple[str, ...], name: str
+) -> tuple[Any, Any, Any]:
+    """A same-day count_distinct in a one-zone stream, as three steps: per row, how many
+    earlier records of its day carry its own value; whether it is its value's first record of
+    the day; the distinct count, a running sum of the first flags over the day."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    member, mine, value = _distinct_parts(spec)
+    same_value = (
+        Window.partitionBy(*partition, "midnight", value)
+        .orderBy("ts", "row")
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    prior = F.coalesce(F.sum(member.cast("long")).over(same_value), F.lit(0))
+    first = (member & (F.col(f"_prior{name}") == 0)).cast("long")
+    today = (
+        Window.partitionBy(*partition, "midnight")
+        .orderBy("ts", "row")
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    seen = F.coalesce(F.sum(f"_first{name}").over(today), F.lit(0))
+    return prior, first, seen + F.when(mine & (F.col(f"_prior{name}") == 0), 1).otherwise(0)
 
 
 def _ranged(spec: WindowSpec, partition: tuple[str, ...], one_zone: bool) -> Any:
