@@ -7,6 +7,11 @@ a row's history is the executed rows before it in the stream; a fixed point over
 executed" settles the decisions. Features of the event alone (its fields, branch-local dates,
 lexicon and watchlist tests) are computed by the columnar engine's code on the driver and
 shipped as columns; everything over history, and every rule, runs in Spark.
+
+Each round is one Spark query over two tables cached once. Window columns are added per key
+family after one shuffle each; sums are running sums minus a range frame over event time; max
+and distinct counts are native range-frame aggregates, with a second frame for the rows at the
+same timestamp earlier in the stream (a range frame would count later peers too).
 """
 
 from __future__ import annotations
@@ -415,7 +420,6 @@ class SparkEngine:
         return value
 
 
-_FILTERED = ("kind", "direction", "channel", "currency", "age")  # what window filters read
 Start = int | str | None
 
 
