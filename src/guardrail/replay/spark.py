@@ -167,11 +167,12 @@ class SparkEngine:
         parts = self._parts = max(2, int(spark.conf.get("spark.sql.shuffle.partitions")))
         # Two cached tables, each shipped once: the narrow columns every history feature reads,
         # spread by customer (most windows are per customer), and the event-alone features the
-        # rules read, spread by row (each round joins its history features to them by row).
+        # rules read, spread and sorted by row (each round joins its history features to them
+        # by row, and a cached sort is not sorted again).
         narrow = spark.createDataFrame(self._history_table(rows))
         narrow = narrow.repartition(parts, "cust").cache()
         wide = spark.createDataFrame(self._static_table(rows, static))
-        wide = wide.repartition(parts, "row").cache()
+        wide = wide.repartition(parts, "row").sortWithinPartitions("row").cache()
         screened = ~rows.background
         always = rows.background | rows.legitimate
         executed = np.ones(rows.n, dtype=bool)
