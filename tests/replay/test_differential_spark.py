@@ -3,6 +3,7 @@ replay and the columnar engine do."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +55,27 @@ def test_spark_matches_columnar_on_20k_events(tmp_path: Path, spark: Any) -> Non
         bulk(baseline, path, lambda g: ColumnarEngine(g.pack, g.watchlists.snapshot())),
         bulk(baseline, path, on_spark),
     )
+
+
+@pytest.mark.slow
+def test_spark_matches_reference_with_branches_in_two_time_zones(
+    tmp_path: Path, spark: Any
+) -> None:
+    """Branches in two zones: a customer's local day depends on where each event happened, so
+    same-day windows take the as-of path instead of partitioning by the local midnight."""
+    path = _stream(tmp_path, 2000, seed=5)
+    lines = []
+    for text in path.read_text(encoding="utf-8").splitlines():
+        line = json.loads(text)
+        branch = line["event"]["branch"]
+        if branch["id"] in ("BR001", "BR002", "BR003", "BR004", "BR005"):
+            branch["timezone"] = "Asia/Urumqi"  # six hours, not eight, ahead of UTC
+        lines.append(json.dumps(line, ensure_ascii=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def on_spark(guard: Guard) -> SparkEngine:
+        return SparkEngine(guard.pack, guard.watchlists.snapshot(), session=spark)
+
+    expected = reference(BASELINE_EVERY_WINDOW, path)
+    assert_same(expected, bulk(BASELINE_EVERY_WINDOW, path, on_spark))
+    assert {"t-same-payee", "t-with-payee"} <= hit_rules(expected[0])

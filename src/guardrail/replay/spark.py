@@ -7,6 +7,11 @@ a row's history is the executed rows before it in the stream; a fixed point over
 executed" settles the decisions. Features of the event alone (its fields, branch-local dates,
 lexicon and watchlist tests) are computed by the columnar engine's code on the driver and
 shipped as columns; everything over history, and every rule, runs in Spark.
+
+Each round is one Spark query over two tables cached once. Window columns are added per key
+family after one shuffle each; sums are running sums minus a range frame over event time; max
+and distinct counts are native range-frame aggregates, with a second frame for the rows at the
+same timestamp earlier in the stream (a range frame would count later peers too).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from guardrail.lang.ir import All, AnyOf, Compare, Condition, FieldRef, Op
 from guardrail.lang.pack import Pack
 from guardrail.model.event import Direction
 from guardrail.replay.columnar import ColumnarEngine, Rows
-from guardrail.replay.localtime import DAY_US, HOUR_US
+from guardrail.replay.localtime import DAY_US, HOUR_US, midnights
 from guardrail.replay.plan import ReplayPlan, compile_plan
 from guardrail.replay.result import INTERCEPT_RANK, Decisions, decide_rows
 
@@ -57,6 +62,7 @@ def spark_session(master: str, options: Mapping[str, Any] | None = None) -> Any:
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.adaptive.enabled": "true",
         "spark.driver.memory": "2g",
+        "spark.ui.showConsoleProgress": "false",
     }
     settings.update(options or {})
     builder = SparkSession.builder.master(master).appName("guardrail-replay")
@@ -97,15 +103,6 @@ def compile_column(condition: Condition, names: Mapping[str, str]) -> Any:
     return reduce(operator.or_, parts)
 
 
-@dataclass(frozen=True)
-class _History:
-    """One collected history array: a partition of rows and how far back it must reach."""
-
-    name: str
-    partition: tuple[str, ...]
-    reach: int | None  # microseconds before the event; None: the whole history
-
-
 class SparkEngine:
     """Replays a stream table on Spark. Use as a context manager; a session it created is
     stopped on exit, a session passed in is left running (tests share one)."""
@@ -130,6 +127,10 @@ class SparkEngine:
         self._owned = False
         keys = list(self.plan.refs)
         self._names = {key: f"f{index}" for index, key in enumerate(keys)}
+        # Whether every row's branch keeps the same clock; then a row's same-day history is the
+        # rows before it sharing its local midnight, a partition of its own (see ``_day``).
+        self._one_zone = False
+        self._parts = 2  # partitions of every shuffle (the session's shuffle partitions)
 
     def __enter__(self) -> SparkEngine:
         return self
@@ -161,9 +162,17 @@ class SparkEngine:
         say = progress or (lambda _message: None)
         rows = Rows(frame)
         static = self._events.static_features(rows)
-        base = self._base_table(rows, static)
+        self._one_zone = len(rows.zone_list) <= 1
         spark = self.session
-        events = spark.createDataFrame(base).cache()
+        parts = self._parts = max(2, int(spark.conf.get("spark.sql.shuffle.partitions")))
+        # Two cached tables, each shipped once: the narrow columns every history feature reads,
+        # spread by customer (most windows are per customer), and the event-alone features the
+        # rules read, spread and sorted by row (each round joins its history features to them
+        # by row, and a cached sort is not sorted again).
+        narrow = spark.createDataFrame(self._history_table(rows))
+        narrow = narrow.repartition(parts, "cust").cache()
+        wide = spark.createDataFrame(self._static_table(rows, static))
+        wide = wide.repartition(parts, "row").sortWithinPartitions("row").cache()
         screened = ~rows.background
         always = rows.background | rows.legitimate
         executed = np.ones(rows.n, dtype=bool)
@@ -171,7 +180,7 @@ class SparkEngine:
         try:
             while True:
                 round_no += 1
-                matrix = self._hits(spark, events, executed, rows.n)
+                matrix = self._hits(spark, narrow, wide, executed, rows.n)
                 matrix[~screened] = False
                 decisions = decide_rows(self.pack, matrix, screened)
                 settled = always | (decisions.action_rank < INTERCEPT_RANK)
@@ -181,11 +190,13 @@ class SparkEngine:
                     return decisions, executed
                 executed = settled
         finally:
-            events.unpersist()
+            narrow.unpersist()
+            wide.unpersist()
 
-    # -- the table shipped to Spark ---------------------------------------------------------------
+    # -- the tables shipped to Spark --------------------------------------------------------------
 
-    def _base_table(self, rows: Rows, static: pl.DataFrame) -> pa.Table:
+    def _history_table(self, rows: Rows) -> pa.Table:
+        """What history features read: keys, time, amount and what window filters test."""
         n = rows.n
         row = np.arange(n, dtype=np.int64)
 
@@ -195,33 +206,35 @@ class SparkEngine:
             return np.where(ranks > 0, ranks, -(row + 1))
 
         opened, has_opened = rows.days("account.opened_on")
-        from guardrail.replay.localtime import midnights
-
         opened_midnight = midnights(rows.zone_code, rows.zone_list, opened)
-        columns: dict[str, Any] = {
-            "row": row,
-            "ts": rows.ts,
-            "midnight": rows.midnight,
-            "opened_midnight": np.where(has_opened, opened_midnight, np.iinfo(np.int64).min),
-            "has_account": rows.has_account,
-            "has_payee": rows.has_payee,
-            "cust": key("customer.id"),
-            "acct": key("account.id"),
-            "payee": key("counterparty.account"),
-            "payee_code": rows.ranks("counterparty.account"),
-            "branch": key("branch.id"),
-            "purpose": key("purpose.code"),
-            "has_purpose": rows.has_purpose,
-            "cust_code": rows.ranks("customer.id"),
-            "age": rows.record_age,
-            "cur": rows.ranks("amount.currency"),
-            "currency": rows.currency.astype(str),
-            "amount": rows.amount,
-            "kind": rows.kind.astype(str),
-            "direction": rows.direction.astype(str),
-            "channel": rows.channel.astype(str),
-        }
-        table = pa.table(columns)
+        return pa.table(
+            {
+                "row": row,
+                "ts": rows.ts,
+                "midnight": rows.midnight,
+                "opened_midnight": np.where(has_opened, opened_midnight, np.iinfo(np.int64).min),
+                "has_account": rows.has_account,
+                "has_payee": rows.has_payee,
+                "has_purpose": rows.has_purpose,
+                "cust": key("customer.id"),
+                "acct": key("account.id"),
+                "payee": key("counterparty.account"),
+                "branch": key("branch.id"),
+                "purpose": key("purpose.code"),
+                "cur": rows.ranks("amount.currency"),
+                "payee_code": rows.ranks("counterparty.account"),
+                "cust_code": rows.ranks("customer.id"),
+                "age": rows.record_age,
+                "currency": rows.currency.astype(str),
+                "amount": rows.amount,
+                "kind": rows.kind.astype(str),
+                "direction": rows.direction.astype(str),
+                "channel": rows.channel.astype(str),
+            }
+        )
+
+    def _static_table(self, rows: Rows, static: pl.DataFrame) -> pa.Table:
+        table = pa.table({"row": np.arange(rows.n, dtype=np.int64)})
         for key_name in static.columns:
             if key_name in self._names:
                 table = table.append_column(
@@ -231,25 +244,26 @@ class SparkEngine:
 
     # -- one round: history features, rules, hit bits ------------------------------------------
 
-    def _hits(self, spark: Any, events: Any, executed: Mask, n: int) -> Mask:
+    def _hits(self, spark: Any, narrow: Any, wide: Any, executed: Mask, n: int) -> Mask:
+        """One Spark job: every history feature over ``executed`` history, every rule, the hits
+        packed into 62-bit words per row."""
         from pyspark.sql import functions as F
 
-        flags = spark.createDataFrame(
-            pa.table({"row": np.arange(n, dtype=np.int64), "executed": executed})
-        )
-        data = events.join(F.broadcast(flags) if n <= 200_000 else flags, "row")
-        data = data.withColumns(_start_columns())
-        data = _add_sums(data, self._sums())
-        for history in self._histories():
-            data = data.withColumn(history.name, _collect(history))
-        inbound = "history.inbound_24h"
-        if self.plan.history_keys & {inbound, "history.inbound_24h_pct"}:
-            data = data.withColumn(
-                "_inbound",
-                F.when(F.col("has_account"), F.col("p_in_acct")).otherwise(F.col("p_in_cust")),
-            )
-        for key in self.plan.history_keys:
-            data = data.withColumn(self._names[key], self._history_value(key))
+        data = wide
+        if self.plan.history_keys:
+            blocked = np.flatnonzero(~executed).astype(np.int64)
+            if len(blocked):
+                # only the rows that did not execute travel, broadcast to every task
+                flags = spark.createDataFrame(
+                    pa.table({"row": blocked, "_blocked": np.ones(len(blocked), dtype=bool)})
+                )
+                history = narrow.join(F.broadcast(flags), "row", "left")
+                history = history.withColumn("executed", F.col("_blocked").isNull()).drop(
+                    "_blocked"
+                )
+            else:
+                history = narrow.withColumn("executed", F.lit(True))
+            data = data.join(self._history_features(history, self._parts), "row")
         rules = [compile_column(rule.guarded, self._names) for rule in self.plan.rules]
         words: list[Any] = []
         for first in range(0, len(rules), BITS_PER_WORD):
@@ -271,6 +285,59 @@ class SparkEngine:
             )
         return matrix
 
+    def _history_features(self, history: Any, parts: int) -> Any:
+        """(row, one column per history feature) over the executed rows of ``history``.
+
+        Window columns are added family by family (customer, account, payee, branch: the first
+        key of their partition), each family after one shuffle by that key, which serves every
+        window partitioned by that key and more (the customer's payees, days, currencies)."""
+        from pyspark.sql import functions as F
+
+        sums = self._sums()
+        data = history
+        if sums:
+            data = data.withColumns({f"v_{item.name}": item.value for item in sums})
+        base = data
+        stages: dict[str, list[dict[str, Any]]] = {}
+
+        def stage(family: str) -> list[dict[str, Any]]:
+            return stages.setdefault(family, [{}, {}, {}])
+
+        for item in sums:
+            stage(item.partition[0])[2][item.name] = _running_sum(item)
+        for spec in self.plan.windows.values():
+            if spec.aggregate in (Aggregate.SUM, Aggregate.COUNT):
+                continue
+            for partition in _partitions(spec):
+                steps = stage(partition[0])
+                name = _sum_name(spec, partition)
+                by_day = spec.aggregate is Aggregate.COUNT_DISTINCT and spec.span is Span.SAME_DAY
+                if by_day and self._one_zone:
+                    prior, first, value = _distinct_by_day(spec, partition, name)
+                    steps[0][f"_prior{name}"] = prior
+                    steps[1][f"_first{name}"] = first
+                    steps[2][name] = value
+                else:
+                    steps[2][name] = _ranged(spec, partition, self._one_zone)
+        families = sorted(stages, key=_FAMILIES.index)
+        for index, family in enumerate(families):
+            if index > 0 or family != "cust":  # the history table is spread by customer
+                data = data.repartition(parts, family)
+            for columns in stages[family]:
+                if columns:
+                    data = data.withColumns(columns)
+        data = _subtract_before_start(data, base, sums)
+        inbound = "history.inbound_24h"
+        if self.plan.history_keys & {inbound, "history.inbound_24h_pct"}:
+            data = data.withColumn(
+                "_inbound",
+                F.when(F.col("has_account"), F.col("p_in_acct")).otherwise(F.col("p_in_cust")),
+            )
+        keys = sorted(self.plan.history_keys)
+        return data.select(
+            "row", *(self._history_value(key).alias(self._names[key]) for key in keys)
+        )
+
     def _sums(self) -> list[_Sum]:
         """Sums and counts over history, computed as (before this row) − (before the start)."""
         from pyspark.sql import functions as F
@@ -280,53 +347,41 @@ class SparkEngine:
         keys = self.plan.history_keys
         sums: list[_Sum] = []
         if "counterparty.first_seen" in keys:
-            sums.append(_Sum("p_seen", ("cust", "payee"), _NO_START, executed.cast("long")))
+            sums.append(_Sum("p_seen", ("cust", "payee"), None, executed.cast("long")))
         if keys & {"history.inbound_24h", "history.inbound_24h_pct"}:
             inbound = F.when(executed & (F.col("direction") == Direction.IN.value), amount)
             value = inbound.otherwise(F.lit(0)).cast("long")
-            sums.append(_Sum("p_in_acct", ("acct", "cur"), "s_day", value))
-            sums.append(_Sum("p_in_cust", ("cust", "cur"), "s_day", value))
+            sums.append(_Sum("p_in_acct", ("acct", "cur"), DAY_US, value))
+            sums.append(_Sum("p_in_cust", ("cust", "cur"), DAY_US, value))
         if "history.outbound_count_24h" in keys:
             out = executed & (F.col("direction") == Direction.OUT.value)
-            sums.append(_Sum("p_out", ("cust",), "s_day", out.cast("long")))
+            sums.append(_Sum("p_out", ("cust",), DAY_US, out.cast("long")))
         if "history.same_payee_count_today" in keys:
-            sums.append(
-                _Sum("p_payee_today", ("cust", "payee"), "s_midnight", executed.cast("long"))
-            )
+            sums.append(self._day_sum("p_payee_today", ("cust", "payee"), executed.cast("long")))
         for spec in self.plan.windows.values():
             if spec.aggregate not in (Aggregate.SUM, Aggregate.COUNT):
                 continue
-            record = F.struct(*(F.col(c) for c in _FILTERED))
-            keep = executed & _passes(spec, record)
+            keep = executed & _passes(spec)
             if spec.aggregate is Aggregate.SUM:
                 value = F.when(keep, amount).otherwise(F.lit(0)).cast("long")
             elif spec.measure is Measure.COUNTERPARTY:
                 value = (keep & F.col("has_payee")).cast("long")
             else:
                 value = keep.cast("long")
-            start = _start_column(spec)
             for partition in _partitions(spec):
-                sums.append(_Sum(_sum_name(spec, partition), partition, start, value))
+                name = _sum_name(spec, partition)
+                if spec.span is Span.SAME_DAY:
+                    sums.append(self._day_sum(name, partition, value))
+                else:
+                    sums.append(_Sum(name, partition, _sum_start(spec), value))
         return sums
 
-    def _histories(self) -> list[_History]:
-        """History arrays for max and count_distinct windows: one per partition, reaching as
-        far back as the longest window over it."""
-        needs: dict[tuple[str, ...], int | None] = {}
-        for spec in self.plan.windows.values():
-            if spec.aggregate in (Aggregate.SUM, Aggregate.COUNT):
-                continue
-            reach = _reach(spec)
-            for partition in _partitions(spec):
-                if partition not in needs:
-                    needs[partition] = reach
-                    continue
-                known = needs[partition]
-                needs[partition] = None if known is None or reach is None else max(known, reach)
-        return [
-            _History("h_" + "_".join(partition), partition, reach)
-            for partition, reach in needs.items()
-        ]
+    def _day_sum(self, name: str, partition: tuple[str, ...], value: Any) -> _Sum:
+        """A sum since the row's local midnight: over the rows sharing it (one time zone), or
+        with the midnight as an as-of start (rows of other zones may lie on either side)."""
+        if self._one_zone:
+            return _Sum(name, (*partition, "midnight"), None, value)
+        return _Sum(name, partition, "midnight", value)
 
     def _history_value(self, key: str) -> Any:
         from pyspark.sql import functions as F
@@ -348,9 +403,10 @@ class SparkEngine:
         from pyspark.sql import functions as F
 
         def over(partition: tuple[str, ...]) -> Any:
+            column = F.col(_sum_name(spec, partition))
             if spec.aggregate in (Aggregate.SUM, Aggregate.COUNT):
-                return _with_current(spec, F.col(_sum_name(spec, partition)))
-            return _aggregate(spec, "h_" + "_".join(partition), _start(spec))
+                return _with_current(spec, column)
+            return column
 
         partitions = _partitions(spec)
         if spec.key is WindowKey.ACCOUNT:
@@ -365,8 +421,7 @@ class SparkEngine:
         return value
 
 
-_NO_START = "s_none"
-_FILTERED = ("kind", "direction", "channel", "currency", "age")  # what window filters read
+Start = int | str | None
 
 
 @dataclass(frozen=True)
@@ -375,7 +430,9 @@ class _Sum:
 
     name: str
     partition: tuple[str, ...]
-    start: str  # the column holding the start instant, or _NO_START for the whole history
+    # None: the whole history; an int: a fixed reach back from the row's own timestamp, in
+    # microseconds; a str: the column holding each row's own start instant
+    start: Start
     value: Any  # per-row contribution as a record (already filtered)
 
 
@@ -396,94 +453,88 @@ def _sum_name(spec: WindowSpec, partition: tuple[str, ...]) -> str:
     return f"p_{spec.name}_{'_'.join(partition)}"
 
 
-def _start_column(spec: WindowSpec) -> str:
+def _sum_start(spec: WindowSpec) -> Start:
     if spec.span is Span.SAME_DAY:
-        return "s_midnight"
+        return "midnight"
     if spec.span is Span.HOURS:
-        return f"s_h{spec.length}"
+        return (spec.length or 0) * HOUR_US
     if spec.span is Span.DAYS:
-        return f"s_d{spec.length}"
+        return (spec.length or 0) * DAY_US
     return "opened_midnight"  # the smallest long when there is no account
 
 
-def _start_columns() -> dict[str, Any]:
-    from pyspark.sql import functions as F
-
-    return {"s_midnight": F.col("midnight"), "s_day": F.col("ts") - F.lit(DAY_US)}
+_FAMILIES = ("cust", "acct", "payee", "branch")
 
 
-def _add_sums(data: Any, sums: list[_Sum]) -> Any:
-    """Add each sum as a column: Σ value over the partition's rows before this one, minus Σ
-    over its rows strictly before the start instant (found by merging the start instants into
-    the partition's timeline: an as-of lookup as one sort), never below 0."""
+def _running_sum(item: _Sum) -> Any:
+    """Σ value over the partition's rows before this one (a running sum), minus, for a fixed
+    reach, Σ over its rows before the start (a range frame over event time)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    if not sums:
-        return data
-    extra: dict[str, Any] = {}
-    for item in sums:
-        if item.start.startswith("s_h") and item.start not in extra:
-            extra[item.start] = F.col("ts") - F.lit(int(item.start[3:]) * HOUR_US)
-        elif item.start.startswith("s_d") and item.start not in extra and item.start != "s_day":
-            extra[item.start] = F.col("ts") - F.lit(int(item.start[3:]) * DAY_US)
-    data = data.withColumns(extra) if extra else data
-    data = data.withColumns({f"v_{item.name}": item.value for item in sums})
+    value = F.col(f"v_{item.name}")
+    before = (
+        Window.partitionBy(*item.partition)
+        .orderBy("ts", "row")  # stream order: the stream is in timestamp order
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    total = F.coalesce(F.sum(value).over(before), F.lit(0))
+    if isinstance(item.start, int):
+        early = (
+            Window.partitionBy(*item.partition)
+            .orderBy("ts")
+            .rangeBetween(Window.unboundedPreceding, -(item.start + 1))
+        )
+        total = total - F.coalesce(F.sum(value).over(early), F.lit(0))
+    return total
+
+
+def _subtract_before_start(data: Any, base: Any, sums: list[_Sum]) -> Any:
+    """For sums whose start is each row's own (its account's opening; its local midnight when
+    the stream has several time zones), subtract Σ over the partition's rows strictly before
+    the start: an as-of lookup, the start instants merged into the partition's timeline as one
+    sort, joined back by row. Never below 0 (a start after the row: empty history)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
     groups: dict[tuple[tuple[str, ...], str], list[_Sum]] = {}
     for item in sums:
-        groups.setdefault((item.partition, item.start), []).append(item)
-    # Every group reads the same base and yields a small (row, sums) table joined back: the
-    # plan grows linearly with the groups, not by a self-join per group.
-    base = data = data.localCheckpoint()  # computed once; every group reads it
+        if isinstance(item.start, str):
+            groups.setdefault((item.partition, item.start), []).append(item)
     for (partition, start), group in groups.items():
-        before = (
-            Window.partitionBy(*partition).orderBy("row").rowsBetween(Window.unboundedPreceding, -1)
+        records = base.select(
+            *partition,
+            F.col("ts").alias("_t"),
+            F.lit(1).alias("_k"),
+            F.lit(None).cast("long").alias("_q"),
+            *(F.col(f"v_{item.name}").alias(f"q_{item.name}") for item in group),
         )
-        prior = base.select(
-            "row",
-            *(
-                F.coalesce(F.sum(f"v_{item.name}").over(before), F.lit(0)).alias(item.name)
+        queries = base.select(
+            *partition,
+            F.col(start).alias("_t"),
+            F.lit(0).alias("_k"),
+            F.col("row").alias("_q"),
+            *(F.lit(0).cast("long").alias(f"q_{item.name}") for item in group),
+        )
+        timeline = (
+            Window.partitionBy(*partition)
+            .orderBy("_t", "_k")
+            .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        )
+        earlier = (
+            records.unionByName(queries)
+            .select(
+                "_q", *(F.sum(f"q_{i.name}").over(timeline).alias(f"q_{i.name}") for i in group)
+            )
+            .where(F.col("_q").isNotNull())
+            .withColumnRenamed("_q", "row")
+        )
+        data = data.join(earlier, "row").withColumns(
+            {
+                item.name: F.greatest(F.col(item.name) - F.col(f"q_{item.name}"), F.lit(0))
                 for item in group
-            ),
+            }
         )
-        if start != _NO_START:
-            records = base.select(
-                *partition,
-                F.col("ts").alias("_t"),
-                F.lit(1).alias("_k"),
-                F.lit(None).cast("long").alias("_q"),
-                *(F.col(f"v_{item.name}").alias(f"q_{item.name}") for item in group),
-            )
-            queries = base.select(
-                *partition,
-                F.col(start).alias("_t"),
-                F.lit(0).alias("_k"),
-                F.col("row").alias("_q"),
-                *(F.lit(0).cast("long").alias(f"q_{item.name}") for item in group),
-            )
-            timeline = (
-                Window.partitionBy(*partition)
-                .orderBy("_t", "_k")
-                .rowsBetween(Window.unboundedPreceding, Window.currentRow)
-            )
-            earlier = (
-                records.unionByName(queries)
-                .select(
-                    "_q", *(F.sum(f"q_{i.name}").over(timeline).alias(f"q_{i.name}") for i in group)
-                )
-                .where(F.col("_q").isNotNull())
-                .withColumnRenamed("_q", "row")
-            )
-            prior = prior.join(earlier, "row").select(
-                "row",
-                *(
-                    F.greatest(F.col(item.name) - F.col(f"q_{item.name}"), F.lit(0)).alias(
-                        item.name
-                    )
-                    for item in group
-                ),
-            )
-        data = data.join(prior, "row")
     return data
 
 
@@ -492,8 +543,7 @@ def _with_current(spec: WindowSpec, history: Any) -> Any:
 
     if not spec.include_current:
         return history
-    current = F.struct(*(F.col(c) for c in _FILTERED))
-    mine = _passes(spec, current)
+    mine = _passes(spec)
     if spec.aggregate is Aggregate.SUM:
         return history + F.when(mine, F.col("amount")).otherwise(F.lit(0))
     if spec.measure is Measure.COUNTERPARTY:
@@ -502,6 +552,7 @@ def _with_current(spec: WindowSpec, history: Any) -> Any:
 
 
 def _reach(spec: WindowSpec) -> int | None:
+    """How far before a row its window can start, in microseconds; None: the whole history."""
     if spec.span is Span.SAME_DAY:
         return _SAME_DAY_REACH
     if spec.span is Span.HOURS:
@@ -516,97 +567,124 @@ def _start(spec: WindowSpec) -> Any:
 
     if spec.span is Span.SAME_DAY:
         return F.col("midnight")
-    if spec.span is Span.HOURS:
-        return F.col("ts") - F.lit((spec.length or 0) * HOUR_US)
-    if spec.span is Span.DAYS:
-        return F.col("ts") - F.lit((spec.length or 0) * DAY_US)
     return F.col("opened_midnight")  # the smallest long when there is no account
 
 
-def _collect(history: _History) -> Any:
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    window = Window.partitionBy(*history.partition).orderBy("ts")
-    window = window.rangeBetween(
-        Window.unboundedPreceding if history.reach is None else -history.reach, 0
-    )
-    record = F.struct("row", "ts", "amount", *_FILTERED, "payee_code", "cust_code", "executed")
-    return F.collect_list(record).over(window)
-
-
-def _records(
-    history: str,
-    start: Any,
-    *,
-    direction: str | None = None,
-    spec: WindowSpec | None = None,
-) -> Any:
-    """The executed records of ``history`` before this row, at or after ``start``, that pass
-    the filters."""
-    from pyspark.sql import functions as F
-
-    row = F.col("row")
-
-    def keep(x: Any) -> Any:
-        test = (x["row"] < row) & (x["ts"] >= start) & x["executed"]
-        if direction is not None:
-            test = test & (x["direction"] == direction)
-        if spec is not None:
-            test = test & _passes(spec, x)
-        return test
-
-    return F.filter(F.col(history), keep)
-
-
-def _passes(spec: WindowSpec, x: Any) -> Any:
+def _passes(spec: WindowSpec) -> Any:
+    """Whether the row's record passes the window's kind, direction, channel, currency and age
+    filters."""
     from pyspark.sql import functions as F
 
     test = F.lit(True)
     if spec.kinds:
-        test = test & x["kind"].isin([kind.value for kind in spec.kinds])
+        test = test & F.col("kind").isin([kind.value for kind in spec.kinds])
     if spec.direction is not None:
-        test = test & (x["direction"] == spec.direction.value)
+        test = test & (F.col("direction") == spec.direction.value)
     if spec.channels:
-        test = test & x["channel"].isin([channel.value for channel in spec.channels])
+        test = test & F.col("channel").isin([channel.value for channel in spec.channels])
     currency = spec.effective_currency
     if currency is not None:
-        test = test & (x["currency"] == currency.value)
+        test = test & (F.col("currency") == currency.value)
     if spec.min_customer_age is not None:
-        test = test & (x["age"] >= F.lit(spec.min_customer_age))  # unknown age is -1
+        test = test & (F.col("age") >= F.lit(spec.min_customer_age))  # unknown age is -1
     return test
 
 
-def _sum(records: Any) -> Any:
+def _distinct_parts(spec: WindowSpec) -> tuple[Any, Any, str]:
+    """A count_distinct window's history records, whether the row itself counts, and the
+    column of the value counted."""
     from pyspark.sql import functions as F
 
-    return F.aggregate(records, F.lit(0).cast("long"), lambda total, x: total + x["amount"])
-
-
-def _aggregate(spec: WindowSpec, history: str, start: Any) -> Any:
-    from pyspark.sql import functions as F
-
-    records = _records(history, start, spec=spec)
-    current = F.struct(*(F.col(c) for c in _FILTERED))
-    mine = _passes(spec, current) if spec.include_current else F.lit(False)
-    amount = F.col("amount")
-    if spec.aggregate is Aggregate.SUM:
-        return _sum(records) + F.when(mine, amount).otherwise(F.lit(0))
-    if spec.aggregate is Aggregate.MAX:
-        largest = F.coalesce(F.array_max(F.transform(records, lambda x: x["amount"])), F.lit(0))
-        return F.greatest(largest, F.when(mine, amount).otherwise(F.lit(0)))
-    if spec.aggregate is Aggregate.COUNT:
-        if spec.measure is Measure.COUNTERPARTY:
-            with_payee = F.filter(records, lambda x: x["payee_code"] > 0)
-            return F.size(with_payee) + F.when(mine & F.col("has_payee"), 1).otherwise(0)
-        return F.size(records) + F.when(mine, 1).otherwise(0)
+    member = F.col("executed") & _passes(spec)
+    mine = _passes(spec) if spec.include_current else F.lit(False)
     if spec.measure is Measure.CUSTOMER:
-        values = F.transform(records, lambda x: x["cust_code"])
-        own = F.when(mine, F.array(F.col("cust_code")))
+        return member, mine, "cust_code"
+    return member & F.col("has_payee"), mine & F.col("has_payee"), "payee_code"
+
+
+def _distinct_by_day(
+    spec: WindowSpec, partition: tuple[str, ...], name: str
+) -> tuple[Any, Any, Any]:
+    """A same-day count_distinct in a one-zone stream, as three steps: per row, how many
+    earlier records of its day carry its own value; whether it is its value's first record of
+    the day; the distinct count, a running sum of the first flags over the day."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    member, mine, value = _distinct_parts(spec)
+    same_value = (
+        Window.partitionBy(*partition, "midnight", value)
+        .orderBy("ts", "row")
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    prior = F.coalesce(F.sum(member.cast("long")).over(same_value), F.lit(0))
+    first = (member & (F.col(f"_prior{name}") == 0)).cast("long")
+    today = (
+        Window.partitionBy(*partition, "midnight")
+        .orderBy("ts", "row")
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    seen = F.coalesce(F.sum(f"_first{name}").over(today), F.lit(0))
+    return prior, first, seen + F.when(mine & (F.col(f"_prior{name}") == 0), 1).otherwise(0)
+
+
+def _ranged(spec: WindowSpec, partition: tuple[str, ...], one_zone: bool) -> Any:
+    """A max or count_distinct window over ``partition``, the row itself included as the spec
+    says. The history is two frames: rows at an earlier timestamp within the window's reach (a
+    range frame over event time) and rows at the same timestamp earlier in the stream. With a
+    fixed reach both are native aggregates; with a start of the row's own (its local midnight,
+    its account's opening) the records of the reach are collected and cut at the start."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    member = F.col("executed") & _passes(spec)
+    mine = _passes(spec) if spec.include_current else F.lit(False)
+    if spec.aggregate is Aggregate.MAX:
+        value = F.col("amount")
+    elif spec.measure is Measure.CUSTOMER:
+        value = F.col("cust_code")
     else:
-        values = F.transform(
-            F.filter(records, lambda x: x["payee_code"] > 0), lambda x: x["payee_code"]
+        value = F.col("payee_code")
+        member, mine = member & F.col("has_payee"), mine & F.col("has_payee")
+    reach = _reach(spec)
+    earlier = (
+        Window.partitionBy(*partition)
+        .orderBy("ts")
+        .rangeBetween(Window.unboundedPreceding if reach is None else -reach, -1)
+    )
+    same_time = (
+        Window.partitionBy(*partition, "ts")
+        .orderBy("row")
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    own = F.when(mine, value).otherwise(F.lit(0))
+    if spec.aggregate is Aggregate.MAX and spec.span is Span.SAME_DAY and one_zone:
+        today = (
+            Window.partitionBy(*partition, "midnight")
+            .orderBy("ts", "row")
+            .rowsBetween(Window.unboundedPreceding, -1)
         )
-        own = F.when(mine & F.col("has_payee"), F.array(F.col("payee_code")))
-    own = own.otherwise(F.array().cast("array<long>"))
-    return F.size(F.array_distinct(F.concat(values, own)))
+        return F.greatest(F.coalesce(F.max(F.when(member, value)).over(today), F.lit(0)), own)
+    if spec.span in (Span.HOURS, Span.DAYS):
+        kept = F.when(member, value)
+        if spec.aggregate is Aggregate.MAX:
+            return F.greatest(
+                F.coalesce(F.max(kept).over(earlier), F.lit(0)),
+                F.coalesce(F.max(kept).over(same_time), F.lit(0)),
+                own,
+            )
+        values = F.array_union(
+            F.collect_set(kept).over(earlier), F.collect_set(kept).over(same_time)
+        )
+    else:
+        record = F.when(member, F.struct(F.col("ts").alias("t"), value.alias("v")))
+        records = F.concat(
+            F.collect_list(record).over(earlier), F.collect_list(record).over(same_time)
+        )
+        start = _start(spec)
+        found = F.transform(F.filter(records, lambda x: x["t"] >= start), lambda x: x["v"])
+        if spec.aggregate is Aggregate.MAX:
+            return F.greatest(F.coalesce(F.array_max(found), F.lit(0)), own)
+        values = F.array_distinct(found)
+    mine_value = F.when(mine, F.array(value)).otherwise(F.array().cast("array<long>"))
+    return F.size(F.array_union(values, mine_value))
