@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 from guardrail.context.extract import base_features, extractor
 from guardrail.context.history import HistoryRecord, HistoryStore
-from guardrail.context.lexicon import LexiconHit, LexiconMatcher
+from guardrail.context.lexicon import LexiconMatcher
 from guardrail.context.watchlist import Watchlist
 from guardrail.context.windows import (
     WindowedHistory,
@@ -35,6 +36,7 @@ from guardrail.lang.catalog import (
     FieldSource,
     FieldType,
 )
+from guardrail.lang.declarations import Span
 from guardrail.lang.ir import All, Condition, FieldRef, RefKind, refs, walk
 from guardrail.lang.pack import KIND_KEY, Pack
 from guardrail.model.event import Event
@@ -58,21 +60,25 @@ BASE_KEYS = frozenset(
     i.name for i in BASE_FIELDS if i.source is FieldSource.EVENT and i.type is not FieldType.TEXT
 )
 
+
+def _any_text(event: Event) -> str:
+    """Every free-text part of ``event`` that is not empty, one per line."""
+    purpose, detail, opening = event.purpose, event.answers.purpose_detail, event.opening
+    parts = (
+        "" if purpose is None else purpose.text,
+        detail or "",
+        event.notes,
+        "" if opening is None else opening.purpose_text,
+    )
+    return "\n".join([part for part in parts if part])
+
+
 _TEXT: dict[str, Callable[[Event], str]] = {
     "purpose.text": lambda e: "" if e.purpose is None else e.purpose.text,
     "notes": lambda e: e.notes,
     "answers.purpose_detail": lambda e: e.answers.purpose_detail or "",
     "opening.purpose_text": lambda e: "" if e.opening is None else e.opening.purpose_text,
-    "any_text": lambda e: "\n".join(
-        part
-        for part in (
-            "" if e.purpose is None else e.purpose.text,
-            e.answers.purpose_detail or "",
-            e.notes,
-            "" if e.opening is None else e.opening.purpose_text,
-        )
-        if part
-    ),
+    "any_text": _any_text,
 }
 
 
@@ -118,12 +124,19 @@ class Resolution:
     features: FeatureMap
     details: dict[str, str]
     current: HistoryRecord | None = None
+    local: datetime | None = None  # the event's time on the branch clock, once computed
 
     def current_record(self) -> HistoryRecord:
         """The event as a history record, built once for all the windows of this screening."""
         if self.current is None:
             self.current = HistoryRecord.from_event(self.event)
         return self.current
+
+    def local_time(self) -> datetime:
+        """The event's time on the branch's wall clock, converted once per screening."""
+        if self.local is None:
+            self.local = local_time(self.event)
+        return self.local
 
 
 def _cheap(ref: FieldRef) -> bool:
@@ -235,7 +248,7 @@ class FeaturePlan:
         features = FeatureMap(base_features(event) if complete else self._extract(event))
         resolution = Resolution(event, history, watchlists, features, {})
         if self._needs_static or self._needs_local_date:
-            local = local_time(event)
+            local = resolution.local_time()
             if self._needs_local_date:
                 features[LOCAL_DATE_KEY] = local.year * 10000 + local.month * 100 + local.day
             if self._needs_static:
@@ -268,11 +281,14 @@ class FeaturePlan:
         return self._window(ref.key)
 
     def _window(self, key: str) -> Step:
-        compute = window_function(self._windows[key])
+        spec = self._windows[key]
+        compute = window_function(spec)
+        same_day = spec.span is Span.SAME_DAY
 
         def window(out: Resolution) -> None:
             # decide() writes the window's detail for a hit: most values explain nothing.
-            out.features[key] = compute(out.event, out.history, out.current)
+            local = out.local_time() if same_day else None
+            out.features[key] = compute(out.event, out.history, out.current, local)
 
         return window
 
@@ -282,16 +298,15 @@ class FeaturePlan:
         text_of = _TEXT[text_field]
         matcher = self.matcher
 
+        none_found = {item.key: False for item in wanted}
+
         def lexicons(out: Resolution) -> None:
             features = out.features
             text = text_of(out.event)
-            if not text:  # most events: nothing written, nothing to scan
-                for item in wanted:
-                    features[item.key] = False
+            first = matcher.first_hits(text) if text else None
+            if not first:  # most events: nothing written, or nothing found
+                features.update(none_found)
                 return
-            first: dict[str, LexiconHit] = {}
-            for hit in matcher.find(text, text_field):  # ordered by position
-                first.setdefault(hit.lexicon, hit)
             for item in wanted:
                 found = first.get(item.name)
                 features[item.key] = found is not None

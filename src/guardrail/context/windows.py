@@ -152,7 +152,17 @@ def needs_records(spec: WindowSpec) -> bool:
     return spec.across_customers or spec.same_purpose or spec.min_customer_age is not None
 
 
-WindowFunction = Callable[[Event, HistoryStore, "HistoryRecord | None"], int]
+class WindowFunction(Protocol):
+    """``compute_window`` for one spec: ``current`` is the event's own record and ``local``
+    its ``local_time``, when the caller already has them (several windows share them)."""
+
+    def __call__(
+        self,
+        event: Event,
+        store: HistoryStore,
+        current: HistoryRecord | None = None,
+        local: datetime | None = None,
+    ) -> int: ...
 
 
 class _Own:
@@ -179,13 +189,20 @@ class _Own:
         return None if counterparty is None else counterparty.account
 
 
-def _start_function(spec: WindowSpec) -> Callable[[Event], datetime | None]:
-    """``window_start`` for ``spec``, with a fixed span's length worked out once."""
+def _start_function(spec: WindowSpec) -> Callable[[Event, datetime | None], datetime | None]:
+    """``window_start`` for ``spec`` given the event and, if known, its ``local_time``, with a
+    fixed span's length worked out once."""
     if spec.span is Span.HOURS or spec.span is Span.DAYS:
         length = timedelta(hours=spec.length or 0) if spec.span is Span.HOURS else None
         length = length if length is not None else (spec.length or 0) * _DAY
-        return lambda event: event.timestamp - length
-    return lambda event: window_start(spec, event)
+        return lambda event, local: event.timestamp - length
+    if spec.span is Span.SAME_DAY:
+        return lambda event, local: (
+            window_start(spec, event)
+            if local is None
+            else _midnight(event.branch.timezone, local.date())
+        )
+    return lambda event, local: window_start(spec, event)
 
 
 def window_function(spec: WindowSpec) -> WindowFunction:
@@ -195,7 +212,12 @@ def window_function(spec: WindowSpec) -> WindowFunction:
     unless the caller has it."""
     if spec.across_customers or spec.same_purpose:  # rare: the general path
 
-        def general(event: Event, store: HistoryStore, current: HistoryRecord | None) -> int:
+        def general(
+            event: Event,
+            store: HistoryStore,
+            current: HistoryRecord | None = None,
+            local: datetime | None = None,
+        ) -> int:
             return compute_window(spec, event, store, current)
 
         return general
@@ -224,13 +246,18 @@ def window_function(spec: WindowSpec) -> WindowFunction:
             and (currency is None or _currency(rec) is currency)
         )
 
-    def compute(event: Event, store: HistoryStore, current: HistoryRecord | None) -> int:
+    def compute(
+        event: Event,
+        store: HistoryStore,
+        current: HistoryRecord | None = None,
+        local: datetime | None = None,
+    ) -> int:
         payee = None
         if by_payee:
             payee = event.counterparty.account if event.counterparty is not None else None
             if payee is None:
                 return 0
-        since = start(event)
+        since = start(event, local)
         if by_account and event.account is not None:
             candidates = store.for_account(event.account.id, since)
         else:
