@@ -38,7 +38,7 @@ from guardrail.lang.catalog import (
 )
 from guardrail.lang.declarations import Span
 from guardrail.lang.ir import All, Condition, FieldRef, RefKind, refs, walk
-from guardrail.lang.pack import KIND_KEY, Pack
+from guardrail.lang.pack import KIND_KEY, CompiledRule, Pack
 from guardrail.model.event import Event
 from guardrail.model.features import FeatureMap, FeatureValue
 
@@ -125,6 +125,7 @@ class Resolution:
     details: dict[str, str]
     current: HistoryRecord | None = None
     local: datetime | None = None  # the event's time on the branch clock, once computed
+    stage: str = "context"  # where screening is: "context" until the features are resolved
 
     def current_record(self) -> HistoryRecord:
         """The event as a history record, built once for all the windows of this screening."""
@@ -163,7 +164,10 @@ class FeaturePlan:
         # Only the event fields a rule (or a watchlist lookup, or the engine's kind dispatch)
         # reads are extracted; ``complete`` resolutions extract all of them.
         watched = {ref.field for ref in needed.values() if ref.kind is RefKind.WATCHLIST}
-        self._extract = extractor({*needed, *watched, KIND_KEY})
+        self.extract_keys = frozenset({*needed, *watched, KIND_KEY})
+        self._extract = extractor(self.extract_keys)
+        # the base features a costly step reads from the map (a watchlist lookup's field)
+        self.step_reads = frozenset(field for field in watched if field not in MANY_VALUED)
         self._needs_local_date = LOCAL_DATE_KEY in needed
         self._needs_static = not STATIC_DERIVED.isdisjoint(needed)
         # the branch region cut to N parts, for windows across customers of a region
@@ -211,6 +215,7 @@ class FeaturePlan:
         # Which steps the event needs: for each rule with costly features, a test of its cheap
         # top-level conditions and the steps it needs once that test passes, generated as one
         # function returning a bit mask. Rules reading only cheap features cost nothing here.
+        self._gates: dict[str, tuple[int, Condition | None]] = {}
         body = ["m = 0"]
         for rule in pack.engine_rules:
             steps = {step_of[r.key] for r in refs(rule.guarded) if r.key in step_of}
@@ -218,12 +223,54 @@ class FeaturePlan:
                 continue
             mask = sum(1 << step for step in steps)
             gate = _cheap_part(rule.guarded)
+            self._gates[rule.key or rule.id] = (mask, gate)
             test = f"m & {mask} != {mask}" + (f" and {expression(gate, cost)}" if gate else "")
             body += [f"if {test}:", f"    m |= {mask}"]
         body.append("return m")
         self._needed_steps: Callable[[FeatureMap], int] = compile_function("needed_steps", body)
         self._all_steps = (1 << len(self._steps)) - 1
         self._bits = [(1 << index, step) for index, step in enumerate(self._steps)]
+
+    # What ``context.compiled`` generates its screening function from (read only).
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """The costly steps, cheapest first; bit ``1 << i`` of a gate's mask is step ``i``."""
+        return tuple(self._steps)
+
+    @property
+    def history_mask(self) -> int:
+        """The bits of the steps a :class:`WindowedHistory` store answers in one request."""
+        return self._history_mask
+
+    @property
+    def needs_static(self) -> bool:
+        """Whether a rule reads a derived feature of the event alone (``STATIC_DERIVED``)."""
+        return self._needs_static
+
+    @property
+    def needs_local_date(self) -> bool:
+        """Whether a rule reads the event's branch-local date."""
+        return self._needs_local_date
+
+    @property
+    def region_depths(self) -> Mapping[str, int]:
+        """Each branch-region key a rule reads, with how many parts it keeps."""
+        return self._region_depths
+
+    def gate_of(self, rule: CompiledRule) -> tuple[int, Condition | None] | None:
+        """For a rule that reads costly features: the steps computing them (a bit mask), and
+        the cheap part of its condition that must hold first (None: always needed)."""
+        return self._gates.get(rule.key or rule.id)
+
+    def all_windows(self, out: Resolution) -> None:
+        """Every window (and history feature) of the pack from a :class:`WindowedHistory` store,
+        in one request."""
+        windowed = cast(WindowedHistory, out.history)
+        out.features.update(
+            windowed.window_values(
+                out.event, self._windows, out.current_record(), derived=self._reads_derived
+            )
+        )
 
     def _computable(self, key: str) -> bool:
         return (
@@ -259,12 +306,7 @@ class FeaturePlan:
             return resolution
         todo = self._all_steps if complete else self._needed_steps(features)
         if todo & self._history_mask and is_windowed(history):
-            windowed = cast(WindowedHistory, history)
-            features.update(
-                windowed.window_values(
-                    event, self._windows, resolution.current_record(), derived=self._reads_derived
-                )
-            )
+            self.all_windows(resolution)
             todo &= ~self._history_mask
         for bit, step in self._bits:
             if todo & bit:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from guardrail.context.history import CrossCustomerHistory, HistoryRecord, HistoryStore
 from guardrail.context.history.records import whole_years
+from guardrail.engine.codegen import compile_function
 from guardrail.errors import GuardrailError
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.model.event import Direction, Event
@@ -467,30 +468,47 @@ def _province(region: str) -> str:
     return "-".join(region.split("-")[:2])
 
 
+# The features of the event alone, on the branch's local calendar: key -> expression over the
+# event ``e``, its ``local`` time, ``today`` (its local date) and ``age`` (STATIC_PRELUDE).
+# ``static_derived_features`` is compiled from this table, and so is the generated screening
+# (``context.compiled``), which computes only the keys a pack reads.
+STATIC_EXPRESSIONS: dict[str, str] = {
+    "customer.age": "age",
+    "customer.is_elderly": f"None if age is None else age >= {ELDERLY_AGE}",
+    "account.age_days": "None if e.account is None else (today - e.account.opened_on).days",
+    "account.days_since_last_activity": (
+        "None if e.account is None or e.account.last_activity_on is None"
+        " else (today - e.account.last_activity_on).days"
+    ),
+    "counterparty.other_region": (
+        "None if e.counterparty is None or e.counterparty.region is None"
+        " else _province(e.counterparty.region) != _province(e.branch.region)"
+    ),
+    "event.local_hour": "local.hour",
+}
+STATIC_PRELUDE = (
+    "today = local.date()",
+    "age = None if (born := e.customer.birth_date) is None else _whole_years(born, today)",
+)
+STATIC_NAMESPACE: dict[str, object] = {"_whole_years": whole_years, "_province": _province}
+
+_STATIC = compile_function(
+    "static_derived",
+    [
+        *STATIC_PRELUDE,
+        "return {" + ", ".join(f"{k!r}: {v}" for k, v in STATIC_EXPRESSIONS.items()) + "}",
+    ],
+    parameter="e, local",
+    namespace=STATIC_NAMESPACE,
+)
+
+
 def static_derived_features(
     event: Event, local: datetime | None = None
 ) -> dict[str, int | bool | None]:
     """Features of the event alone (no history), on the branch's local calendar (``local``:
     the event's ``local_time``, when the caller has it)."""
-    if local is None:
-        local = local_time(event)
-    today = local.date()
-    birth = event.customer.birth_date
-    age = None if birth is None else whole_years(birth, today)
-    account = event.account
-    last_activity = None if account is None else account.last_activity_on
-    payee_region = event.counterparty.region if event.counterparty is not None else None
-    return {
-        "customer.age": age,
-        "customer.is_elderly": None if age is None else age >= ELDERLY_AGE,
-        "account.age_days": None if account is None else (today - account.opened_on).days,
-        "account.days_since_last_activity": (
-            None if last_activity is None else (today - last_activity).days
-        ),
-        "counterparty.other_region": (
-            None
-            if payee_region is None
-            else _province(payee_region) != _province(event.branch.region)
-        ),
-        "event.local_hour": local.hour,
-    }
+    features: dict[str, int | bool | None] = _STATIC(
+        event, local_time(event) if local is None else local
+    )
+    return features

@@ -48,7 +48,7 @@ class Action(str, Enum):
         return _RANK[self] >= _RANK[other]
 
     def __hash__(self) -> int:
-        return hash(self.value)
+        return hash(self._value_)  # ``_value_``: ``value`` is a slow descriptor, on a hot path
 
 
 _RANK = {action: index for index, action in enumerate(Action)}
@@ -92,12 +92,16 @@ def trusted(cls: type[_Model], fields: dict[str, Any]) -> _Model:
     every field, in declaration order, of its declared type (tuples, enum members, nested
     instances). Skips validation, for ``decide``'s hot path, where every value comes from the
     pack and the resolver; the instance equals, and dumps exactly as, the validated one."""
-    instance = cls.__new__(cls)
-    object.__setattr__(instance, "__dict__", fields)
-    object.__setattr__(instance, "__pydantic_fields_set__", set(fields))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
+    instance = _new(cls)
+    _set(instance, "__dict__", fields)
+    _set(instance, "__pydantic_fields_set__", set(fields))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
     return instance
+
+
+_new = object.__new__  # what ``BaseModel`` instances are made with (it defines no __new__)
+_set = object.__setattr__
 
 
 class Evidence(_Frozen):
