@@ -31,7 +31,7 @@ from guardrail.context.windows import (
 from guardrail.engine.codegen import compile_function, expression, generated_source
 from guardrail.engine.reference import cost
 from guardrail.lang.catalog import LOCAL_DATE_KEY
-from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, Op
+from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, Op, refs
 from guardrail.lang.pack import KIND_KEY, CompiledRule, Pack
 
 __all__ = ["Screening", "compile_screening", "screening_source"]
@@ -44,36 +44,27 @@ Screening = Callable[[Any, Resolution], list[str]]
 
 def compile_screening(pack: Pack, plan: FeaturePlan) -> Screening:
     """The generated resolve-and-evaluate function of ``pack`` (``plan``: its feature plan)."""
-    body, names = assignments(plan.extract_keys, "v")
-    namespace: dict[str, Any] = {**EXTRACT_NAMESPACE, "_plan": plan}
-    derived: dict[str, str] = {}
-    if plan.needs_static or plan.needs_local_date:
-        body.append("local = r.local_time()")
-        if plan.needs_local_date:
-            derived[LOCAL_DATE_KEY] = "d0"
-            body.append("d0 = local.year * 10000 + local.month * 100 + local.day")
-        if plan.needs_static:
-            namespace.update(STATIC_NAMESPACE)
-            body += STATIC_PRELUDE
-            for key, source in STATIC_EXPRESSIONS.items():
-                if key in plan.keys:
-                    derived[key] = f"d{len(derived)}"
-                    body.append(f"{derived[key]} = {source}  # {key}")
-    for key, depth in plan.region_depths.items():
-        derived[key] = f"d{len(derived)}"
-        body.append(f"{derived[key]} = '-'.join(e.branch.region.split('-')[:{depth}])")
-    local_of = {**names, **derived}
-
-    def read(key: str) -> str:
-        return local_of.get(key, f"f[{key!r}]")
-
-    body.append("f = r.features")
-    body.append("hits = []")
-    body += _blocks(pack, plan, read, namespace)
-    body.append("if hits:  # decide explains the hits with the features")
-    body.append(
-        "    f.update({" + ", ".join(f"{key!r}: {var}" for key, var in local_of.items()) + "})"
-    )
+    namespace: dict[str, Any] = {**EXTRACT_NAMESPACE, **STATIC_NAMESPACE, "_plan": plan}
+    for index, step in enumerate(plan.steps):
+        namespace[f"_step{index}"] = step
+    if plan.history_mask:
+        namespace["_is_windowed"] = is_windowed
+    rules = [(rule, plan.gate_of(rule)) for rule in pack.engine_rules]
+    kinds = sorted({kind for rule, _ in rules for kind in (_kinds(rule) or ())})
+    namespace["_KIND_INDEX"] = {kind: index for index, kind in enumerate(kinds)}
+    body = ["f = r.features", "hits = []", "k = _KIND_INDEX.get(e.kind, -1)"]
+    for index, kind in enumerate(kinds):
+        of_kind = [(rule, gate) for rule, gate in rules if kind in (_kinds(rule) or {kind})]
+        applying: list[Gated] = [
+            (specialise(rule.guarded, kind), _specialised_gate(gate, kind), rule.id)
+            for rule, gate in of_kind
+        ]
+        body.append(f"{'if' if index == 0 else 'elif'} k == {index}:  # {kind}")
+        body += ["    " + line for line in _block(plan, applying, _reads(of_kind))]
+    others = [(rule, gate) for rule, gate in rules if _kinds(rule) is None]
+    body.append("else:" if kinds else "if True:")
+    gated: list[Gated] = [(rule.guarded, gate, rule.id) for rule, gate in others]
+    body += ["    " + line for line in _block(plan, gated, _reads(others))]
     body.append("return hits")
     screening: Screening = compile_function(
         "screen_event", body, parameter="e, r", namespace=namespace
@@ -84,37 +75,6 @@ def compile_screening(pack: Pack, plan: FeaturePlan) -> Screening:
 def screening_source(screening: Screening) -> str:
     """The Python source of a function made by :func:`compile_screening`."""
     return generated_source(screening)
-
-
-def _blocks(
-    pack: Pack, plan: FeaturePlan, read: Callable[[str], str], namespace: dict[str, Any]
-) -> list[str]:
-    """One block per event kind (the reference backend's dispatch), and one for any other
-    kind. A block holds what the rules that apply to its kind need, with the kind's tests
-    already decided: the gates of their costly steps, the steps, then the rules in pack
-    order."""
-    rules = [(rule, plan.gate_of(rule)) for rule in pack.engine_rules]
-    kinds = sorted({kind for rule, _ in rules for kind in (_kinds(rule) or ())})
-    namespace["_KIND_INDEX"] = {kind: index for index, kind in enumerate(kinds)}
-    for index, step in enumerate(plan.steps):
-        namespace[f"_step{index}"] = step
-    if plan.history_mask:
-        namespace["_is_windowed"] = is_windowed
-    lines = [f"k = _KIND_INDEX.get({read(KIND_KEY)}, -1)"]
-    for index, kind in enumerate(kinds):
-        applying: list[Gated] = [
-            (specialise(rule.guarded, kind), _specialised_gate(gate, kind), rule.id)
-            for rule, gate in rules
-            if kind in (_kinds(rule) or {kind})
-        ]
-        lines.append(f"{'if' if index == 0 else 'elif'} k == {index}:  # {kind}")
-        lines += ["    " + line for line in _block(plan, applying, read)]
-    others: list[Gated] = [
-        (rule.guarded, gate, rule.id) for rule, gate in rules if _kinds(rule) is None
-    ]
-    lines.append("else:" if kinds else "if True:")
-    lines += ["    " + line for line in _block(plan, others, read)]
-    return lines
 
 
 Gate = tuple[int, Condition | bool | None]
@@ -130,16 +90,33 @@ def _specialised_gate(gate: tuple[int, Condition | None] | None, kind: str) -> G
     return mask, None if test is None else specialise(test, kind)
 
 
-def _block(plan: FeaturePlan, rules: list[Gated], read: Callable[[str], str]) -> list[str]:
-    lines = ["pass"]
-    gates = [gate for condition, gate, _ in rules if gate is not None and condition is not False]
+def _reads(rules: list[tuple[CompiledRule, Any]]) -> set[str]:
+    """Every feature the conditions of ``rules`` read, kind tests included (``decide`` shows
+    them as evidence)."""
+    return {ref.key for rule, _ in rules for ref in refs(rule.guarded)}
+
+
+def _block(plan: FeaturePlan, rules: list[Gated], explained: set[str]) -> list[str]:
+    """The code for events of one kind (or of any other): the event's own and derived
+    features its rules read, into locals; the gates of the costly steps, the steps; the rules
+    in pack order; and, when one fired, the locals into the feature map (``explained``: the
+    features the unspecialised conditions read, for ``decide``)."""
+    rules = [rule for rule in rules if rule[0] is not False]
+    gates = [gate for _, gate, _ in rules if gate is not None and gate[1] is not False]
+    used = {ref.key for condition, _, _ in rules for ref in _refs(condition)} | explained
+    used |= {ref.key for _, test in gates for ref in _refs(test)}
+    if gates:
+        used |= plan.step_reads
+    lines, local_of = _locals(plan, used)
+
+    def read(key: str) -> str:
+        return local_of.get(key, f"f[{key!r}]")
+
     if gates:
         lines.append("m = 0")
         for mask, test in gates:
-            if test is False:
-                continue
             needed = f"m & {mask} != {mask}"
-            if test is not None and test is not True:
+            if isinstance(test, All | AnyOf | Compare):
                 needed += f" and {expression(test, cost, read)}"
             lines += [f"if {needed}:", f"    m |= {mask}"]
         lines.append("if m:")
@@ -152,15 +129,45 @@ def _block(plan: FeaturePlan, rules: list[Gated], read: Callable[[str], str]) ->
                 f"        m &= ~{plan.history_mask}",
             ]
         for index in range(len(plan.steps)):
-            if any(gate[0] & (1 << index) for gate in gates):
+            if any(mask & (1 << index) for mask, _ in gates):
                 lines += [f"    if m & {1 << index}:", f"        _step{index}(r)"]
     lines.append("r.stage = 'engine'")
     for condition, _, rule_id in rules:
-        if condition is False:
-            continue
-        fires = "True" if condition is True else expression(condition, cost, read)
+        fires = expression(condition, cost, read) if not isinstance(condition, bool) else "True"
         lines += [f"if {fires}:", f"    hits.append({rule_id!r})"]
-    return lines
+    if local_of:
+        lines.append("if hits:  # decide explains the hits with the features")
+        pairs = ", ".join(f"{key!r}: {var}" for key, var in local_of.items())
+        lines.append(f"    f.update({{{pairs}}})")
+    return lines or ["pass"]
+
+
+def _refs(condition: Condition | bool | None) -> list[FieldRef]:
+    return [] if condition is None or isinstance(condition, bool) else refs(condition)
+
+
+def _locals(plan: FeaturePlan, used: set[str]) -> tuple[list[str], dict[str, str]]:
+    """Lines putting the event's own and derived features among ``used`` in locals, and the
+    local of each key."""
+    lines, local_of = assignments(used & plan.extract_keys, "v")
+    static = [key for key in STATIC_EXPRESSIONS if key in used]
+    if static or (plan.needs_local_date and LOCAL_DATE_KEY in used):
+        lines.append("local = r.local_time()")
+    if plan.needs_local_date and LOCAL_DATE_KEY in used:
+        local_of[LOCAL_DATE_KEY] = f"d{len(local_of)}"
+        lines.append(
+            f"{local_of[LOCAL_DATE_KEY]} = local.year * 10000 + local.month * 100 + local.day"
+        )
+    if static:
+        lines += STATIC_PRELUDE
+        for key in static:
+            local_of[key] = f"d{len(local_of)}"
+            lines.append(f"{local_of[key]} = {STATIC_EXPRESSIONS[key]}  # {key}")
+    for key, depth in plan.region_depths.items():
+        if key in used:
+            local_of[key] = f"d{len(local_of)}"
+            lines.append(f"{local_of[key]} = '-'.join(e.branch.region.split('-')[:{depth}])")
+    return lines, local_of
 
 
 def specialise(condition: Condition, kind: str) -> Condition | bool:

@@ -43,12 +43,23 @@ def expression(
 
 def _compare(compare: Compare, read: Callable[[str], str]) -> str:
     op = _PYTHON_OP[compare.op]
-    left = f"(_a := {read(compare.left.key)}) is not None"
+    left = _operand(read(compare.left.key), "_a")
     right = compare.right
     if isinstance(right, Const):
-        return f"({left} and _a {op} {right.value!r})"
+        if compare.op is Op.EQ:  # an unknown (None) value is never equal to a constant
+            return f"({read(compare.left.key)} == {right.value!r})"
+        return f"({left[0]} is not None and {left[1]} {op} {right.value!r})"
     assert isinstance(right, FieldRef)
-    return f"({left} and (_b := {read(right.key)}) is not None and _a {op} _b)"
+    other = _operand(read(right.key), "_b")
+    return f"({left[0]} is not None and {other[0]} is not None and {left[1]} {op} {other[1]})"
+
+
+def _operand(source: str, name: str) -> tuple[str, str]:
+    """How a comparison tests ``source`` for None and then uses it: a local variable as it
+    is, anything else (a map lookup) read once into ``name``."""
+    if source.isidentifier():
+        return source, source
+    return f"({name} := {source})", name
 
 
 def compile_function(

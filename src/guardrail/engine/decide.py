@@ -249,24 +249,27 @@ def _settle(
     pack: Pack, hit_ids: Sequence[str]
 ) -> tuple[list[str], list[str], Action, int, Action, Action, tuple[Obligation, ...]]:
     rules = pack.rules_by_id
-    clearing = {r.removesuffix(CLEARS_SUFFIX) for r in hit_ids if CLEARS_SUFFIX in r}
-    matched = [rule_id for rule_id in hit_ids if CLEARS_SUFFIX not in rule_id]
-    live = [rule_id for rule_id in matched if rule_id not in clearing]
-    cleared = [rule_id for rule_id in matched if rule_id in clearing]
-    ladder = max((rules[rule_id].spec.action for rule_id in live), default=Action.PROCEED)
-    score = sum(rules[rule_id].spec.score for rule_id in live)
-    score_action = pack.score_action(score)
-    action = max(ladder, score_action)
-    owed = {o for rule_id in live for o in rules[rule_id].spec.obligations}
-    return (
-        live,
-        cleared,
-        ladder,
-        score,
-        score_action,
-        action,
-        tuple(o for o in _OBLIGATIONS if o in owed),
-    )
+    if any(CLEARS_SUFFIX in rule_id for rule_id in hit_ids):
+        clearing = {r.removesuffix(CLEARS_SUFFIX) for r in hit_ids if CLEARS_SUFFIX in r}
+        matched = [rule_id for rule_id in hit_ids if CLEARS_SUFFIX not in rule_id]
+        live = [rule_id for rule_id in matched if rule_id not in clearing]
+        cleared = [rule_id for rule_id in matched if rule_id in clearing]
+    else:  # most hits: nothing cleared
+        live, cleared = list(hit_ids), []
+    specs = [rules[rule_id].spec for rule_id in live]
+    # By rank, not with Action's own comparisons: this runs for every event with a hit.
+    ladder = _LADDER[max((_RANK[spec.action] for spec in specs), default=0)]
+    score = sum(spec.score for spec in specs)
+    score_action = pack.score_action(score) if pack.score_bands else Action.PROCEED
+    action = ladder if _RANK[ladder] >= _RANK[score_action] else score_action
+    owed: tuple[Obligation, ...] = ()
+    if any(spec.obligations for spec in specs):
+        owed = tuple(o for o in _OBLIGATIONS if any(o in spec.obligations for spec in specs))
+    return live, cleared, ladder, score, score_action, action, owed
+
+
+_LADDER = tuple(Action)  # lowest first: an action's rank is its index
+_RANK = {action: rank for rank, action in enumerate(_LADDER)}
 
 
 def _cleared(

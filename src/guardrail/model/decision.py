@@ -47,8 +47,9 @@ class Action(str, Enum):
             return NotImplemented
         return _RANK[self] >= _RANK[other]
 
-    def __hash__(self) -> int:
-        return hash(self._value_)  # ``_value_``: ``value`` is a slow descriptor, on a hot path
+    # The hash of the value (the member's own text), computed in C: ladders are settled with
+    # dictionary lookups by action on every screening.
+    __hash__ = str.__hash__
 
 
 _RANK = {action: index for index, action in enumerate(Action)}
