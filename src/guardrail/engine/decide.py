@@ -93,12 +93,18 @@ class Decider:
             details = details or {}
             rules = pack.rules_by_id
             live, cleared_ids, ladder, score, score_action, action, owed = _settle(pack, hit_ids)
-            hits = tuple(self._hit(rule_id, features, details) for rule_id in live)
-            parts = tuple(
-                trusted(ScorePart, {"rule_id": rule.spec.id, "weight": rule.spec.score})
-                for rule in (rules[rule_id] for rule_id in live)
-                if rule.spec.score
+            plans = self._plans
+            hits = tuple(
+                (plans.get(rule_id) or self._plan(rule_id)).hit(features, details)
+                for rule_id in live
             )
+            parts: tuple[ScorePart, ...] = ()
+            if score:
+                parts = tuple(
+                    trusted(ScorePart, {"rule_id": rule.spec.id, "weight": rule.spec.score})
+                    for rule in (rules[rule_id] for rule_id in live)
+                    if rule.spec.score
+                )
             cleared = tuple(
                 _cleared(pack, rules[rule_id], features, details) for rule_id in cleared_ids
             )
@@ -133,18 +139,16 @@ class Decider:
             },
         )
 
-    def _hit(self, rule_id: str, features: Features, details: Mapping[str, str]) -> Hit:
-        plan = self._plans.get(rule_id)
-        if plan is None:
-            plan = self._plans[rule_id] = _HitPlan(self.pack, self.pack.rules_by_id[rule_id])
-        return plan.hit(features, details)
+    def _plan(self, rule_id: str) -> _HitPlan:
+        plan = self._plans[rule_id] = _HitPlan(self.pack, self.pack.rules_by_id[rule_id])
+        return plan
 
 
 class _HitPlan:
     """How to explain one rule's hit: its fixed fields, and the features its condition reads
     when it has no ``or`` (with one, which features explain it depends on the event)."""
 
-    __slots__ = ("_fixed", "_pack", "_reads", "_rule")
+    __slots__ = ("_fixed", "_hits", "_pack", "_reads", "_rule", "_tail")
 
     def __init__(self, pack: Pack, rule: CompiledRule) -> None:
         spec = rule.spec
@@ -157,6 +161,17 @@ class _HitPlan:
             "action": spec.action,
             "obligations": spec.obligations,
         }
+        self._tail = {
+            "source": spec.source,
+            "notice_zh": spec.notice_zh,
+            "notice_en": spec.notice_en,
+            "tags": spec.tags,
+            "ask": spec.ask,
+        }
+        # The hits already built, by the values shown: most hits of a rule show the same few
+        # (a flag, a lexicon term), and a Hit is immutable. Each key holds one feature's values,
+        # all of one type, so True and 1 never meet in a key.
+        self._hits: dict[tuple[tuple[str, JsonScalar, str], ...], Hit] = {}
         self._reads: tuple[tuple[str, bool, str | None], ...] | None = None
         if not any(isinstance(part, AnyOf) for part in _parts(rule.condition)):
             self._reads = tuple(
@@ -165,26 +180,28 @@ class _HitPlan:
             )
 
     def hit(self, features: Features, details: Mapping[str, str]) -> Hit:
-        spec = self._rule.spec
         if self._reads is None:
-            evidence = _explain(self._pack, self._rule.condition, features, details)
-        else:
-            evidence = tuple(
-                _shown_evidence(key, features.get(key), money, prefix, details)
-                for key, money, prefix in self._reads
-            )
-        return trusted(
-            Hit,
-            {
-                **self._fixed,
-                "evidence": evidence,
-                "source": spec.source,
-                "notice_zh": spec.notice_zh,
-                "notice_en": spec.notice_en,
-                "tags": spec.tags,
-                "ask": spec.ask,
-            },
+            return self._built(_explain(self._pack, self._rule.condition, features, details))
+        shown = tuple(
+            _shown(key, features.get(key), money, prefix, details)
+            for key, money, prefix in self._reads
         )
+        hit = self._hits.get(shown)
+        if hit is None:
+            if len(self._hits) >= _HITS_KEPT:
+                self._hits.clear()
+            evidence = tuple(
+                trusted(Evidence, {"feature": key, "value": value, "detail": detail})
+                for key, value, detail in shown
+            )
+            hit = self._hits[shown] = self._built(evidence)
+        return hit
+
+    def _built(self, evidence: tuple[Evidence, ...]) -> Hit:
+        return trusted(Hit, {**self._fixed, "evidence": evidence, **self._tail})
+
+
+_HITS_KEPT = 256  # distinct evidence per rule whose Hit is kept
 
 
 def _parts(condition: Condition) -> Iterable[Condition]:
@@ -256,15 +273,22 @@ def _settle(
         cleared = [rule_id for rule_id in matched if rule_id in clearing]
     else:  # most hits: nothing cleared
         live, cleared = list(hit_ids), []
-    specs = [rules[rule_id].spec for rule_id in live]
-    # By rank, not with Action's own comparisons: this runs for every event with a hit.
-    ladder = _LADDER[max((_RANK[spec.action] for spec in specs), default=0)]
-    score = sum(spec.score for spec in specs)
+    # By rank, not with Action's own comparisons, and in one loop: this runs for every event
+    # with a hit.
+    rank = score = 0
+    obliged = False
+    for rule_id in live:
+        spec = rules[rule_id].spec
+        rank = max(rank, _RANK[spec.action])
+        score += spec.score
+        obliged = obliged or bool(spec.obligations)
+    ladder = _LADDER[rank]
     score_action = pack.score_action(score) if pack.score_bands else Action.PROCEED
-    action = ladder if _RANK[ladder] >= _RANK[score_action] else score_action
+    action = ladder if rank >= _RANK[score_action] else score_action
     owed: tuple[Obligation, ...] = ()
-    if any(spec.obligations for spec in specs):
-        owed = tuple(o for o in _OBLIGATIONS if any(o in spec.obligations for spec in specs))
+    if obliged:
+        owed_set = {o for rule_id in live for o in rules[rule_id].spec.obligations}
+        owed = tuple(o for o in _OBLIGATIONS if o in owed_set)
     return live, cleared, ladder, score, score_action, action, owed
 
 
@@ -300,6 +324,14 @@ def _evidence(
 def _shown_evidence(
     key: str, value: FeatureValue, money: bool, prefix: str | None, details: Mapping[str, str]
 ) -> Evidence:
+    key, shown, detail = _shown(key, value, money, prefix, details)
+    return trusted(Evidence, {"feature": key, "value": shown, "detail": detail})
+
+
+def _shown(
+    key: str, value: FeatureValue, money: bool, prefix: str | None, details: Mapping[str, str]
+) -> tuple[str, JsonScalar, str]:
+    """How feature ``key`` is shown as evidence: its name, its value and how it was found."""
     shown: JsonScalar = value
     if isinstance(value, Enum):  # an enum member is shown, and validates, as its value
         shown = value._value_  # (``value`` is a slow descriptor; this is a hot path)
@@ -308,4 +340,4 @@ def _shown_evidence(
     detail = details.get(key, "")
     if not detail and prefix is not None and value is not None:
         detail = f"{prefix}{shown}"
-    return trusted(Evidence, {"feature": key, "value": shown, "detail": detail})
+    return key, shown, detail

@@ -80,6 +80,8 @@ class Obligation(str, Enum):
     IDENTITY_REVERIFICATION = "identity_reverification"
     FAMILY_CONTACT = "family_contact"
 
+    __hash__ = str.__hash__  # the value's hash, as Enum's, computed in C (a hot path)
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
