@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from guardrail.context.enrich import FeaturePlan, Resolution
-from guardrail.context.extract import EXTRACT_NAMESPACE, assignments
+from guardrail.context.extract import EXTRACT_NAMESPACE, NEVER_NONE, assignments
 from guardrail.context.windows import (
     STATIC_EXPRESSIONS,
     STATIC_NAMESPACE,
@@ -117,7 +117,7 @@ def _block(plan: FeaturePlan, rules: list[Gated], explained: set[str]) -> list[s
         for mask, test in gates:
             needed = f"m & {mask} != {mask}"
             if isinstance(test, All | AnyOf | Compare):
-                needed += f" and {expression(test, cost, read)}"
+                needed += f" and {expression(test, cost, read, NEVER_NONE)}"
             lines += [f"if {needed}:", f"    m |= {mask}"]
         lines.append("if m:")
         # The steps read a few base features from the map (a watchlist's field).
@@ -133,7 +133,11 @@ def _block(plan: FeaturePlan, rules: list[Gated], explained: set[str]) -> list[s
                 lines += [f"    if m & {1 << index}:", f"        _step{index}(r)"]
     lines.append("r.stage = 'engine'")
     for condition, _, rule_id in rules:
-        fires = expression(condition, cost, read) if not isinstance(condition, bool) else "True"
+        fires = (
+            expression(condition, cost, read, NEVER_NONE)
+            if not isinstance(condition, bool)
+            else "True"
+        )
         lines += [f"if {fires}:", f"    hits.append({rule_id!r})"]
     if local_of:
         lines.append("if hits:  # decide explains the hits with the features")

@@ -89,6 +89,9 @@ _EXPRESSIONS: dict[str, str] = {
     ),
 }
 
+# Base features whose expression never gives None (required fields of every event).
+NEVER_NONE = frozenset({"kind", "direction", "channel", "amount", "currency", "cross_border"})
+
 # Locals an expression may use, each bound once at the top of the generated function.
 _LOCALS = {
     "customer": "e.customer",

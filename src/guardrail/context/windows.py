@@ -234,6 +234,7 @@ def window_function(spec: WindowSpec) -> WindowFunction:
     filtered = filtered or min_age is not None
 
     start = _start_function(spec)
+    aggregate = _aggregator(spec)
 
     def counts(rec: HistoryRecord | Event) -> bool:
         if min_age is not None:
@@ -289,7 +290,7 @@ def window_function(spec: WindowSpec) -> WindowFunction:
                     selected.append(current)
             elif not filtered or counts(event):
                 selected.append(_Own(event))
-        return _aggregate(spec, selected)
+        return aggregate(selected)
 
     return compute
 
@@ -305,6 +306,15 @@ def _age_on_utc_date(event: Event) -> int | None:
         return None
     on = event.timestamp.date()
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _aggregator(spec: WindowSpec) -> Callable[[Sequence[HistoryRecord | _Own]], int]:
+    """``_aggregate`` for one spec: a plain count is ``len``, a sum one pass."""
+    if spec.aggregate is Aggregate.SUM:
+        return lambda records: sum([rec.amount_fen for rec in records])
+    if spec.aggregate is Aggregate.COUNT and spec.measure is not Measure.COUNTERPARTY:
+        return len
+    return lambda records: _aggregate(spec, records)
 
 
 def _aggregate(spec: WindowSpec, records: Sequence[HistoryRecord | _Own]) -> int:

@@ -9,7 +9,7 @@ event ever reaches the compiler. Semantics are the reference evaluator's: an abs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from guardrail.lang.ir import All, Compare, Condition, Const, FieldRef, Op
@@ -26,32 +26,36 @@ def expression(
     condition: Condition,
     order: Callable[[Condition], int] | None = None,
     read: Callable[[str], str] = feature_read,
+    known: Collection[str] = (),
 ) -> str:
     """A Python expression that is true when ``condition`` is, reading each feature through
     ``read`` (by default from ``f``, a ``FeatureMap``; a generated function may hold some in
     locals). Within ``All`` the items are put in ``order`` (cheapest first): under
     three-valued logic the order of a conjunction changes only what is read, never the
-    result."""
+    result. ``known``: features that are never None (their None test is left out)."""
     if isinstance(condition, Compare):
-        return _compare(condition, read)
+        return _compare(condition, read, known)
     items = list(condition.items)
     if isinstance(condition, All) and order is not None:
         items.sort(key=order)
     joiner = " and " if isinstance(condition, All) else " or "
-    return "(" + joiner.join(expression(item, order, read) for item in items) + ")"
+    return "(" + joiner.join(expression(item, order, read, known) for item in items) + ")"
 
 
-def _compare(compare: Compare, read: Callable[[str], str]) -> str:
+def _compare(compare: Compare, read: Callable[[str], str], known: Collection[str]) -> str:
     op = _PYTHON_OP[compare.op]
-    left = _operand(read(compare.left.key), "_a")
+    source = read(compare.left.key)
     right = compare.right
     if isinstance(right, Const):
-        if compare.op is Op.EQ:  # an unknown (None) value is never equal to a constant
-            return f"({read(compare.left.key)} == {right.value!r})"
-        return f"({left[0]} is not None and {left[1]} {op} {right.value!r})"
+        if compare.op is Op.EQ or compare.left.key in known:
+            # an unknown (None) value is never equal to a constant
+            return f"({source} {op} {right.value!r})"
+        test, value = _operand(source, "_a")
+        return f"({test} is not None and {value} {op} {right.value!r})"
     assert isinstance(right, FieldRef)
-    other = _operand(read(right.key), "_b")
-    return f"({left[0]} is not None and {other[0]} is not None and {left[1]} {op} {other[1]})"
+    test, value = _operand(source, "_a")
+    other_test, other = _operand(read(right.key), "_b")
+    return f"({test} is not None and {other_test} is not None and {value} {op} {other})"
 
 
 def _operand(source: str, name: str) -> tuple[str, str]:
