@@ -235,6 +235,7 @@ def window_function(spec: WindowSpec) -> WindowFunction:
 
     start = _start_function(spec)
     aggregate = _aggregator(spec)
+    select = _selector(spec)
 
     def counts(rec: HistoryRecord | Event) -> bool:
         if min_age is not None:
@@ -264,26 +265,9 @@ def window_function(spec: WindowSpec) -> WindowFunction:
             candidates = store.for_account(event.account.id, since)
         else:
             candidates = store.for_customer(event.customer.id, since)
-        selected: list[HistoryRecord | _Own] = []
-        if candidates:
-            end = event.timestamp
-            own_id = event.event_id
-            # Inline tests (no call per record): a customer may have hundreds of records.
-            selected = [
-                rec
-                for rec in candidates
-                if rec.timestamp <= end
-                and rec.event_id != own_id
-                and (payee is None or rec.counterparty_account == payee)
-                and (not kinds or rec.kind in kinds)
-                and (direction is None or rec.direction is direction)
-                and (not channels or rec.channel in channels)
-                and (currency is None or rec.currency is currency)
-                and (
-                    min_age is None
-                    or (rec.customer_age is not None and rec.customer_age >= min_age)
-                )
-            ]
+        selected: list[HistoryRecord | _Own] = (
+            select(candidates, event.timestamp, event.event_id, payee) if candidates else []
+        )
         if include_current:
             if current is not None:
                 if not filtered or counts(current):
@@ -293,6 +277,42 @@ def window_function(spec: WindowSpec) -> WindowFunction:
         return aggregate(selected)
 
     return compute
+
+
+_Select = Callable[
+    [Sequence[HistoryRecord], datetime, str, "str | None"], "list[HistoryRecord | _Own]"
+]
+
+
+def _selector(spec: WindowSpec) -> _Select:
+    """The records of ``candidates`` that ``spec`` counts, as one generated comprehension that
+    tests only what the spec constrains (a customer may have hundreds of records): up to the
+    event's instant, not the event itself, to its payee when ``payee`` is given."""
+    tests = ["rec.timestamp <= end", "rec.event_id != own_id"]
+    if spec.key is WindowKey.COUNTERPARTY:  # as ``window_function``'s payee
+        tests.append("rec.counterparty_account == payee")
+    if spec.kinds:
+        tests.append("rec.kind in _kinds")
+    if spec.direction is not None:
+        tests.append("rec.direction is _direction")
+    if spec.channels:
+        tests.append("rec.channel in _channels")
+    if spec.effective_currency is not None:
+        tests.append("rec.currency is _currency")
+    if spec.min_customer_age is not None:
+        tests.append("rec.customer_age is not None and rec.customer_age >= _min_age")
+    namespace = {
+        "_kinds": frozenset(spec.kinds),
+        "_direction": spec.direction,
+        "_channels": frozenset(spec.channels),
+        "_currency": spec.effective_currency,
+        "_min_age": spec.min_customer_age,
+    }
+    body = [f"return [rec for rec in candidates if {' and '.join(tests)}]"]
+    select: _Select = compile_function(
+        "select_records", body, parameter="candidates, end, own_id, payee", namespace=namespace
+    )
+    return select
 
 
 def _currency(item: HistoryRecord | Event) -> Currency:
