@@ -18,25 +18,13 @@ from decimal import Decimal
 from typing import Any
 
 from guardrail.guard import Guard, parse_event
-from guardrail.lang.catalog import LOCAL_DATE_KEY, OBSERVATIONS, REGION_KEY_PREFIX
+from guardrail.lang.catalog import ANSWERS, LOCAL_DATE_KEY, OBSERVATIONS, REGION_KEY_PREFIX
 from guardrail.lang.pack import Pack
 from guardrail.model.decision import Action, Decision, Obligation
 from guardrail.model.event import OPENING_KINDS, TransactionKind
 
 EVENT_ACCOUNT = "6222000000000001"
 EVENT_PAYEE = "6222000000000002"
-_ANSWERS = (
-    "stated_purpose",
-    "knows_payee",
-    "payee_relationship",
-    "met_payee_in_person",
-    "instructed_by_other",
-    "told_to_keep_secret",
-    "family_aware",
-    "promised_return_pct",
-    "paid_to_open",
-    "lends_account",
-)
 
 
 def _yuan(fen: object) -> dict[str, str]:
@@ -115,7 +103,7 @@ def build_event(values: dict[str, object], *, has_payee: bool = False) -> dict[s
         event["observations"] = observed
     answers = {
         name: values[f"answers.{name}"]
-        for name in _ANSWERS
+        for name in ANSWERS
         if values.get(f"answers.{name}") is not None
     }
     if answers:

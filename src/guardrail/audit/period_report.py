@@ -28,9 +28,9 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 from guardrail.audit.intervals import wilson
@@ -74,6 +74,50 @@ def parse_by(text: str | Sequence[str]) -> tuple[str, ...]:
     if len([p for p in parts if p in PERIODS]) > 1:
         raise ReportError("--by: at most one period (day, week, month or quarter)")
     return tuple(parts)
+
+
+class ReportArgs(TypedDict, total=False):
+    """The keyword arguments every report function takes (see ``ReportOptions``)."""
+
+    by: str | Sequence[str]
+    start: dt.datetime | None
+    end: dt.datetime | None
+    tz: str
+    kinds: Sequence[str]
+    channels: Sequence[str]
+    as_of: dt.datetime | None
+    rebuild_upto: int | None
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What a report covers and how it groups: ``by`` dimensions, the period ``start``/``end``
+    (aware datetimes), the calendar's time zone ``tz``, ``kinds``/``channels`` filters, the
+    ``as_of`` moment cases are aged at, and ``rebuild_upto`` (rebuild the index from records
+    1..N, for a report over just-verified records, instead of refreshing it)."""
+
+    by: tuple[str, ...] = ()
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    tz: str = "Asia/Shanghai"
+    kinds: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    as_of: dt.datetime | None = None
+    rebuild_upto: int | None = None
+
+    @classmethod
+    def of(cls, args: ReportArgs) -> ReportOptions:
+        """The options a report function's keyword arguments ask for, validated."""
+        return cls(
+            by=parse_by(args.get("by", ())),
+            start=args.get("start"),
+            end=args.get("end"),
+            tz=args.get("tz", "Asia/Shanghai"),
+            kinds=tuple(args.get("kinds", ())),
+            channels=tuple(args.get("channels", ())),
+            as_of=args.get("as_of"),
+            rebuild_upto=args.get("rebuild_upto"),
+        )
 
 
 @dataclass
@@ -570,17 +614,7 @@ def _tz_offset(zone: dt.tzinfo, at: dt.datetime) -> int:
 
 
 def aggregate(
-    conn: Any,
-    dialect: Dialect,
-    *,
-    by: tuple[str, ...] = (),
-    start: dt.datetime | None = None,
-    end: dt.datetime | None = None,
-    tz: str = "Asia/Shanghai",
-    kinds: Sequence[str] = (),
-    channels: Sequence[str] = (),
-    as_of: dt.datetime | None = None,
-    records_indexed: int = 0,
+    conn: Any, dialect: Dialect, options: ReportOptions, *, records_indexed: int = 0
 ) -> PeriodReport:
     """Run the report's SQL over an up-to-date index on ``conn`` (a DB-API connection).
 
@@ -596,19 +630,7 @@ def aggregate(
     cur.execute(f"DROP TABLE IF EXISTS {temp}")
     cur.execute(create)
     try:
-        return _aggregate(
-            conn,
-            dialect,
-            by=by,
-            start=start,
-            end=end,
-            tz=tz,
-            kinds=kinds,
-            channels=channels,
-            as_of=as_of,
-            records_indexed=records_indexed,
-            case_rows=f"{temp} o",
-        )
+        return _aggregate(conn, dialect, options, records_indexed, f"{temp} o")
     finally:
         conn.cursor().execute(f"DROP TABLE IF EXISTS {temp}")
 
@@ -616,18 +638,14 @@ def aggregate(
 def _aggregate(
     conn: Any,
     dialect: Dialect,
-    *,
-    by: tuple[str, ...],
-    start: dt.datetime | None,
-    end: dt.datetime | None,
-    tz: str,
-    kinds: Sequence[str],
-    channels: Sequence[str],
-    as_of: dt.datetime | None,
+    options: ReportOptions,
     records_indexed: int,
     case_rows: str,
+    *,
     with_rules: bool = True,
 ) -> PeriodReport:
+    by, start, end, tz = options.by, options.start, options.end, options.tz
+    kinds, channels, as_of = options.kinds, options.channels, options.as_of
     for name, bound in (("start", start), ("end", end)):
         if bound is not None and (bound.tzinfo is None or bound.utcoffset() is None):
             raise ReportError(f"{name}: must carry a time zone offset")
@@ -719,15 +737,9 @@ def _aggregate(
         whole = _aggregate(
             conn,
             dialect,
-            by=(),
-            start=start,
-            end=end,
-            tz=tz,
-            kinds=kinds,
-            channels=channels,
-            as_of=as_of,
-            records_indexed=records_indexed,
-            case_rows=case_rows,
+            replace(options, by=(), as_of=as_of),
+            records_indexed,
+            case_rows,
             with_rules=False,  # the rule table is this report's own
         )
         report.total = whole.total
@@ -879,24 +891,10 @@ def _add_cases(row: Row, v: list[int]) -> None:
         row.open_by_age[label] += value
 
 
-def sqlite_report(
-    path: str | Path,
-    *,
-    by: str | Sequence[str] = (),
-    start: dt.datetime | None = None,
-    end: dt.datetime | None = None,
-    tz: str = "Asia/Shanghai",
-    kinds: Sequence[str] = (),
-    channels: Sequence[str] = (),
-    as_of: dt.datetime | None = None,
-    rebuild_upto: int | None = None,
-) -> PeriodReport:
-    """Bring the SQLite log's report index up to date and aggregate it.
-
-    ``rebuild_upto`` drops the index and rebuilds it from records 1..``rebuild_upto`` (a
-    report over just-verified records); otherwise the index is refreshed incrementally.
-    """
-    dims = parse_by(by)
+def sqlite_report(path: str | Path, **args: Unpack[ReportArgs]) -> PeriodReport:
+    """Bring the SQLite log's report index up to date and aggregate it (keywords: see
+    ``ReportOptions``)."""
+    options = ReportOptions.of(args)
     path = Path(path)
     if not path.is_file():
         raise ReportError(f"{path}: no audit log at this path")
@@ -908,24 +906,12 @@ def sqlite_report(
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         index = ReportIndex(conn)
-        if rebuild_upto is not None:
-            index.rebuild(rebuild_upto)
+        if options.rebuild_upto is not None:
+            index.rebuild(options.rebuild_upto)
         else:
             index.refresh()
         conn.execute("BEGIN")  # one read snapshot for every query of the report
-        indexed = index.indexed_seq()
-        report = aggregate(
-            conn,
-            SQLITE,
-            by=dims,
-            start=start,
-            end=end,
-            tz=tz,
-            kinds=kinds,
-            channels=channels,
-            as_of=as_of,
-            records_indexed=indexed,
-        )
+        report = aggregate(conn, SQLITE, options, records_indexed=index.indexed_seq())
         conn.execute("ROLLBACK")
     except sqlite3.DatabaseError as exc:
         raise ReportError(f"{path}: cannot report: {exc}") from None
@@ -936,38 +922,17 @@ def sqlite_report(
     return report
 
 
-def store_report(
-    store: object,
-    *,
-    by: str | Sequence[str] = (),
-    start: dt.datetime | None = None,
-    end: dt.datetime | None = None,
-    tz: str = "Asia/Shanghai",
-    kinds: Sequence[str] = (),
-    channels: Sequence[str] = (),
-    as_of: dt.datetime | None = None,
-    rebuild_upto: int | None = None,
-) -> PeriodReport:
+def store_report(store: object, **args: Unpack[ReportArgs]) -> PeriodReport:
     """A report over any audit store that gives SQL access: a SQLite file, or a store with a
-    ``sql_connection()`` context manager (PostgreSQL)."""
+    ``sql_connection()`` context manager (PostgreSQL). Keywords: see ``ReportOptions``."""
     from guardrail.audit.sqlite_store import SQLiteStore
 
-    options: dict[str, Any] = {
-        "by": by,
-        "start": start,
-        "end": end,
-        "tz": tz,
-        "kinds": kinds,
-        "channels": channels,
-        "as_of": as_of,
-        "rebuild_upto": rebuild_upto,
-    }
     if isinstance(store, SQLiteStore):
-        return sqlite_report(store.path, **options)
+        return sqlite_report(store.path, **args)
     connect = getattr(store, "sql_connection", None)
     if connect is not None:
         with connect() as conn:
-            report = postgres_report(conn, **options)
+            report = postgres_report(conn, **args)
         report.source = str(getattr(store, "path", ""))
         return report
     raise ReportError(
@@ -975,41 +940,19 @@ def store_report(
     )
 
 
-def postgres_report(
-    conn: Any,
-    *,
-    by: str | Sequence[str] = (),
-    start: dt.datetime | None = None,
-    end: dt.datetime | None = None,
-    tz: str = "Asia/Shanghai",
-    kinds: Sequence[str] = (),
-    channels: Sequence[str] = (),
-    as_of: dt.datetime | None = None,
-    rebuild_upto: int | None = None,
-) -> PeriodReport:
+def postgres_report(conn: Any, **args: Unpack[ReportArgs]) -> PeriodReport:
     """The same report over a PostgreSQL audit log (a ``psycopg`` connection): the index is
     refreshed in its own transaction, the report read in one ``REPEATABLE READ`` snapshot."""
-    dims = parse_by(by)
+    options = ReportOptions.of(args)
     started = time.perf_counter()
     index = ReportIndex(conn, POSTGRES)
-    if rebuild_upto is not None:
-        index.rebuild(rebuild_upto)
+    if options.rebuild_upto is not None:
+        index.rebuild(options.rebuild_upto)
     else:
         index.refresh()
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         conn.execute("SET LOCAL statement_timeout = 0")  # a year's report may take a while
-        report = aggregate(
-            conn,
-            POSTGRES,
-            by=dims,
-            start=start,
-            end=end,
-            tz=tz,
-            kinds=kinds,
-            channels=channels,
-            as_of=as_of,
-            records_indexed=index.indexed_seq(),
-        )
+        report = aggregate(conn, POSTGRES, options, records_indexed=index.indexed_seq())
     report.seconds = time.perf_counter() - started
     return report

@@ -12,10 +12,12 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from guardrail.audit.sql_reader import Row, SQLSnapshotReader
 from guardrail.audit.store import (
     AppendConflict,
     AuditReader,
@@ -77,79 +79,31 @@ CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
 # first is idempotent, so logs created before the version table existed adopt version 1.
 MIGRATIONS = (_SCHEMA,)
 _TABLES = {"meta", "head", "records", "checkpoints"}
-_RECORD_COLUMNS = "seq, recorded_at, kind, case_id, prev_hash, record_hash, mac, payload"
 
 
-def _text(value: Any) -> str:
-    """Column values as text, whatever a tampered file holds (bytes round-trip exactly)."""
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    return str(value)
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise AuditStoreError(f"a stored integer is corrupt: {value!r:.40}") from None
-
-
-def _record(row: Sequence[Any]) -> StoredRecord:
-    return StoredRecord(_int(row[0]), *(_text(v) for v in row[1:8]))
-
-
-class _Reader:
-    """Reads through one connection inside one read transaction."""
+class _Reader(SQLSnapshotReader):
+    """Reads on one SQLite connection, inside the snapshot its caller opened."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        super().__init__("", "?")
         self._conn = conn
         self._path = path
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def _cursor(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         try:
             return self._conn.execute(sql, params)
         except sqlite3.DatabaseError as exc:
             raise AuditStoreError(f"{self._path}: cannot read the log: {exc}") from None
 
-    def meta(self) -> LogMeta | None:
-        row = self._query(
-            "SELECT log_id, format_version, created_at, signing_key_id, masking_key_id, "
-            "checkpoint_every, mac FROM meta WHERE id = 1"
-        ).fetchone()
-        if row is None:
-            return None
-        return LogMeta(
-            _text(row[0]),
-            _int(row[1]),
-            _text(row[2]),
-            _text(row[3]),
-            _text(row[4]),
-            _int(row[5]),
-            _text(row[6]),
-        )
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cursor = self._cursor(sql, params)
+        try:
+            return cursor.fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise AuditStoreError(f"{self._path}: cannot read the log: {exc}") from None
 
-    def head(self) -> Head | None:
-        row = self._query(
-            "SELECT seq, record_hash, updated_at, mac FROM head WHERE id = 1"
-        ).fetchone()
-        if row is None:
-            return None
-        return Head(_int(row[0]), _text(row[1]), _text(row[2]), _text(row[3]))
-
-    def last(self) -> StoredRecord | None:
-        row = self._query(
-            f"SELECT {_RECORD_COLUMNS} FROM records ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else _record(row)
-
-    def iterate(self, from_seq: int = 1, to_seq: int | None = None) -> Iterator[StoredRecord]:
-        upper = (1 << 62) if to_seq is None else to_seq
-        cursor = self._query(
-            f"SELECT {_RECORD_COLUMNS} FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq",
-            (from_seq, upper),
-        )
+    def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[Row]:
+        cursor = self._cursor(sql, params)
         while True:
             try:
                 rows = cursor.fetchmany(512)
@@ -157,22 +111,7 @@ class _Reader:
                 raise AuditStoreError(f"{self._path}: cannot read the log: {exc}") from None
             if not rows:
                 return
-            for row in rows:
-                yield _record(row)
-
-    def case(self, case_id: str) -> Iterator[StoredRecord]:
-        """All records of one case, in seq order (uses the case index)."""
-        rows = self._query(
-            f"SELECT {_RECORD_COLUMNS} FROM records WHERE case_id = ? ORDER BY seq", (case_id,)
-        ).fetchall()
-        for row in rows:
-            yield _record(row)
-
-    def checkpoints(self) -> list[Checkpoint]:
-        rows = self._query(
-            "SELECT seq, record_hash, created_at, mac FROM checkpoints ORDER BY seq"
-        ).fetchall()
-        return [Checkpoint(_int(r[0]), _text(r[1]), _text(r[2]), _text(r[3])) for r in rows]
+            yield from rows
 
 
 class SQLiteStore(SnapshotReads):
@@ -254,19 +193,11 @@ class SQLiteStore(SnapshotReads):
                 if existing is None:
                     conn.execute(
                         "INSERT INTO meta VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            meta.log_id,
-                            meta.format_version,
-                            meta.created_at,
-                            meta.signing_key_id,
-                            meta.masking_key_id,
-                            meta.checkpoint_every,
-                            meta.mac,
-                        ),
+                        astuple(meta),
                     )
                     conn.execute(
                         "INSERT INTO head VALUES (1, ?, ?, ?, ?)",
-                        (head.seq, head.record_hash, head.updated_at, head.mac),
+                        astuple(head),
                     )
                 conn.execute("COMMIT")
             except BaseException:
@@ -315,7 +246,7 @@ class SQLiteStore(SnapshotReads):
                 conn.execute(
                     "UPDATE head SET seq = ?, record_hash = ?, updated_at = ?, mac = ? "
                     "WHERE id = 1",
-                    (head.seq, head.record_hash, head.updated_at, head.mac),
+                    astuple(head),
                 )
                 conn.execute("COMMIT")
             except sqlite3.IntegrityError as exc:

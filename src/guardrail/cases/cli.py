@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import sys
 import warnings
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -274,57 +275,54 @@ def _open(args: argparse.Namespace) -> int:
     return _done(args, ledger, case_id)
 
 
-def _note(args: argparse.Namespace) -> int:
-    ledger = _ledger(args)
-    ledger.note(args.case_id, args.text, by=args.by, at=args.at)
-    return _done(args, ledger, args.case_id)
+def _writes_entry(
+    write: Callable[[CaseLedger, argparse.Namespace], object],
+) -> Callable[[argparse.Namespace], int]:
+    """A command that adds one entry to an existing case, then reports the case."""
+
+    def run(args: argparse.Namespace) -> int:
+        ledger = _ledger(args)
+        write(ledger, args)
+        return _done(args, ledger, args.case_id)
+
+    return run
 
 
-def _attach(args: argparse.Namespace) -> int:
-    ledger = _ledger(args)
-    ledger.attach(args.case_id, args.file, by=args.by, text=args.text, at=args.at)
-    return _done(args, ledger, args.case_id)
+def _police(args: argparse.Namespace) -> bool | None:
+    return True if args.police else None
 
 
-def _assign(args: argparse.Namespace) -> int:
-    ledger = _ledger(args)
-    ledger.assign(args.case_id, args.assignee, by=args.by, at=args.at)
-    return _done(args, ledger, args.case_id)
-
-
-def _verdict(args: argparse.Namespace) -> int:
-    ledger = _ledger(args)
-    ledger.verdict(args.case_id, args.verdict, by=args.by, text=args.text, at=args.at)
-    return _done(args, ledger, args.case_id)
-
-
-def _amounts(args: argparse.Namespace) -> int:
-    ledger = _ledger(args)
-    ledger.amounts(
-        args.case_id,
-        by=args.by,
-        prevented=args.prevented,
-        returned=args.returned,
-        reported_to_police=True if args.police else None,
-        text=args.text,
-        at=args.at,
+_note = _writes_entry(lambda cases, a: cases.note(a.case_id, a.text, by=a.by, at=a.at))
+_attach = _writes_entry(
+    lambda cases, a: cases.attach(a.case_id, a.file, by=a.by, text=a.text, at=a.at)
+)
+_assign = _writes_entry(lambda cases, a: cases.assign(a.case_id, a.assignee, by=a.by, at=a.at))
+_verdict = _writes_entry(
+    lambda cases, a: cases.verdict(a.case_id, a.verdict, by=a.by, text=a.text, at=a.at)
+)
+_amounts = _writes_entry(
+    lambda cases, a: cases.amounts(
+        a.case_id,
+        by=a.by,
+        prevented=a.prevented,
+        returned=a.returned,
+        reported_to_police=_police(a),
+        text=a.text,
+        at=a.at,
     )
-    return _done(args, ledger, args.case_id)
-
-
-def _close(args: argparse.Namespace) -> int:
-    ledger = _ledger(args)
-    ledger.close(
-        args.case_id,
-        args.resolution,
-        by=args.by,
-        text=args.text,
-        prevented=args.prevented,
-        returned=args.returned,
-        reported_to_police=True if args.police else None,
-        at=args.at,
+)
+_close = _writes_entry(
+    lambda cases, a: cases.close(
+        a.case_id,
+        a.resolution,
+        by=a.by,
+        text=a.text,
+        prevented=a.prevented,
+        returned=a.returned,
+        reported_to_police=_police(a),
+        at=a.at,
     )
-    return _done(args, ledger, args.case_id)
+)
 
 
 def _intake(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from guardrail.engine.codegen import compile_function
-from guardrail.lang.catalog import DOCUMENT_KINDS, OBSERVATIONS
+from guardrail.lang.catalog import ANSWERS, DOCUMENT_KINDS, OBSERVATIONS
 from guardrail.model.event import DIRECTION_OF_KIND, Event, Relationship, ThirdPartyRole
 from guardrail.model.features import FeatureValue
 
@@ -48,21 +48,7 @@ _EXPRESSIONS: dict[str, str] = {
         for name in ("account", "bank", "region", "phone", "same_name", "party_type")
     },
     "purpose.code": _optional("purpose", "code"),
-    **{
-        f"answers.{name}": f"answers.{name}"
-        for name in (
-            "stated_purpose",
-            "knows_payee",
-            "payee_relationship",
-            "met_payee_in_person",
-            "instructed_by_other",
-            "told_to_keep_secret",
-            "family_aware",
-            "promised_return_pct",
-            "paid_to_open",
-            "lends_account",
-        )
-    },
+    **{f"answers.{name}": f"answers.{name}" for name in ANSWERS},
     **{f"observations.{name}": f"observations.{name}" for name in OBSERVATIONS},
     # Account opening, third parties, documents and family: who and what is at the counter.
     "opening.purpose": _optional("opening", "purpose"),

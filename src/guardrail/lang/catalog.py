@@ -77,6 +77,20 @@ def _money(name: str, description: str) -> FieldInfo:
     return FieldInfo(name, FieldType.MONEY, description, non_negative=True)
 
 
+# The answers rules compare as values (``purpose_detail``, free text, is read through lexicons).
+ANSWERS = (
+    "stated_purpose",
+    "knows_payee",
+    "payee_relationship",
+    "met_payee_in_person",
+    "instructed_by_other",
+    "told_to_keep_secret",
+    "family_aware",
+    "promised_return_pct",
+    "paid_to_open",
+    "lends_account",
+)
+
 OBSERVATIONS = (
     "on_phone",
     "earpiece",

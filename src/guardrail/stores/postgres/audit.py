@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import astuple
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from guardrail.audit.sql_reader import Row, SQLSnapshotReader
 from guardrail.audit.store import (
     AppendConflict,
     AuditReader,
@@ -81,75 +83,24 @@ MIGRATIONS: tuple[str, ...] = (
         EXECUTE FUNCTION guardrail_audit_append_only('checkpoints');
     """,
 )
-_RECORD_COLUMNS = "seq, recorded_at, kind, case_id, prev_hash, record_hash, mac, payload"
 
 
-def _record(row: Sequence[Any]) -> StoredRecord:
-    return StoredRecord(int(row[0]), *(str(value) for value in row[1:8]))
-
-
-class _Reader:
+class _Reader(SQLSnapshotReader):
     """Reads inside one REPEATABLE READ transaction of one connection."""
 
     def __init__(self, conn: psycopg.Connection[Any], where: str) -> None:
+        super().__init__("guardrail_audit_", "%s")
         self._conn = conn
         self._where = where
 
-    def meta(self) -> LogMeta | None:
-        row = self._conn.execute(
-            "SELECT log_id, format_version, created_at, signing_key_id, masking_key_id,"
-            " checkpoint_every, mac FROM guardrail_audit_meta WHERE id = 1"
-        ).fetchone()
-        if row is None:
-            return None
-        return LogMeta(
-            str(row[0]),
-            int(row[1]),
-            str(row[2]),
-            str(row[3]),
-            str(row[4]),
-            int(row[5]),
-            str(row[6]),
-        )
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()
 
-    def head(self) -> Head | None:
-        row = self._conn.execute(
-            "SELECT seq, record_hash, updated_at, mac FROM guardrail_audit_head WHERE id = 1"
-        ).fetchone()
-        return None if row is None else Head(int(row[0]), str(row[1]), str(row[2]), str(row[3]))
-
-    def last(self) -> StoredRecord | None:
-        row = self._conn.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM guardrail_audit_records ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else _record(row)
-
-    def iterate(self, from_seq: int = 1, to_seq: int | None = None) -> Iterator[StoredRecord]:
-        upper = (1 << 62) if to_seq is None else to_seq
+    def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[Row]:
         with self._conn.cursor(name="guardrail_audit_iterate") as cursor:
             cursor.itersize = 2000
-            cursor.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM guardrail_audit_records"
-                " WHERE seq >= %s AND seq <= %s ORDER BY seq",
-                (from_seq, upper),
-            )
-            for row in cursor:
-                yield _record(row)
-
-    def case(self, case_id: str) -> Iterator[StoredRecord]:
-        rows = self._conn.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM guardrail_audit_records WHERE case_id = %s"
-            " ORDER BY seq",
-            (case_id,),
-        ).fetchall()
-        for row in rows:
-            yield _record(row)
-
-    def checkpoints(self) -> list[Checkpoint]:
-        rows = self._conn.execute(
-            "SELECT seq, record_hash, created_at, mac FROM guardrail_audit_checkpoints ORDER BY seq"
-        ).fetchall()
-        return [Checkpoint(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+            cursor.execute(sql, params)
+            yield from cursor
 
 
 def _insert(
@@ -183,7 +134,7 @@ def _insert(
     conn.execute(
         "UPDATE guardrail_audit_head SET seq = %s, record_hash = %s, updated_at = %s, mac = %s"
         " WHERE id = 1",
-        (head.seq, head.record_hash, head.updated_at, head.mac),
+        astuple(head),
     )
 
 
@@ -260,19 +211,11 @@ class PostgresAuditStore(SnapshotReads):
                     return existing
                 conn.execute(
                     "INSERT INTO guardrail_audit_meta VALUES (1, %s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        meta.log_id,
-                        meta.format_version,
-                        meta.created_at,
-                        meta.signing_key_id,
-                        meta.masking_key_id,
-                        meta.checkpoint_every,
-                        meta.mac,
-                    ),
+                    astuple(meta),
                 )
                 conn.execute(
                     "INSERT INTO guardrail_audit_head VALUES (1, %s, %s, %s, %s)",
-                    (head.seq, head.record_hash, head.updated_at, head.mac),
+                    astuple(head),
                 )
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._error("cannot initialise", exc) from None
