@@ -73,6 +73,25 @@ class Decider:
         self.pack = pack
         self._plans: dict[str, _HitPlan] = {}
         self._zero_score_action = pack.score_action(0) if pack.score_bands else Action.PROCEED
+        # The fields of a decision without hits or failures, in declaration order: ``decide``
+        # fills in the event's own (its id, the backend, the time, the watchlist versions).
+        self._nothing_hit: dict[str, object] = {
+            "event_id": "",
+            "action": self._zero_score_action,
+            "obligations": (),
+            "hits": (),
+            "pack": pack.ref,
+            "backend": "",
+            "failures": (),
+            "elapsed_us": 0,
+            "ladder_action": Action.PROCEED,
+            "score": 0,
+            "score_action": self._zero_score_action,
+            "score_parts": (),
+            "cleared": (),
+            "watchlists": {},
+            "adjustments": (),
+        }
 
     def decide(
         self,
@@ -87,6 +106,13 @@ class Decider:
         watchlists: Mapping[str, str] | None = None,
     ) -> Decision:
         """The decision for one event from the ids of the rules it hit."""
+        if not hit_ids and not failures and elapsed_us >= 0:  # most events: nothing to explain
+            fields = self._nothing_hit.copy()
+            fields["event_id"] = event_id
+            fields["backend"] = backend
+            fields["elapsed_us"] = elapsed_us
+            fields["watchlists"] = dict(watchlists) if watchlists else {}
+            return trusted(Decision, fields)
         pack = self.pack
         failures = tuple(failures)
         if hit_ids:
