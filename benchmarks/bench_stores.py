@@ -157,6 +157,12 @@ def screen_interleaved(
     ]
 
 
+def _load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages: the ratios below are measured in one
+    run, but how loaded the machine was says how far the absolute figures can be trusted."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg()) + f" ({os.cpu_count()} CPUs)"
+
+
 def _select_one_us(url: str) -> float:
     import psycopg
 
@@ -289,7 +295,9 @@ def run(args: argparse.Namespace, url: str, socket_url: str | None) -> None:
         assert isinstance(store, PostgresHistoryStore)
         stores.append(store)
         contenders.append((name, Guard(pack, history=store), store))
+    print(f"  load average before screening: {_load_average()}", flush=True)
     results = screen_interleaved(contenders, events)
+    print(f"  load average after screening:  {_load_average()}", flush=True)
     for store in stores:
         store.close()
     sqlite.close()

@@ -125,7 +125,7 @@ def _block(plan: FeaturePlan, rules: list[Gated], explained: set[str]) -> list[s
         if plan.history_mask:
             lines += [
                 f"    if m & {plan.history_mask} and _is_windowed(r.history):",
-                "        _plan.all_windows(r)",
+                f"        _plan.all_windows(r, m & {plan.history_mask})",
                 f"        m &= ~{plan.history_mask}",
             ]
         for index in range(len(plan.steps)):

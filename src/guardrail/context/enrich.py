@@ -36,7 +36,7 @@ from guardrail.lang.catalog import (
     FieldSource,
     FieldType,
 )
-from guardrail.lang.declarations import Span
+from guardrail.lang.declarations import Span, WindowSpec
 from guardrail.lang.ir import All, Condition, FieldRef, RefKind, refs, walk
 from guardrail.lang.pack import KIND_KEY, CompiledRule, Pack
 from guardrail.model.event import Event
@@ -207,11 +207,18 @@ class FeaturePlan:
                 groups[group, name] = len(self._steps)
                 self._steps.append(self._make_step(group, ref))
             step_of[ref.key] = groups[group, name]
-        # A store that computes windows where the records are answers all of them at once.
+        # A store that computes windows where the records are answers the ones an event needs
+        # at once: only the windows (and derived features) of rules that can still fire.
         self._history_mask = sum(
             1 << index for (group, _), index in groups.items() if group in ("history", "window")
         )
-        self._reads_derived = not HISTORY_DERIVED.isdisjoint(needed)
+        self._window_bits = [
+            (1 << index, name) for (group, name), index in groups.items() if group == "window"
+        ]
+        self._derived_bit = sum(
+            1 << index for (group, _), index in groups.items() if group == "history"
+        )
+        self._requests: dict[int, tuple[dict[str, WindowSpec], bool]] = {}
         # Which steps the event needs: for each rule with costly features, a test of its cheap
         # top-level conditions and the steps it needs once that test passes, generated as one
         # function returning a bit mask. Rules reading only cheap features cost nothing here.
@@ -262,14 +269,13 @@ class FeaturePlan:
         the cheap part of its condition that must hold first (None: always needed)."""
         return self._gates.get(rule.key or rule.id)
 
-    def all_windows(self, out: Resolution) -> None:
-        """Every window (and history feature) of the pack from a :class:`WindowedHistory` store,
-        in one request."""
+    def all_windows(self, out: Resolution, mask: int) -> None:
+        """The windows (and history features) of the history steps in ``mask`` from a
+        :class:`WindowedHistory` store, in one request."""
         windowed = cast(WindowedHistory, out.history)
+        windows, derived = self._history_request(mask)
         out.features.update(
-            windowed.window_values(
-                out.event, self._windows, out.current_record(), derived=self._reads_derived
-            )
+            windowed.window_values(out.event, windows, out.current_record(), derived=derived)
         )
 
     def _computable(self, key: str) -> bool:
@@ -306,12 +312,24 @@ class FeaturePlan:
             return resolution
         todo = self._all_steps if complete else self._needed_steps(features)
         if todo & self._history_mask and is_windowed(history):
-            self.all_windows(resolution)
+            self.all_windows(resolution, todo & self._history_mask)
             todo &= ~self._history_mask
         for bit, step in self._bits:
             if todo & bit:
                 step(resolution)
         return resolution
+
+    def _history_request(self, mask: int) -> tuple[dict[str, WindowSpec], bool]:
+        """The windows and whether the derived features are read, for the history steps in
+        ``mask``; the same mapping object for the same mask (a store may cache by it)."""
+        request = self._requests.get(mask)
+        if request is None:
+            windows = {key: self._windows[key] for bit, key in self._window_bits if mask & bit}
+            request = (windows, bool(mask & self._derived_bit))
+            if len(self._requests) >= 4096:  # bounded: masks are combinations of rules' needs
+                self._requests.clear()
+            self._requests[mask] = request
+        return request
 
     def _make_step(self, group: str, ref: FieldRef) -> Step:
         if group == "lexicon":

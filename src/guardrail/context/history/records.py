@@ -67,8 +67,11 @@ class HistoryRecord:
         born = event.customer.birth_date
         # on the branch's calendar, as customer.age: the date must not depend on the UTC offset
         # the teller system happened to write the timestamp with
-        on = event.timestamp.astimezone(_zone(event.branch.timezone)).date()
-        age = None if born is None else whole_years(born, on)
+        age = (
+            None
+            if born is None
+            else whole_years(born, event.timestamp.astimezone(_zone(event.branch.timezone)).date())
+        )
         # Interned: a million records share a few thousand customer and account strings.
         return cls(
             event_id=event.event_id,

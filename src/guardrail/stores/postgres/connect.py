@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg.abc import AdaptContext
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from guardrail.errors import StoreError
@@ -40,12 +41,13 @@ def open_pool(
     what: str = "PostgreSQL store",
     settings: dict[str, str] | None = None,
     prepare_threshold: int | None = 5,
+    context: AdaptContext | None = None,
 ) -> ConnectionPool:
     """An open pool whose first connection has been made (so a bad URL or a server that is
     down fails here, naming the URL). Every connection has ``statement_timeout`` set, so a
     stuck server costs a screening at most that long. ``settings`` are further server settings
     for every connection; ``prepare_threshold`` as in psycopg (uses before a server-side
-    prepare)."""
+    prepare); ``context`` the adapters of every connection (psycopg's defaults without it)."""
     options = {"statement_timeout": str(int(statement_timeout_ms)), **(settings or {})}
     kwargs: dict[str, Any] = {
         "connect_timeout": max(1, round(connect_timeout_s)),
@@ -54,6 +56,8 @@ def open_pool(
         "autocommit": True,
         "application_name": "guardrail",
     }
+    if context is not None:
+        kwargs["context"] = context
     try:  # one direct connection first: a wrong URL or a server that is down fails now
         with psycopg.connect(url.url, **kwargs) as probe:
             probe.execute("SELECT 1")
