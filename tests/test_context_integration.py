@@ -35,17 +35,18 @@ def test_a_watchlist_reload_changes_the_next_decision_not_the_one_in_flight(tmp_
         f"# version: 2025-03-02\nvalue,note\n{PAYEE},newly reported\n", encoding="utf-8"
     )
 
-    plan = guard._plan
-    original_resolve = plan.resolve
+    screener = guard._live
+    original_screening = screener.screening
+    assert original_screening is not None  # the reference backend's generated screening
 
     def reload_mid_screening(*args: Any, **kwargs: Any) -> Any:
         # Lands after the guard took this call's watchlist snapshot, before any lookup.
         guard.reload_watchlist("involved_accounts", updated)
-        return original_resolve(*args, **kwargs)
+        return original_screening(*args, **kwargs)
 
-    plan.resolve = reload_mid_screening  # type: ignore[method-assign]
+    screener.screening = reload_mid_screening
     in_flight = guard.screen(event)
-    plan.resolve = original_resolve  # type: ignore[method-assign]
+    screener.screening = original_screening
     assert "payee-involved-account" not in in_flight.rule_ids
 
     following = guard.screen(event)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from guardrail.context.watchlist import Watchlist
 from guardrail.guard import EventError, Guard, parse_event
 from guardrail.model import Action, Event
 from support import STARTER, example_event_data, write_pack
@@ -84,6 +85,7 @@ def test_an_injected_failure_gives_at_least_review(
     stage: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     guard = Guard.from_path(STARTER)
+    guard._live.screening = None  # the interpreted path: resolver, then backend.evaluate()
     event = parse_event(
         dict(example_event_data(), observations={}, notes="", amount={"value": "100"})
     )
@@ -102,8 +104,43 @@ def test_an_injected_failure_gives_at_least_review(
     assert any("screening failed" in record.message for record in caplog.records)
 
 
+class _Incomparable:
+    """A feature value no rule can compare: the generated screening fails evaluating it."""
+
+    def __eq__(self, other: object) -> bool:
+        raise TypeError("cannot compare")
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("stage", ["context", "engine"])
+def test_a_failure_inside_the_generated_screening_is_named_by_its_stage(
+    stage: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The reference backend screens through one generated function: a failing lookup fails
+    closed naming the context, a value the rules cannot evaluate names the engine."""
+    guard = Guard.from_path(STARTER)
+    assert guard._live.screening is not None
+    data = dict(example_event_data(), observations={}, notes="", amount={"value": "100"})
+    event = parse_event(dict(data, kind="transfer", counterparty={"account": "6222000011112222"}))
+    assert guard.screen(event).action is Action.PROCEED
+
+    def contains(self: Any, value: str) -> Any:
+        if stage == "context":
+            raise OSError("watchlist store unreachable")
+        return _Incomparable()
+
+    monkeypatch.setattr(Watchlist, "contains", contains)
+    with caplog.at_level(logging.ERROR, logger="guardrail"):
+        decision = guard.screen(event)
+    assert decision.action >= Action.REVIEW
+    assert decision.failures and decision.failures[0].stage == stage
+    assert any("screening failed" in record.message for record in caplog.records)
+
+
 def test_a_failure_keeps_a_higher_action_already_found(monkeypatch: pytest.MonkeyPatch) -> None:
     guard = Guard.from_path(STARTER)
+    guard._live.screening = None  # the interpreted path: resolver, then backend.evaluate()
     event = parse_event(example_event_data())
     original = guard.backend.evaluate
 
@@ -117,6 +154,18 @@ def test_a_failure_keeps_a_higher_action_already_found(monkeypatch: pytest.Monke
     decision = guard.screen(event)
     assert decision.action is Action.INTERCEPT  # the safe-account hit survives the failure
     assert decision.failures
+
+
+def test_a_decide_failure_after_the_generated_screening_keeps_its_hits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    guard = Guard.from_path(STARTER)
+    assert guard._live.screening is not None
+    decider = guard._live.decider
+    monkeypatch.setattr(decider, "decide", _failing_once(decider.decide))
+    decision = guard.screen(parse_event(example_event_data()))
+    assert decision.action is Action.INTERCEPT  # the safe-account hit survives the failure
+    assert decision.failures and decision.failures[0].stage == "decide"
 
 
 def _failing_once(real_decide: Any) -> Any:

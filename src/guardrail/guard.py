@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from guardrail.context.compiled import Screening, compile_screening
 from guardrail.context.deadline import with_budget
-from guardrail.context.enrich import FeaturePlan
+from guardrail.context.enrich import FeaturePlan, Resolution
 from guardrail.context.history import (
     HistoryRecord,
     HistoryStore,
@@ -25,6 +26,7 @@ from guardrail.context.history import (
 from guardrail.context.watchlist import Watchlist, WatchlistRegistry, load_watchlist
 from guardrail.engine import Backend, load_backend
 from guardrail.engine.decide import Decider
+from guardrail.engine.reference import ReferenceBackend
 from guardrail.errors import EventError as EventError  # re-exported: its historic home
 from guardrail.lang.approval import verify_approval
 from guardrail.lang.loader import load_pack
@@ -143,6 +145,13 @@ class _Screener:
         self.pack = pack
         self.backend: Backend = make_backend(backend, pack)
         self.plan = FeaturePlan(pack)
+        # The reference backend's rules, generated with the resolver as one function: what
+        # screen() runs on that backend (same decisions, without the feature map in between).
+        self.screening: Screening | None = (
+            compile_screening(pack, self.plan)
+            if isinstance(self.backend, ReferenceBackend)
+            else None
+        )
         self.decider = Decider(pack)
         # The versions of the pack's watchlists, for the last snapshot seen (a snapshot is a
         # new object after every reload, so identity tells when to recompute).
@@ -244,11 +253,17 @@ class Guard:
         details: dict[str, str] | None = None
         hit_ids: Sequence[str] = _NO_HITS
         versions = screener.versions(snapshot)
+        resolution: Resolution | None = None
         try:
-            resolution = screener.plan.resolve(event, self.history, snapshot)
-            features, details = resolution.features, resolution.details
-            stage = "engine"
-            hit_ids = screener.backend.evaluate(features)
+            if screener.screening is not None:
+                resolution = Resolution(event, self.history, snapshot, FeatureMap(), {})
+                hit_ids = screener.screening(event, resolution)
+                features, details = resolution.features, resolution.details
+            else:
+                resolution = screener.plan.resolve(event, self.history, snapshot)
+                features, details = resolution.features, resolution.details
+                stage = "engine"
+                hit_ids = screener.backend.evaluate(features)
             stage = "decide"
             return screener.decider.decide(
                 event.event_id,
@@ -260,6 +275,8 @@ class Guard:
                 watchlists=versions,
             )
         except Exception as error:  # fail closed: the teller must never see a silent proceed
+            if stage == "context" and resolution is not None:
+                stage = resolution.stage  # the generated screening says how far it got
             logger.exception("screening failed in %s for event %s", stage, event.event_id)
             failure = Failure(
                 stage=stage, error_type=type(error).__name__, message=str(error)[:500]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guardrail.context import (
     Watchlist,
@@ -164,3 +167,11 @@ def test_readers_see_whole_versions_during_concurrent_reloads(tmp_path: Path) ->
         thread.join()
     assert torn == []
     assert registry.snapshot()["w"].label == "39"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127)) | st.text())
+def test_the_ascii_shortcut_of_normalise_value_changes_nothing(value: str) -> None:
+    separators = str.maketrans("", "", " -\t")
+    slow = unicodedata.normalize("NFKC", value).strip().translate(separators).casefold()
+    assert normalise_value(value) == slow

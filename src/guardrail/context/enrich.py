@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 from guardrail.context.extract import base_features, extractor
 from guardrail.context.history import HistoryRecord, HistoryStore
-from guardrail.context.lexicon import LexiconHit, LexiconMatcher
+from guardrail.context.lexicon import LexiconMatcher
 from guardrail.context.watchlist import Watchlist
 from guardrail.context.windows import (
     WindowedHistory,
@@ -35,9 +36,9 @@ from guardrail.lang.catalog import (
     FieldSource,
     FieldType,
 )
-from guardrail.lang.declarations import WindowSpec
+from guardrail.lang.declarations import Span, WindowSpec
 from guardrail.lang.ir import All, Condition, FieldRef, RefKind, refs, walk
-from guardrail.lang.pack import KIND_KEY, Pack
+from guardrail.lang.pack import KIND_KEY, CompiledRule, Pack
 from guardrail.model.event import Event
 from guardrail.model.features import FeatureMap, FeatureValue
 
@@ -59,21 +60,25 @@ BASE_KEYS = frozenset(
     i.name for i in BASE_FIELDS if i.source is FieldSource.EVENT and i.type is not FieldType.TEXT
 )
 
+
+def _any_text(event: Event) -> str:
+    """Every free-text part of ``event`` that is not empty, one per line."""
+    purpose, detail, opening = event.purpose, event.answers.purpose_detail, event.opening
+    parts = (
+        "" if purpose is None else purpose.text,
+        detail or "",
+        event.notes,
+        "" if opening is None else opening.purpose_text,
+    )
+    return "\n".join([part for part in parts if part])
+
+
 _TEXT: dict[str, Callable[[Event], str]] = {
     "purpose.text": lambda e: "" if e.purpose is None else e.purpose.text,
     "notes": lambda e: e.notes,
     "answers.purpose_detail": lambda e: e.answers.purpose_detail or "",
     "opening.purpose_text": lambda e: "" if e.opening is None else e.opening.purpose_text,
-    "any_text": lambda e: "\n".join(
-        part
-        for part in (
-            "" if e.purpose is None else e.purpose.text,
-            e.answers.purpose_detail or "",
-            e.notes,
-            "" if e.opening is None else e.opening.purpose_text,
-        )
-        if part
-    ),
+    "any_text": _any_text,
 }
 
 
@@ -119,12 +124,20 @@ class Resolution:
     features: FeatureMap
     details: dict[str, str]
     current: HistoryRecord | None = None
+    local: datetime | None = None  # the event's time on the branch clock, once computed
+    stage: str = "context"  # where screening is: "context" until the features are resolved
 
     def current_record(self) -> HistoryRecord:
         """The event as a history record, built once for all the windows of this screening."""
         if self.current is None:
             self.current = HistoryRecord.from_event(self.event)
         return self.current
+
+    def local_time(self) -> datetime:
+        """The event's time on the branch's wall clock, converted once per screening."""
+        if self.local is None:
+            self.local = local_time(self.event)
+        return self.local
 
 
 def _cheap(ref: FieldRef) -> bool:
@@ -151,7 +164,10 @@ class FeaturePlan:
         # Only the event fields a rule (or a watchlist lookup, or the engine's kind dispatch)
         # reads are extracted; ``complete`` resolutions extract all of them.
         watched = {ref.field for ref in needed.values() if ref.kind is RefKind.WATCHLIST}
-        self._extract = extractor({*needed, *watched, KIND_KEY})
+        self.extract_keys = frozenset({*needed, *watched, KIND_KEY})
+        self._extract = extractor(self.extract_keys)
+        # the base features a costly step reads from the map (a watchlist lookup's field)
+        self.step_reads = frozenset(field for field in watched if field not in MANY_VALUED)
         self._needs_local_date = LOCAL_DATE_KEY in needed
         self._needs_static = not STATIC_DERIVED.isdisjoint(needed)
         # the branch region cut to N parts, for windows across customers of a region
@@ -206,6 +222,7 @@ class FeaturePlan:
         # Which steps the event needs: for each rule with costly features, a test of its cheap
         # top-level conditions and the steps it needs once that test passes, generated as one
         # function returning a bit mask. Rules reading only cheap features cost nothing here.
+        self._gates: dict[str, tuple[int, Condition | None]] = {}
         body = ["m = 0"]
         for rule in pack.engine_rules:
             steps = {step_of[r.key] for r in refs(rule.guarded) if r.key in step_of}
@@ -213,12 +230,53 @@ class FeaturePlan:
                 continue
             mask = sum(1 << step for step in steps)
             gate = _cheap_part(rule.guarded)
+            self._gates[rule.key or rule.id] = (mask, gate)
             test = f"m & {mask} != {mask}" + (f" and {expression(gate, cost)}" if gate else "")
             body += [f"if {test}:", f"    m |= {mask}"]
         body.append("return m")
         self._needed_steps: Callable[[FeatureMap], int] = compile_function("needed_steps", body)
         self._all_steps = (1 << len(self._steps)) - 1
         self._bits = [(1 << index, step) for index, step in enumerate(self._steps)]
+
+    # What ``context.compiled`` generates its screening function from (read only).
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """The costly steps, cheapest first; bit ``1 << i`` of a gate's mask is step ``i``."""
+        return tuple(self._steps)
+
+    @property
+    def history_mask(self) -> int:
+        """The bits of the steps a :class:`WindowedHistory` store answers in one request."""
+        return self._history_mask
+
+    @property
+    def needs_static(self) -> bool:
+        """Whether a rule reads a derived feature of the event alone (``STATIC_DERIVED``)."""
+        return self._needs_static
+
+    @property
+    def needs_local_date(self) -> bool:
+        """Whether a rule reads the event's branch-local date."""
+        return self._needs_local_date
+
+    @property
+    def region_depths(self) -> Mapping[str, int]:
+        """Each branch-region key a rule reads, with how many parts it keeps."""
+        return self._region_depths
+
+    def gate_of(self, rule: CompiledRule) -> tuple[int, Condition | None] | None:
+        """For a rule that reads costly features: the steps computing them (a bit mask), and
+        the cheap part of its condition that must hold first (None: always needed)."""
+        return self._gates.get(rule.key or rule.id)
+
+    def all_windows(self, out: Resolution, mask: int) -> None:
+        """The windows (and history features) of the history steps in ``mask`` from a
+        :class:`WindowedHistory` store, in one request."""
+        windowed = cast(WindowedHistory, out.history)
+        windows, derived = self._history_request(mask)
+        out.features.update(
+            windowed.window_values(out.event, windows, out.current_record(), derived=derived)
+        )
 
     def _computable(self, key: str) -> bool:
         return (
@@ -243,7 +301,7 @@ class FeaturePlan:
         features = FeatureMap(base_features(event) if complete else self._extract(event))
         resolution = Resolution(event, history, watchlists, features, {})
         if self._needs_static or self._needs_local_date:
-            local = local_time(event)
+            local = resolution.local_time()
             if self._needs_local_date:
                 features[LOCAL_DATE_KEY] = local.year * 10000 + local.month * 100 + local.day
             if self._needs_static:
@@ -254,11 +312,7 @@ class FeaturePlan:
             return resolution
         todo = self._all_steps if complete else self._needed_steps(features)
         if todo & self._history_mask and is_windowed(history):
-            windowed = cast(WindowedHistory, history)
-            windows, derived = self._history_request(todo & self._history_mask)
-            features.update(
-                windowed.window_values(event, windows, resolution.current_record(), derived=derived)
-            )
+            self.all_windows(resolution, todo & self._history_mask)
             todo &= ~self._history_mask
         for bit, step in self._bits:
             if todo & bit:
@@ -287,11 +341,14 @@ class FeaturePlan:
         return self._window(ref.key)
 
     def _window(self, key: str) -> Step:
-        compute = window_function(self._windows[key])
+        spec = self._windows[key]
+        compute = window_function(spec)
+        same_day = spec.span is Span.SAME_DAY
 
         def window(out: Resolution) -> None:
             # decide() writes the window's detail for a hit: most values explain nothing.
-            out.features[key] = compute(out.event, out.history, out.current)
+            local = out.local_time() if same_day else None
+            out.features[key] = compute(out.event, out.history, out.current, local)
 
         return window
 
@@ -301,16 +358,15 @@ class FeaturePlan:
         text_of = _TEXT[text_field]
         matcher = self.matcher
 
+        none_found = {item.key: False for item in wanted}
+
         def lexicons(out: Resolution) -> None:
             features = out.features
             text = text_of(out.event)
-            if not text:  # most events: nothing written, nothing to scan
-                for item in wanted:
-                    features[item.key] = False
+            first = matcher.first_hits(text) if text else None
+            if not first:  # most events: nothing written, or nothing found
+                features.update(none_found)
                 return
-            first: dict[str, LexiconHit] = {}
-            for hit in matcher.find(text, text_field):  # ordered by position
-                first.setdefault(hit.lexicon, hit)
             for item in wanted:
                 found = first.get(item.name)
                 features[item.key] = found is not None

@@ -75,6 +75,9 @@ _EXPRESSIONS: dict[str, str] = {
     ),
 }
 
+# Base features whose expression never gives None (required fields of every event).
+NEVER_NONE = frozenset({"kind", "direction", "channel", "amount", "currency", "cross_border"})
+
 # Locals an expression may use, each bound once at the top of the generated function.
 _LOCALS = {
     "customer": "e.customer",
@@ -89,7 +92,7 @@ _LOCALS = {
     "shown": "{d.kind.value for d in e.documents}",
 }
 
-_NAMESPACE: dict[str, Any] = {
+EXTRACT_NAMESPACE: dict[str, Any] = {
     "_DIRECTION": DIRECTION_OF_KIND,
     "_AGENT": ThirdPartyRole.AGENT,
     "_FAMILY": Relationship.FAMILY,
@@ -103,17 +106,34 @@ def extractor(keys: Collection[str]) -> Extractor:
     """A compiled function computing the base features among ``keys`` (others are ignored)."""
     wanted = [key for key in _EXPRESSIONS if key in keys]
     expressions = [_EXPRESSIONS[key] for key in wanted]
-    body = [
-        f"{name} = {source}"
-        for name, source in _LOCALS.items()
-        if any(_uses(expression, name) for expression in expressions)
-    ]
+    body = _local_lines(expressions)
     body.append("return {")
     body += [
         f"    {key!r}: {expression}," for key, expression in zip(wanted, expressions, strict=True)
     ]
     body.append("}")
-    return compile_function("extract_features", body, parameter="e", namespace=_NAMESPACE)
+    return compile_function("extract_features", body, parameter="e", namespace=EXTRACT_NAMESPACE)
+
+
+def assignments(keys: Collection[str], prefix: str) -> tuple[list[str], dict[str, str]]:
+    """Lines of Python over the event ``e`` that put each base feature among ``keys`` in a
+    local variable (named ``prefix`` and a number), and the variable of each key: how a
+    generated function that reads the features as locals extracts them. Its globals must
+    include ``EXTRACT_NAMESPACE``."""
+    wanted = [key for key in _EXPRESSIONS if key in keys]
+    names = {key: f"{prefix}{index}" for index, key in enumerate(wanted)}
+    lines = _local_lines([_EXPRESSIONS[key] for key in wanted])
+    lines += [f"{names[key]} = {_EXPRESSIONS[key]}  # {key}" for key in wanted]
+    return lines, names
+
+
+def _local_lines(expressions: list[str]) -> list[str]:
+    """The ``_LOCALS`` that ``expressions`` use, bound once."""
+    return [
+        f"{name} = {source}"
+        for name, source in _LOCALS.items()
+        if any(_uses(expression, name) for expression in expressions)
+    ]
 
 
 def _uses(expression: str, name: str) -> bool:

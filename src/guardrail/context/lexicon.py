@@ -7,13 +7,15 @@ One pattern covers the ways one idea is worded at the counter (安全账户, 安
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import ahocorasick
 
 from guardrail.context.normalise import normalise
 
+FIRST_HITS_CACHE = 4096  # distinct texts whose first hits a matcher keeps (counter text repeats)
 PATTERN_GAP = 4  # characters allowed between consecutive parts of a ``*`` pattern
 _BREAKS = frozenset(",.;:!?、。，；：！？()（）[]\"'“”‘’/|\n")  # a gap never spans these
 _PART = "\0part"  # owner name of a pattern part inside the automaton (never a lexicon name)
@@ -29,6 +31,15 @@ class LexiconHit:
     lexicon: str
     term: str
     field: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class FirstHit:
+    """Where a lexicon first matched a text: the term as written and its normalised offsets."""
+
+    term: str
     start: int
     end: int
 
@@ -64,6 +75,9 @@ class LexiconMatcher:
                 automaton.add_word(key, (len(key), tuple(by_lexicon.items())))
             automaton.make_automaton()
             self._automaton = automaton
+        self._first_hits: Callable[[str], Mapping[str, FirstHit]] = lru_cache(
+            maxsize=FIRST_HITS_CACHE
+        )(self._first_hits_uncached)
 
     @property
     def lexicons(self) -> frozenset[str]:
@@ -93,6 +107,19 @@ class LexiconMatcher:
                     hits.append(LexiconHit(lexicon, term, field, *span))
         hits.sort(key=lambda hit: (hit.start, hit.end, hit.lexicon))
         return hits
+
+    def first_hits(self, text: str) -> Mapping[str, FirstHit]:
+        """Each lexicon's first hit in ``text`` (as :meth:`find` orders them), by lexicon name;
+        lexicons without a hit are absent. Kept for the last ``FIRST_HITS_CACHE`` texts: the
+        screening hot path, where the same notes and purposes come back all day. Read only."""
+        return self._first_hits(text)
+
+    def _first_hits_uncached(self, text: str) -> Mapping[str, FirstHit]:
+        first: dict[str, FirstHit] = {}
+        for hit in self.find(text, ""):
+            if hit.lexicon not in first:
+                first[hit.lexicon] = FirstHit(hit.term, hit.start, hit.end)
+        return first
 
     def matches(self, text: str, lexicon: str, field: str = "") -> LexiconHit | None:
         """The first hit (leftmost, then shortest) of ``lexicon`` in ``text``, or None."""

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from guardrail.context.history import CrossCustomerHistory, HistoryRecord, HistoryStore
 from guardrail.context.history.records import whole_years
+from guardrail.engine.codegen import compile_function
 from guardrail.errors import GuardrailError
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
 from guardrail.model.event import Direction, Event
@@ -152,7 +153,17 @@ def needs_records(spec: WindowSpec) -> bool:
     return spec.across_customers or spec.same_purpose or spec.min_customer_age is not None
 
 
-WindowFunction = Callable[[Event, HistoryStore, "HistoryRecord | None"], int]
+class WindowFunction(Protocol):
+    """``compute_window`` for one spec: ``current`` is the event's own record and ``local``
+    its ``local_time``, when the caller already has them (several windows share them)."""
+
+    def __call__(
+        self,
+        event: Event,
+        store: HistoryStore,
+        current: HistoryRecord | None = None,
+        local: datetime | None = None,
+    ) -> int: ...
 
 
 class _Own:
@@ -179,13 +190,20 @@ class _Own:
         return None if counterparty is None else counterparty.account
 
 
-def _start_function(spec: WindowSpec) -> Callable[[Event], datetime | None]:
-    """``window_start`` for ``spec``, with a fixed span's length worked out once."""
+def _start_function(spec: WindowSpec) -> Callable[[Event, datetime | None], datetime | None]:
+    """``window_start`` for ``spec`` given the event and, if known, its ``local_time``, with a
+    fixed span's length worked out once."""
     if spec.span is Span.HOURS or spec.span is Span.DAYS:
         length = timedelta(hours=spec.length or 0) if spec.span is Span.HOURS else None
         length = length if length is not None else (spec.length or 0) * _DAY
-        return lambda event: event.timestamp - length
-    return lambda event: window_start(spec, event)
+        return lambda event, local: event.timestamp - length
+    if spec.span is Span.SAME_DAY:
+        return lambda event, local: (
+            window_start(spec, event)
+            if local is None
+            else _midnight(event.branch.timezone, local.date())
+        )
+    return lambda event, local: window_start(spec, event)
 
 
 def window_function(spec: WindowSpec) -> WindowFunction:
@@ -195,7 +213,12 @@ def window_function(spec: WindowSpec) -> WindowFunction:
     unless the caller has it."""
     if spec.across_customers or spec.same_purpose:  # rare: the general path
 
-        def general(event: Event, store: HistoryStore, current: HistoryRecord | None) -> int:
+        def general(
+            event: Event,
+            store: HistoryStore,
+            current: HistoryRecord | None = None,
+            local: datetime | None = None,
+        ) -> int:
             return compute_window(spec, event, store, current)
 
         return general
@@ -211,6 +234,8 @@ def window_function(spec: WindowSpec) -> WindowFunction:
     filtered = filtered or min_age is not None
 
     start = _start_function(spec)
+    aggregate = _aggregator(spec)
+    select = _selector(spec)
 
     def counts(rec: HistoryRecord | Event) -> bool:
         if min_age is not None:
@@ -224,46 +249,73 @@ def window_function(spec: WindowSpec) -> WindowFunction:
             and (currency is None or _currency(rec) is currency)
         )
 
-    def compute(event: Event, store: HistoryStore, current: HistoryRecord | None) -> int:
+    def compute(
+        event: Event,
+        store: HistoryStore,
+        current: HistoryRecord | None = None,
+        local: datetime | None = None,
+    ) -> int:
         payee = None
         if by_payee:
             payee = event.counterparty.account if event.counterparty is not None else None
             if payee is None:
                 return 0
-        since = start(event)
+        since = start(event, local)
         if by_account and event.account is not None:
             candidates = store.for_account(event.account.id, since)
         else:
             candidates = store.for_customer(event.customer.id, since)
-        selected: list[HistoryRecord | _Own] = []
-        if candidates:
-            end = event.timestamp
-            own_id = event.event_id
-            # Inline tests (no call per record): a customer may have hundreds of records.
-            selected = [
-                rec
-                for rec in candidates
-                if rec.timestamp <= end
-                and rec.event_id != own_id
-                and (payee is None or rec.counterparty_account == payee)
-                and (not kinds or rec.kind in kinds)
-                and (direction is None or rec.direction is direction)
-                and (not channels or rec.channel in channels)
-                and (currency is None or rec.currency is currency)
-                and (
-                    min_age is None
-                    or (rec.customer_age is not None and rec.customer_age >= min_age)
-                )
-            ]
+        selected: list[HistoryRecord | _Own] = (
+            select(candidates, event.timestamp, event.event_id, payee) if candidates else []
+        )
         if include_current:
             if current is not None:
                 if not filtered or counts(current):
                     selected.append(current)
             elif not filtered or counts(event):
                 selected.append(_Own(event))
-        return _aggregate(spec, selected)
+        return aggregate(selected)
 
     return compute
+
+
+_Select = Callable[
+    [Sequence[HistoryRecord], datetime, str, "str | None"], "list[HistoryRecord | _Own]"
+]
+
+
+def _selector(spec: WindowSpec) -> _Select:
+    """The records of ``candidates`` that ``spec`` counts, as one generated comprehension that
+    tests only what the spec constrains (a customer may have hundreds of records): up to the
+    event's instant, not the event itself, to its payee when ``payee`` is given."""
+    # Most selective first (the order of an ``and`` of plain tests changes no result): the
+    # records come from the window's start, so the time test seldom rejects one.
+    tests = []
+    if spec.key is WindowKey.COUNTERPARTY:  # as ``window_function``'s payee
+        tests.append("rec.counterparty_account == payee")
+    if spec.kinds:
+        tests.append("rec.kind in _kinds")
+    if spec.direction is not None:
+        tests.append("rec.direction is _direction")
+    if spec.channels:
+        tests.append("rec.channel in _channels")
+    if spec.effective_currency is not None:
+        tests.append("rec.currency is _currency")
+    if spec.min_customer_age is not None:
+        tests.append("rec.customer_age is not None and rec.customer_age >= _min_age")
+    tests += ["rec.timestamp <= end", "rec.event_id != own_id"]
+    namespace = {
+        "_kinds": frozenset(spec.kinds),
+        "_direction": spec.direction,
+        "_channels": frozenset(spec.channels),
+        "_currency": spec.effective_currency,
+        "_min_age": spec.min_customer_age,
+    }
+    body = [f"return [rec for rec in candidates if {' and '.join(tests)}]"]
+    select: _Select = compile_function(
+        "select_records", body, parameter="candidates, end, own_id, payee", namespace=namespace
+    )
+    return select
 
 
 def _currency(item: HistoryRecord | Event) -> Currency:
@@ -277,6 +329,15 @@ def _age_on_utc_date(event: Event) -> int | None:
         return None
     on = event.timestamp.date()
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _aggregator(spec: WindowSpec) -> Callable[[Sequence[HistoryRecord | _Own]], int]:
+    """``_aggregate`` for one spec: a plain count is ``len``, a sum one pass."""
+    if spec.aggregate is Aggregate.SUM:
+        return lambda records: sum([rec.amount_fen for rec in records])
+    if spec.aggregate is Aggregate.COUNT and spec.measure is not Measure.COUNTERPARTY:
+        return len
+    return lambda records: _aggregate(spec, records)
 
 
 def _aggregate(spec: WindowSpec, records: Sequence[HistoryRecord | _Own]) -> int:
@@ -440,30 +501,47 @@ def _province(region: str) -> str:
     return "-".join(region.split("-")[:2])
 
 
+# The features of the event alone, on the branch's local calendar: key -> expression over the
+# event ``e``, its ``local`` time, ``today`` (its local date) and ``age`` (STATIC_PRELUDE).
+# ``static_derived_features`` is compiled from this table, and so is the generated screening
+# (``context.compiled``), which computes only the keys a pack reads.
+STATIC_EXPRESSIONS: dict[str, str] = {
+    "customer.age": "age",
+    "customer.is_elderly": f"None if age is None else age >= {ELDERLY_AGE}",
+    "account.age_days": "None if e.account is None else (today - e.account.opened_on).days",
+    "account.days_since_last_activity": (
+        "None if e.account is None or e.account.last_activity_on is None"
+        " else (today - e.account.last_activity_on).days"
+    ),
+    "counterparty.other_region": (
+        "None if e.counterparty is None or e.counterparty.region is None"
+        " else _province(e.counterparty.region) != _province(e.branch.region)"
+    ),
+    "event.local_hour": "local.hour",
+}
+STATIC_PRELUDE = (
+    "today = local.date()",
+    "age = None if (born := e.customer.birth_date) is None else _whole_years(born, today)",
+)
+STATIC_NAMESPACE: dict[str, object] = {"_whole_years": whole_years, "_province": _province}
+
+_STATIC = compile_function(
+    "static_derived",
+    [
+        *STATIC_PRELUDE,
+        "return {" + ", ".join(f"{k!r}: {v}" for k, v in STATIC_EXPRESSIONS.items()) + "}",
+    ],
+    parameter="e, local",
+    namespace=STATIC_NAMESPACE,
+)
+
+
 def static_derived_features(
     event: Event, local: datetime | None = None
 ) -> dict[str, int | bool | None]:
     """Features of the event alone (no history), on the branch's local calendar (``local``:
     the event's ``local_time``, when the caller has it)."""
-    if local is None:
-        local = local_time(event)
-    today = local.date()
-    birth = event.customer.birth_date
-    age = None if birth is None else whole_years(birth, today)
-    account = event.account
-    last_activity = None if account is None else account.last_activity_on
-    payee_region = event.counterparty.region if event.counterparty is not None else None
-    return {
-        "customer.age": age,
-        "customer.is_elderly": None if age is None else age >= ELDERLY_AGE,
-        "account.age_days": None if account is None else (today - account.opened_on).days,
-        "account.days_since_last_activity": (
-            None if last_activity is None else (today - last_activity).days
-        ),
-        "counterparty.other_region": (
-            None
-            if payee_region is None
-            else _province(payee_region) != _province(event.branch.region)
-        ),
-        "event.local_hour": local.hour,
-    }
+    features: dict[str, int | bool | None] = _STATIC(
+        event, local_time(event) if local is None else local
+    )
+    return features

@@ -73,6 +73,25 @@ class Decider:
         self.pack = pack
         self._plans: dict[str, _HitPlan] = {}
         self._zero_score_action = pack.score_action(0) if pack.score_bands else Action.PROCEED
+        # The fields of a decision without hits or failures, in declaration order: ``decide``
+        # fills in the event's own (its id, the backend, the time, the watchlist versions).
+        self._nothing_hit: dict[str, object] = {
+            "event_id": "",
+            "action": self._zero_score_action,
+            "obligations": (),
+            "hits": (),
+            "pack": pack.ref,
+            "backend": "",
+            "failures": (),
+            "elapsed_us": 0,
+            "ladder_action": Action.PROCEED,
+            "score": 0,
+            "score_action": self._zero_score_action,
+            "score_parts": (),
+            "cleared": (),
+            "watchlists": {},
+            "adjustments": (),
+        }
 
     def decide(
         self,
@@ -87,18 +106,31 @@ class Decider:
         watchlists: Mapping[str, str] | None = None,
     ) -> Decision:
         """The decision for one event from the ids of the rules it hit."""
+        if not hit_ids and not failures and elapsed_us >= 0:  # most events: nothing to explain
+            fields = self._nothing_hit.copy()
+            fields["event_id"] = event_id
+            fields["backend"] = backend
+            fields["elapsed_us"] = elapsed_us
+            fields["watchlists"] = dict(watchlists) if watchlists else {}
+            return trusted(Decision, fields)
         pack = self.pack
         failures = tuple(failures)
         if hit_ids:
             details = details or {}
             rules = pack.rules_by_id
             live, cleared_ids, ladder, score, score_action, action, owed = _settle(pack, hit_ids)
-            hits = tuple(self._hit(rule_id, features, details) for rule_id in live)
-            parts = tuple(
-                trusted(ScorePart, {"rule_id": rule.spec.id, "weight": rule.spec.score})
-                for rule in (rules[rule_id] for rule_id in live)
-                if rule.spec.score
+            plans = self._plans
+            hits = tuple(
+                (plans.get(rule_id) or self._plan(rule_id)).hit(features, details)
+                for rule_id in live
             )
+            parts: tuple[ScorePart, ...] = ()
+            if score:
+                parts = tuple(
+                    trusted(ScorePart, {"rule_id": rule.spec.id, "weight": rule.spec.score})
+                    for rule in (rules[rule_id] for rule_id in live)
+                    if rule.spec.score
+                )
             cleared = tuple(
                 _cleared(pack, rules[rule_id], features, details) for rule_id in cleared_ids
             )
@@ -133,18 +165,16 @@ class Decider:
             },
         )
 
-    def _hit(self, rule_id: str, features: Features, details: Mapping[str, str]) -> Hit:
-        plan = self._plans.get(rule_id)
-        if plan is None:
-            plan = self._plans[rule_id] = _HitPlan(self.pack, self.pack.rules_by_id[rule_id])
-        return plan.hit(features, details)
+    def _plan(self, rule_id: str) -> _HitPlan:
+        plan = self._plans[rule_id] = _HitPlan(self.pack, self.pack.rules_by_id[rule_id])
+        return plan
 
 
 class _HitPlan:
     """How to explain one rule's hit: its fixed fields, and the features its condition reads
     when it has no ``or`` (with one, which features explain it depends on the event)."""
 
-    __slots__ = ("_fixed", "_pack", "_reads", "_rule")
+    __slots__ = ("_fixed", "_hits", "_pack", "_reads", "_rule", "_tail")
 
     def __init__(self, pack: Pack, rule: CompiledRule) -> None:
         spec = rule.spec
@@ -157,6 +187,17 @@ class _HitPlan:
             "action": spec.action,
             "obligations": spec.obligations,
         }
+        self._tail = {
+            "source": spec.source,
+            "notice_zh": spec.notice_zh,
+            "notice_en": spec.notice_en,
+            "tags": spec.tags,
+            "ask": spec.ask,
+        }
+        # The hits already built, by the values shown: most hits of a rule show the same few
+        # (a flag, a lexicon term), and a Hit is immutable. Each key holds one feature's values,
+        # all of one type, so True and 1 never meet in a key.
+        self._hits: dict[tuple[tuple[str, JsonScalar, str], ...], Hit] = {}
         self._reads: tuple[tuple[str, bool, str | None], ...] | None = None
         if not any(isinstance(part, AnyOf) for part in _parts(rule.condition)):
             self._reads = tuple(
@@ -165,26 +206,28 @@ class _HitPlan:
             )
 
     def hit(self, features: Features, details: Mapping[str, str]) -> Hit:
-        spec = self._rule.spec
         if self._reads is None:
-            evidence = _explain(self._pack, self._rule.condition, features, details)
-        else:
-            evidence = tuple(
-                _shown_evidence(key, features.get(key), money, prefix, details)
-                for key, money, prefix in self._reads
-            )
-        return trusted(
-            Hit,
-            {
-                **self._fixed,
-                "evidence": evidence,
-                "source": spec.source,
-                "notice_zh": spec.notice_zh,
-                "notice_en": spec.notice_en,
-                "tags": spec.tags,
-                "ask": spec.ask,
-            },
+            return self._built(_explain(self._pack, self._rule.condition, features, details))
+        shown = tuple(
+            _shown(key, features.get(key), money, prefix, details)
+            for key, money, prefix in self._reads
         )
+        hit = self._hits.get(shown)
+        if hit is None:
+            if len(self._hits) >= _HITS_KEPT:
+                self._hits.clear()
+            evidence = tuple(
+                trusted(Evidence, {"feature": key, "value": value, "detail": detail})
+                for key, value, detail in shown
+            )
+            hit = self._hits[shown] = self._built(evidence)
+        return hit
+
+    def _built(self, evidence: tuple[Evidence, ...]) -> Hit:
+        return trusted(Hit, {**self._fixed, "evidence": evidence, **self._tail})
+
+
+_HITS_KEPT = 256  # distinct evidence per rule whose Hit is kept
 
 
 def _parts(condition: Condition) -> Iterable[Condition]:
@@ -249,24 +292,34 @@ def _settle(
     pack: Pack, hit_ids: Sequence[str]
 ) -> tuple[list[str], list[str], Action, int, Action, Action, tuple[Obligation, ...]]:
     rules = pack.rules_by_id
-    clearing = {r.removesuffix(CLEARS_SUFFIX) for r in hit_ids if CLEARS_SUFFIX in r}
-    matched = [rule_id for rule_id in hit_ids if CLEARS_SUFFIX not in rule_id]
-    live = [rule_id for rule_id in matched if rule_id not in clearing]
-    cleared = [rule_id for rule_id in matched if rule_id in clearing]
-    ladder = max((rules[rule_id].spec.action for rule_id in live), default=Action.PROCEED)
-    score = sum(rules[rule_id].spec.score for rule_id in live)
-    score_action = pack.score_action(score)
-    action = max(ladder, score_action)
-    owed = {o for rule_id in live for o in rules[rule_id].spec.obligations}
-    return (
-        live,
-        cleared,
-        ladder,
-        score,
-        score_action,
-        action,
-        tuple(o for o in _OBLIGATIONS if o in owed),
-    )
+    if any(CLEARS_SUFFIX in rule_id for rule_id in hit_ids):
+        clearing = {r.removesuffix(CLEARS_SUFFIX) for r in hit_ids if CLEARS_SUFFIX in r}
+        matched = [rule_id for rule_id in hit_ids if CLEARS_SUFFIX not in rule_id]
+        live = [rule_id for rule_id in matched if rule_id not in clearing]
+        cleared = [rule_id for rule_id in matched if rule_id in clearing]
+    else:  # most hits: nothing cleared
+        live, cleared = list(hit_ids), []
+    # By rank, not with Action's own comparisons, and in one loop: this runs for every event
+    # with a hit.
+    rank = score = 0
+    obliged = False
+    for rule_id in live:
+        spec = rules[rule_id].spec
+        rank = max(rank, _RANK[spec.action])
+        score += spec.score
+        obliged = obliged or bool(spec.obligations)
+    ladder = _LADDER[rank]
+    score_action = pack.score_action(score) if pack.score_bands else Action.PROCEED
+    action = ladder if rank >= _RANK[score_action] else score_action
+    owed: tuple[Obligation, ...] = ()
+    if obliged:
+        owed_set = {o for rule_id in live for o in rules[rule_id].spec.obligations}
+        owed = tuple(o for o in _OBLIGATIONS if o in owed_set)
+    return live, cleared, ladder, score, score_action, action, owed
+
+
+_LADDER = tuple(Action)  # lowest first: an action's rank is its index
+_RANK = {action: rank for rank, action in enumerate(_LADDER)}
 
 
 def _cleared(
@@ -297,12 +350,20 @@ def _evidence(
 def _shown_evidence(
     key: str, value: FeatureValue, money: bool, prefix: str | None, details: Mapping[str, str]
 ) -> Evidence:
+    key, shown, detail = _shown(key, value, money, prefix, details)
+    return trusted(Evidence, {"feature": key, "value": shown, "detail": detail})
+
+
+def _shown(
+    key: str, value: FeatureValue, money: bool, prefix: str | None, details: Mapping[str, str]
+) -> tuple[str, JsonScalar, str]:
+    """How feature ``key`` is shown as evidence: its name, its value and how it was found."""
     shown: JsonScalar = value
     if isinstance(value, Enum):  # an enum member is shown, and validates, as its value
-        shown = value.value
+        shown = value._value_  # (``value`` is a slow descriptor; this is a hot path)
     elif money and isinstance(value, int) and not isinstance(value, bool):
         shown = str(from_fen(value))
     detail = details.get(key, "")
     if not detail and prefix is not None and value is not None:
         detail = f"{prefix}{shown}"
-    return trusted(Evidence, {"feature": key, "value": shown, "detail": detail})
+    return key, shown, detail

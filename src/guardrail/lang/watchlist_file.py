@@ -31,6 +31,8 @@ def normalise_value(value: str) -> str:
     ``6222-0212 3456`` and ``622202123456`` are the same account; full-width digits typed by an
     input method count as digits.
     """
+    if value.isascii() and value.isalnum():  # most values: already canonical but for case
+        return value.lower()
     return unicodedata.normalize("NFKC", value).strip().translate(_SEPARATORS).casefold()
 
 

@@ -47,8 +47,9 @@ class Action(str, Enum):
             return NotImplemented
         return _RANK[self] >= _RANK[other]
 
-    def __hash__(self) -> int:
-        return hash(self.value)
+    # The hash of the value (the member's own text), computed in C: ladders are settled with
+    # dictionary lookups by action on every screening.
+    __hash__ = str.__hash__
 
 
 _RANK = {action: index for index, action in enumerate(Action)}
@@ -79,6 +80,8 @@ class Obligation(str, Enum):
     IDENTITY_REVERIFICATION = "identity_reverification"
     FAMILY_CONTACT = "family_contact"
 
+    __hash__ = str.__hash__  # the value's hash, as Enum's, computed in C (a hot path)
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -92,12 +95,16 @@ def trusted(cls: type[_Model], fields: dict[str, Any]) -> _Model:
     every field, in declaration order, of its declared type (tuples, enum members, nested
     instances). Skips validation, for ``decide``'s hot path, where every value comes from the
     pack and the resolver; the instance equals, and dumps exactly as, the validated one."""
-    instance = cls.__new__(cls)
-    object.__setattr__(instance, "__dict__", fields)
-    object.__setattr__(instance, "__pydantic_fields_set__", set(fields))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
+    instance = _new(cls)
+    _set(instance, "__dict__", fields)
+    _set(instance, "__pydantic_fields_set__", set(fields))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
     return instance
+
+
+_new = object.__new__  # what ``BaseModel`` instances are made with (it defines no __new__)
+_set = object.__setattr__
 
 
 class Evidence(_Frozen):
