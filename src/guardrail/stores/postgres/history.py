@@ -763,8 +763,13 @@ class PostgresHistoryStore:
         values = [_encoded(params[name], encoding) for name in statement.names]
         # libpq takes None for a NULL parameter (psycopg's own queries pass them so)
         result = pgconn.exec_prepared(statement.name, cast("list[bytes]", values))
-        if result.status != ExecStatus.TUPLES_OK or result.ntuples != 1:
+        if result.status != ExecStatus.TUPLES_OK:
             raise error_from_result(result, encoding)
+        if result.ntuples != 1:
+            raise StoreError(
+                f"history store {self.url.masked}: the window statement gave"
+                f" {result.ntuples} rows, not one"
+            )
         row: list[bytes] = []
         for column in range(result.nfields):
             value = result.get_value(0, column)
