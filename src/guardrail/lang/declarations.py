@@ -80,6 +80,16 @@ class WindowSpec(_Spec):
     )
     description: str = ""
 
+    @property
+    def fixed_length_us(self) -> int | None:
+        """How far back the window reaches from the event, in microseconds, when that is a
+        fixed length (spans of hours or days); None for calendar and account-age spans."""
+        if self.span is Span.HOURS:
+            return (self.length or 0) * 3_600_000_000
+        if self.span is Span.DAYS:
+            return (self.length or 0) * 86_400_000_000
+        return None
+
     @model_validator(mode="after")
     def _consistent(self) -> WindowSpec:
         if self.span in (Span.HOURS, Span.DAYS) and self.length is None:

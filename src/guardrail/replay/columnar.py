@@ -679,10 +679,9 @@ _DERIVED: dict[str, Callable[[Rows], pl.Series]] = {
 def _start_rank(spec: WindowSpec, rows: Rows) -> I64:
     if spec.span is Span.SAME_DAY:
         return rows.rank(rows.midnight)
-    if spec.span is Span.HOURS:
-        return rows.rank(rows.ts - (spec.length or 0) * HOUR_US)
-    if spec.span is Span.DAYS:
-        return rows.rank(rows.ts - (spec.length or 0) * DAY_US)
+    length = spec.fixed_length_us
+    if length is not None:
+        return rows.rank(rows.ts - length)
     # since the branch-local midnight of the opening day; without an account, everything
     opened, present = rows.days("account.opened_on")
     start = rows.rank(midnights(rows.zone_code, rows.zone_list, opened))

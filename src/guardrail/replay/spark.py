@@ -456,11 +456,10 @@ def _sum_name(spec: WindowSpec, partition: tuple[str, ...]) -> str:
 def _sum_start(spec: WindowSpec) -> Start:
     if spec.span is Span.SAME_DAY:
         return "midnight"
-    if spec.span is Span.HOURS:
-        return (spec.length or 0) * HOUR_US
-    if spec.span is Span.DAYS:
-        return (spec.length or 0) * DAY_US
-    return "opened_midnight"  # the smallest long when there is no account
+    length = spec.fixed_length_us
+    return (
+        "opened_midnight" if length is None else length
+    )  # the smallest long when there is no account
 
 
 _FAMILIES = ("cust", "acct", "payee", "branch")
@@ -555,11 +554,8 @@ def _reach(spec: WindowSpec) -> int | None:
     """How far before a row its window can start, in microseconds; None: the whole history."""
     if spec.span is Span.SAME_DAY:
         return _SAME_DAY_REACH
-    if spec.span is Span.HOURS:
-        return (spec.length or 0) * HOUR_US
-    if spec.span is Span.DAYS:
-        return (spec.length or 0) * DAY_US
-    return _UNBOUNDED
+    length = spec.fixed_length_us
+    return _UNBOUNDED if length is None else length
 
 
 def _start(spec: WindowSpec) -> Any:

@@ -278,16 +278,6 @@ _CANDIDATES = sql.SQL(
 )
 
 
-def _length_us(spec: WindowSpec) -> int | None:
-    """How long ``spec`` reaches back from the event when that is a fixed length (hours or
-    days; exactly ``window_start``'s arithmetic), else None."""
-    if spec.span is Span.HOURS:
-        return (spec.length or 0) * _HOUR_US
-    if spec.span is Span.DAYS:
-        return (spec.length or 0) * _DAY_US
-    return None
-
-
 def _local_day_start_us(event: Event) -> int:
     """The first microsecond of the event's day at its branch (``derived_day_starts``)."""
     return utc_micros(derived_day_starts(event)[1])
@@ -331,7 +321,7 @@ class _Query:
         self.specs = [specs[key] for key in self.keys]
         self.own_rows = [needs_records(spec) for spec in self.specs]
         # windows of a fixed length start that many microseconds before the event
-        self.lengths_us = [_length_us(spec) for spec in self.specs]
+        self.lengths_us = [spec.fixed_length_us for spec in self.specs]
         self.derived = derived
         self._rendered: dict[_Shape, _Prepared] = {}
 
