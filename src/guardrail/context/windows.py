@@ -193,9 +193,9 @@ class _Own:
 def _start_function(spec: WindowSpec) -> Callable[[Event, datetime | None], datetime | None]:
     """``window_start`` for ``spec`` given the event and, if known, its ``local_time``, with a
     fixed span's length worked out once."""
-    if spec.span is Span.HOURS or spec.span is Span.DAYS:
-        length = timedelta(hours=spec.length or 0) if spec.span is Span.HOURS else None
-        length = length if length is not None else (spec.length or 0) * _DAY
+    fixed = spec.fixed_length_us
+    if fixed is not None:
+        length = timedelta(microseconds=fixed)
         return lambda event, local: event.timestamp - length
     if spec.span is Span.SAME_DAY:
         return lambda event, local: (
