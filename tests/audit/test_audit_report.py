@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from audit_factory import SECRET, T0, make_decision, make_event
@@ -88,6 +89,18 @@ def plan(seed: int, n: int) -> list[PlannedCase]:
     return cases
 
 
+def steps(
+    log: AuditLog, case: PlannedCase, at: dt.datetime, count: int, kind: str, **fields: Any
+) -> list[SessionStepRecord]:
+    """The audit records of `count` session steps of one kind, by the case's teller."""
+    return [
+        log.session_step_record(
+            SessionStep(case_id=case.case_id, kind=kind, at=at, teller_id=case.teller, **fields)
+        )
+        for _ in range(count)
+    ]
+
+
 def write(log: AuditLog, cases: list[PlannedCase]) -> None:
     batch = []
     for case in cases:
@@ -102,133 +115,95 @@ def write(log: AuditLog, cases: list[PlannedCase]) -> None:
                 )
             )
         at = case.when + dt.timedelta(minutes=30)
-        for _ in range(case.escalations):
-            batch.append(
-                log.session_step_record(
-                    SessionStep(
-                        case_id=case.case_id,
-                        kind="escalated",
-                        at=at,
-                        teller_id=case.teller,
-                        supervisor_id="S1",
-                    )
-                )
-            )
+        batch += steps(log, case, at, case.escalations, "escalated", supervisor_id="S1")
         batch += change_steps(log, case, at)
-        for _ in range(case.refusals):
-            batch.append(
-                log.session_step_record(
-                    SessionStep(
-                        case_id=case.case_id,
-                        kind="step_refused",
-                        at=at,
-                        teller_id=case.teller,
-                        refused_step="record_outcome",
-                        reason="refused in state escalated: wait for the supervisor",
-                    )
-                )
-            )
-        for _ in range(case.overrides):
-            batch.append(
-                log.session_step_record(
-                    SessionStep(
-                        case_id=case.case_id,
-                        kind="supervisor_override",
-                        at=at,
-                        teller_id=case.teller,
-                        supervisor_id="S1",
-                        override_from="hold",
-                        override_to="proceed",
-                    )
-                )
-            )
-        if case.outcome is not None:
-            batch.append(
-                log.session_step_record(
-                    SessionStep(
-                        case_id=case.case_id,
-                        kind="outcome_recorded",
-                        at=at,
-                        teller_id=case.teller,
-                        outcome=case.outcome,
-                        confirmed_fraud=case.verdict,
-                    )
-                )
-            )
-        batch.append(
-            log.session_step_record(
-                SessionStep(case_id=case.case_id, kind="closed", at=at, teller_id=case.teller)
-            )
+        batch += steps(
+            log,
+            case,
+            at,
+            case.refusals,
+            "step_refused",
+            refused_step="record_outcome",
+            reason="refused in state escalated: wait for the supervisor",
         )
+        batch += steps(
+            log,
+            case,
+            at,
+            case.overrides,
+            "supervisor_override",
+            supervisor_id="S1",
+            override_from="hold",
+            override_to="proceed",
+        )
+        if case.outcome is not None:
+            batch += steps(
+                log,
+                case,
+                at,
+                1,
+                "outcome_recorded",
+                outcome=case.outcome,
+                confirmed_fraud=case.verdict,
+            )
+        batch += steps(log, case, at, 1, "closed")
         if len(batch) >= 100:
             log.append(batch)
             batch = []
     log.append(batch)
 
 
+# Teller raises, approvals and rejections: under their own kinds, or (legacy) under the nearest
+# kind with the session's step name leading the reason, as older logs hold them.
+CHANGE_STEPS: dict[bool, tuple[dict[str, str], dict[str, str], dict[str, str]]] = {
+    False: (
+        {
+            "kind": "teller_override",
+            "override_from": "notice",
+            "override_to": "intercept",
+            "reason": "客户神色慌张",
+        },
+        {
+            "kind": "supervisor_approved",
+            "supervisor_id": "S1",
+            "override_from": "review",
+            "override_to": "review",
+        },
+        {
+            "kind": "supervisor_rejected",
+            "supervisor_id": "S1",
+            "override_from": "review",
+            "override_to": "intercept",
+            "reason": "疑似冒充公检法",
+        },
+    ),
+    True: (
+        {"kind": "escalated", "reason": "teller_raise: 客户神色慌张 | raised notice -> intercept"},
+        {
+            "kind": "supervisor_override",
+            "supervisor_id": "S1",
+            "override_from": "review",
+            "override_to": "review",
+            "reason": "supervisor_approve",
+        },
+        {
+            "kind": "supervisor_override",
+            "supervisor_id": "S1",
+            "override_from": "review",
+            "override_to": "intercept",
+            "reason": "supervisor_reject: 疑似冒充公检法",
+        },
+    ),
+}
+
+
 def change_steps(log: AuditLog, case: PlannedCase, at: dt.datetime) -> list[SessionStepRecord]:
-    """Teller raises, approvals and rejections: under their own kinds, or (legacy) under the
-    nearest kind with the session's step name leading the reason, as older logs hold them."""
-    legacy = case.legacy
-    steps = []
-    for _ in range(case.teller_overrides):
-        if legacy:
-            steps.append(
-                log.session_step_record(
-                    SessionStep(
-                        case_id=case.case_id,
-                        kind="escalated",
-                        at=at,
-                        teller_id=case.teller,
-                        reason="teller_raise: 客户神色慌张 | raised notice -> intercept",
-                    )
-                )
-            )
-        else:
-            steps.append(
-                log.session_step_record(
-                    SessionStep(
-                        case_id=case.case_id,
-                        kind="teller_override",
-                        at=at,
-                        teller_id=case.teller,
-                        override_from="notice",
-                        override_to="intercept",
-                        reason="客户神色慌张",
-                    )
-                )
-            )
-    for _ in range(case.approvals):
-        steps.append(
-            log.session_step_record(
-                SessionStep(
-                    case_id=case.case_id,
-                    kind="supervisor_override" if legacy else "supervisor_approved",
-                    at=at,
-                    teller_id=case.teller,
-                    supervisor_id="S1",
-                    override_from="review",
-                    override_to="review",
-                    reason="supervisor_approve" if legacy else "",
-                )
-            )
-        )
-    for _ in range(case.rejections):
-        steps.append(
-            log.session_step_record(
-                SessionStep(
-                    case_id=case.case_id,
-                    kind="supervisor_override" if legacy else "supervisor_rejected",
-                    at=at,
-                    teller_id=case.teller,
-                    supervisor_id="S1",
-                    override_from="review",
-                    override_to="intercept",
-                    reason="supervisor_reject: 疑似冒充公检法" if legacy else "疑似冒充公检法",
-                )
-            )
-        )
-    return steps
+    raise_, approve, reject = CHANGE_STEPS[case.legacy]
+    counts = (case.teller_overrides, case.approvals, case.rejections)
+    records: list[SessionStepRecord] = []
+    for fields, count in zip((raise_, approve, reject), counts, strict=True):
+        records += steps(log, case, at, count, **fields)
+    return records
 
 
 def expected_totals(
