@@ -18,7 +18,7 @@ from audit_factory import SECRET, T0, make_decision, make_event
 
 from guardrail.audit import AuditKeys, AuditLog, GroupBy, build_report, read_records
 from guardrail.audit.cli import report_main
-from guardrail.audit.records import SessionStepRecord
+from guardrail.audit.records import AnyPayload, SessionStepRecord
 from guardrail.model import Action
 from guardrail.model.session import Outcome, SessionStep
 
@@ -102,7 +102,7 @@ def steps(
 
 
 def write(log: AuditLog, cases: list[PlannedCase]) -> None:
-    batch = []
+    batch: list[AnyPayload] = []
     for case in cases:
         amount = str(Decimal(case.fen) / 100)
         for k, (action, rules, when) in enumerate(case.decisions):
