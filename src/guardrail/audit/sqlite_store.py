@@ -225,23 +225,11 @@ class SQLiteStore(SnapshotReads):
                     raise AppendConflict(f"the log's head is at {current}, expected {expected_seq}")
                 conn.executemany(
                     "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            r.seq,
-                            r.recorded_at,
-                            r.kind,
-                            r.case_id,
-                            r.prev_hash,
-                            r.record_hash,
-                            r.mac,
-                            r.payload,
-                        )
-                        for r in records
-                    ],
+                    [astuple(r) for r in records],
                 )
                 conn.executemany(
                     "INSERT INTO checkpoints VALUES (?, ?, ?, ?)",
-                    [(c.seq, c.record_hash, c.created_at, c.mac) for c in checkpoints],
+                    [astuple(c) for c in checkpoints],
                 )
                 conn.execute(
                     "UPDATE head SET seq = ?, record_hash = ?, updated_at = ?, mac = ? "

@@ -112,24 +112,12 @@ def _insert(
     with conn.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO guardrail_audit_records VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    r.seq,
-                    r.recorded_at,
-                    r.kind,
-                    r.case_id,
-                    r.prev_hash,
-                    r.record_hash,
-                    r.mac,
-                    r.payload,
-                )
-                for r in records
-            ],
+            [astuple(r) for r in records],
         )
         if checkpoints:
             cursor.executemany(
                 "INSERT INTO guardrail_audit_checkpoints VALUES (%s, %s, %s, %s)",
-                [(c.seq, c.record_hash, c.created_at, c.mac) for c in checkpoints],
+                [astuple(c) for c in checkpoints],
             )
     conn.execute(
         "UPDATE guardrail_audit_head SET seq = %s, record_hash = %s, updated_at = %s, mac = %s"
