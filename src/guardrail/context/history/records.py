@@ -166,3 +166,25 @@ def record_from_row(row: Sequence[Any]) -> HistoryRecord:
         purpose=purpose,
         customer_age=None if age is None else int(age),
     )
+
+
+class KeyedReads:
+    """The history protocol's reads by one key column, for a store that can select the
+    records whose ``column`` equals a value (oldest first, from ``since`` when given)."""
+
+    def _select(self, column: str, value: str, since: datetime | None) -> list[HistoryRecord]:
+        raise NotImplementedError
+
+    def for_customer(self, customer_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        return self._select("customer_id", customer_id, since)
+
+    def for_account(self, account_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        return self._select("account_id", account_id, since)
+
+    def for_branch(self, branch_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
+        return self._select("branch_id", branch_id, since)
+
+    def for_counterparty(
+        self, counterparty_account: str, since: datetime | None
+    ) -> Sequence[HistoryRecord]:
+        return self._select("counterparty_account", counterparty_account, since)

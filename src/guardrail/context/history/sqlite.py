@@ -12,6 +12,7 @@ from pathlib import Path
 from guardrail.context.history.records import (
     ROW_COLUMNS,
     HistoryRecord,
+    KeyedReads,
     plausible_micros,
     record_from_row,
     record_row,
@@ -51,7 +52,7 @@ _FORGET_LAST_SEEN = "DELETE FROM counterparty_last_seen WHERE last_us < ?"
 _FORGET_STEP_US = 3_600_000_000
 
 
-class SQLiteHistoryStore:
+class SQLiteHistoryStore(KeyedReads):
     """History in an embedded SQLite file (WAL mode); survives a restart of the process.
 
     Instants are stored as UTC microseconds for ordering and range scans, beside the original
@@ -179,20 +180,6 @@ class SQLiteHistoryStore:
         with self._lock:
             rows = self._connection().execute(sql, params).fetchall()
         return [record_from_row(row) for row in rows]
-
-    def for_customer(self, customer_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
-        return self._select("customer_id", customer_id, since)
-
-    def for_account(self, account_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
-        return self._select("account_id", account_id, since)
-
-    def for_branch(self, branch_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
-        return self._select("branch_id", branch_id, since)
-
-    def for_counterparty(
-        self, counterparty_account: str, since: datetime | None
-    ) -> Sequence[HistoryRecord]:
-        return self._select("counterparty_account", counterparty_account, since)
 
     def earliest_with_counterparty(
         self, customer_id: str, counterparty_account: str

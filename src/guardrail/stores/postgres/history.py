@@ -36,7 +36,12 @@ from psycopg.types.numeric import Int8Dumper
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from guardrail.context.history import HistoryRecord, utc_micros
-from guardrail.context.history.records import ROW_COLUMNS, record_from_row, record_row
+from guardrail.context.history.records import (
+    ROW_COLUMNS,
+    KeyedReads,
+    record_from_row,
+    record_row,
+)
 from guardrail.context.history.retention import micros_or_none
 from guardrail.context.windows import (
     HistoryValue,
@@ -369,7 +374,7 @@ def _encoded(value: object, encoding: str) -> bytes | None:
     return value.encode(encoding)
 
 
-class PostgresHistoryStore:
+class PostgresHistoryStore(KeyedReads):
     """A :class:`~guardrail.context.history.HistoryStore` (and
     :class:`~guardrail.context.windows.WindowedHistory`) in PostgreSQL; thread-safe, and any
     number of processes can share it. Open it with :func:`guardrail.stores.open_history_store`.
@@ -620,20 +625,6 @@ class PostgresHistoryStore:
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fail("cannot read history", exc) from None
         return [record_from_row(row) for row in rows]
-
-    def for_customer(self, customer_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
-        return self._select("customer_id", customer_id, since)
-
-    def for_branch(self, branch_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
-        return self._select("branch_id", branch_id, since)
-
-    def for_counterparty(
-        self, counterparty_account: str, since: datetime | None
-    ) -> Sequence[HistoryRecord]:
-        return self._select("counterparty_account", counterparty_account, since)
-
-    def for_account(self, account_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
-        return self._select("account_id", account_id, since)
 
     def earliest_with_counterparty(
         self, customer_id: str, counterparty_account: str
