@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import durable_rules_engine as _engine
 
@@ -33,7 +34,7 @@ from guardrail.engine.base import EngineError
 from guardrail.lang.catalog import FieldType
 from guardrail.lang.ir import All, Compare, Condition, FieldRef, Op, walk
 from guardrail.lang.pack import CompiledRule
-from guardrail.model.features import Features, as_feature_map
+from guardrail.model.features import Features
 
 _OPS = {Op.NE: "$neq", Op.LT: "$lt", Op.LE: "$lte", Op.GT: "$gt", Op.GE: "$gte"}
 _STRING_TYPES = (FieldType.ENUM, FieldType.STRING)
@@ -45,7 +46,8 @@ _instances = itertools.count()
 
 
 class _Encoder:
-    """Maps feature keys to short slot names and string values to integer codes."""
+    """Maps feature keys to short slot names and string values to integer codes, and writes
+    an event's features as JSON fragments (``"f3":44``) that each ruleset's fact picks from."""
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.slots: dict[str, str] = {}
@@ -60,6 +62,10 @@ class _Encoder:
                             self.string_keys.add(ref.key)
                     elif ref.type in _STRING_TYPES:
                         self.code(str(ref.value))
+        # Fragment 0 is the fact id; fragment i + 1 is slot i's property, or "" when unknown.
+        self._fields = [
+            (key, key in self.string_keys, f',"{slot}":') for key, slot in self.slots.items()
+        ]
 
     def slot(self, key: str) -> str:
         if key not in self.slots:
@@ -71,29 +77,51 @@ class _Encoder:
             self.codes[value] = len(self.codes)
         return self.codes[value]
 
-    def fact(self, features: Features, fact_id: int) -> dict[str, Any]:
-        features = as_feature_map(features)
-        fact: dict[str, Any] = {"id": fact_id, "sid": _SID}
+    def fragment_index(self, key: str) -> int:
+        """Where ``fragments`` puts feature ``key``'s property."""
+        return int(self.slots[key][1:]) + 1
+
+    def fragments(self, features: Features, fact_id: int) -> list[str]:
+        """The fact's properties as JSON text: the id first, then one per slot in slot order
+        (empty when the feature is unknown: an absent property matches no comparison).
+        Strings become their codes; only booleans and integers are accepted otherwise."""
+        get = features.get
+        codes = self.codes
         local_codes: dict[str, int] = {}
-        for key, slot in self.slots.items():
-            value = features[key]
+        fragments = [f'"id":{fact_id:d}']
+        append = fragments.append
+        for key, is_string, prefix in self._fields:
+            value = get(key)
             if value is None:
-                continue  # unknown: the field is absent, and no comparison on it matches
-            if key in self.string_keys:
+                append("")
+            elif is_string:
                 if not isinstance(value, str):
                     raise EngineError(
                         f"feature {key!r} should be a string, got {type(value).__name__}"
                     )
-                known = self.codes.get(value)
+                known = codes.get(value)
                 if known is None:
                     # Values no rule names get negative codes, equal strings equal codes.
                     known = local_codes.setdefault(value, -1 - len(local_codes))
-                fact[slot] = known
-            elif isinstance(value, bool | int):
-                fact[slot] = value
+                append(f"{prefix}{known:d}")
+            elif value is True:
+                append(prefix + "true")
+            elif value is False:
+                append(prefix + "false")
+            elif isinstance(value, int):
+                append(f"{prefix}{value:d}")
             else:
                 raise EngineError(f"feature {key!r} has unsupported type {type(value).__name__}")
-        return fact
+        return fragments
+
+
+class _Ruleset(NamedTuple):
+    """One shard of the pack in the C core, and how to write its fact: ``template`` filled
+    with the fragments ``pick`` selects (the id and the slots its rules read)."""
+
+    handle: int
+    template: str
+    pick: Callable[[list[str]], tuple[str, ...]]
 
 
 class DurableRulesBackend:
@@ -107,18 +135,34 @@ class DurableRulesBackend:
         self._order = {rule.id: index for index, rule in enumerate(rules)}
         instance = next(_instances)
         self.ruleset_names: list[str] = []
-        self._handles: list[int] = []
+        self._rulesets: list[_Ruleset] = []
         named = list(zip(self._rule_names, rules, strict=True))
         for shard, start in enumerate(range(0, len(named), SHARD_SIZE)):
+            members = named[start : start + SHARD_SIZE]
             definition = {
-                name: {"all": [{"m": self._condition(rule.guarded)}]}
-                for name, rule in named[start : start + SHARD_SIZE]
+                name: {"all": [{"m": self._condition(rule.guarded)}]} for name, rule in members
             }
             ruleset_name = f"guardrail_{pack_hash[:16]}_{instance}_{shard}"
             self.ruleset_names.append(ruleset_name)
-            self._handles.append(_engine.create_ruleset(ruleset_name, json.dumps(definition)))
+            handle = _engine.create_ruleset(ruleset_name, json.dumps(definition))
+            self._rulesets.append(self._ruleset(handle, [rule for _, rule in members]))
         self._lock = threading.Lock()
         self._fact_ids = itertools.count(1)  # next() on a count is atomic under the GIL
+
+    def _ruleset(self, handle: int, rules: Sequence[CompiledRule]) -> _Ruleset:
+        """A shard's fact carries only the properties its own rules read: the C core parses
+        and hashes every property of every fact it is given."""
+        keys = {
+            ref.key
+            for rule in rules
+            for compare in walk(rule.guarded)
+            for ref in (compare.left, compare.right)
+            if isinstance(ref, FieldRef)
+        }
+        indexes = sorted(self._encoder.fragment_index(key) for key in keys)
+        # Every rule reads a field, so there are at least two indexes and pick gives a tuple.
+        template = "{%s," + f'"sid":"{_SID}"' + "%s" * len(indexes) + "}"
+        return _Ruleset(handle, template, operator.itemgetter(0, *indexes))
 
     def _condition(self, condition: Condition) -> dict[str, Any]:
         if isinstance(condition, Compare):
@@ -145,13 +189,14 @@ class DurableRulesBackend:
         return test
 
     def evaluate(self, features: Features) -> list[str]:
-        if not self._handles:
+        if not self._rulesets:
             return []
         fired: set[str] = set()
-        # Only the C core is serialised: the fact is built from plain values before the lock.
-        payload = json.dumps(self._encoder.fact(features, next(self._fact_ids)))
+        # Only the C core is serialised: the facts are written from plain values before the lock.
+        fragments = self._encoder.fragments(features, next(self._fact_ids))
+        payloads = [(rs.handle, rs.template % rs.pick(fragments)) for rs in self._rulesets]
         with self._lock:
-            for handle in self._handles:
+            for handle, payload in payloads:
                 try:
                     result = _engine.assert_fact(handle, payload)
                 except Exception as error:  # the C core reports limits as generic errors
