@@ -16,7 +16,9 @@ How the hazards of durable-rules 2.0.28 are avoided:
 - Rulesets live in a process-wide registry and are never freed, so each backend registers
   under a name unique to its pack hash and instance; two Guards never share one.
 - The C core walks its alpha network with a fixed stack of 64 nodes and fails with error 303
-  on a large ruleset; the pack is split into rulesets of at most ``SHARD_SIZE`` rules.
+  when more comparisons match one fact; the pack is split into as few rulesets as keep
+  the comparisons that can match at once within it (``lang.durable_limits``). Each ruleset's
+  fact carries only the properties its own rules read.
 """
 
 from __future__ import annotations
@@ -32,40 +34,61 @@ import durable_rules_engine as _engine
 
 from guardrail.engine.base import EngineError
 from guardrail.lang.catalog import FieldType
+from guardrail.lang.durable_limits import MAX_MATCHING, matching_demand
 from guardrail.lang.ir import All, Compare, Condition, FieldRef, Op, walk
 from guardrail.lang.pack import CompiledRule
-from guardrail.model.features import Features
+from guardrail.model.features import Features, FeatureValue
 
 _OPS = {Op.NE: "$neq", Op.LT: "$lt", Op.LE: "$lte", Op.GT: "$gt", Op.GE: "$gte"}
 _STRING_TYPES = (FieldType.ENUM, FieldType.STRING)
 _SID = "0"
-SHARD_SIZE = 16
 _RESULT_NOT_HANDLED = 1
+_BOOLS = frozenset({bool, type(None)})
+_INTS = frozenset({int, type(None)})
 
 _instances = itertools.count()
 
 
 class _Encoder:
     """Maps feature keys to short slot names and string values to integer codes, and writes
-    an event's features as JSON fragments (``"f3":44``) that each ruleset's fact picks from."""
+    an event's features as JSON fragments (``,"f3":44``) that each ruleset's fact picks from.
+
+    Fragment 0 is the fact id; then one fragment per slot, boolean slots first, then string
+    slots, then integer slots, each ``""`` when the feature is unknown (an absent property
+    matches no comparison). The usual event is written with a few C-level passes per group;
+    anything unexpected goes through ``_checked``, which accepts booleans and integers in
+    any non-string slot (as the rules compare them) and refuses every other type.
+    """
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.slots: dict[str, str] = {}
-        self.string_keys: set[str] = set()
         self.codes: dict[str, int] = {}
+        types: dict[str, FieldType] = {}
         for rule in rules:
             for compare in walk(rule.guarded):
                 for ref in (compare.left, compare.right):
                     if isinstance(ref, FieldRef):
                         self.slot(ref.key)
-                        if ref.type in _STRING_TYPES:
-                            self.string_keys.add(ref.key)
+                        types.setdefault(ref.key, ref.type)
                     elif ref.type in _STRING_TYPES:
                         self.code(str(ref.value))
-        # Fragment 0 is the fact id; fragment i + 1 is slot i's property, or "" when unknown.
-        self._fields = [
-            (key, key in self.string_keys, f',"{slot}":') for key, slot in self.slots.items()
+        self._bool_keys = [key for key in self.slots if types[key] is FieldType.BOOL]
+        self._string_keys = [key for key in self.slots if types[key] in _STRING_TYPES]
+        self._int_keys = [
+            key for key in self.slots if key not in self._bool_keys + self._string_keys
         ]
+        self._index = {
+            key: index
+            for index, key in enumerate(self._bool_keys + self._string_keys + self._int_keys, 1)
+        }
+        prefix = {key: f',"{slot}":' for key, slot in self.slots.items()}
+        self._bool_texts: list[dict[FeatureValue, str]] = [
+            {None: "", True: prefix[key] + "true", False: prefix[key] + "false"}
+            for key in self._bool_keys
+        ]
+        self._string_prefixes = [(key, prefix[key]) for key in self._string_keys]
+        self._int_prefixes = [prefix[key] for key in self._int_keys]
+        self._fields = [(key, types[key] in _STRING_TYPES, prefix[key]) for key in self._index]
 
     def slot(self, key: str) -> str:
         if key not in self.slots:
@@ -79,12 +102,39 @@ class _Encoder:
 
     def fragment_index(self, key: str) -> int:
         """Where ``fragments`` puts feature ``key``'s property."""
-        return int(self.slots[key][1:]) + 1
+        return self._index[key]
 
     def fragments(self, features: Features, fact_id: int) -> list[str]:
-        """The fact's properties as JSON text: the id first, then one per slot in slot order
-        (empty when the feature is unknown: an absent property matches no comparison).
-        Strings become their codes; only booleans and integers are accepted otherwise."""
+        """The fact's properties as JSON text, in fragment order (see the class)."""
+        get = features.get
+        bools = list(map(get, self._bool_keys))
+        ints = list(map(get, self._int_keys))
+        if not (_BOOLS.issuperset(map(type, bools)) and _INTS.issuperset(map(type, ints))):
+            return self._checked(features, fact_id)
+        fragments = [f'"id":{fact_id:d}']
+        fragments += map(dict.__getitem__, self._bool_texts, bools)
+        codes = self.codes
+        local_codes: dict[str, int] = {}
+        for key, prefix in self._string_prefixes:
+            value = get(key)
+            if value is None:
+                fragments.append("")
+                continue
+            if not isinstance(value, str):
+                raise EngineError(f"feature {key!r} should be a string, got {type(value).__name__}")
+            known = codes.get(value)
+            if known is None:
+                # Values no rule names get negative codes, equal strings equal codes.
+                known = local_codes.setdefault(value, -1 - len(local_codes))
+            fragments.append(f"{prefix}{known:d}")
+        fragments += [
+            "" if value is None else f"{prefix}{value:d}"
+            for prefix, value in zip(self._int_prefixes, ints, strict=True)
+        ]
+        return fragments
+
+    def _checked(self, features: Features, fact_id: int) -> list[str]:
+        """``fragments`` one feature at a time, for values of an unexpected type."""
         get = features.get
         codes = self.codes
         local_codes: dict[str, int] = {}
@@ -101,7 +151,6 @@ class _Encoder:
                     )
                 known = codes.get(value)
                 if known is None:
-                    # Values no rule names get negative codes, equal strings equal codes.
                     known = local_codes.setdefault(value, -1 - len(local_codes))
                 append(f"{prefix}{known:d}")
             elif value is True:
@@ -137,8 +186,7 @@ class DurableRulesBackend:
         self.ruleset_names: list[str] = []
         self._rulesets: list[_Ruleset] = []
         named = list(zip(self._rule_names, rules, strict=True))
-        for shard, start in enumerate(range(0, len(named), SHARD_SIZE)):
-            members = named[start : start + SHARD_SIZE]
+        for shard, members in enumerate(_shards(named)):
             definition = {
                 name: {"all": [{"m": self._condition(rule.guarded)}]} for name, rule in members
             }
@@ -223,6 +271,22 @@ class DurableRulesBackend:
             if not following:
                 return
             fired.update(_action_names(following))
+
+
+def _shards(named: list[tuple[str, CompiledRule]]) -> list[list[tuple[str, CompiledRule]]]:
+    """The rules in pack order, cut into rulesets whose comparisons can never overflow the C
+    core's alpha stack (``matching_demand`` at most ``MAX_MATCHING``; lint refuses a rule
+    that is over it alone): one ruleset is one engine call per event, so as few as fit."""
+    shards: list[list[tuple[str, CompiledRule]]] = []
+    current: list[tuple[str, CompiledRule]] = []
+    for item in named:
+        if current and matching_demand(rule.guarded for _, rule in [*current, item]) > MAX_MATCHING:
+            shards.append(current)
+            current = []
+        current.append(item)
+    if current:
+        shards.append(current)
+    return shards
 
 
 def _action_names(message: str) -> list[str]:
