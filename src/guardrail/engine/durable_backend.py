@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import operator
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -33,62 +32,56 @@ from typing import Any, NamedTuple
 import durable_rules_engine as _engine
 
 from guardrail.engine.base import EngineError
+from guardrail.engine.codegen import compile_function
 from guardrail.lang.catalog import FieldType
 from guardrail.lang.durable_limits import MAX_MATCHING, matching_demand
 from guardrail.lang.ir import All, Compare, Condition, FieldRef, Op, walk
 from guardrail.lang.pack import CompiledRule
-from guardrail.model.features import Features, FeatureValue
+from guardrail.model.features import Features
 
 _OPS = {Op.NE: "$neq", Op.LT: "$lt", Op.LE: "$lte", Op.GT: "$gt", Op.GE: "$gte"}
 _STRING_TYPES = (FieldType.ENUM, FieldType.STRING)
 _SID = "0"
 _RESULT_NOT_HANDLED = 1
-_BOOLS = frozenset({bool, type(None)})
-_INTS = frozenset({int, type(None)})
 
 _instances = itertools.count()
 
 
+class _Unexpected(Exception):
+    """A feature value of a type the generated writer does not handle (see ``_Encoder``)."""
+
+
 class _Encoder:
     """Maps feature keys to short slot names and string values to integer codes, and writes
-    an event's features as JSON fragments (``,"f3":44``) that each ruleset's fact picks from.
+    an event's features as the JSON facts of the pack's rulesets.
 
-    Fragment 0 is the fact id; then one fragment per slot, boolean slots first, then string
-    slots, then integer slots, each ``""`` when the feature is unknown (an absent property
-    matches no comparison). The usual event is written with a few C-level passes per group;
-    anything unexpected goes through ``_checked``, which accepts booleans and integers in
-    any non-string slot (as the rules compare them) and refuses every other type.
+    A fact carries ``"id"``, ``"sid"`` and one property per slot its ruleset reads, written
+    ``,"f3":44``; a feature that is unknown is left out (an absent property matches no
+    comparison). Strings become their codes; only booleans and integers are written
+    otherwise. ``writer`` generates one straight-line function that writes every ruleset's
+    fact for the usual event (booleans in boolean slots, ints in integer slots, strings in
+    string slots); any other value makes it raise ``_Unexpected``, and ``fragments`` then
+    writes the event one feature at a time, accepting booleans and integers in any
+    non-string slot and refusing every other type with an ``EngineError``.
     """
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.slots: dict[str, str] = {}
         self.codes: dict[str, int] = {}
-        types: dict[str, FieldType] = {}
+        self._types: dict[str, FieldType] = {}
         for rule in rules:
             for compare in walk(rule.guarded):
                 for ref in (compare.left, compare.right):
                     if isinstance(ref, FieldRef):
                         self.slot(ref.key)
-                        types.setdefault(ref.key, ref.type)
+                        self._types.setdefault(ref.key, ref.type)
                     elif ref.type in _STRING_TYPES:
                         self.code(str(ref.value))
-        self._bool_keys = [key for key in self.slots if types[key] is FieldType.BOOL]
-        self._string_keys = [key for key in self.slots if types[key] in _STRING_TYPES]
-        self._int_keys = [
-            key for key in self.slots if key not in self._bool_keys + self._string_keys
+        # Fragment i is the property of slot i, or "" when the feature is unknown.
+        self._fields = [
+            (key, self._types[key] in _STRING_TYPES, f',"{slot}":')
+            for key, slot in self.slots.items()
         ]
-        self._index = {
-            key: index
-            for index, key in enumerate(self._bool_keys + self._string_keys + self._int_keys, 1)
-        }
-        prefix = {key: f',"{slot}":' for key, slot in self.slots.items()}
-        self._bool_texts: list[dict[FeatureValue, str]] = [
-            {None: "", True: prefix[key] + "true", False: prefix[key] + "false"}
-            for key in self._bool_keys
-        ]
-        self._string_prefixes = [(key, prefix[key]) for key in self._string_keys]
-        self._int_prefixes = [prefix[key] for key in self._int_keys]
-        self._fields = [(key, types[key] in _STRING_TYPES, prefix[key]) for key in self._index]
 
     def slot(self, key: str) -> str:
         if key not in self.slots:
@@ -102,43 +95,14 @@ class _Encoder:
 
     def fragment_index(self, key: str) -> int:
         """Where ``fragments`` puts feature ``key``'s property."""
-        return self._index[key]
+        return int(self.slots[key][1:])
 
-    def fragments(self, features: Features, fact_id: int) -> list[str]:
-        """The fact's properties as JSON text, in fragment order (see the class)."""
-        get = features.get
-        bools = list(map(get, self._bool_keys))
-        ints = list(map(get, self._int_keys))
-        if not (_BOOLS.issuperset(map(type, bools)) and _INTS.issuperset(map(type, ints))):
-            return self._checked(features, fact_id)
-        fragments = [f'"id":{fact_id:d}']
-        fragments += map(dict.__getitem__, self._bool_texts, bools)
-        codes = self.codes
-        local_codes: dict[str, int] = {}
-        for key, prefix in self._string_prefixes:
-            value = get(key)
-            if value is None:
-                fragments.append("")
-                continue
-            if not isinstance(value, str):
-                raise EngineError(f"feature {key!r} should be a string, got {type(value).__name__}")
-            known = codes.get(value)
-            if known is None:
-                # Values no rule names get negative codes, equal strings equal codes.
-                known = local_codes.setdefault(value, -1 - len(local_codes))
-            fragments.append(f"{prefix}{known:d}")
-        fragments += [
-            "" if value is None else f"{prefix}{value:d}"
-            for prefix, value in zip(self._int_prefixes, ints, strict=True)
-        ]
-        return fragments
-
-    def _checked(self, features: Features, fact_id: int) -> list[str]:
-        """``fragments`` one feature at a time, for values of an unexpected type."""
+    def fragments(self, features: Features) -> list[str]:
+        """Every slot's property as JSON text, one feature at a time."""
         get = features.get
         codes = self.codes
         local_codes: dict[str, int] = {}
-        fragments = [f'"id":{fact_id:d}']
+        fragments: list[str] = []
         append = fragments.append
         for key, is_string, prefix in self._fields:
             value = get(key)
@@ -151,6 +115,7 @@ class _Encoder:
                     )
                 known = codes.get(value)
                 if known is None:
+                    # Values no rule names get negative codes, equal strings equal codes.
                     known = local_codes.setdefault(value, -1 - len(local_codes))
                 append(f"{prefix}{known:d}")
             elif value is True:
@@ -163,14 +128,58 @@ class _Encoder:
                 raise EngineError(f"feature {key!r} has unsupported type {type(value).__name__}")
         return fragments
 
+    def writer(self, rulesets: Sequence[_Ruleset]) -> Callable[[Features, int], list[str]]:
+        """A function writing every ruleset's fact for an event, as ``_Ruleset.fact`` of
+        ``fragments`` would, generated as one plain function at load time. Its source holds
+        only ``repr`` of feature keys and of JSON text made here from slot names."""
+        body = ["get = features.get", "local = None"]
+        for index, (key, is_string, prefix) in enumerate(self._fields):
+            out = f"p{index}"
+            body.append(f"v = get({key!r})")
+            if is_string:
+                body += [
+                    f"if v is None: {out} = ''",
+                    "elif v.__class__ is str or isinstance(v, str):",
+                    "    c = codes.get(v)",
+                    "    if c is None:",
+                    "        if local is None: local = {}",
+                    "        c = local.setdefault(v, -1 - len(local))",
+                    f"    {out} = f{prefix + '{c}'!r}",
+                ]
+            elif self._types[key] is FieldType.BOOL:
+                body += [
+                    f"if v is False: {out} = {prefix + 'false'!r}",
+                    f"elif v is True: {out} = {prefix + 'true'!r}",
+                    f"elif v is None: {out} = ''",
+                ]
+            else:
+                body += [
+                    f"if v is None: {out} = ''",
+                    f"elif v.__class__ is int: {out} = f{prefix + '{v}'!r}",
+                ]
+            body.append("else: raise Unexpected")
+        facts = [
+            f"{ruleset.template!r} % (fact_id, {', '.join(f'p{i}' for i in ruleset.indexes)})"
+            for ruleset in rulesets
+        ]
+        body.append(f"return [{', '.join(facts)}]")
+        namespace = {"codes": self.codes, "Unexpected": _Unexpected}
+        write: Callable[[Features, int], list[str]] = compile_function(
+            "write_facts", body, parameter="features, fact_id", namespace=namespace
+        )
+        return write
+
 
 class _Ruleset(NamedTuple):
     """One shard of the pack in the C core, and how to write its fact: ``template`` filled
-    with the fragments ``pick`` selects (the id and the slots its rules read)."""
+    with the fact id and the fragments at ``indexes`` (the slots its rules read)."""
 
     handle: int
     template: str
-    pick: Callable[[list[str]], tuple[str, ...]]
+    indexes: tuple[int, ...]
+
+    def fact(self, fact_id: int, fragments: list[str]) -> str:
+        return self.template % (fact_id, *(fragments[index] for index in self.indexes))
 
 
 class DurableRulesBackend:
@@ -194,6 +203,7 @@ class DurableRulesBackend:
             self.ruleset_names.append(ruleset_name)
             handle = _engine.create_ruleset(ruleset_name, json.dumps(definition))
             self._rulesets.append(self._ruleset(handle, [rule for _, rule in members]))
+        self._write_facts = self._encoder.writer(self._rulesets)
         self._lock = threading.Lock()
         self._fact_ids = itertools.count(1)  # next() on a count is atomic under the GIL
 
@@ -207,10 +217,9 @@ class DurableRulesBackend:
             for ref in (compare.left, compare.right)
             if isinstance(ref, FieldRef)
         }
-        indexes = sorted(self._encoder.fragment_index(key) for key in keys)
-        # Every rule reads a field, so there are at least two indexes and pick gives a tuple.
-        template = "{%s," + f'"sid":"{_SID}"' + "%s" * len(indexes) + "}"
-        return _Ruleset(handle, template, operator.itemgetter(0, *indexes))
+        indexes = tuple(sorted(self._encoder.fragment_index(key) for key in keys))
+        template = '{"id":%d,' + f'"sid":"{_SID}"' + "%s" * len(indexes) + "}"
+        return _Ruleset(handle, template, indexes)
 
     def _condition(self, condition: Condition) -> dict[str, Any]:
         if isinstance(condition, Compare):
@@ -241,10 +250,14 @@ class DurableRulesBackend:
             return []
         fired: set[str] = set()
         # Only the C core is serialised: the facts are written from plain values before the lock.
-        fragments = self._encoder.fragments(features, next(self._fact_ids))
-        payloads = [(rs.handle, rs.template % rs.pick(fragments)) for rs in self._rulesets]
+        fact_id = next(self._fact_ids)
+        try:
+            facts = self._write_facts(features, fact_id)
+        except _Unexpected:  # a value of another type: checked one by one (or refused)
+            fragments = self._encoder.fragments(features)
+            facts = [ruleset.fact(fact_id, fragments) for ruleset in self._rulesets]
         with self._lock:
-            for handle, payload in payloads:
+            for (handle, _, _), payload in zip(self._rulesets, facts, strict=True):
                 try:
                     result = _engine.assert_fact(handle, payload)
                 except Exception as error:  # the C core reports limits as generic errors
