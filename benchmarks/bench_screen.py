@@ -601,8 +601,9 @@ class RawDurable:
 
     Same protocol as guardrail's backend (the only way to get every hit): assert the features
     as a fact, collect every activation, retract. No Host (its timer threads would dispatch
-    actions elsewhere). Features arrive flat and precomputed; missing ones are left out of
-    the fact, which durable-rules treats as "no match".
+    actions elsewhere). Features arrive flat and precomputed; the fact carries the ones its
+    rules read (as guardrail's backend does: the C core parses every property it is given),
+    and missing ones are left out of it, which durable-rules treats as "no match".
     """
 
     _OPS: ClassVar[dict[str, str]] = {
@@ -621,6 +622,13 @@ class RawDurable:
         }
         self._handle = durable_core.create_ruleset(f"bench_raw_{id(self)}", json.dumps(definition))
         self._ids = itertools.count(1)
+        self._read = {
+            flat(item)
+            for alternatives in rules.values()
+            for tests in alternatives
+            for key, _, value in tests
+            for item in (key, value.key if isinstance(value, F) else key)
+        }
 
     @staticmethod
     def _any(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -638,7 +646,9 @@ class RawDurable:
         return {slot: operand} if op == "==" else {self._OPS[op]: {slot: operand}}
 
     def prepare(self, features: dict[str, Any]) -> dict[str, Any]:
-        return {key: value for key, value in features.items() if value is not None}
+        return {
+            key: value for key, value in features.items() if value is not None and key in self._read
+        }
 
     def evaluate(self, fact: dict[str, Any]) -> set[str]:
         handle = self._handle

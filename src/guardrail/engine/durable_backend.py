@@ -16,7 +16,9 @@ How the hazards of durable-rules 2.0.28 are avoided:
 - Rulesets live in a process-wide registry and are never freed, so each backend registers
   under a name unique to its pack hash and instance; two Guards never share one.
 - The C core walks its alpha network with a fixed stack of 64 nodes and fails with error 303
-  on a large ruleset; the pack is split into rulesets of at most ``SHARD_SIZE`` rules.
+  when more comparisons match one fact; the pack is split into as few rulesets as keep
+  the comparisons that can match at once within it (``lang.durable_limits``). Each ruleset's
+  fact carries only the properties its own rules read.
 """
 
 from __future__ import annotations
@@ -24,42 +26,62 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import durable_rules_engine as _engine
 
 from guardrail.engine.base import EngineError
+from guardrail.engine.codegen import compile_function
 from guardrail.lang.catalog import FieldType
+from guardrail.lang.durable_limits import MAX_MATCHING, matching_demand
 from guardrail.lang.ir import All, Compare, Condition, FieldRef, Op, walk
 from guardrail.lang.pack import CompiledRule
-from guardrail.model.features import Features, as_feature_map
+from guardrail.model.features import Features
 
 _OPS = {Op.NE: "$neq", Op.LT: "$lt", Op.LE: "$lte", Op.GT: "$gt", Op.GE: "$gte"}
 _STRING_TYPES = (FieldType.ENUM, FieldType.STRING)
 _SID = "0"
-SHARD_SIZE = 16
 _RESULT_NOT_HANDLED = 1
 
 _instances = itertools.count()
 
 
+class _Unexpected(Exception):
+    """A feature value of a type the generated writer does not handle (see ``_Encoder``)."""
+
+
 class _Encoder:
-    """Maps feature keys to short slot names and string values to integer codes."""
+    """Maps feature keys to short slot names and string values to integer codes, and writes
+    an event's features as the JSON facts of the pack's rulesets.
+
+    A fact carries ``"id"``, ``"sid"`` and one property per slot its ruleset reads, written
+    ``,"f3":44``; a feature that is unknown is left out (an absent property matches no
+    comparison). Strings become their codes; only booleans and integers are written
+    otherwise. ``writer`` generates one straight-line function that writes every ruleset's
+    fact for the usual event (booleans in boolean slots, ints in integer slots, strings in
+    string slots); any other value makes it raise ``_Unexpected``, and ``fragments`` then
+    writes the event one feature at a time, accepting booleans and integers in any
+    non-string slot and refusing every other type with an ``EngineError``.
+    """
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.slots: dict[str, str] = {}
-        self.string_keys: set[str] = set()
         self.codes: dict[str, int] = {}
+        self._types: dict[str, FieldType] = {}
         for rule in rules:
             for compare in walk(rule.guarded):
                 for ref in (compare.left, compare.right):
                     if isinstance(ref, FieldRef):
                         self.slot(ref.key)
-                        if ref.type in _STRING_TYPES:
-                            self.string_keys.add(ref.key)
+                        self._types.setdefault(ref.key, ref.type)
                     elif ref.type in _STRING_TYPES:
                         self.code(str(ref.value))
+        # Fragment i is the property of slot i, or "" when the feature is unknown.
+        self._fields = [
+            (key, self._types[key] in _STRING_TYPES, f',"{slot}":')
+            for key, slot in self.slots.items()
+        ]
 
     def slot(self, key: str) -> str:
         if key not in self.slots:
@@ -71,29 +93,93 @@ class _Encoder:
             self.codes[value] = len(self.codes)
         return self.codes[value]
 
-    def fact(self, features: Features, fact_id: int) -> dict[str, Any]:
-        features = as_feature_map(features)
-        fact: dict[str, Any] = {"id": fact_id, "sid": _SID}
+    def fragment_index(self, key: str) -> int:
+        """Where ``fragments`` puts feature ``key``'s property."""
+        return int(self.slots[key][1:])
+
+    def fragments(self, features: Features) -> list[str]:
+        """Every slot's property as JSON text, one feature at a time."""
+        get = features.get
+        codes = self.codes
         local_codes: dict[str, int] = {}
-        for key, slot in self.slots.items():
-            value = features[key]
+        fragments: list[str] = []
+        append = fragments.append
+        for key, is_string, prefix in self._fields:
+            value = get(key)
             if value is None:
-                continue  # unknown: the field is absent, and no comparison on it matches
-            if key in self.string_keys:
+                append("")
+            elif is_string:
                 if not isinstance(value, str):
                     raise EngineError(
                         f"feature {key!r} should be a string, got {type(value).__name__}"
                     )
-                known = self.codes.get(value)
+                known = codes.get(value)
                 if known is None:
                     # Values no rule names get negative codes, equal strings equal codes.
                     known = local_codes.setdefault(value, -1 - len(local_codes))
-                fact[slot] = known
-            elif isinstance(value, bool | int):
-                fact[slot] = value
+                append(f"{prefix}{known:d}")
+            elif value is True:
+                append(prefix + "true")
+            elif value is False:
+                append(prefix + "false")
+            elif isinstance(value, int):
+                append(f"{prefix}{value:d}")
             else:
                 raise EngineError(f"feature {key!r} has unsupported type {type(value).__name__}")
-        return fact
+        return fragments
+
+    def writer(self, rulesets: Sequence[_Ruleset]) -> Callable[[Features, int], list[str]]:
+        """A function writing every ruleset's fact for an event, as ``_Ruleset.fact`` of
+        ``fragments`` would, generated as one plain function at load time. Its source holds
+        only ``repr`` of feature keys and of JSON text made here from slot names."""
+        body = ["get = features.get", "local = None"]
+        for index, (key, is_string, prefix) in enumerate(self._fields):
+            out = f"p{index}"
+            body.append(f"v = get({key!r})")
+            if is_string:
+                body += [
+                    f"if v is None: {out} = ''",
+                    "elif v.__class__ is str or isinstance(v, str):",
+                    "    c = codes.get(v)",
+                    "    if c is None:",
+                    "        if local is None: local = {}",
+                    "        c = local.setdefault(v, -1 - len(local))",
+                    f"    {out} = f{prefix + '{c}'!r}",
+                ]
+            elif self._types[key] is FieldType.BOOL:
+                body += [
+                    f"if v is False: {out} = {prefix + 'false'!r}",
+                    f"elif v is True: {out} = {prefix + 'true'!r}",
+                    f"elif v is None: {out} = ''",
+                ]
+            else:
+                body += [
+                    f"if v is None: {out} = ''",
+                    f"elif v.__class__ is int: {out} = f{prefix + '{v}'!r}",
+                ]
+            body.append("else: raise Unexpected")
+        facts = [
+            f"{ruleset.template!r} % (fact_id, {', '.join(f'p{i}' for i in ruleset.indexes)})"
+            for ruleset in rulesets
+        ]
+        body.append(f"return [{', '.join(facts)}]")
+        namespace = {"codes": self.codes, "Unexpected": _Unexpected}
+        write: Callable[[Features, int], list[str]] = compile_function(
+            "write_facts", body, parameter="features, fact_id", namespace=namespace
+        )
+        return write
+
+
+class _Ruleset(NamedTuple):
+    """One shard of the pack in the C core, and how to write its fact: ``template`` filled
+    with the fact id and the fragments at ``indexes`` (the slots its rules read)."""
+
+    handle: int
+    template: str
+    indexes: tuple[int, ...]
+
+    def fact(self, fact_id: int, fragments: list[str]) -> str:
+        return self.template % (fact_id, *(fragments[index] for index in self.indexes))
 
 
 class DurableRulesBackend:
@@ -107,18 +193,33 @@ class DurableRulesBackend:
         self._order = {rule.id: index for index, rule in enumerate(rules)}
         instance = next(_instances)
         self.ruleset_names: list[str] = []
-        self._handles: list[int] = []
+        self._rulesets: list[_Ruleset] = []
         named = list(zip(self._rule_names, rules, strict=True))
-        for shard, start in enumerate(range(0, len(named), SHARD_SIZE)):
+        for shard, members in enumerate(_shards(named)):
             definition = {
-                name: {"all": [{"m": self._condition(rule.guarded)}]}
-                for name, rule in named[start : start + SHARD_SIZE]
+                name: {"all": [{"m": self._condition(rule.guarded)}]} for name, rule in members
             }
             ruleset_name = f"guardrail_{pack_hash[:16]}_{instance}_{shard}"
             self.ruleset_names.append(ruleset_name)
-            self._handles.append(_engine.create_ruleset(ruleset_name, json.dumps(definition)))
+            handle = _engine.create_ruleset(ruleset_name, json.dumps(definition))
+            self._rulesets.append(self._ruleset(handle, [rule for _, rule in members]))
+        self._write_facts = self._encoder.writer(self._rulesets)
         self._lock = threading.Lock()
         self._fact_ids = itertools.count(1)  # next() on a count is atomic under the GIL
+
+    def _ruleset(self, handle: int, rules: Sequence[CompiledRule]) -> _Ruleset:
+        """A shard's fact carries only the properties its own rules read: the C core parses
+        and hashes every property of every fact it is given."""
+        keys = {
+            ref.key
+            for rule in rules
+            for compare in walk(rule.guarded)
+            for ref in (compare.left, compare.right)
+            if isinstance(ref, FieldRef)
+        }
+        indexes = tuple(sorted(self._encoder.fragment_index(key) for key in keys))
+        template = '{"id":%d,' + f'"sid":"{_SID}"' + "%s" * len(indexes) + "}"
+        return _Ruleset(handle, template, indexes)
 
     def _condition(self, condition: Condition) -> dict[str, Any]:
         if isinstance(condition, Compare):
@@ -145,13 +246,18 @@ class DurableRulesBackend:
         return test
 
     def evaluate(self, features: Features) -> list[str]:
-        if not self._handles:
+        if not self._rulesets:
             return []
         fired: set[str] = set()
-        # Only the C core is serialised: the fact is built from plain values before the lock.
-        payload = json.dumps(self._encoder.fact(features, next(self._fact_ids)))
+        # Only the C core is serialised: the facts are written from plain values before the lock.
+        fact_id = next(self._fact_ids)
+        try:
+            facts = self._write_facts(features, fact_id)
+        except _Unexpected:  # a value of another type: checked one by one (or refused)
+            fragments = self._encoder.fragments(features)
+            facts = [ruleset.fact(fact_id, fragments) for ruleset in self._rulesets]
         with self._lock:
-            for handle in self._handles:
+            for (handle, _, _), payload in zip(self._rulesets, facts, strict=True):
                 try:
                     result = _engine.assert_fact(handle, payload)
                 except Exception as error:  # the C core reports limits as generic errors
@@ -178,6 +284,22 @@ class DurableRulesBackend:
             if not following:
                 return
             fired.update(_action_names(following))
+
+
+def _shards(named: list[tuple[str, CompiledRule]]) -> list[list[tuple[str, CompiledRule]]]:
+    """The rules in pack order, cut into rulesets whose comparisons can never overflow the C
+    core's alpha stack (``matching_demand`` at most ``MAX_MATCHING``; lint refuses a rule
+    that is over it alone): one ruleset is one engine call per event, so as few as fit."""
+    shards: list[list[tuple[str, CompiledRule]]] = []
+    current: list[tuple[str, CompiledRule]] = []
+    for item in named:
+        if current and matching_demand(rule.guarded for _, rule in [*current, item]) > MAX_MATCHING:
+            shards.append(current)
+            current = []
+        current.append(item)
+    if current:
+        shards.append(current)
+    return shards
 
 
 def _action_names(message: str) -> list[str]:
