@@ -381,33 +381,39 @@ class FeaturePlan:
     @staticmethod
     def _watchlist(ref: FieldRef) -> Step:
         many = _MANY_VALUES.get(ref.field)
+        key, field, name = ref.key, ref.field, ref.name
+        # The details of the last list version seen ("listed", "not listed"), built once per
+        # version: one tuple, replaced whole, so threads never see a mix of two versions.
+        said: tuple[Watchlist | None, str, str] = (None, "", "")
 
         def watchlist(out: Resolution) -> None:
-            listed = out.watchlists.get(ref.name)
+            nonlocal said
+            listed = out.watchlists.get(name)
             if listed is None:
-                raise LookupError(f"watchlist {ref.name!r} is not loaded")
+                raise LookupError(f"watchlist {name!r} is not loaded")
             if many is not None:  # every third party's value, not the first
                 values = many(out.event)
                 if not values:
-                    out.features[ref.key] = None
+                    out.features[key] = None
                     return
                 member = any(listed.contains(value) for value in values)
-                out.features[ref.key] = member
-                out.details[ref.key] = (
-                    f"watchlist {ref.name} version {listed.version}: "
+                out.features[key] = member
+                out.details[key] = (
+                    f"watchlist {name} version {listed.version}: "
                     f"{'listed' if member else 'not listed'} ({len(values)} checked)"
                 )
                 return
-            value = out.features[ref.field]
+            value = out.features[field]
             if value is None:
-                out.features[ref.key] = None
+                out.features[key] = None
                 return
             member = listed.contains(str(value))
-            out.features[ref.key] = member
-            out.details[ref.key] = (
-                f"watchlist {ref.name} version {listed.version}: "
-                f"{'listed' if member else 'not listed'}"
-            )
+            out.features[key] = member
+            known = said
+            if known[0] is not listed:
+                prefix = f"watchlist {name} version {listed.version}: "
+                known = said = (listed, prefix + "listed", prefix + "not listed")
+            out.details[key] = known[1] if member else known[2]
 
         return watchlist
 

@@ -12,8 +12,13 @@ from functools import lru_cache
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from guardrail.context.history import CrossCustomerHistory, HistoryRecord, HistoryStore
-from guardrail.context.history.records import whole_years
+from guardrail.context.history import (
+    CrossCustomerHistory,
+    HistoryRecord,
+    HistoryStore,
+    InMemoryHistoryStore,
+)
+from guardrail.context.history.records import aware_micros, whole_years
 from guardrail.engine.codegen import compile_function
 from guardrail.errors import GuardrailError
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
@@ -206,6 +211,33 @@ def _start_function(spec: WindowSpec) -> Callable[[Event, datetime | None], date
     return lambda event, local: window_start(spec, event)
 
 
+def _start_micros_function(spec: WindowSpec) -> Callable[[Event, datetime | None], int | None]:
+    """``_start_function`` as an instant in microseconds (``utc_micros``; None: no start), for
+    the in-memory store's reads by instant."""
+    fixed = spec.fixed_length_us
+    if fixed is not None:
+        return lambda event, local: aware_micros(event.timestamp) - fixed
+    if spec.span is Span.SAME_DAY:
+        return lambda event, local: _midnight_micros(
+            event.branch.timezone,
+            (
+                event.timestamp.astimezone(zone(event.branch.timezone)) if local is None else local
+            ).date(),
+        )
+    start = _start_function(spec)
+
+    def since_opened(event: Event, local: datetime | None) -> int | None:
+        since = start(event, local)
+        return None if since is None else aware_micros(since)
+
+    return since_opened
+
+
+@lru_cache(maxsize=4096)
+def _midnight_micros(zone_name: str, day: date) -> int:
+    return aware_micros(_midnight(zone_name, day))
+
+
 def window_function(spec: WindowSpec) -> WindowFunction:
     """``compute_window`` specialised for one spec, with the same result for every event and
     store (what the resolver's window step calls): the spec's filters are read once here, the
@@ -234,6 +266,7 @@ def window_function(spec: WindowSpec) -> WindowFunction:
     filtered = filtered or min_age is not None
 
     start = _start_function(spec)
+    start_micros = _start_micros_function(spec)
     aggregate = _aggregator(spec)
     select = _selector(spec)
 
@@ -260,11 +293,21 @@ def window_function(spec: WindowSpec) -> WindowFunction:
             payee = event.counterparty.account if event.counterparty is not None else None
             if payee is None:
                 return 0
-        since = start(event, local)
-        if by_account and event.account is not None:
-            candidates = store.for_account(event.account.id, since)
+        candidates: Sequence[HistoryRecord]
+        if type(store) is InMemoryHistoryStore:  # reads by instant, and by payee
+            since_us = start_micros(event, local)
+            if payee is not None:
+                candidates = store.customer_payee_since(event.customer.id, payee, since_us)
+            elif by_account and event.account is not None:
+                candidates = store.account_since(event.account.id, since_us)
+            else:
+                candidates = store.customer_since(event.customer.id, since_us)
         else:
-            candidates = store.for_customer(event.customer.id, since)
+            since = start(event, local)
+            if by_account and event.account is not None:
+                candidates = store.for_account(event.account.id, since)
+            else:
+                candidates = store.for_customer(event.customer.id, since)
         selected: list[HistoryRecord | _Own] = (
             select(candidates, event.timestamp, event.event_id, payee) if candidates else []
         )

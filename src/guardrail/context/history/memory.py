@@ -201,16 +201,10 @@ class InMemoryHistoryStore:
         return evicted
 
     def for_customer(self, customer_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
-        key = None if since is None else utc_micros(since)
-        with self._lock:
-            series = self._by_customer.get(customer_id)
-            return [] if series is None else series.since(key)
+        return self.customer_since(customer_id, None if since is None else utc_micros(since))
 
     def for_account(self, account_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
-        key = None if since is None else utc_micros(since)
-        with self._lock:
-            series = self._by_account.get(account_id)
-            return [] if series is None else series.since(key)
+        return self.account_since(account_id, None if since is None else utc_micros(since))
 
     def for_branch(self, branch_id: str, since: datetime | None) -> Sequence[HistoryRecord]:
         key = None if since is None else utc_micros(since)
@@ -225,6 +219,41 @@ class InMemoryHistoryStore:
         with self._lock:
             series = self._by_payee.get(counterparty_account)
             return [] if series is None else series.since(key)
+
+    # Reads by integer instant (microseconds since the epoch, UTC), for the windows' hot path.
+
+    def customer_since(self, customer_id: str, since_us: int | None) -> list[HistoryRecord]:
+        """``for_customer`` from the instant ``since_us`` (None: every record)."""
+        with self._lock:
+            series = self._by_customer.get(customer_id)
+            return [] if series is None else series.since(since_us)
+
+    def account_since(self, account_id: str, since_us: int | None) -> list[HistoryRecord]:
+        """``for_account`` from the instant ``since_us`` (None: every record)."""
+        with self._lock:
+            series = self._by_account.get(account_id)
+            return [] if series is None else series.since(since_us)
+
+    def customer_payee_since(
+        self, customer_id: str, counterparty_account: str, since_us: int | None
+    ) -> list[HistoryRecord]:
+        """The customer's records with that counterparty account from ``since_us``, oldest
+        first: ``for_customer`` filtered by payee, read from the shorter of the customer's
+        series and the payee account's (a customer with many payees reads only this one's)."""
+        with self._lock:
+            by_customer = self._by_customer.get(customer_id)
+            by_payee = self._by_payee.get(counterparty_account)
+            if by_customer is None or by_payee is None:
+                return []
+            start = 0 if since_us is None else bisect_left(by_customer.keys, since_us)
+            start_payee = 0 if since_us is None else bisect_left(by_payee.keys, since_us)
+            if len(by_customer.keys) - start <= len(by_payee.keys) - start_payee:
+                return [
+                    rec
+                    for rec in by_customer.records[start:]
+                    if rec.counterparty_account == counterparty_account
+                ]
+            return [rec for rec in by_payee.records[start_payee:] if rec.customer_id == customer_id]
 
     def earliest_with_counterparty(
         self, customer_id: str, counterparty_account: str
