@@ -488,3 +488,15 @@ def test_the_resolver_s_window_function_gives_what_compute_window_gives(
     specialised = window_function(spec)
     assert specialised(event, store, None) == expected
     assert specialised(event, store, HistoryRecord.from_event(event)) == expected
+    # Any other store is read through the protocol (by datetime), with the same results.
+    other = _OtherStore()
+    for record in history:
+        other.record(record)
+    if recorded:
+        other.record(HistoryRecord.from_event(event))
+    assert specialised(event, other, None) == expected
+    assert specialised(event, other, HistoryRecord.from_event(event)) == expected
+
+
+class _OtherStore(InMemoryHistoryStore):
+    """Not the in-memory store itself: the window functions read it as any store."""

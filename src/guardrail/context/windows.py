@@ -7,7 +7,7 @@ replaying recorded history gives exactly the answers live screening gave.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,7 +22,7 @@ from guardrail.context.history.records import aware_micros, whole_years
 from guardrail.engine.codegen import compile_function
 from guardrail.errors import GuardrailError
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
-from guardrail.model.event import Direction, Event
+from guardrail.model.event import DIRECTION_OF_KIND, Direction, Event
 from guardrail.model.money import Currency
 
 ELDERLY_AGE = 60  # Law on the Protection of the Rights of the Elderly, art. 2
@@ -293,21 +293,11 @@ def window_function(spec: WindowSpec) -> WindowFunction:
             payee = event.counterparty.account if event.counterparty is not None else None
             if payee is None:
                 return 0
-        candidates: Sequence[HistoryRecord]
-        if type(store) is InMemoryHistoryStore:  # reads by instant, and by payee
-            since_us = start_micros(event, local)
-            if payee is not None:
-                candidates = store.customer_payee_since(event.customer.id, payee, since_us)
-            elif by_account and event.account is not None:
-                candidates = store.account_since(event.account.id, since_us)
-            else:
-                candidates = store.customer_since(event.customer.id, since_us)
+        since = start(event, local)
+        if by_account and event.account is not None:
+            candidates = store.for_account(event.account.id, since)
         else:
-            since = start(event, local)
-            if by_account and event.account is not None:
-                candidates = store.for_account(event.account.id, since)
-            else:
-                candidates = store.for_customer(event.customer.id, since)
+            candidates = store.for_customer(event.customer.id, since)
         selected: list[HistoryRecord | _Own] = (
             select(candidates, event.timestamp, event.event_id, payee) if candidates else []
         )
@@ -319,7 +309,129 @@ def window_function(spec: WindowSpec) -> WindowFunction:
                 selected.append(_Own(event))
         return aggregate(selected)
 
-    return compute
+    return _memory_window(spec, compute, counts, select, start_micros, aggregate)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _memory_window(
+    spec: WindowSpec,
+    fallback: WindowFunction,
+    counts: Callable[[HistoryRecord | Event], bool],
+    select: _Select,
+    start_micros: Callable[[Event, datetime | None], int | None],
+    aggregate: Callable[[Sequence[HistoryRecord | _Own]], int],
+) -> WindowFunction:
+    """``fallback`` (the window function of ``spec``) generated as one flat function for the
+    in-memory store, which it reads by instant: the start, the read, the event's own record
+    and a count or a sum without a call each; any other store goes to ``fallback``."""
+    by_payee = spec.key is WindowKey.COUNTERPARTY
+    lines = []
+    if by_payee:
+        lines += [
+            "counterparty = e.counterparty",
+            "payee = None if counterparty is None else counterparty.account",
+            "if payee is None:",
+            "    return 0",
+        ]
+    else:
+        lines.append("payee = None")
+    lines += [
+        "if store.__class__ is not _Memory:",
+        "    return _fallback(e, store, current, local)",
+    ]
+    fixed = spec.fixed_length_us
+    if fixed is not None:  # ``aware_micros`` inline
+        lines += [
+            "delta = e.timestamp - _EPOCH",
+            "since = (delta.days * 86400 + delta.seconds) * 1000000 + delta.microseconds"
+            f" - {fixed}",
+        ]
+    else:
+        lines.append("since = _start_micros(e, local)")
+    if by_payee:
+        lines.append("records = store.customer_payee_since(e.customer.id, payee, since)")
+    elif spec.key is WindowKey.ACCOUNT:
+        lines += [
+            "account = e.account",
+            "records = (store.customer_since(e.customer.id, since) if account is None"
+            " else store.account_since(account.id, since))",
+        ]
+    else:
+        lines.append("records = store.customer_since(e.customer.id, since)")
+    lines.append("selected = _select(records, e.timestamp, e.event_id, payee) if records else []")
+    # The event's own record, when it counts: ``counts`` of the record, or of the event.
+    record_tests, event_tests = [], []
+    if spec.kinds:
+        record_tests.append("current.kind in _kinds")
+        event_tests.append("e.kind in _kinds")
+    if spec.direction is not None:
+        record_tests.append("current.direction is _direction")
+        event_tests.append("_DIRECTION[e.kind] is _direction")
+    if spec.channels:
+        record_tests.append("current.channel in _channels")
+        event_tests.append("e.channel in _channels")
+    if spec.effective_currency is not None:
+        record_tests.append("current.currency is _currency")
+        event_tests.append("e.amount.currency is _currency")
+    if spec.min_customer_age is not None:
+        record_tests = ["_counts(current)"]
+        event_tests = ["_counts(e)"]
+    record_counts = " and ".join(record_tests) or "True"
+    event_counts = " and ".join(event_tests) or "True"
+    plain_count = spec.aggregate is Aggregate.COUNT and spec.measure is not Measure.COUNTERPARTY
+    if not spec.include_current:
+        own: list[str] = []
+        total = "len(selected)" if plain_count else "_aggregate(selected)"
+    elif plain_count:
+        own = [
+            "if current is not None:",
+            f"    own = 1 if {record_counts} else 0",
+            "else:",
+            f"    own = 1 if {event_counts} else 0",
+        ]
+        total = "len(selected) + own"
+    elif spec.aggregate is Aggregate.SUM:
+        own = [
+            "if current is not None:",
+            f"    own = current.amount_fen if {record_counts} else 0",
+            "else:",
+            f"    own = e.amount.fen if {event_counts} else 0",
+        ]
+        total = "sum([rec.amount_fen for rec in selected]) + own"
+    else:
+        own = [
+            "if current is not None:",
+            f"    if {record_counts}:",
+            "        selected.append(current)",
+            f"elif {event_counts}:",
+            "    selected.append(_Own(e))",
+        ]
+        total = "_aggregate(selected)"
+    lines += [*own, f"return {total}"]
+    namespace = {
+        "_Memory": InMemoryHistoryStore,
+        "_EPOCH": _EPOCH,
+        "_fallback": fallback,
+        "_counts": counts,
+        "_select": select,
+        "_start_micros": start_micros,
+        "_aggregate": aggregate,
+        "_Own": _Own,
+        "_DIRECTION": DIRECTION_OF_KIND,
+        "_kinds": frozenset(spec.kinds),
+        "_direction": spec.direction,
+        "_channels": frozenset(spec.channels),
+        "_currency": spec.effective_currency,
+    }
+    window: WindowFunction = compile_function(
+        "memory_window",
+        lines,
+        parameter="e, store, current=None, local=None",
+        namespace=namespace,
+    )
+    return window
 
 
 _Select = Callable[
