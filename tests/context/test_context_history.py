@@ -276,22 +276,33 @@ def test_customer_payee_read_equals_a_scan_of_the_customer_s_records() -> None:
                 for payee in [*payees, "nobody"]:
                     for since in (None, base, base + dt.timedelta(days=rng.randrange(8))):
                         key = None if since is None else utc_micros(since)
-                        assert store.customer_payee_since(customer, payee, key) == _payee_scan(
-                            store, customer, payee, since
-                        )
+                        until = base + dt.timedelta(days=rng.randrange(9))
+                        assert store.customer_payee_between(
+                            customer, payee, key, utc_micros(until)
+                        ) == [
+                            r
+                            for r in _payee_scan(store, customer, payee, since)
+                            if r.timestamp <= until
+                        ]
 
 
 def test_reads_by_instant_equal_the_reads_by_datetime() -> None:
     store = InMemoryHistoryStore()
     for index in range(50):
-        when = at("2025-03-01 00:00") + dt.timedelta(minutes=37 * index)
+        # some instants twice: the bounds include every record at the first and last instant
+        when = at("2025-03-01 00:00") + dt.timedelta(minutes=37 * (index // 2))
         store.record(rec(f"e{index:02d}", when, customer=f"C{index % 3}", account=f"A{index % 2}"))
-    for since in (None, at("2025-03-01 05:00"), at("2025-03-02 00:00"), at("2025-04-01 00:00")):
+    instants = [at("2025-03-01 00:00") + dt.timedelta(minutes=37 * n) for n in (0, 3, 11, 24)]
+    for since in (None, at("2025-03-01 05:00"), *instants, at("2025-04-01 00:00")):
         key = None if since is None else utc_micros(since)
-        for name in ("C0", "C1", "C9"):
-            assert store.customer_since(name, key) == list(store.for_customer(name, since))
-        for name in ("A0", "A1", "A9"):
-            assert store.account_since(name, key) == list(store.for_account(name, since))
+        for until in (*instants, at("2025-02-01 00:00"), at("2025-04-01 00:00")):
+            last = utc_micros(until)
+            for name in ("C0", "C1", "C9"):
+                expected = [r for r in store.for_customer(name, since) if r.timestamp <= until]
+                assert store.customer_between(name, key, last) == expected
+            for name in ("A0", "A1", "A9"):
+                expected = [r for r in store.for_account(name, since) if r.timestamp <= until]
+                assert store.account_between(name, key, last) == expected
 
 
 def test_utc_micros_is_exact() -> None:

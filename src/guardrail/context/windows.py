@@ -309,7 +309,7 @@ def window_function(spec: WindowSpec) -> WindowFunction:
                 selected.append(_Own(event))
         return aggregate(selected)
 
-    return _memory_window(spec, compute, counts, select, start_micros, aggregate)
+    return _memory_window(spec, compute, counts, start_micros, aggregate)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -319,7 +319,6 @@ def _memory_window(
     spec: WindowSpec,
     fallback: WindowFunction,
     counts: Callable[[HistoryRecord | Event], bool],
-    select: _Select,
     start_micros: Callable[[Event, datetime | None], int | None],
     aggregate: Callable[[Sequence[HistoryRecord | _Own]], int],
 ) -> WindowFunction:
@@ -341,26 +340,26 @@ def _memory_window(
         "if store.__class__ is not _Memory:",
         "    return _fallback(e, store, current, local)",
     ]
+    lines += [  # ``aware_micros`` of the event's instant, inline
+        "delta = e.timestamp - _EPOCH",
+        "at = (delta.days * 86400 + delta.seconds) * 1000000 + delta.microseconds",
+    ]
     fixed = spec.fixed_length_us
-    if fixed is not None:  # ``aware_micros`` inline
-        lines += [
-            "delta = e.timestamp - _EPOCH",
-            "since = (delta.days * 86400 + delta.seconds) * 1000000 + delta.microseconds"
-            f" - {fixed}",
-        ]
-    else:
-        lines.append("since = _start_micros(e, local)")
+    lines.append(
+        f"since = at - {fixed}" if fixed is not None else "since = _start_micros(e, local)"
+    )
     if by_payee:
-        lines.append("records = store.customer_payee_since(e.customer.id, payee, since)")
+        lines.append("records = store.customer_payee_between(e.customer.id, payee, since, at)")
     elif spec.key is WindowKey.ACCOUNT:
         lines += [
             "account = e.account",
-            "records = (store.customer_since(e.customer.id, since) if account is None"
-            " else store.account_since(account.id, since))",
+            "records = (store.customer_between(e.customer.id, since, at) if account is None"
+            " else store.account_between(account.id, since, at))",
         ]
     else:
-        lines.append("records = store.customer_since(e.customer.id, since)")
-    lines.append("selected = _select(records, e.timestamp, e.event_id, payee) if records else []")
+        lines.append("records = store.customer_between(e.customer.id, since, at)")
+    # The store cut the records at the event's instant: only the filters are left to test.
+    lines.append("selected = _select(records, None, e.event_id, payee) if records else []")
     # The event's own record, when it counts: ``counts`` of the record, or of the event.
     record_tests, event_tests = [], []
     if spec.kinds:
@@ -415,7 +414,7 @@ def _memory_window(
         "_EPOCH": _EPOCH,
         "_fallback": fallback,
         "_counts": counts,
-        "_select": select,
+        "_select": _selector(spec, up_to_the_event=False),
         "_start_micros": start_micros,
         "_aggregate": aggregate,
         "_Own": _Own,
@@ -435,14 +434,15 @@ def _memory_window(
 
 
 _Select = Callable[
-    [Sequence[HistoryRecord], datetime, str, "str | None"], "list[HistoryRecord | _Own]"
+    [Sequence[HistoryRecord], "datetime | None", str, "str | None"], "list[HistoryRecord | _Own]"
 ]
 
 
-def _selector(spec: WindowSpec) -> _Select:
+def _selector(spec: WindowSpec, *, up_to_the_event: bool = True) -> _Select:
     """The records of ``candidates`` that ``spec`` counts, as one generated comprehension that
     tests only what the spec constrains (a customer may have hundreds of records): up to the
-    event's instant, not the event itself, to its payee when ``payee`` is given."""
+    event's instant (unless the caller read only those: ``up_to_the_event=False``), not the
+    event itself, to its payee when ``payee`` is given."""
     # Most selective first (the order of an ``and`` of plain tests changes no result): the
     # records come from the window's start, so the time test seldom rejects one.
     tests = []
@@ -458,7 +458,9 @@ def _selector(spec: WindowSpec) -> _Select:
         tests.append("rec.currency is _currency")
     if spec.min_customer_age is not None:
         tests.append("rec.customer_age is not None and rec.customer_age >= _min_age")
-    tests += ["rec.timestamp <= end", "rec.event_id != own_id"]
+    if up_to_the_event:
+        tests.append("rec.timestamp <= end")
+    tests.append("rec.event_id != own_id")
     namespace = {
         "_kinds": frozenset(spec.kinds),
         "_direction": spec.direction,
