@@ -654,6 +654,7 @@ def derived_history_features(event: Event, store: HistoryStore) -> dict[str, boo
     )
 
 
+@lru_cache(maxsize=4096)  # a few hundred regions, asked for by every screening that reads them
 def _province(region: str) -> str:
     return "-".join(region.split("-")[:2])
 

@@ -108,13 +108,8 @@ class Decider:
         watchlists: Mapping[str, str] | None = None,
     ) -> Decision:
         """The decision for one event from the ids of the rules it hit."""
-        if not hit_ids and not failures and elapsed_us >= 0:  # most events: nothing to explain
-            fields = self._nothing_hit.copy()
-            fields["event_id"] = event_id
-            fields["backend"] = backend
-            fields["elapsed_us"] = elapsed_us
-            fields["watchlists"] = dict(watchlists) if watchlists else {}
-            return trusted(Decision, fields)
+        if not hit_ids and not failures:  # most events: nothing to explain
+            return self.nothing_hit(event_id, backend, elapsed_us, watchlists)
         pack = self.pack
         failures = tuple(failures)
         if hit_ids:
@@ -167,6 +162,23 @@ class Decider:
                 "adjustments": (),
             },
         )
+
+    def nothing_hit(
+        self,
+        event_id: str,
+        backend: str,
+        elapsed_us: int,
+        watchlists: Mapping[str, str] | None,
+    ) -> Decision:
+        """The decision for an event that hit no rule and met no failure (most events)."""
+        if elapsed_us < 0:
+            raise ValueError("elapsed_us must not be negative")
+        fields = self._nothing_hit.copy()
+        fields["event_id"] = event_id
+        fields["backend"] = backend
+        fields["elapsed_us"] = elapsed_us
+        fields["watchlists"] = dict(watchlists) if watchlists else {}
+        return trusted(Decision, fields)
 
     def _settle(self, hit_ids: tuple[str, ...]) -> _Settled:
         """``_settle`` of ``hit_ids`` and the score parts of the rules that stay, kept: the
