@@ -207,7 +207,7 @@ class _HitPlan:
     """How to explain one rule's hit: its fixed fields, and the features its condition reads
     when it has no ``or`` (with one, which features explain it depends on the event)."""
 
-    __slots__ = ("_fixed", "_hits", "_pack", "_reads", "_rule", "_show", "_tail")
+    __slots__ = ("_fixed", "_hits", "_pack", "_reads", "_rule", "_show", "_shows", "_tail")
 
     def __init__(self, pack: Pack, rule: CompiledRule) -> None:
         spec = rule.spec
@@ -233,6 +233,8 @@ class _HitPlan:
         self._hits: dict[tuple[tuple[str, JsonScalar, str], ...], Hit] = {}
         self._reads: tuple[tuple[str, bool, str | None], ...] | None = None
         self._show: _Show | None = None
+        # With an ``or``: the evidence function of each set of deciding features seen.
+        self._shows: dict[tuple[str, ...], _Show] = {}
         if not any(isinstance(part, AnyOf) for part in _parts(rule.condition)):
             self._reads = tuple(
                 (ref.key, ref.type is FieldType.MONEY, _window_prefix(pack, ref.key))
@@ -241,9 +243,21 @@ class _HitPlan:
             self._show = _show_function(self._reads)
 
     def hit(self, features: Features, details: Mapping[str, str]) -> Hit:
-        if self._show is None:
-            return self._built(_explain(self._pack, self._rule.condition, features, details))
-        shown = self._show(features, details)
+        show = self._show
+        if show is None:  # which features explain the hit depends on which part of an "or" held
+            refs = deciding_refs(self._rule.condition, features)
+            keys = tuple(ref.key for ref in refs)
+            show = self._shows.get(keys)
+            if show is None:
+                if len(self._shows) >= _HITS_KEPT:
+                    self._shows.clear()
+                show = self._shows[keys] = _show_function(
+                    [
+                        (ref.key, ref.type is FieldType.MONEY, _window_prefix(self._pack, ref.key))
+                        for ref in refs
+                    ]
+                )
+        shown = show(features, details)
         hit = self._hits.get(shown)
         if hit is None:
             if len(self._hits) >= _HITS_KEPT:
