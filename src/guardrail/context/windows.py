@@ -608,6 +608,8 @@ def derived_values(
 
 def derived_history_features(event: Event, store: HistoryStore) -> dict[str, bool | int | None]:
     """History features every pack can use, as of the event and excluding the event itself."""
+    if type(store) is InMemoryHistoryStore:
+        return _memory_derived_features(event, store)
     end = event.timestamp
     payee = event.counterparty.account if event.counterparty is not None else None
     day_ago, local_day_start = derived_day_starts(event)
@@ -652,6 +654,59 @@ def derived_history_features(event: Event, store: HistoryStore) -> dict[str, boo
             if rec.counterparty_account == payee and rec.timestamp >= local_day_start
         ),
     )
+
+
+def _memory_derived_features(
+    event: Event, store: InMemoryHistoryStore
+) -> dict[str, bool | int | None]:
+    """``derived_history_features`` from the in-memory store, read by instant: each count reads
+    the records of its own span, so no record's timestamp is compared."""
+    end = event.timestamp
+    at = aware_micros(end)
+    day_ago = at - _DAY_US
+    local_day_start = _midnight_micros(event.branch.timezone, local_time(event).date())
+    own = event.event_id
+    customer = event.customer.id
+    payee = event.counterparty.account if event.counterparty is not None else None
+    last_day = [rec for rec in store.customer_between(customer, day_ago, at) if rec.event_id != own]
+    seen_before = payee is not None and any(
+        timestamp <= end and event_id != own
+        for timestamp, event_id in store.earliest_with_counterparty(customer, payee)
+    )
+    if event.account is not None:
+        inbound_pool = [
+            rec
+            for rec in store.account_between(event.account.id, day_ago, at)
+            if rec.event_id != own
+        ]
+    else:
+        inbound_pool = last_day
+    currency = event.amount.currency
+    inbound = sum(
+        [
+            rec.amount_fen
+            for rec in inbound_pool
+            if rec.direction is Direction.IN and rec.currency is currency
+        ]
+    )
+    outbound = sum(1 for rec in last_day if rec.direction is Direction.OUT)
+    same_payee_today = 0
+    if payee is not None:
+        same_payee_today = sum(
+            1
+            for rec in store.customer_payee_between(customer, payee, local_day_start, at)
+            if rec.event_id != own
+        )
+    return derived_values(
+        event,
+        payee_seen_before=seen_before,
+        inbound=inbound,
+        outbound=outbound,
+        same_payee_today=same_payee_today,
+    )
+
+
+_DAY_US = 24 * 3600 * 1_000_000
 
 
 @lru_cache(maxsize=4096)  # a few hundred regions, asked for by every screening that reads them
