@@ -265,13 +265,18 @@ class Guard:
                 stage = "engine"
                 hit_ids = screener.backend.evaluate(features)
             stage = "decide"
+            elapsed_us = (time.perf_counter_ns() - started) // 1000
+            if not hit_ids:  # most events
+                return screener.decider.nothing_hit(
+                    event.event_id, screener.backend.name, elapsed_us, versions
+                )
             return screener.decider.decide(
                 event.event_id,
                 hit_ids,
                 features,
                 screener.backend.name,
                 details=details,
-                elapsed_us=(time.perf_counter_ns() - started) // 1000,
+                elapsed_us=elapsed_us,
                 watchlists=versions,
             )
         except Exception as error:  # fail closed: the teller must never see a silent proceed

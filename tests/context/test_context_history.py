@@ -18,6 +18,7 @@ from guardrail.context import (
     SQLiteHistoryStore,
     retention_for,
 )
+from guardrail.context.history import utc_micros
 from guardrail.model.event import Channel, Direction, TransactionKind
 
 
@@ -241,3 +242,75 @@ def test_earliest_counterparty_survives_eviction(kind: str, tmp_path: Path) -> N
     assert store.earliest_with_counterparty("C1", "P3") == []
     assert store.earliest_with_counterparty("C2", "P1") == []
     store.close()
+
+
+def _payee_scan(
+    store: InMemoryHistoryStore, customer: str, payee: str, since: dt.datetime | None
+) -> list[HistoryRecord]:
+    return [r for r in store.for_customer(customer, since) if r.counterparty_account == payee]
+
+
+def test_customer_payee_read_equals_a_scan_of_the_customer_s_records() -> None:
+    """The in-memory read by customer and payee (from the shorter of the two series) gives
+    exactly the customer's records filtered by payee, in order: after appends, out-of-order
+    inserts, ties and evictions, whichever series is shorter."""
+    rng = random.Random(7)
+    store = InMemoryHistoryStore()
+    base = at("2025-03-01 00:00")
+    customers = [f"C{i}" for i in range(6)]
+    payees = [f"P{i}" for i in range(4)]
+    instants = [base + dt.timedelta(minutes=rng.randrange(0, 7 * 24 * 60)) for _ in range(40)]
+    for index in range(600):
+        when = base + dt.timedelta(minutes=index * 17) if index % 3 else rng.choice(instants)
+        store.record(
+            rec(
+                f"e{index:04d}",
+                when,
+                customer=rng.choice(customers[:2] if index % 5 else customers),
+                payee=rng.choice([*payees, None]),
+            )
+        )
+        if index % 50 == 49:
+            store.evict_before(base + dt.timedelta(minutes=index * 2))
+            for customer in customers:
+                for payee in [*payees, "nobody"]:
+                    for since in (None, base, base + dt.timedelta(days=rng.randrange(8))):
+                        key = None if since is None else utc_micros(since)
+                        until = base + dt.timedelta(days=rng.randrange(9))
+                        assert store.customer_payee_between(
+                            customer, payee, key, utc_micros(until)
+                        ) == [
+                            r
+                            for r in _payee_scan(store, customer, payee, since)
+                            if r.timestamp <= until
+                        ]
+
+
+def test_reads_by_instant_equal_the_reads_by_datetime() -> None:
+    store = InMemoryHistoryStore()
+    for index in range(50):
+        # some instants twice: the bounds include every record at the first and last instant
+        when = at("2025-03-01 00:00") + dt.timedelta(minutes=37 * (index // 2))
+        store.record(rec(f"e{index:02d}", when, customer=f"C{index % 3}", account=f"A{index % 2}"))
+    instants = [at("2025-03-01 00:00") + dt.timedelta(minutes=37 * n) for n in (0, 3, 11, 24)]
+    for since in (None, at("2025-03-01 05:00"), *instants, at("2025-04-01 00:00")):
+        key = None if since is None else utc_micros(since)
+        for until in (*instants, at("2025-02-01 00:00"), at("2025-04-01 00:00")):
+            last = utc_micros(until)
+            for name in ("C0", "C1", "C9"):
+                expected = [r for r in store.for_customer(name, since) if r.timestamp <= until]
+                assert store.customer_between(name, key, last) == expected
+            for name in ("A0", "A1", "A9"):
+                expected = [r for r in store.for_account(name, since) if r.timestamp <= until]
+                assert store.account_between(name, key, last) == expected
+
+
+def test_utc_micros_is_exact() -> None:
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    for when in (
+        epoch,
+        dt.datetime(2025, 3, 1, 7, 12, 48, 123456, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+    ):
+        assert utc_micros(when) == (when - epoch) // dt.timedelta(microseconds=1)

@@ -488,3 +488,48 @@ def test_the_resolver_s_window_function_gives_what_compute_window_gives(
     specialised = window_function(spec)
     assert specialised(event, store, None) == expected
     assert specialised(event, store, HistoryRecord.from_event(event)) == expected
+    # Any other store is read through the protocol (by datetime), with the same results.
+    other = _OtherStore()
+    for record in history:
+        other.record(record)
+    if recorded:
+        other.record(HistoryRecord.from_event(event))
+    assert specialised(event, other, None) == expected
+    assert specialised(event, other, HistoryRecord.from_event(event)) == expected
+
+
+class _OtherStore(InMemoryHistoryStore):
+    """Not the in-memory store itself: the window functions read it as any store."""
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    history=st.lists(records, max_size=30, unique_by=lambda r: r.event_id),
+    minutes=st.integers(0, 60 * 24),
+    kind=st.sampled_from(KINDS),
+    payee=st.sampled_from([None, "P1-0001", "P2-0002"]),
+    account=st.sampled_from([None, "6222000011112222"]),
+    offset=st.sampled_from([dt.timedelta(0), dt.timedelta(hours=8), dt.timedelta(hours=-5)]),
+    recorded=st.booleans(),
+)
+def test_derived_history_features_from_memory_equal_those_read_through_the_protocol(
+    history: list[HistoryRecord],
+    minutes: int,
+    kind: TransactionKind,
+    payee: str | None,
+    account: str | None,
+    offset: dt.timedelta,
+    recorded: bool,
+) -> None:
+    """The in-memory store's derived features (read by instant) equal the ones computed from
+    the records any store hands out, with the event's own record stored or not."""
+    when = (BASE + dt.timedelta(minutes=minutes)).astimezone(dt.timezone(offset))
+    event = make_event("current", when, "123.45", kind=kind, payee=payee, account_id=account)
+    memory, other = InMemoryHistoryStore(), _OtherStore()
+    for record in history:
+        memory.record(record)
+        other.record(record)
+    if recorded:
+        memory.record(HistoryRecord.from_event(event))
+        other.record(HistoryRecord.from_event(event))
+    assert derived_history_features(event, memory) == derived_history_features(event, other)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from guardrail.engine.decide import decide, deciding_refs
+from guardrail.engine.decide import _show_function, _shown, decide, deciding_refs
 from guardrail.lang import load_pack
 from guardrail.model import FAIL_CLOSED_FLOOR, Action, Failure, Obligation
 from support import write_pack
@@ -87,3 +89,41 @@ def test_decide_reads_plain_values_and_never_computes_one(pack) -> None:
 
     decision = decide(pack, "e1", ["big"], NoComputing(features()), "reference")
     assert decision.hits[0].evidence[0].value == "80000.00"
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.text(max_size=5),
+    st.sampled_from(list(Action)),
+    st.sampled_from(list(Obligation)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    reads=st.lists(
+        st.tuples(
+            st.sampled_from(["amount", "window.x", "kind", "a'b", 'q"{x}']),
+            st.booleans(),
+            st.one_of(st.none(), st.sampled_from(["sum over same_day = ", "{x} '\" = "])),
+        ),
+        max_size=4,
+    ),
+    values=st.dictionaries(st.sampled_from(["amount", "window.x", "kind", "a'b"]), _VALUES),
+    details=st.dictionaries(st.sampled_from(["amount", "window.x", 'q"{x}']), st.text(max_size=4)),
+)
+def test_generated_evidence_equals_the_interpreted_one(
+    reads: list[tuple[str, bool, str | None]],
+    values: dict[str, object],
+    details: dict[str, str],
+) -> None:
+    """A hit's evidence from the generated function is ``_shown`` of each read, exactly."""
+    shown = _show_function(reads)(values, details)
+    expected = tuple(
+        _shown(key, values.get(key), money, prefix, details)  # type: ignore[arg-type]
+        for key, money, prefix in reads
+    )
+    assert shown == expected
+    assert [type(item[1]) for item in shown] == [type(item[1]) for item in expected]

@@ -27,6 +27,7 @@ from guardrail.context.windows import (
     STATIC_NAMESPACE,
     STATIC_PRELUDE,
     is_windowed,
+    zone,
 )
 from guardrail.engine.codegen import compile_function, expression, generated_source
 from guardrail.engine.reference import cost
@@ -44,7 +45,12 @@ Screening = Callable[[Any, Resolution], list[str]]
 
 def compile_screening(pack: Pack, plan: FeaturePlan) -> Screening:
     """The generated resolve-and-evaluate function of ``pack`` (``plan``: its feature plan)."""
-    namespace: dict[str, Any] = {**EXTRACT_NAMESPACE, **STATIC_NAMESPACE, "_plan": plan}
+    namespace: dict[str, Any] = {
+        **EXTRACT_NAMESPACE,
+        **STATIC_NAMESPACE,
+        "_plan": plan,
+        "_zone": zone,
+    }
     for index, step in enumerate(plan.steps):
         namespace[f"_step{index}"] = step
     if plan.history_mask:
@@ -113,13 +119,24 @@ def _block(plan: FeaturePlan, rules: list[Gated], explained: set[str]) -> list[s
         return local_of.get(key, f"f[{key!r}]")
 
     if gates:
-        lines.append("m = 0")
+        # Gates without a cheap test are decided here: their steps always run.
+        always = 0
         for mask, test in gates:
+            if test is None or test is True:
+                always |= mask
+        lines.append(f"m = {always}")
+        tested: set[tuple[int, str]] = set()
+        for mask, test in gates:
+            if mask & ~always == 0 or test is None or test is True:
+                continue
             needed = f"m & {mask} != {mask}"
             if isinstance(test, All | AnyOf | Compare):
                 needed += f" and {expression(test, cost, read, NEVER_NONE)}"
+            if (mask, needed) in tested:
+                continue
+            tested.add((mask, needed))
             lines += [f"if {needed}:", f"    m |= {mask}"]
-        lines.append("if m:")
+        lines.append("if True:" if always else "if m:")
         # The steps read a few base features from the map (a watchlist's field).
         lines += [f"    f[{key!r}] = {read(key)}" for key in sorted(plan.step_reads)]
         if plan.history_mask:
@@ -156,7 +173,8 @@ def _locals(plan: FeaturePlan, used: set[str]) -> tuple[list[str], dict[str, str
     lines, local_of = assignments(used & plan.extract_keys, "v")
     static = [key for key in STATIC_EXPRESSIONS if key in used]
     if static or (plan.needs_local_date and LOCAL_DATE_KEY in used):
-        lines.append("local = r.local_time()")
+        # ``r.local_time()`` inline: the event's time on the branch clock, kept for the steps
+        lines.append("local = r.local = e.timestamp.astimezone(_zone(e.branch.timezone))")
     if plan.needs_local_date and LOCAL_DATE_KEY in used:
         local_of[LOCAL_DATE_KEY] = f"d{len(local_of)}"
         lines.append(

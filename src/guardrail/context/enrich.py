@@ -82,6 +82,19 @@ _TEXT: dict[str, Callable[[Event], str]] = {
 }
 
 
+# What each text is made of, as a key to remember its scan by (``any_text``: its parts, so the
+# joined text is built only for a text not seen lately).
+_TEXT_KEY: dict[str, Callable[[Event], object]] = {
+    "any_text": lambda e: (
+        None if e.purpose is None else e.purpose.text,
+        e.answers.purpose_detail,
+        e.notes,
+        None if e.opening is None else e.opening.purpose_text,
+    ),
+}
+_TEXTS_KEPT = 4096  # distinct texts per lexicon step whose features are kept
+
+
 def text_of(event: Event, field: str) -> str:
     """The free text a lexicon test on ``field`` reads (``any_text``: every part, joined)."""
     return _TEXT[field](event)
@@ -356,58 +369,81 @@ class FeaturePlan:
         text_field = ref.field
         wanted = self._lexicon_fields[text_field]
         text_of = _TEXT[text_field]
+        key_of = _TEXT_KEY.get(text_field, text_of)
         matcher = self.matcher
+        none_found: dict[str, FeatureValue] = {item.key: False for item in wanted}
+        nothing: dict[str, str] = {}
+        # What a text gives (the features, the details of the hits), by what the text is made
+        # of: counter texts repeat all day. Bounded; threads at worst compute one twice.
+        found_in: dict[object, tuple[dict[str, FeatureValue], dict[str, str]]] = {}
 
-        none_found = {item.key: False for item in wanted}
-
-        def lexicons(out: Resolution) -> None:
-            features = out.features
-            text = text_of(out.event)
+        def scan(text: str) -> tuple[dict[str, FeatureValue], dict[str, str]]:
             first = matcher.first_hits(text) if text else None
             if not first:  # most events: nothing written, or nothing found
-                features.update(none_found)
-                return
+                return none_found, nothing
+            values: dict[str, FeatureValue] = {}
+            details: dict[str, str] = {}
             for item in wanted:
                 found = first.get(item.name)
-                features[item.key] = found is not None
+                values[item.key] = found is not None
                 if found is not None:
-                    out.details[item.key] = (
+                    details[item.key] = (
                         f"lexicon {item.name}: term {found.term!r} in {text_field} "
                         f"at {found.start}-{found.end}"
                     )
+            return values, details
+
+        def lexicons(out: Resolution) -> None:
+            event = out.event
+            key = key_of(event)
+            known = found_in.get(key)
+            if known is None:
+                known = scan(text_of(event))
+                if len(found_in) >= _TEXTS_KEPT:
+                    found_in.clear()
+                found_in[key] = known
+            out.features.update(known[0])
+            if known[1]:
+                out.details.update(known[1])
 
         return lexicons
 
     @staticmethod
     def _watchlist(ref: FieldRef) -> Step:
         many = _MANY_VALUES.get(ref.field)
+        key, field, name = ref.key, ref.field, ref.name
+        # The details of the last list version seen ("listed", "not listed"), built once per
+        # version: one tuple, replaced whole, so threads never see a mix of two versions.
+        said: tuple[Watchlist | None, str, str] = (None, "", "")
 
         def watchlist(out: Resolution) -> None:
-            listed = out.watchlists.get(ref.name)
+            nonlocal said
+            listed = out.watchlists.get(name)
             if listed is None:
-                raise LookupError(f"watchlist {ref.name!r} is not loaded")
+                raise LookupError(f"watchlist {name!r} is not loaded")
             if many is not None:  # every third party's value, not the first
                 values = many(out.event)
                 if not values:
-                    out.features[ref.key] = None
+                    out.features[key] = None
                     return
                 member = any(listed.contains(value) for value in values)
-                out.features[ref.key] = member
-                out.details[ref.key] = (
-                    f"watchlist {ref.name} version {listed.version}: "
+                out.features[key] = member
+                out.details[key] = (
+                    f"watchlist {name} version {listed.version}: "
                     f"{'listed' if member else 'not listed'} ({len(values)} checked)"
                 )
                 return
-            value = out.features[ref.field]
+            value = out.features[field]
             if value is None:
-                out.features[ref.key] = None
+                out.features[key] = None
                 return
             member = listed.contains(str(value))
-            out.features[ref.key] = member
-            out.details[ref.key] = (
-                f"watchlist {ref.name} version {listed.version}: "
-                f"{'listed' if member else 'not listed'}"
-            )
+            out.features[key] = member
+            known = said
+            if known[0] is not listed:
+                prefix = f"watchlist {name} version {listed.version}: "
+                known = said = (listed, prefix + "listed", prefix + "not listed")
+            out.details[key] = known[1] if member else known[2]
 
         return watchlist
 

@@ -7,17 +7,22 @@ replaying recorded history gives exactly the answers live screening gave.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from guardrail.context.history import CrossCustomerHistory, HistoryRecord, HistoryStore
-from guardrail.context.history.records import whole_years
+from guardrail.context.history import (
+    CrossCustomerHistory,
+    HistoryRecord,
+    HistoryStore,
+    InMemoryHistoryStore,
+)
+from guardrail.context.history.records import aware_micros, whole_years
 from guardrail.engine.codegen import compile_function
 from guardrail.errors import GuardrailError
 from guardrail.lang.declarations import Aggregate, Measure, Span, WindowKey, WindowSpec
-from guardrail.model.event import Direction, Event
+from guardrail.model.event import DIRECTION_OF_KIND, Direction, Event
 from guardrail.model.money import Currency
 
 ELDERLY_AGE = 60  # Law on the Protection of the Rights of the Elderly, art. 2
@@ -206,6 +211,33 @@ def _start_function(spec: WindowSpec) -> Callable[[Event, datetime | None], date
     return lambda event, local: window_start(spec, event)
 
 
+def _start_micros_function(spec: WindowSpec) -> Callable[[Event, datetime | None], int | None]:
+    """``_start_function`` as an instant in microseconds (``utc_micros``; None: no start), for
+    the in-memory store's reads by instant."""
+    fixed = spec.fixed_length_us
+    if fixed is not None:
+        return lambda event, local: aware_micros(event.timestamp) - fixed
+    if spec.span is Span.SAME_DAY:
+        return lambda event, local: _midnight_micros(
+            event.branch.timezone,
+            (
+                event.timestamp.astimezone(zone(event.branch.timezone)) if local is None else local
+            ).date(),
+        )
+    start = _start_function(spec)
+
+    def since_opened(event: Event, local: datetime | None) -> int | None:
+        since = start(event, local)
+        return None if since is None else aware_micros(since)
+
+    return since_opened
+
+
+@lru_cache(maxsize=4096)
+def _midnight_micros(zone_name: str, day: date) -> int:
+    return aware_micros(_midnight(zone_name, day))
+
+
 def window_function(spec: WindowSpec) -> WindowFunction:
     """``compute_window`` specialised for one spec, with the same result for every event and
     store (what the resolver's window step calls): the spec's filters are read once here, the
@@ -234,6 +266,7 @@ def window_function(spec: WindowSpec) -> WindowFunction:
     filtered = filtered or min_age is not None
 
     start = _start_function(spec)
+    start_micros = _start_micros_function(spec)
     aggregate = _aggregator(spec)
     select = _selector(spec)
 
@@ -276,18 +309,140 @@ def window_function(spec: WindowSpec) -> WindowFunction:
                 selected.append(_Own(event))
         return aggregate(selected)
 
-    return compute
+    return _memory_window(spec, compute, counts, start_micros, aggregate)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _memory_window(
+    spec: WindowSpec,
+    fallback: WindowFunction,
+    counts: Callable[[HistoryRecord | Event], bool],
+    start_micros: Callable[[Event, datetime | None], int | None],
+    aggregate: Callable[[Sequence[HistoryRecord | _Own]], int],
+) -> WindowFunction:
+    """``fallback`` (the window function of ``spec``) generated as one flat function for the
+    in-memory store, which it reads by instant: the start, the read, the event's own record
+    and a count or a sum without a call each; any other store goes to ``fallback``."""
+    by_payee = spec.key is WindowKey.COUNTERPARTY
+    lines = []
+    if by_payee:
+        lines += [
+            "counterparty = e.counterparty",
+            "payee = None if counterparty is None else counterparty.account",
+            "if payee is None:",
+            "    return 0",
+        ]
+    else:
+        lines.append("payee = None")
+    lines += [
+        "if store.__class__ is not _Memory:",
+        "    return _fallback(e, store, current, local)",
+    ]
+    lines += [  # ``aware_micros`` of the event's instant, inline
+        "delta = e.timestamp - _EPOCH",
+        "at = (delta.days * 86400 + delta.seconds) * 1000000 + delta.microseconds",
+    ]
+    fixed = spec.fixed_length_us
+    lines.append(
+        f"since = at - {fixed}" if fixed is not None else "since = _start_micros(e, local)"
+    )
+    if by_payee:
+        lines.append("records = store.customer_payee_between(e.customer.id, payee, since, at)")
+    elif spec.key is WindowKey.ACCOUNT:
+        lines += [
+            "account = e.account",
+            "records = (store.customer_between(e.customer.id, since, at) if account is None"
+            " else store.account_between(account.id, since, at))",
+        ]
+    else:
+        lines.append("records = store.customer_between(e.customer.id, since, at)")
+    # The store cut the records at the event's instant: only the filters are left to test.
+    lines.append("selected = _select(records, None, e.event_id, payee) if records else []")
+    # The event's own record, when it counts: ``counts`` of the record, or of the event.
+    record_tests, event_tests = [], []
+    if spec.kinds:
+        record_tests.append("current.kind in _kinds")
+        event_tests.append("e.kind in _kinds")
+    if spec.direction is not None:
+        record_tests.append("current.direction is _direction")
+        event_tests.append("_DIRECTION[e.kind] is _direction")
+    if spec.channels:
+        record_tests.append("current.channel in _channels")
+        event_tests.append("e.channel in _channels")
+    if spec.effective_currency is not None:
+        record_tests.append("current.currency is _currency")
+        event_tests.append("e.amount.currency is _currency")
+    if spec.min_customer_age is not None:
+        record_tests = ["_counts(current)"]
+        event_tests = ["_counts(e)"]
+    record_counts = " and ".join(record_tests) or "True"
+    event_counts = " and ".join(event_tests) or "True"
+    plain_count = spec.aggregate is Aggregate.COUNT and spec.measure is not Measure.COUNTERPARTY
+    if not spec.include_current:
+        own: list[str] = []
+        total = "len(selected)" if plain_count else "_aggregate(selected)"
+    elif plain_count:
+        own = [
+            "if current is not None:",
+            f"    own = 1 if {record_counts} else 0",
+            "else:",
+            f"    own = 1 if {event_counts} else 0",
+        ]
+        total = "len(selected) + own"
+    elif spec.aggregate is Aggregate.SUM:
+        own = [
+            "if current is not None:",
+            f"    own = current.amount_fen if {record_counts} else 0",
+            "else:",
+            f"    own = e.amount.fen if {event_counts} else 0",
+        ]
+        total = "sum([rec.amount_fen for rec in selected]) + own"
+    else:
+        own = [
+            "if current is not None:",
+            f"    if {record_counts}:",
+            "        selected.append(current)",
+            f"elif {event_counts}:",
+            "    selected.append(_Own(e))",
+        ]
+        total = "_aggregate(selected)"
+    lines += [*own, f"return {total}"]
+    namespace = {
+        "_Memory": InMemoryHistoryStore,
+        "_EPOCH": _EPOCH,
+        "_fallback": fallback,
+        "_counts": counts,
+        "_select": _selector(spec, up_to_the_event=False),
+        "_start_micros": start_micros,
+        "_aggregate": aggregate,
+        "_Own": _Own,
+        "_DIRECTION": DIRECTION_OF_KIND,
+        "_kinds": frozenset(spec.kinds),
+        "_direction": spec.direction,
+        "_channels": frozenset(spec.channels),
+        "_currency": spec.effective_currency,
+    }
+    window: WindowFunction = compile_function(
+        "memory_window",
+        lines,
+        parameter="e, store, current=None, local=None",
+        namespace=namespace,
+    )
+    return window
 
 
 _Select = Callable[
-    [Sequence[HistoryRecord], datetime, str, "str | None"], "list[HistoryRecord | _Own]"
+    [Sequence[HistoryRecord], "datetime | None", str, "str | None"], "list[HistoryRecord | _Own]"
 ]
 
 
-def _selector(spec: WindowSpec) -> _Select:
+def _selector(spec: WindowSpec, *, up_to_the_event: bool = True) -> _Select:
     """The records of ``candidates`` that ``spec`` counts, as one generated comprehension that
     tests only what the spec constrains (a customer may have hundreds of records): up to the
-    event's instant, not the event itself, to its payee when ``payee`` is given."""
+    event's instant (unless the caller read only those: ``up_to_the_event=False``), not the
+    event itself, to its payee when ``payee`` is given."""
     # Most selective first (the order of an ``and`` of plain tests changes no result): the
     # records come from the window's start, so the time test seldom rejects one.
     tests = []
@@ -303,7 +458,9 @@ def _selector(spec: WindowSpec) -> _Select:
         tests.append("rec.currency is _currency")
     if spec.min_customer_age is not None:
         tests.append("rec.customer_age is not None and rec.customer_age >= _min_age")
-    tests += ["rec.timestamp <= end", "rec.event_id != own_id"]
+    if up_to_the_event:
+        tests.append("rec.timestamp <= end")
+    tests.append("rec.event_id != own_id")
     namespace = {
         "_kinds": frozenset(spec.kinds),
         "_direction": spec.direction,
@@ -451,6 +608,8 @@ def derived_values(
 
 def derived_history_features(event: Event, store: HistoryStore) -> dict[str, bool | int | None]:
     """History features every pack can use, as of the event and excluding the event itself."""
+    if type(store) is InMemoryHistoryStore:
+        return _memory_derived_features(event, store)
     end = event.timestamp
     payee = event.counterparty.account if event.counterparty is not None else None
     day_ago, local_day_start = derived_day_starts(event)
@@ -497,6 +656,60 @@ def derived_history_features(event: Event, store: HistoryStore) -> dict[str, boo
     )
 
 
+def _memory_derived_features(
+    event: Event, store: InMemoryHistoryStore
+) -> dict[str, bool | int | None]:
+    """``derived_history_features`` from the in-memory store, read by instant: each count reads
+    the records of its own span, so no record's timestamp is compared."""
+    end = event.timestamp
+    at = aware_micros(end)
+    day_ago = at - _DAY_US
+    local_day_start = _midnight_micros(event.branch.timezone, local_time(event).date())
+    own = event.event_id
+    customer = event.customer.id
+    payee = event.counterparty.account if event.counterparty is not None else None
+    last_day = [rec for rec in store.customer_between(customer, day_ago, at) if rec.event_id != own]
+    seen_before = payee is not None and any(
+        timestamp <= end and event_id != own
+        for timestamp, event_id in store.earliest_with_counterparty(customer, payee)
+    )
+    if event.account is not None:
+        inbound_pool = [
+            rec
+            for rec in store.account_between(event.account.id, day_ago, at)
+            if rec.event_id != own
+        ]
+    else:
+        inbound_pool = last_day
+    currency = event.amount.currency
+    inbound = sum(
+        [
+            rec.amount_fen
+            for rec in inbound_pool
+            if rec.direction is Direction.IN and rec.currency is currency
+        ]
+    )
+    outbound = sum(1 for rec in last_day if rec.direction is Direction.OUT)
+    same_payee_today = 0
+    if payee is not None:
+        same_payee_today = sum(
+            1
+            for rec in store.customer_payee_between(customer, payee, local_day_start, at)
+            if rec.event_id != own
+        )
+    return derived_values(
+        event,
+        payee_seen_before=seen_before,
+        inbound=inbound,
+        outbound=outbound,
+        same_payee_today=same_payee_today,
+    )
+
+
+_DAY_US = 24 * 3600 * 1_000_000
+
+
+@lru_cache(maxsize=4096)  # a few hundred regions, asked for by every screening that reads them
 def _province(region: str) -> str:
     return "-".join(region.split("-")[:2])
 

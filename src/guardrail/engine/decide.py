@@ -15,9 +15,10 @@ hit is shown."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 
+from guardrail.engine.codegen import compile_function
 from guardrail.engine.reference import holds
 from guardrail.lang.catalog import FieldType
 from guardrail.lang.ir import All, AnyOf, Compare, Condition, FieldRef
@@ -72,6 +73,7 @@ class Decider:
     def __init__(self, pack: Pack) -> None:
         self.pack = pack
         self._plans: dict[str, _HitPlan] = {}
+        self._settled: dict[tuple[str, ...], _Settled] = {}
         self._zero_score_action = pack.score_action(0) if pack.score_bands else Action.PROCEED
         # The fields of a decision without hits or failures, in declaration order: ``decide``
         # fills in the event's own (its id, the backend, the time, the watchlist versions).
@@ -106,33 +108,29 @@ class Decider:
         watchlists: Mapping[str, str] | None = None,
     ) -> Decision:
         """The decision for one event from the ids of the rules it hit."""
-        if not hit_ids and not failures and elapsed_us >= 0:  # most events: nothing to explain
-            fields = self._nothing_hit.copy()
-            fields["event_id"] = event_id
-            fields["backend"] = backend
-            fields["elapsed_us"] = elapsed_us
-            fields["watchlists"] = dict(watchlists) if watchlists else {}
-            return trusted(Decision, fields)
+        if not hit_ids and not failures:  # most events: nothing to explain
+            return self.nothing_hit(event_id, backend, elapsed_us, watchlists)
         pack = self.pack
         failures = tuple(failures)
         if hit_ids:
             details = details or {}
             rules = pack.rules_by_id
-            live, cleared_ids, ladder, score, score_action, action, owed = _settle(pack, hit_ids)
+            key = tuple(hit_ids)
+            settled = self._settled.get(key)
+            if settled is None:
+                settled = self._settle(key)
+            live, cleared_ids, ladder, score, score_action, action, owed, parts = settled
             plans = self._plans
             hits = tuple(
-                (plans.get(rule_id) or self._plan(rule_id)).hit(features, details)
-                for rule_id in live
+                [
+                    (plans.get(rule_id) or self._plan(rule_id)).hit(features, details)
+                    for rule_id in live
+                ]
             )
-            parts: tuple[ScorePart, ...] = ()
-            if score:
-                parts = tuple(
-                    trusted(ScorePart, {"rule_id": rule.spec.id, "weight": rule.spec.score})
-                    for rule in (rules[rule_id] for rule_id in live)
-                    if rule.spec.score
-                )
-            cleared = tuple(
-                _cleared(pack, rules[rule_id], features, details) for rule_id in cleared_ids
+            cleared = (
+                tuple(_cleared(pack, rules[rule_id], features, details) for rule_id in cleared_ids)
+                if cleared_ids
+                else ()
             )
         else:  # most events: nothing to settle or explain
             hits, parts, cleared, owed = (), (), (), ()
@@ -165,6 +163,41 @@ class Decider:
             },
         )
 
+    def nothing_hit(
+        self,
+        event_id: str,
+        backend: str,
+        elapsed_us: int,
+        watchlists: Mapping[str, str] | None,
+    ) -> Decision:
+        """The decision for an event that hit no rule and met no failure (most events)."""
+        if elapsed_us < 0:
+            raise ValueError("elapsed_us must not be negative")
+        fields = self._nothing_hit.copy()
+        fields["event_id"] = event_id
+        fields["backend"] = backend
+        fields["elapsed_us"] = elapsed_us
+        fields["watchlists"] = dict(watchlists) if watchlists else {}
+        return trusted(Decision, fields)
+
+    def _settle(self, hit_ids: tuple[str, ...]) -> _Settled:
+        """``_settle`` of ``hit_ids`` and the score parts of the rules that stay, kept: the
+        same few sets of rules fire again and again."""
+        live, cleared, ladder, score, score_action, action, owed = _settle(self.pack, hit_ids)
+        parts: tuple[ScorePart, ...] = ()
+        if score:
+            rules = self.pack.rules_by_id
+            parts = tuple(
+                trusted(ScorePart, {"rule_id": rule.spec.id, "weight": rule.spec.score})
+                for rule in (rules[rule_id] for rule_id in live)
+                if rule.spec.score
+            )
+        settled = (tuple(live), tuple(cleared), ladder, score, score_action, action, owed, parts)
+        if len(self._settled) >= _SETTLED_KEPT:
+            self._settled.clear()
+        self._settled[hit_ids] = settled
+        return settled
+
     def _plan(self, rule_id: str) -> _HitPlan:
         plan = self._plans[rule_id] = _HitPlan(self.pack, self.pack.rules_by_id[rule_id])
         return plan
@@ -174,7 +207,7 @@ class _HitPlan:
     """How to explain one rule's hit: its fixed fields, and the features its condition reads
     when it has no ``or`` (with one, which features explain it depends on the event)."""
 
-    __slots__ = ("_fixed", "_hits", "_pack", "_reads", "_rule", "_tail")
+    __slots__ = ("_fixed", "_hits", "_pack", "_reads", "_rule", "_show", "_shows", "_tail")
 
     def __init__(self, pack: Pack, rule: CompiledRule) -> None:
         spec = rule.spec
@@ -199,19 +232,32 @@ class _HitPlan:
         # all of one type, so True and 1 never meet in a key.
         self._hits: dict[tuple[tuple[str, JsonScalar, str], ...], Hit] = {}
         self._reads: tuple[tuple[str, bool, str | None], ...] | None = None
+        self._show: _Show | None = None
+        # With an ``or``: the evidence function of each set of deciding features seen.
+        self._shows: dict[tuple[str, ...], _Show] = {}
         if not any(isinstance(part, AnyOf) for part in _parts(rule.condition)):
             self._reads = tuple(
                 (ref.key, ref.type is FieldType.MONEY, _window_prefix(pack, ref.key))
                 for ref in deciding_refs(rule.condition, {})
             )
+            self._show = _show_function(self._reads)
 
     def hit(self, features: Features, details: Mapping[str, str]) -> Hit:
-        if self._reads is None:
-            return self._built(_explain(self._pack, self._rule.condition, features, details))
-        shown = tuple(
-            _shown(key, features.get(key), money, prefix, details)
-            for key, money, prefix in self._reads
-        )
+        show = self._show
+        if show is None:  # which features explain the hit depends on which part of an "or" held
+            refs = deciding_refs(self._rule.condition, features)
+            keys = tuple(ref.key for ref in refs)
+            show = self._shows.get(keys)
+            if show is None:
+                if len(self._shows) >= _HITS_KEPT:
+                    self._shows.clear()
+                show = self._shows[keys] = _show_function(
+                    [
+                        (ref.key, ref.type is FieldType.MONEY, _window_prefix(self._pack, ref.key))
+                        for ref in refs
+                    ]
+                )
+        shown = show(features, details)
         hit = self._hits.get(shown)
         if hit is None:
             if len(self._hits) >= _HITS_KEPT:
@@ -228,6 +274,52 @@ class _HitPlan:
 
 
 _HITS_KEPT = 256  # distinct evidence per rule whose Hit is kept
+_SETTLED_KEPT = 4096  # distinct sets of hit rules whose settlement a Decider keeps
+
+_Settled = tuple[
+    tuple[str, ...],
+    tuple[str, ...],
+    Action,
+    int,
+    Action,
+    Action,
+    tuple[Obligation, ...],
+    tuple[ScorePart, ...],
+]
+"""What ``_settle`` gives (the rules that stay, the cleared ones, the ladder's action, the
+score, its action, the decision's action, the obligations), and the score parts."""
+
+_Show = Callable[[Features, Mapping[str, str]], tuple[tuple[str, JsonScalar, str], ...]]
+
+
+def _show_function(reads: Sequence[tuple[str, bool, str | None]]) -> _Show:
+    """``_shown`` of each of ``reads`` (key, money, window prefix), generated as one function
+    of the features and details: a hit's evidence in a few bytecodes per feature."""
+    namespace: dict[str, object] = {"_Enum": Enum, "_from_fen": from_fen}
+    body, shown = [], []
+    for index, (key, money, prefix) in enumerate(reads):
+        value, show, detail = f"v{index}", f"s{index}", f"t{index}"
+        body.append(f"{value} = f.get({key!r})")
+        money_case = (
+            f"str(_from_fen({value})) if isinstance({value}, int) and not isinstance({value}, bool)"
+            " else "
+            if money
+            else ""
+        )
+        body.append(
+            f"{show} = {value}._value_ if isinstance({value}, _Enum) else {money_case}{value}"
+        )
+        body.append(f"{detail} = d.get({key!r}, '')")
+        if prefix is not None:
+            namespace[f"_p{index}"] = prefix
+            body += [
+                f"if not {detail} and {value} is not None:",
+                f"    {detail} = f'{{_p{index}}}{{{show}}}'",
+            ]
+        shown.append(f"({key!r}, {show}, {detail})")
+    body.append(f"return ({', '.join(shown)}{',' if len(shown) == 1 else ''})")
+    show_function: _Show = compile_function("shown", body, parameter="f, d", namespace=namespace)
+    return show_function
 
 
 def _parts(condition: Condition) -> Iterable[Condition]:

@@ -58,6 +58,16 @@ class _Series:
             return list(self.records)
         return self.records[bisect_left(self.keys, key) :]
 
+    def bounds(self, first: int | None, last: int) -> tuple[int, int]:
+        """The slice of the records from instant ``first`` (None: the oldest) to ``last``,
+        both included."""
+        keys = self.keys
+        if not keys:
+            return 0, 0
+        start = 0 if first is None else bisect_left(keys, first)
+        end = len(keys) if keys[-1] <= last else bisect_right(keys, last, start)
+        return start, end
+
 
 class _PayeeSeen:
     """When a customer paid one counterparty: the two earliest records, and the latest instant."""
@@ -225,6 +235,63 @@ class InMemoryHistoryStore:
         with self._lock:
             series = self._by_payee.get(counterparty_account)
             return [] if series is None else series.since(key)
+
+    # Reads by integer instant (microseconds since the epoch, UTC), for the windows' hot path:
+    # the records from ``since_us`` (None: the oldest) to ``until_us``, both included.
+
+    def customer_between(
+        self, customer_id: str, since_us: int | None, until_us: int
+    ) -> list[HistoryRecord]:
+        """The customer's records with an instant in [``since_us``, ``until_us``]."""
+        if customer_id not in self._by_customer:  # no record yet: no lock to take
+            return []
+        with self._lock:
+            series = self._by_customer.get(customer_id)
+            if series is None:
+                return []
+            start, end = series.bounds(since_us, until_us)
+            return series.records[start:end]
+
+    def account_between(
+        self, account_id: str, since_us: int | None, until_us: int
+    ) -> list[HistoryRecord]:
+        """The account's records with an instant in [``since_us``, ``until_us``]."""
+        if account_id not in self._by_account:
+            return []
+        with self._lock:
+            series = self._by_account.get(account_id)
+            if series is None:
+                return []
+            start, end = series.bounds(since_us, until_us)
+            return series.records[start:end]
+
+    def customer_payee_between(
+        self, customer_id: str, counterparty_account: str, since_us: int | None, until_us: int
+    ) -> list[HistoryRecord]:
+        """The customer's records with that counterparty account with an instant in
+        [``since_us``, ``until_us``], oldest first: read from the shorter of the customer's
+        series and the payee account's there (a customer with many payees reads only this
+        one's, a payee paid by many customers only this customer's)."""
+        if customer_id not in self._by_customer or counterparty_account not in self._by_payee:
+            return []
+        with self._lock:
+            by_customer = self._by_customer.get(customer_id)
+            by_payee = self._by_payee.get(counterparty_account)
+            if by_customer is None or by_payee is None:
+                return []
+            start, end = by_customer.bounds(since_us, until_us)
+            start_payee, end_payee = by_payee.bounds(since_us, until_us)
+            if end - start <= end_payee - start_payee:
+                return [
+                    rec
+                    for rec in by_customer.records[start:end]
+                    if rec.counterparty_account == counterparty_account
+                ]
+            return [
+                rec
+                for rec in by_payee.records[start_payee:end_payee]
+                if rec.customer_id == customer_id
+            ]
 
     def earliest_with_counterparty(
         self, customer_id: str, counterparty_account: str
