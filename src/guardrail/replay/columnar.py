@@ -305,19 +305,19 @@ class ColumnarEngine:
         watched = [r for r in self.plan.watchlist_refs if r.field in MANY_VALUED]
         if not keys and not watched:
             return {}
-        groups = (
+        # each row's representative: the first row with the same values (nulls equal)
+        first = (
             rows.frame.select(COUNTER_COLUMNS)
             .with_row_index("_row")
-            .group_by(COUNTER_COLUMNS, maintain_order=True)
-            .agg(pl.col("_row"))
-            .get_column("_row")
+            .select(pl.col("_row").first().over(COUNTER_COLUMNS))
+            .to_series()
+            .to_numpy()
+            .astype(np.int64)
         )
-        group_of = np.empty(rows.n, dtype=np.int64)
+        heads = np.flatnonzero(first == np.arange(rows.n))  # the representatives, in row order
+        group_of = np.searchsorted(heads, first)
         values: dict[str, list[Any]] = {key: [] for key in [*keys, *(r.key for r in watched)]}
-        members_of = groups.to_list()
-        for number, members in enumerate(members_of):
-            group_of[members] = number
-        representatives = rows.frame[[members[0] for members in members_of]].to_dicts()
+        representatives = rows.frame[heads.tolist()].to_dicts()
         for row in representatives:
             event = event_of_row(row)
             features = counter_context(event)
