@@ -152,18 +152,26 @@ def codes(*ranks: I64) -> I64:
 
 
 def stable_order(key: I64) -> I64:
-    """``np.argsort(key, kind="stable")``: when key and row number fit in one int64, an
-    unstable sort of ``key * n + row`` (NumPy's vectorised sort, several times faster)."""
+    """``np.argsort(key, kind="stable")``."""
+    return stable_sort(key)[0]
+
+
+def stable_sort(key: I64) -> tuple[I64, I64]:
+    """``np.argsort(key, kind="stable")`` and ``key`` in that order: when key and row number
+    fit in one int64, from an unstable sort of ``key * n + row`` (NumPy's vectorised sort,
+    several times faster, and the sorted keys come without a random-access gather)."""
     n = len(key)
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), key.copy()
     low, high = int(key.min()), int(key.max())
     if (high - low + 1) * n >= _CODE_LIMIT:
-        return np.argsort(key, kind="stable").astype(np.int64)
+        order = np.argsort(key, kind="stable").astype(np.int64)
+        return order, key[order]
     tagged = (key - low) * n + np.arange(n, dtype=np.int64)
     tagged.sort()
-    result: I64 = tagged % n
-    return result
+    sorted_key, order = np.divmod(tagged, n)
+    sorted_key += low
+    return order, sorted_key
 
 
 class Series:
@@ -173,31 +181,54 @@ class Series:
 
     def __init__(self, key: I64, ts_rank: I64, ranks: int) -> None:
         self.key = key
-        self.order = stable_order(key)
+        self.order, sorted_key = stable_sort(key)
         self.position = np.empty_like(self.order)
         self.position[self.order] = np.arange(len(key))
-        self._composite = key[self.order] * (ranks + 1) + ts_rank[self.order]
+        self._sorted_key = sorted_key
+        self._composite = sorted_key * (ranks + 1) + ts_rank[self.order]
         self._ranks = ranks
         # what does not depend on which rows executed, kept across fixed-point rounds
         self._lower: Memo[str, I64] = Memo()
+        self._lower_sorted: Memo[str, I64] = Memo()
         self._runs: Memo[str, tuple[I64, I64, I64, Mask]] = Memo()  # per window: its sort
 
     def lower(self, start_rank: I64, start_name: str | None = None) -> I64:
         """First position in each row's group with timestamp rank >= ``start_rank``; kept
         under ``start_name`` when given (the same start asked again returns the same array)."""
-        if start_name is not None:
-            return self._lower.get(start_name, lambda: self.lower(start_rank))
-        query = (self.key * (self._ranks + 1) + start_rank)[self.order]
-        lo = np.empty_like(self.position)
-        # needles in group order are nearly sorted, which binary search exploits
-        lo[self.order] = np.searchsorted(self._composite, query, side="left")
-        result: I64 = np.minimum(lo, self.position)
-        return result
+
+        def compute() -> I64:
+            lo = np.empty_like(self.position)
+            lo[self.order] = self.lower_in_order(start_rank, start_name)
+            return lo
+
+        return compute() if start_name is None else self._lower.get(start_name, compute)
+
+    def lower_in_order(self, start_rank: I64, start_name: str | None = None) -> I64:
+        """``lower`` in group order (element k belongs to row ``order[k]``)."""
+
+        def compute() -> I64:
+            query = self._sorted_key * (self._ranks + 1) + start_rank[self.order]
+            # needles in group order are nearly sorted, which binary search exploits
+            lo = np.searchsorted(self._composite, query, side="left")
+            result: I64 = np.minimum(lo, np.arange(len(lo)))
+            return result
+
+        return compute() if start_name is None else self._lower_sorted.get(start_name, compute)
 
     def before_sum(self, values: I64, lo: I64) -> I64:
         """Per row: sum of ``values`` over its group's positions [lo, own position)."""
         prefix = np.concatenate([[0], np.cumsum(values[self.order])])
         result: I64 = prefix[self.position] - prefix[lo]
+        return result
+
+    def window_sum(self, values: I64, start_rank: I64, start_name: str) -> I64:
+        """``before_sum(values, lower(start_rank, start_name))``, in group order until the end:
+        one gather into and one scatter out of group order."""
+        lo = self.lower_in_order(start_rank, start_name)
+        prefix = np.zeros(len(values) + 1, dtype=np.int64)
+        np.cumsum(values[self.order], out=prefix[1:])
+        result: I64 = np.empty(len(values), dtype=np.int64)
+        result[self.order] = prefix[:-1] - prefix[lo]
         return result
 
     def pairs(self, lo: I64) -> tuple[I64, I64, I64]:
@@ -473,8 +504,8 @@ def _window_feature(key: str, spec: WindowSpec, rows: Rows, executed: Mask) -> d
 
 def _first_seen(rows: Rows, executed: Mask) -> dict[str, Any]:
     series = rows.series("customer.id", "counterparty.account")
-    lo = series.lower(rows.start_rank("all", lambda: rows.ts[:1].repeat(rows.n)), "all")
-    seen = series.before_sum(executed.astype(np.int64), lo)
+    start = rows.start_rank("all", lambda: rows.ts[:1].repeat(rows.n))
+    seen = series.window_sum(executed.astype(np.int64), start, "all")
     return {"counterparty.first_seen": _nullable(seen == 0, rows.has_payee)}
 
 
@@ -486,8 +517,8 @@ def _inbound_24h(rows: Rows, executed: Mask) -> dict[str, Any]:
     amounts = np.where(inbound_in, rows.amount, 0)
     inbound = np.where(
         rows.has_account,
-        by_account.before_sum(amounts, by_account.lower(start, "24h")),
-        by_customer.before_sum(amounts, by_customer.lower(start, "24h")),
+        by_account.window_sum(amounts, start, "24h"),
+        by_customer.window_sum(amounts, start, "24h"),
     )
     zero = rows.amount == 0
     pct = inbound * 100 // np.where(zero, 1, rows.amount)
@@ -497,17 +528,16 @@ def _inbound_24h(rows: Rows, executed: Mask) -> dict[str, Any]:
 def _outbound_count_24h(rows: Rows, executed: Mask) -> dict[str, Any]:
     series = rows.series("customer.id")
     out_rows = (executed & rows.is_in("kind", _KINDS_OF[Direction.OUT])).astype(np.int64)
-    count = series.before_sum(
-        out_rows, series.lower(rows.start_rank("24h", lambda: rows.ts - DAY_US), "24h")
-    )
+    count = series.window_sum(out_rows, rows.start_rank("24h", lambda: rows.ts - DAY_US), "24h")
     return {"history.outbound_count_24h": count}
 
 
 def _same_payee_count_today(rows: Rows, executed: Mask) -> dict[str, Any]:
     series = rows.series("customer.id", "counterparty.account")
-    count = series.before_sum(
+    count = series.window_sum(
         executed.astype(np.int64),
-        series.lower(rows.start_rank("midnight", lambda: rows.midnight), "midnight"),
+        rows.start_rank("midnight", lambda: rows.midnight),
+        "midnight",
     )
     return {"history.same_payee_count_today": np.where(rows.has_payee, count, 0)}
 
@@ -678,12 +708,20 @@ class Rows:
         return civil(self.local_day)
 
     @cached_property
+    def local_date_number(self) -> I64:
+        """The branch-local date as the number YYYYMMDD."""
+        year, month, day = self.local_civil
+        number: I64 = year * 10000 + month * 100 + day
+        return number
+
+    @cached_property
     def age(self) -> tuple[I64, Mask]:
         """The customer's whole years on the branch-local date, and whether it is known."""
         birth, present = self.days("customer.birth_date")
         by, bm, bd = civil(birth)
-        ty, tm, td = self.local_civil
-        age = ty - by - ((tm < bm) | ((tm == bm) & (td < bd))).astype(np.int64)
+        # YYYYMMDD numbers: the difference's ten-thousands are the years, less one when the
+        # birthday (MMDD, < 10000) is still to come that year
+        age: I64 = (self.local_date_number - (by * 10000 + bm * 100 + bd)) // 10000
         return age, present
 
     @cached_property
@@ -714,8 +752,7 @@ class Rows:
 
 
 def _local_date(rows: Rows) -> pl.Series:
-    year, month, day = rows.local_civil
-    return pl.Series(year * 10000 + month * 100 + day)
+    return pl.Series(rows.local_date_number)
 
 
 def _age(rows: Rows) -> pl.Series:
@@ -824,18 +861,21 @@ def window(spec: WindowSpec, rows: Rows, executed: Mask) -> I64:
 def _over(
     spec: WindowSpec, rows: Rows, series: Series, start: I64, passes: Mask, executed: Mask
 ) -> I64:
-    lo = series.lower(start, f"{spec.span.value}:{spec.length}")
+    start_name = f"{spec.span.value}:{spec.length}"
     records = passes & executed
     current = passes if spec.include_current else np.zeros(rows.n, dtype=bool)
     aggregate = spec.aggregate
     if aggregate is Aggregate.SUM:
-        return series.before_sum(np.where(records, rows.amount, 0), lo) + np.where(
+        return series.window_sum(np.where(records, rows.amount, 0), start, start_name) + np.where(
             current, rows.amount, 0
         )
     if aggregate is Aggregate.COUNT:
         counted = records & rows.has_payee if spec.measure is Measure.COUNTERPARTY else records
         mine = current & rows.has_payee if spec.measure is Measure.COUNTERPARTY else current
-        return series.before_sum(counted.astype(np.int64), lo) + mine.astype(np.int64)
+        return series.window_sum(counted.astype(np.int64), start, start_name) + mine.astype(
+            np.int64
+        )
+    lo = series.lower(start, start_name)
     if aggregate is Aggregate.MAX:
         values = np.where(records, rows.amount, 0)[series.order]
         best = range_max(series, values, lo)
