@@ -13,7 +13,7 @@ from support_replay import EVERY_WINDOW
 
 from guardrail.engine.decide import outcome
 from guardrail.guard import Guard
-from guardrail.replay.columnar import Memo, stable_order
+from guardrail.replay.columnar import Memo, small_pages, stable_order
 from guardrail.replay.localtime import civil
 from guardrail.replay.result import decide_packed, decided_rule_ids
 
@@ -90,3 +90,16 @@ def test_packed_decisions_equal_the_live_outcome_of_each_row() -> None:
         assert decisions.combos[combo] == decided_rule_ids(ids)
         assert decisions.combo_action[combo] == action.rank
         assert decisions.combo_obligations[combo] == obligations
+
+
+def test_small_pages_turns_the_huge_page_hint_off_inside_and_restores_it() -> None:
+    from numpy._core import multiarray
+
+    switch = getattr(multiarray, "_set_madvise_hugepage")  # noqa: B009 (private, untyped)
+    before = switch(True)
+    try:
+        with small_pages():
+            assert switch(False) is False  # off inside the block
+        assert switch(True) is True  # restored on the way out
+    finally:
+        switch(before)
