@@ -346,13 +346,15 @@ class ColumnarEngine:
             say(f"round {round_no}: {changed:,} rows changed executed status")
             if changed == 0:
                 break
+            flipped = settled != executed
             executed = settled
             round_no += 1
             # only rows whose history features moved can decide differently
-            again = self._history_features(rows, executed, pool)
+            again = self._history_features(rows, executed, pool, history, flipped)
             moved = np.zeros(rows.n, dtype=bool)
             for key, values in again.items():
-                moved |= values.ne_missing(history[key]).to_numpy()
+                if values is not history[key]:
+                    moved |= values.ne_missing(history[key]).to_numpy()
             history = again
             moved &= screened
             if not moved.any():
@@ -482,20 +484,53 @@ class ColumnarEngine:
     # -- features over executed history ----------------------------------------------------------
 
     def _history_features(
-        self, rows: Rows, executed: Mask, pool: Executor | None = None
+        self,
+        rows: Rows,
+        executed: Mask,
+        pool: Executor | None = None,
+        before: dict[str, pl.Series] | None = None,
+        changed: Mask | None = None,
     ) -> dict[str, pl.Series]:
         """Every feature over executed history, each computed on its own (on ``pool``'s
-        threads when given); the shared index structures are built once (``Memo``)."""
+        threads when given); the shared index structures are built once (``Memo``). Given the
+        features ``before`` a change of ``executed`` at the rows ``changed``, a feature none of
+        whose records is among those rows keeps its value."""
         keys = self.plan.history_keys
-        tasks: list[Callable[[], dict[str, Any]]] = []
+        everything = np.ones(rows.n, dtype=bool)
+        # (features it gives, their computation, the rows whose execution it counts)
+        tasks: list[tuple[tuple[str, ...], Callable[[], dict[str, Any]], Callable[[], Mask]]] = []
         if "counterparty.first_seen" in keys:
-            tasks.append(lambda: _first_seen(rows, executed))
+            tasks.append(
+                (
+                    ("counterparty.first_seen",),
+                    lambda: _first_seen(rows, executed),
+                    lambda: everything,
+                )
+            )
         if keys & {"history.inbound_24h", "history.inbound_24h_pct"}:
-            tasks.append(lambda: _inbound_24h(rows, executed))
+            tasks.append(
+                (
+                    ("history.inbound_24h", "history.inbound_24h_pct"),
+                    lambda: _inbound_24h(rows, executed),
+                    partial(rows.is_in, "kind", _KINDS_OF[Direction.IN]),
+                )
+            )
         if "history.outbound_count_24h" in keys:
-            tasks.append(lambda: _outbound_count_24h(rows, executed))
+            tasks.append(
+                (
+                    ("history.outbound_count_24h",),
+                    lambda: _outbound_count_24h(rows, executed),
+                    partial(rows.is_in, "kind", _KINDS_OF[Direction.OUT]),
+                )
+            )
         if "history.same_payee_count_today" in keys:
-            tasks.append(lambda: _same_payee_count_today(rows, executed))
+            tasks.append(
+                (
+                    ("history.same_payee_count_today",),
+                    lambda: _same_payee_count_today(rows, executed),
+                    lambda: everything,
+                )
+            )
         # the costliest first (distinct counts, then fixed spans), so the threads finish together
         windows = sorted(
             self.plan.windows.items(),
@@ -505,17 +540,36 @@ class ColumnarEngine:
             ),
         )
         for key, spec in windows:
-            tasks.append(partial(_window_feature, key, spec, rows, executed))
+            tasks.append(
+                (
+                    (key,),
+                    partial(_window_feature, key, spec, rows, executed),
+                    partial(window_records, spec, rows),
+                )
+            )
+        out: dict[str, Any] = {}
+        if before is not None and changed is not None:
+            remaining = []
+            for task in tasks:
+                names, _, counted = task
+                if counted()[changed].any() or not all(k in before for k in names if k in keys):
+                    remaining.append(task)
+                else:  # the same records as before: the same values
+                    out.update((k, before[k]) for k in names if k in keys)
+            tasks = remaining
         if pool is None:
-            parts = [task() for task in tasks]
+            parts = [compute() for _, compute, _ in tasks]
         else:
-            parts = [future.result() for future in [pool.submit(task) for task in tasks]]
-        out = {k: v for part in parts for k, v in part.items()}
-        return {
-            k: pl.Series(k, v) if isinstance(v, np.ndarray) else v.alias(k)
-            for k, v in out.items()
-            if k in keys
-        }
+            parts = [f.result() for f in [pool.submit(compute) for _, compute, _ in tasks]]
+        for part in parts:
+            out.update(part)
+        return {k: _named(k, v) for k, v in out.items() if k in keys}
+
+
+def _named(name: str, values: pl.Series | I64) -> pl.Series:
+    if isinstance(values, pl.Series):
+        return values if values.name == name else values.alias(name)
+    return pl.Series(name, values)
 
 
 def _window_feature(key: str, spec: WindowSpec, rows: Rows, executed: Mask) -> dict[str, Any]:
@@ -850,6 +904,13 @@ def _passes(spec: WindowSpec, rows: Rows) -> Mask:
     if spec.min_customer_age is not None:
         keep &= rows.record_age >= spec.min_customer_age  # unknown age: -1, never passes
     return keep
+
+
+def window_records(spec: WindowSpec, rows: Rows) -> Mask:
+    """The rows whose execution ``spec`` can count: its records are these rows, if executed."""
+    return rows.window_parts.get(spec.name, lambda: (_start_rank(spec, rows), _passes(spec, rows)))[
+        1
+    ]
 
 
 def window(spec: WindowSpec, rows: Rows, executed: Mask) -> I64:
