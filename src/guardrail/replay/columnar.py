@@ -203,7 +203,10 @@ class Series:
         self.key = key
         self.order, sorted_key = stable_sort(key)
         self.position = np.empty_like(self.order)
-        self.position[self.order] = np.arange(len(key))
+        # 0..n-1, made once: a fresh array of this size costs more in page faults than in
+        # arithmetic
+        self._numbers = np.arange(len(key), dtype=np.int64)
+        self.position[self.order] = self._numbers
         self._sorted_key = sorted_key
         self._composite = sorted_key * (ranks + 1) + ts_rank[self.order]
         self._ranks = ranks
@@ -230,7 +233,7 @@ class Series:
             query = self._sorted_key * (self._ranks + 1) + start_rank[self.order]
             # needles in group order are nearly sorted, which binary search exploits
             lo = np.searchsorted(self._composite, query, side="left")
-            result: I64 = np.minimum(lo, np.arange(len(lo)))
+            result: I64 = np.minimum(lo, self._numbers)
             return result
 
         return compute() if start_name is None else self._lower_sorted.get(start_name, compute)
@@ -257,7 +260,7 @@ class Series:
         counts = self.position - lo
         total = int(counts.sum())
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        rows = np.repeat(np.arange(len(lo)), counts)
+        rows = np.repeat(self._numbers, counts)
         positions = np.arange(total) - np.repeat(starts, counts) + np.repeat(lo, counts)
         return rows, positions, starts
 
