@@ -46,9 +46,14 @@ def _unique_pairs(codes: I64, values: I64) -> tuple[list[tuple[int, int]], I64]:
     """Distinct (code, value) pairs and, per element, the index of its pair."""
     low = int(values.min(initial=0))
     width = int(values.max(initial=0)) - low + 1
-    keys, inverse = np.unique(codes * width + (values - low), return_inverse=True)
+    combined = codes * width + (values - low)
+    # streams come in time order, so equal pairs mostly come in runs: sort the runs' heads only
+    heads = np.ones(len(combined), dtype=bool)
+    heads[1:] = combined[1:] != combined[:-1]
+    keys = np.unique(combined[heads])
+    inverse = np.searchsorted(keys, combined).astype(np.int64)
     pairs = [(key // width, key % width + low) for key in keys.tolist()]
-    return pairs, inverse.reshape(-1).astype(np.int64)
+    return pairs, inverse
 
 
 def local_offsets(zone_codes: I64, zone_names: list[str], ts_us: I64) -> I64:
@@ -84,10 +89,17 @@ def midnights(zone_codes: I64, zone_names: list[str], local_days: I64) -> I64:
 
 
 def civil(days: I64) -> tuple[I64, I64, I64]:
-    """(year, month, day) of days since 1970-01-01."""
-    dates = days.astype("datetime64[D]")
-    months = dates.astype("datetime64[M]")
-    year = months.astype(np.int64) // 12 + 1970
-    month = months.astype(np.int64) % 12 + 1
-    day = (dates - months.astype("datetime64[D]")).astype(np.int64) + 1
+    """(year, month, day) of days since 1970-01-01, in the proleptic Gregorian calendar (the
+    integer algorithm of H. Hinnant's ``civil_from_days``: eras of 400 years from 0000-03-01)."""
+    shifted = days + 719_468  # days since 0000-03-01
+    era = shifted // 146_097
+    day_of_era = shifted - era * 146_097
+    year_of_era = (
+        day_of_era - day_of_era // 1_460 + day_of_era // 36_524 - day_of_era // 146_096
+    ) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    month_from_march = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * month_from_march + 2) // 5 + 1
+    month = np.where(month_from_march < 10, month_from_march + 3, month_from_march - 9)
+    year = year_of_era + era * 400 + (month <= 2)
     return year, month, day

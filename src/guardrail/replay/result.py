@@ -69,9 +69,13 @@ def decide_packed(
         combo = np.where(screened, 0, -1).astype(np.int64)
         return Decisions(rule_ids, combo, combos, np.array([action.rank], np.int8), (obligations,))
     packed = np.ascontiguousarray(packed, dtype=np.uint8)
-    keys = packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
-    unique, inverse = np.unique(keys, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    # most rows hit nothing: sort only the others' hit sets; set 0 is "no hit" (it sorts first)
+    hit = np.flatnonzero(packed.any(axis=1))
+    keys = packed[hit].view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+    zero = np.zeros((1, packed.shape[1]), dtype=np.uint8).view(keys.dtype).reshape(-1)
+    unique, hit_inverse = np.unique(np.concatenate([zero, keys]), return_inverse=True)
+    inverse = np.zeros(rows, dtype=np.int64)
+    inverse[hit] = hit_inverse.reshape(-1)[1:]
     unpacked = np.unpackbits(
         np.frombuffer(unique.tobytes(), dtype=np.uint8).reshape(len(unique), -1), axis=1
     )[:, : len(rule_ids)].astype(bool)
