@@ -27,10 +27,9 @@ def test_local_cores_of_each_master(master: str, cores: int | None) -> None:
     assert local_cores(master) == cores
 
 
-def test_a_local_master_gets_a_fixed_heap_parallel_gc_per_slot_and_c1() -> None:
+def test_a_local_master_gets_a_fixed_heap_and_parallel_gc_per_slot() -> None:
     settings = session_settings("local[2]")
     java = settings["spark.driver.defaultJavaOptions"].split()
-    assert "-XX:TieredStopAtLevel=1" in java
     assert "-XX:+UseParallelGC" in java
     assert "-XX:ParallelGCThreads=2" in java
     assert "-Xms2g" in java and settings["spark.driver.memory"] == "2g"  # -Xms = -Xmx
@@ -75,7 +74,6 @@ def test_the_local_jvm_runs_with_the_options(spark: Any) -> None:
     """The JVM the session started was given the options (not only the configuration)."""
     runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
     arguments = list(runtime.getInputArguments())
-    assert "-XX:TieredStopAtLevel=1" in arguments
     assert "-XX:+UseParallelGC" in arguments
     assert "-XX:ParallelGCThreads=2" in arguments
     assert spark.conf.get("spark.sql.shuffle.partitions") == "4"
