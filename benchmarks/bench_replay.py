@@ -29,7 +29,7 @@ engine process's own CPU time (Python and its threads, not the JVM): on a shared
 wall-clock events/s fall with the load while CPU seconds barely move.
 
     .venv/bin/python benchmarks/bench_replay.py [--n 1000000] [--base 100000]
-        [--reference-n 100000] [--pack DIR] [--skip-spark] [--cache DIR]
+        [--reference-n 100000] [--pack DIR] [--skip-spark] [--pinned-only] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -279,6 +279,11 @@ def main() -> None:
     parser.add_argument("--fraud-rate", type=float, default=0.02)
     parser.add_argument("--pack", type=Path, default=DEFAULT_PACK)
     parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument(
+        "--pinned-only",
+        action="store_true",
+        help="Spark only as the strong-scaling pair (1 CPU, 2 CPUs): one Spark run fewer",
+    )
     parser.add_argument("--cache", type=Path, default=_default_cache())
     args = parser.parse_args()
     import polars as pl
@@ -314,10 +319,9 @@ def main() -> None:
         ]
         available = len(os.sched_getaffinity(0))
         if not args.skip_spark:
-            runs += [
-                ("spark local[1]", full, "spark", "local[1]", args.n, None),
-                ("spark local[2]", full, "spark", "local[2]", args.n, None),
-            ]
+            if not args.pinned_only:
+                runs.append(("spark local[1]", full, "spark", "local[1]", args.n, None))
+            runs.append(("spark local[2]", full, "spark", "local[2]", args.n, None))
             if available >= 2:
                 runs.append((PINNED_1, full, "spark", "local[1]", args.n, 1))
             if available > 2:  # with exactly two, the unpinned local[2] run is this run
@@ -377,11 +381,12 @@ def main() -> None:
             f"{_verdict(full_rate >= 200_000)}"
         )
         if not args.skip_spark:
-            scale = rate("spark local[2]", args.n) / rate("spark local[1]", args.n)
-            print(
-                f"spark local[2] vs local[1], unpinned (local[1]'s JVM and driver use every "
-                f"CPU too): {scale:.2f}x"
-            )
+            if not args.pinned_only:
+                scale = rate("spark local[2]", args.n) / rate("spark local[1]", args.n)
+                print(
+                    f"spark local[2] vs local[1], unpinned (local[1]'s JVM and driver use every "
+                    f"CPU too): {scale:.2f}x"
+                )
             if (PINNED_2, args.n) in figures:
                 strong = rate(PINNED_2, args.n) / rate(PINNED_1, args.n)
                 print(
