@@ -17,6 +17,7 @@ same timestamp earlier in the stream (a range frame would count later peers too)
 from __future__ import annotations
 
 import operator
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import reduce
@@ -45,28 +46,74 @@ _SAME_DAY_REACH = 27 * HOUR_US  # a local day is at most 26 hours (Antarctica/Tr
 _UNBOUNDED = None
 
 
-def spark_session(master: str, options: Mapping[str, Any] | None = None) -> Any:
-    """A Spark session for replays: no web UI, driver bound to 127.0.0.1 on free ports, UTC,
-    Arrow transfers, few shuffle partitions for local masters (``options`` override)."""
-    from pyspark.sql import SparkSession
+# Java options of a local master's one JVM (driver and executor at once), whose own threads
+# compete with the task slots for the same cores: parallel GC with one thread per task slot and
+# a heap fixed at its size (-Xms = -Xmx: no resizing) instead of G1's concurrent refinement and
+# marking threads. The JIT keeps C2: compiling each round's large generated code costs more CPU
+# than the tasks on 200,000 events, but every round runs the same plan and reuses it, and on
+# 1,000,000 events C1 alone used more CPU than C2 (slower task code in every round).
+# ``options`` override any of it (``spark.driver.defaultJavaOptions``), and
+# ``spark.driver.extraJavaOptions`` comes after it on the command line (the later flag wins).
+# On a cluster the executors keep Spark's defaults.
+LOCAL_JAVA_OPTIONS = (
+    "-XX:+UseParallelGC",
+    "-XX:ParallelGCThreads={cores}",
+    "-Xms{memory}",
+)
+# A local master's window partitions: the rows of one branch (a branch-wide window) are held in
+# memory instead of an external array past 4,096 rows; on a cluster Spark's default stays.
+LOCAL_WINDOW_BUFFER_ROWS = 1 << 20
 
-    cores = 2
-    if master.startswith("local[") and master[6:-1].isdigit():
-        cores = int(master[6:-1])
-    settings: dict[str, Any] = {
+
+def local_cores(master: str) -> int | None:
+    """The task slots of a ``local`` / ``local[N]`` / ``local[*]`` master; None for a cluster."""
+    if master == "local":
+        return 1
+    if master.startswith("local[") and master.endswith("]"):
+        inside = master[6:-1].split(",")[0]  # local[N, maxFailures]
+        if inside == "*":
+            return os.cpu_count() or 1
+        if inside.isdigit():
+            return int(inside)
+    return None
+
+
+def session_settings(master: str, options: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The Spark settings of a replay session (see ``spark_session``); ``options`` win."""
+    cores = local_cores(master)
+    settings: dict[str, str] = {
         "spark.ui.enabled": "false",
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": str(max(2, 4 * cores)),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.adaptive.enabled": "true",
         "spark.driver.memory": "2g",
         "spark.ui.showConsoleProgress": "false",
     }
-    settings.update(options or {})
+    given = {key: str(value) for key, value in (options or {}).items()}
+    if cores is not None:  # a cluster keeps Spark's 200, coalesced by adaptive execution
+        settings["spark.sql.shuffle.partitions"] = str(2 * cores)
+        memory = given.get("spark.driver.memory", settings["spark.driver.memory"])
+        memory += "m" if memory.isdigit() else ""  # Spark reads a bare number as MiB, Java not
+        settings["spark.driver.defaultJavaOptions"] = " ".join(
+            option.format(cores=cores, memory=memory) for option in LOCAL_JAVA_OPTIONS
+        )
+        settings["spark.sql.windowExec.buffer.in.memory.threshold"] = str(LOCAL_WINDOW_BUFFER_ROWS)
+    settings.update(given)
+    return settings
+
+
+def spark_session(master: str, options: Mapping[str, Any] | None = None) -> Any:
+    """A Spark session for replays: no web UI, driver bound to 127.0.0.1 on free ports, UTC,
+    Arrow transfers, two shuffle partitions per local task slot (balance across slots
+    without many small tasks), and for a local master the JVM
+    options above (``options`` override any setting). The JVM options apply when this call
+    starts the JVM, not to a session already running in the process."""
+    from pyspark.sql import SparkSession
+
     builder = SparkSession.builder.master(master).appName("guardrail-replay")
-    for key, value in settings.items():
+    for key, value in session_settings(master, options).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
@@ -251,18 +298,16 @@ class SparkEngine:
 
         data = wide
         if self.plan.history_keys:
-            blocked = np.flatnonzero(~executed).astype(np.int64)
-            if len(blocked):
-                # only the rows that did not execute travel, broadcast to every task
-                flags = spark.createDataFrame(
-                    pa.table({"row": blocked, "_blocked": np.ones(len(blocked), dtype=bool)})
-                )
-                history = narrow.join(F.broadcast(flags), "row", "left")
-                history = history.withColumn("executed", F.col("_blocked").isNull()).drop(
-                    "_blocked"
-                )
-            else:
-                history = narrow.withColumn("executed", F.lit(True))
+            # only the rows that did not execute travel, broadcast to every task; in the first
+            # round too, so every round runs the same plan and reuses the code Spark generated
+            # and the JVM compiled for the first. Row -1 (no such row) keeps the table from
+            # being empty, which the optimizer would fold into another plan.
+            blocked = np.concatenate(([-1], np.flatnonzero(~executed))).astype(np.int64)
+            flags = spark.createDataFrame(
+                pa.table({"row": blocked, "_blocked": np.ones(len(blocked), dtype=bool)})
+            )
+            history = narrow.join(F.broadcast(flags), "row", "left")
+            history = history.withColumn("executed", F.col("_blocked").isNull()).drop("_blocked")
             data = data.join(self._history_features(history, self._parts), "row")
         rules = [compile_column(rule.guarded, self._names) for rule in self.plan.rules]
         words: list[Any] = []
