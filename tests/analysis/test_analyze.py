@@ -4,6 +4,7 @@ that really decide differently when screened."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from guardrail.analysis.queries import Verdict
 from guardrail.cli import main
 from guardrail.guard import Guard, parse_event
 from guardrail.lang.loader import load_pack
+from guardrail.model.money import MAX_AMOUNT
 from support import BASELINE, write_pack
 
 
@@ -225,6 +227,28 @@ def test_regional_overlay_differs_on_a_screened_event_in_its_region(capsys: Any)
     before = Guard(load_pack(BASELINE)).screen(event)
     after = Guard(load_pack(overlay)).screen(event)
     assert (before.action, before.obligations) != (after.action, after.obligations)
+
+
+def test_amounts_beyond_what_an_event_may_carry_are_dead_and_never_a_witness(
+    tmp_path: Path,
+) -> None:
+    """An event's amount is at most one trillion yuan: a rule above that is dead, and a
+    counterexample never carries an amount the event model would refuse."""
+    huge = _pack(
+        tmp_path / "huge",
+        [
+            {"id": "beyond", "condition": "amount > 1000000000000"},
+            {"id": "at-most", "condition": "amount >= 1000000000000"},
+        ],
+    )
+    assert [f.rule for f in analyze_pack(huge).dead] == ["beyond"]
+    old = _pack(tmp_path / "old", [{"id": "r", "condition": "amount >= 999999999999"}])
+    new = _pack(tmp_path / "new", [{"id": "r", "condition": "amount >= 1000000000000"}])
+    result = check_equivalence(old, new)
+    assert result.verdict is Verdict.REFUTED
+    assert result.event is not None
+    amount = parse_event(result.event).amount.value
+    assert Decimal("999999999999") <= amount < MAX_AMOUNT
 
 
 def test_elderly_flag_is_tied_to_age(tmp_path: Path) -> None:

@@ -181,6 +181,43 @@ def test_postgres_windows_equal_the_in_memory_windows(
     assert history_values(event, by_key, pg_history, derived=derived) == expected
 
 
+@pytest.mark.parametrize("payee", ["P1-0001", None])
+def test_windows_that_read_their_own_rows_give_one_answer_with_history_present(
+    pg_history: PostgresHistoryStore, payee: str | None
+) -> None:
+    """Windows keyed across customers read their own rows, and a payee window of an event
+    with no payee is 0; with nothing else asked, the statement once returned one row per
+    candidate record (a record at the event's instant made two) and the screening failed."""
+    event = make_event("current", BASE + dt.timedelta(hours=3), "500", payee=payee)
+    history = [
+        HistoryRecord.from_event(make_event(f"h{i}", BASE + dt.timedelta(hours=i), "100"))
+        for i in range(4)  # h3 at the very instant of the event
+    ]
+    memory = InMemoryHistoryStore()
+    memory.record_many(history)
+    _truncate(pg_history.url.url)
+    pg_history.record_many(history)
+    by_key = {
+        "window.branch": window(
+            aggregate="count",
+            measure="event",
+            span="days",
+            length=1,
+            key="branch",
+            include_current=True,
+        ),
+        "window.payee": window(
+            aggregate="sum", measure="amount", span="days", length=2, key="payee"
+        ),
+        "window.counterparty": window(
+            aggregate="count", measure="event", span="days", length=2, key="counterparty"
+        ),
+    }
+    expected = history_values(event, by_key, memory, derived=False)
+    assert expected["window.branch"] == 5
+    assert history_values(event, by_key, pg_history, derived=False) == expected
+
+
 def _screening_mix(seed: int, count: int) -> list[Any]:
     """Events of every shape the statement depends on (account, payee, purpose or not), from
     few customers and payees so that windows fill up and rules fire."""

@@ -27,17 +27,24 @@ from guardrail.lang.ir import All, AnyOf, Compare, Condition, Const, FieldRef, O
 from guardrail.lang.pack import KIND_KEY, CompiledRule, Pack
 from guardrail.model.decision import Action, Obligation
 from guardrail.model.event import DIRECTION_OF_KIND, TransactionKind
+from guardrail.model.money import MAX_AMOUNT
 
 ACTIONS = tuple(Action)  # ladder order, lowest first
 OBLIGATIONS = tuple(Obligation)
 
 # Bounds the model guarantees (pydantic validation or how the context computes the field).
+_MAX_FEN = int(MAX_AMOUNT * 100)
+
 _RANGES: dict[str, tuple[int, int]] = {
     "customer.age": (0, 150),
     "event.local_hour": (0, 23),
     "answers.promised_return_pct": (0, 10000),
     "opening.accounts_at_other_banks": (0, 100),
     LOCAL_DATE_KEY: (19000101, 99991231),
+    # Money the event itself carries is validated to at most MAX_AMOUNT yuan, so a witness
+    # above it could never be replayed; derived sums (windows, history) stay unbounded.
+    "amount": (0, _MAX_FEN),
+    "new_daily_limit": (0, _MAX_FEN),
 }
 
 

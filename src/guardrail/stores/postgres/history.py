@@ -154,11 +154,22 @@ def _in(column: str, values: Iterable[str]) -> sql.Composable:
     )
 
 
+def _is_zero(spec: WindowSpec, shape: _Shape) -> bool:
+    """0 by definition for this shape of event (see compute_window): nothing to read."""
+    _, has_payee, has_purpose = shape
+    return (spec.key in _PAYEE_KEYS and not has_payee) or (spec.same_purpose and not has_purpose)
+
+
+def _aggregates_candidates(spec: WindowSpec, shape: _Shape) -> bool:
+    """Whether the window's column is an aggregate over the candidate rows (not a constant or
+    a scalar subquery of its own rows)."""
+    return not _is_zero(spec, shape) and not needs_records(spec)
+
+
 def _window_column(index: int, spec: WindowSpec, shape: _Shape) -> sql.Composable:
     """One window as an aggregate over the candidate rows; ``%(s<index>)s`` is its start."""
-    by_account, has_payee, has_purpose = shape
-    if (spec.key in _PAYEE_KEYS and not has_payee) or (spec.same_purpose and not has_purpose):
-        # 0 by definition (see compute_window): nothing to read
+    by_account = shape[0]
+    if _is_zero(spec, shape):
         return sql.SQL("0")
     if needs_records(spec):
         return _records_window_column(index, spec, by_account)
@@ -345,15 +356,21 @@ class _Query:
                 for spec, own in zip(self.specs, self.own_rows, strict=True)
             )
         )
+        # Scalar subqueries alone must not be selected FROM candidates: that would give one
+        # row per candidate row; without an aggregate over candidates, select from nothing.
+        aggregates = self.derived or any(_aggregates_candidates(spec, shape) for spec in self.specs)
         parts: list[sql.Composable] = [
-            _CANDIDATES.format(_ACCOUNT_CANDIDATES if reads_account else sql.SQL("")),
+            _CANDIDATES.format(_ACCOUNT_CANDIDATES if reads_account else sql.SQL(""))
+            if aggregates
+            else sql.SQL("SELECT "),
             sql.SQL(", ").join(columns),
         ]
         if self.derived:
             seen, same_payee = (_PAYEE_SEEN, _SAME_PAYEE_TODAY) if has_payee else _NO_PAYEE
             inbound_key = "account_id = %(a)s" if by_account else "customer_id = %(c)s"
             parts += [seen, _DERIVED_COLUMNS.format(sql.SQL(inbound_key)), same_payee]
-        parts.append(sql.SQL(" FROM candidates"))
+        if aggregates:
+            parts.append(sql.SQL(" FROM candidates"))
         return sql.Composed(parts)
 
     def statement(self, shape: _Shape, context: AdaptContext) -> _Prepared:
