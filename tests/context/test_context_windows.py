@@ -365,7 +365,7 @@ CHANNELS = list(Channel)
 BASE = at("2025-03-01 00:00")
 
 records = st.builds(
-    lambda i, minutes, kind, channel, fen, payee, account: HistoryRecord(
+    lambda i, minutes, kind, channel, fen, payee, account, usd: HistoryRecord(
         event_id=f"h{i}",
         customer_id="C1",
         account_id=account,
@@ -375,6 +375,7 @@ records = st.builds(
         amount_fen=fen,
         timestamp=BASE + dt.timedelta(minutes=minutes),
         counterparty_account=payee,
+        currency=Currency.USD if usd else Currency.CNY,
     ),
     st.integers(0, 10**9),
     st.integers(-60 * 24 * 40, 60 * 24 * 2),
@@ -383,6 +384,7 @@ records = st.builds(
     st.integers(0, 10**10),
     st.sampled_from([None, "P1-0001", "P2-0002", "P3-0003"]),
     st.sampled_from([None, "6222000011112222", "A9-0000"]),
+    st.booleans(),
 )
 
 specs = st.builds(
@@ -452,7 +454,7 @@ def test_adding_history_never_lowers_a_window(
     currency=st.sampled_from([Currency.CNY, Currency.USD]),
     min_age=st.sampled_from([None, 60]),
     born=st.sampled_from([None, dt.date(1950, 3, 1), dt.date(1990, 1, 1)]),
-    recorded=st.booleans(),
+    recorded=st.sampled_from([None, 0, 90]),
 )
 def test_the_resolver_s_window_function_gives_what_compute_window_gives(
     spec: Any,
@@ -463,10 +465,12 @@ def test_the_resolver_s_window_function_gives_what_compute_window_gives(
     currency: Currency,
     min_age: int | None,
     born: dt.date | None,
-    recorded: bool,
+    recorded: int | None,
 ) -> None:
     """The screening path's specialised window (``window_function``) is the same function as
-    ``compute_window``, with or without the event's own record at hand."""
+    ``compute_window``, with or without the event's own record at hand, and with the event
+    already in history (``recorded``: that many minutes before its own instant, as when an
+    event id comes back with another timestamp)."""
     spec = spec.model_copy(update={"min_customer_age": min_age})
     event = make_event(
         "current",
@@ -479,21 +483,21 @@ def test_the_resolver_s_window_function_gives_what_compute_window_gives(
     customer = event.customer.model_copy(update={"birth_date": born})
     amount = event.amount.model_copy(update={"currency": currency})
     event = event.model_copy(update={"customer": customer, "amount": amount})
+    stored = []
+    if recorded is not None:
+        earlier = event.timestamp - dt.timedelta(minutes=recorded)
+        stored = [HistoryRecord.from_event(event.model_copy(update={"timestamp": earlier}))]
     store = InMemoryHistoryStore()
-    for record in history:
+    for record in [*history, *stored]:
         store.record(record)
-    if recorded:
-        store.record(HistoryRecord.from_event(event))
     expected = compute_window(spec, event, store)
     specialised = window_function(spec)
     assert specialised(event, store, None) == expected
     assert specialised(event, store, HistoryRecord.from_event(event)) == expected
     # Any other store is read through the protocol (by datetime), with the same results.
     other = _OtherStore()
-    for record in history:
+    for record in [*history, *stored]:
         other.record(record)
-    if recorded:
-        other.record(HistoryRecord.from_event(event))
     assert specialised(event, other, None) == expected
     assert specialised(event, other, HistoryRecord.from_event(event)) == expected
 
