@@ -1,6 +1,6 @@
-"""One result, two engines: the columnar replay decides every event exactly as the reference
-replay (screening one by one through Guard) does: the same hits, action, obligations and
-executed history, on generated streams with histories, every window kind, lexicons on every
+"""The columnar replay decides every event exactly as the reference replay (screening one by one
+through Guard) does, and on 100,000 events Spark does too: the same hits, action, obligations
+and executed history, on generated streams with histories, every window kind, lexicons on every
 text field, watchlists, and fraud that is intercepted and so never becomes history."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +24,7 @@ from guardrail.replay.columnar import ColumnarEngine, Rows
 from guardrail.replay.plan import CompileError, compile_plan
 from guardrail.replay.report import build_report, decisions_frame
 from guardrail.replay.run import load_frame, replay_reference_lines
+from guardrail.replay.spark import SparkEngine
 from guardrail.replay.table import StreamError, frame_from_lines, lines_of
 from guardrail.sim.generator import generate, write_jsonl
 from guardrail.testing import streams
@@ -53,11 +55,17 @@ def test_columnar_matches_reference_every_window_small(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_columnar_matches_reference_on_100k_events(tmp_path: Path) -> None:
-    """The bank's pack plus every window kind, history feature, lexicon field and watchlist."""
+def test_reference_columnar_and_spark_agree_on_100k_events(tmp_path: Path, spark: Any) -> None:
+    """One result, three engines: the bank's pack plus every window kind, history feature,
+    lexicon field and watchlist, on 100,000 events with histories and intercepted fraud."""
     path = _stream(tmp_path, 100_000, seed=7, fraud_rate=0.03)
     expected = reference(BASELINE_EVERY_WINDOW, path)
     assert_same(expected, bulk(BASELINE_EVERY_WINDOW, path, columnar))
+
+    def on_spark(guard: Guard) -> SparkEngine:
+        return SparkEngine(guard.pack, guard.watchlists.snapshot(), session=spark)
+
+    assert_same(expected, bulk(BASELINE_EVERY_WINDOW, path, on_spark))
     fired = hit_rules(expected[0])
     overlay = {rule.id for rule in Guard.from_path(EVERY_WINDOW).pack.rules if rule.id[:2] == "t-"}
     assert overlay <= fired, f"overlay rules that never fired: {sorted(overlay - fired)}"

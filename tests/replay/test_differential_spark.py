@@ -44,20 +44,6 @@ def test_spark_matches_reference_and_columnar_every_window(tmp_path: Path, spark
 
 
 @pytest.mark.slow
-def test_spark_matches_columnar_on_20k_events(tmp_path: Path, spark: Any) -> None:
-    baseline = EVERY_WINDOW
-    path = _stream(tmp_path, 20_000, seed=3)
-
-    def on_spark(guard: Guard) -> SparkEngine:
-        return SparkEngine(guard.pack, guard.watchlists.snapshot(), session=spark)
-
-    assert_same(
-        bulk(baseline, path, lambda g: ColumnarEngine(g.pack, g.watchlists.snapshot())),
-        bulk(baseline, path, on_spark),
-    )
-
-
-@pytest.mark.slow
 def test_spark_matches_reference_with_branches_in_two_time_zones(
     tmp_path: Path, spark: Any
 ) -> None:
