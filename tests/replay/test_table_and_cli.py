@@ -4,6 +4,7 @@ engines agree and write the decisions file; refusals exit 2 with one line, no tr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -65,6 +66,22 @@ def test_simulate_writes_parquet(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert frame.get_column("event_id").n_unique() == 400
     assert main(["simulate", "--n", "10", "--format", "parquet"]) == 2
     assert "needs --out" in capsys.readouterr().err
+
+
+def test_a_bulk_replay_reports_latency_as_not_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The columnar engine screens no event alone: its report says the per-event latency was
+    not measured instead of printing 0 µs; the reference replay measures it."""
+    stream = write_stream(tmp_path / "s.jsonl", 300, 5, 0.05)
+    pack = str(EVERY_WINDOW)
+    assert main(["replay", pack, str(stream), "--engine", "columnar", "--no-progress"]) == 0
+    assert "screening latency not measured (events screened in bulk)" in capsys.readouterr().out
+    assert main(["replay", pack, str(stream), "--engine", "columnar", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["screen_p50_us"] is None and report["screen_p99_us"] is None
+    assert main(["replay", pack, str(stream), "--json", "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["screen_p50_us"] > 0
 
 
 def test_bad_parquet_is_refused_naming_row_and_column(tmp_path: Path) -> None:

@@ -182,8 +182,8 @@ class ReplayReport:
     legitimate_scenarios_after_answers: dict[str, GroupOutcome] = field(default_factory=dict)
     seconds: float = 0.0
     events_per_second: float = 0.0
-    screen_p50_us: int = 0
-    screen_p99_us: int = 0
+    screen_p50_us: int | None = None  # None: not measured (bulk engines screen no event alone)
+    screen_p99_us: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -272,7 +272,11 @@ class ReplayReport:
         lines += [
             "",
             f"throughput {self.events_per_second:,.0f} events/s ({self.seconds:.2f} s); "
-            f"screening p50 {self.screen_p50_us} µs, p99 {self.screen_p99_us} µs",
+            + (
+                "screening latency not measured (events screened in bulk)"
+                if self.screen_p50_us is None
+                else f"screening p50 {self.screen_p50_us} µs, p99 {self.screen_p99_us} µs"
+            ),
         ]
         return "\n".join(lines)
 
@@ -461,10 +465,10 @@ class Replayer:
             legitimate_scenarios_after_answers=scenarios_after,
             seconds=round(seconds, 3),
             events_per_second=round(self.events / seconds, 1) if seconds > 0 else 0.0,
-            screen_p50_us=latencies[len(latencies) // 2] if latencies else 0,
+            screen_p50_us=latencies[len(latencies) // 2] if latencies else None,
             screen_p99_us=latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)]
             if latencies
-            else 0,
+            else None,
         )
 
 
