@@ -32,9 +32,9 @@ from guardrail.model.money import MAX_AMOUNT
 ACTIONS = tuple(Action)  # ladder order, lowest first
 OBLIGATIONS = tuple(Obligation)
 
-# Bounds the model guarantees (pydantic validation or how the context computes the field).
-_MAX_FEN = int(MAX_AMOUNT * 100)
+_MAX_FEN = int(MAX_AMOUNT * 100)  # the largest amount an event may carry, in fen
 
+# Bounds the model guarantees (pydantic validation or how the context computes the field).
 _RANGES: dict[str, tuple[int, int]] = {
     "customer.age": (0, 150),
     "event.local_hour": (0, 23),
