@@ -360,24 +360,19 @@ def _memory_window(
         lines.append("records = store.customer_between(e.customer.id, since, at)")
     # The store cut the records at the event's instant: only the filters are left to test.
     lines.append("selected = _select(records, None, e.event_id, payee) if records else []")
-    # The event's own record, when it counts: ``counts`` of the record, or of the event.
-    record_tests, event_tests = [], []
+    # The event's own record, when it counts: the record's tests, or ``counts`` of the event.
+    event_tests = []
     if spec.kinds:
-        record_tests.append("current.kind in _kinds")
         event_tests.append("e.kind in _kinds")
     if spec.direction is not None:
-        record_tests.append("current.direction is _direction")
         event_tests.append("_DIRECTION[e.kind] is _direction")
     if spec.channels:
-        record_tests.append("current.channel in _channels")
         event_tests.append("e.channel in _channels")
     if spec.effective_currency is not None:
-        record_tests.append("current.currency is _currency")
         event_tests.append("e.amount.currency is _currency")
     if spec.min_customer_age is not None:
-        record_tests = ["_counts(current)"]
         event_tests = ["_counts(e)"]
-    record_counts = " and ".join(record_tests) or "True"
+    record_counts = " and ".join(_record_tests(spec, "current")) or "True"
     event_counts = " and ".join(event_tests) or "True"
     plain_count = spec.aggregate is Aggregate.COUNT and spec.measure is not Measure.COUNTERPARTY
     if not spec.include_current:
@@ -419,10 +414,7 @@ def _memory_window(
         "_aggregate": aggregate,
         "_Own": _Own,
         "_DIRECTION": DIRECTION_OF_KIND,
-        "_kinds": frozenset(spec.kinds),
-        "_direction": spec.direction,
-        "_channels": frozenset(spec.channels),
-        "_currency": spec.effective_currency,
+        **_filter_namespace(spec),
     }
     window: WindowFunction = compile_function(
         "memory_window",
@@ -448,31 +440,46 @@ def _selector(spec: WindowSpec, *, up_to_the_event: bool = True) -> _Select:
     tests = []
     if spec.key is WindowKey.COUNTERPARTY:  # as ``window_function``'s payee
         tests.append("rec.counterparty_account == payee")
-    if spec.kinds:
-        tests.append("rec.kind in _kinds")
-    if spec.direction is not None:
-        tests.append("rec.direction is _direction")
-    if spec.channels:
-        tests.append("rec.channel in _channels")
-    if spec.effective_currency is not None:
-        tests.append("rec.currency is _currency")
-    if spec.min_customer_age is not None:
-        tests.append("rec.customer_age is not None and rec.customer_age >= _min_age")
+    tests += _record_tests(spec, "rec")
     if up_to_the_event:
         tests.append("rec.timestamp <= end")
     tests.append("rec.event_id != own_id")
-    namespace = {
+    body = [f"return [rec for rec in candidates if {' and '.join(tests)}]"]
+    select: _Select = compile_function(
+        "select_records",
+        body,
+        parameter="candidates, end, own_id, payee",
+        namespace=_filter_namespace(spec),
+    )
+    return select
+
+
+def _record_tests(spec: WindowSpec, record: str) -> list[str]:
+    """The tests (``counts``) of the record named ``record`` that ``spec`` constrains, in
+    generated code reading :func:`_filter_namespace`."""
+    tests = []
+    if spec.kinds:
+        tests.append(f"{record}.kind in _kinds")
+    if spec.direction is not None:
+        tests.append(f"{record}.direction is _direction")
+    if spec.channels:
+        tests.append(f"{record}.channel in _channels")
+    if spec.effective_currency is not None:
+        tests.append(f"{record}.currency is _currency")
+    if spec.min_customer_age is not None:
+        tests.append(f"{record}.customer_age is not None and {record}.customer_age >= _min_age")
+    return tests
+
+
+def _filter_namespace(spec: WindowSpec) -> dict[str, object]:
+    """The spec's filter values under the names :func:`_record_tests` reads."""
+    return {
         "_kinds": frozenset(spec.kinds),
         "_direction": spec.direction,
         "_channels": frozenset(spec.channels),
         "_currency": spec.effective_currency,
         "_min_age": spec.min_customer_age,
     }
-    body = [f"return [rec for rec in candidates if {' and '.join(tests)}]"]
-    select: _Select = compile_function(
-        "select_records", body, parameter="candidates, end, own_id, payee", namespace=namespace
-    )
-    return select
 
 
 def _currency(item: HistoryRecord | Event) -> Currency:

@@ -243,23 +243,21 @@ class InMemoryHistoryStore:
         self, customer_id: str, since_us: int | None, until_us: int
     ) -> list[HistoryRecord]:
         """The customer's records with an instant in [``since_us``, ``until_us``]."""
-        if customer_id not in self._by_customer:  # no record yet: no lock to take
-            return []
-        with self._lock:
-            series = self._by_customer.get(customer_id)
-            if series is None:
-                return []
-            start, end = series.bounds(since_us, until_us)
-            return series.records[start:end]
+        return self._between(self._by_customer, customer_id, since_us, until_us)
 
     def account_between(
         self, account_id: str, since_us: int | None, until_us: int
     ) -> list[HistoryRecord]:
         """The account's records with an instant in [``since_us``, ``until_us``]."""
-        if account_id not in self._by_account:
+        return self._between(self._by_account, account_id, since_us, until_us)
+
+    def _between(
+        self, index: dict[str, _Series], name: str, since_us: int | None, until_us: int
+    ) -> list[HistoryRecord]:
+        if name not in index:  # no record yet: no lock to take
             return []
         with self._lock:
-            series = self._by_account.get(account_id)
+            series = index.get(name)
             if series is None:
                 return []
             start, end = series.bounds(since_us, until_us)
