@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -455,6 +456,7 @@ def test_adding_history_never_lowers_a_window(
     min_age=st.sampled_from([None, 60]),
     born=st.sampled_from([None, dt.date(1950, 3, 1), dt.date(1990, 1, 1)]),
     recorded=st.sampled_from([None, 0, 90]),
+    others=st.lists(st.integers(0, 29), max_size=10),
 )
 def test_the_resolver_s_window_function_gives_what_compute_window_gives(
     spec: Any,
@@ -466,12 +468,18 @@ def test_the_resolver_s_window_function_gives_what_compute_window_gives(
     min_age: int | None,
     born: dt.date | None,
     recorded: int | None,
+    others: list[int],
 ) -> None:
     """The screening path's specialised window (``window_function``) is the same function as
     ``compute_window``, with or without the event's own record at hand, and with the event
     already in history (``recorded``: that many minutes before its own instant, as when an
-    event id comes back with another timestamp)."""
+    event id comes back with another timestamp). ``others``: the records that belong to
+    another customer (sharing an account or a payee with the event's)."""
     spec = spec.model_copy(update={"min_customer_age": min_age})
+    history = [
+        replace(record, customer_id="C2") if index in others else record
+        for index, record in enumerate(history)
+    ]
     event = make_event(
         "current",
         BASE + dt.timedelta(minutes=minutes),
