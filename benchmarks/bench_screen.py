@@ -786,36 +786,22 @@ def measure(
     call: Callable[[Any], object], inputs: Sequence[Any], rounds: int, warmup: int
 ) -> list[int]:
     """Nanoseconds per call (``time.perf_counter_ns``), ``rounds`` passes over ``inputs``."""
-    for item in itertools.islice(itertools.cycle(inputs), warmup):
-        call(item)
-    clock = time.perf_counter_ns
-    timings = []
-    gc.collect()
-    for _ in range(rounds):
-        for item in inputs:
-            started = clock()
-            call(item)
-            timings.append(clock() - started)
-    return timings
+    return measure_alternating((call,), inputs, rounds, warmup)[0]
 
 
-def measure_pair(
-    first: Callable[[Any], object],
-    second: Callable[[Any], object],
-    inputs: Sequence[Any],
-    rounds: int,
-    warmup: int,
-) -> tuple[list[int], list[int]]:
-    """``measure`` of two calls whose ratio is wanted, their timed rounds alternating (a change
-    of the machine's load during the run then falls on both)."""
-    for call in (first, second):
+def measure_alternating(
+    calls: Sequence[Callable[[Any], object]], inputs: Sequence[Any], rounds: int, warmup: int
+) -> list[list[int]]:
+    """``measure`` of each of ``calls``, their timed passes taking turns (when their ratio is
+    wanted, a change of the machine's load during the run then falls on all of them)."""
+    for call in calls:
         for item in itertools.islice(itertools.cycle(inputs), warmup):
             call(item)
     clock = time.perf_counter_ns
-    timings: tuple[list[int], list[int]] = ([], [])
+    timings: list[list[int]] = [[] for _ in calls]
     gc.collect()
     for _ in range(rounds):
-        for call, spent in zip((first, second), timings, strict=True):
+        for call, spent in zip(calls, timings, strict=True):
             for item in inputs:
                 started = clock()
                 call(item)
@@ -969,7 +955,7 @@ def history_rows(
         guard = Guard(pack, backend=backend, history=store)
         if backend == "reference":  # the target's pair: rounds alternate, so drift hits both
             without = Guard(pack, backend=backend)
-            full, none = measure_pair(guard.screen, without.screen, events, rounds, warmup)
+            full, none = measure_alternating((guard.screen, without.screen), events, rounds, warmup)
             rows.append(Row(f"screen() {backend}, {label} {name}", full, "full screen()", rounds))
             rows.append(
                 Row(f"screen() {backend}, none beside {name}", none, "rounds alternate", rounds)
@@ -985,8 +971,8 @@ def history_rows(
         )
     reference = Guard(pack, backend="reference", history=store)
     durable = Guard(pack, backend="durable_rules", history=store)
-    differ = [e.event_id for e in events if hit_set(reference, e) != hit_set(durable, e)]
     hits = [hit_set(reference, e) for e in events]
+    differ = [e.event_id for e, hit in zip(events, hits, strict=True) if hit != hit_set(durable, e)]
     print(
         f"  backends agree on {len(events) - len(differ)}/{len(events)} events; "
         f"{sum(map(len, hits))} hits in all, {sum(1 for h in hits if h)} events with at least "
